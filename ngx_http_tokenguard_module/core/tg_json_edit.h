@@ -1,0 +1,24 @@
+/*
+ * Byte-level edits of a JSON request body: replace the top-level "model"
+ * and make sure "stream_options.include_usage" is true, leaving every
+ * other byte as the client sent it (numbers, key order, spacing).
+ * Pure C, no nginx headers.
+ */
+
+#ifndef TG_JSON_EDIT_H
+#define TG_JSON_EDIT_H
+
+#include <stddef.h>
+
+
+/*
+ * body must be a JSON object (already validated by the caller's parser).
+ * model: the new model name (raw, escaped here), or NULL to keep it.
+ * include_usage: non-zero to set stream_options.include_usage to true.
+ * On success returns 0 and a malloc()ed *out (the caller frees it);
+ * returns -1 if the body cannot be edited, -2 when out of memory.
+ */
+int tg_json_edit_body(const char *body, size_t len, const char *model,
+    size_t model_len, int include_usage, char **out, size_t *out_len);
+
+#endif /* TG_JSON_EDIT_H */

@@ -1,0 +1,329 @@
+/*
+ * The request path: identity, body, inspection, policy, routing and the
+ * rewrite, run once per main request in the precontent phase.
+ *
+ * The handler is a small state machine on the request context: it starts
+ * reading the body and suspends; the body handler decides and re-runs the
+ * phases; the handler, entered again, either lets the request go on or
+ * sends the refusal that was decided.
+ */
+
+#include "ngx_http_tokenguard_module.h"
+#include "tg_json_edit.h"
+
+
+static ngx_int_t ngx_http_tokenguard_start(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tokenguard_decide(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static ngx_int_t ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+
+
+static ngx_str_t  ngx_http_tokenguard_allow = ngx_string("allow");
+
+
+ngx_int_t
+ngx_http_tokenguard_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_http_tokenguard_ctx_t       *ctx;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+    if (!tlcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL) {
+        ctx = ngx_http_tokenguard_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_tokenguard_start(r, tlcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    switch (ctx->state) {
+
+    case NGX_HTTP_TOKENGUARD_DONE:
+        return NGX_DECLINED;
+
+    case NGX_HTTP_TOKENGUARD_REFUSE:
+        rc = ngx_http_tokenguard_send_refusal(r, ctx);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+
+    default:
+        /* still reading the body */
+        return NGX_DONE;
+    }
+}
+
+
+/*
+ * Decides what can be decided from the request line and headers, then
+ * starts reading the body.  Returns NGX_OK to go on with ctx->state, or
+ * what the phase handler must return.
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_start(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    tg_endpoint_detect((char *) r->uri.data, r->uri.len,
+                       (tg_provider_e) tlcf->provider, &ctx->ep);
+
+    rc = ngx_http_tokenguard_identify(r, tlcf, ctx);
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->ep.api == TG_API_NONE || r->method != NGX_HTTP_POST) {
+        /* listing models and the like: nothing to inspect or count */
+        ctx->decision = ngx_http_tokenguard_allow;
+        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+        return NGX_OK;
+    }
+
+    if (!ngx_http_tokenguard_body_readable(r)) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_INVALID,
+                                   "the request body has a Content-Encoding"
+                                   " that the gateway cannot read; send it"
+                                   " uncompressed");
+        return NGX_OK;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) tlcf->max_body) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_TOO_LARGE,
+                                   "the request body is %O bytes, over this"
+                                   " gateway's limit of %uz bytes; send a"
+                                   " shorter prompt",
+                                   r->headers_in.content_length_n,
+                                   tlcf->max_body);
+        return NGX_OK;
+    }
+
+    ctx->state = NGX_HTTP_TOKENGUARD_READING_BODY;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_tokenguard_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    /* the body handler runs the phases again, maybe already did */
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_tokenguard_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_tokenguard_ctx_t       *ctx;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+    if (ngx_http_tokenguard_decide(r, tlcf, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * Leaves ctx in DONE (allowed) or REFUSE.  Returns NGX_ERROR only for
+ * what is the gateway's fault (memory, temp file I/O).
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_decide(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
+{
+    int        rc;
+    ngx_int_t  n;
+    ngx_str_t  body;
+
+    if (ngx_http_tokenguard_body_get(r, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (body.len > tlcf->max_body) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_TOO_LARGE,
+                                   "the request body is %uz bytes, over this"
+                                   " gateway's limit of %uz bytes; send a"
+                                   " shorter prompt",
+                                   body.len, tlcf->max_body);
+        return NGX_OK;
+    }
+
+    rc = tg_request_inspect(&ctx->ep, (char *) r->uri.data,
+                            (char *) body.data, body.len, &ctx->rq);
+
+    if (rc == TG_NOMEM) {
+        return NGX_ERROR;
+    }
+
+    if (rc == TG_INVALID) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_INVALID, "%s",
+                                   ctx->rq.error);
+        return NGX_OK;
+    }
+
+    ctx->inspected = 1;
+    ctx->model_requested.data = (u_char *) ctx->rq.model;
+    ctx->model_requested.len = ctx->rq.model_len;
+    ctx->model = ctx->model_requested;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "tokenguard: model \"%V\" stream:%d max_output:%L"
+                   " prompt_tokens:%L", &ctx->model, ctx->rq.stream,
+                   ctx->rq.max_output, ctx->rq.prompt_tokens);
+
+    /* each step returns NGX_OK to go on, NGX_DECLINED once it refused */
+
+    n = ngx_http_tokenguard_check_prompt(r, tlcf, ctx);
+
+    if (n == NGX_OK) {
+        n = ngx_http_tokenguard_classify(r, tlcf, ctx);
+    }
+
+    if (n == NGX_OK) {
+        n = ngx_http_tokenguard_route(r, tlcf, ctx);
+    }
+
+    if (n == NGX_OK) {
+        n = ngx_http_tokenguard_check_model(r, tlcf, ctx);
+    }
+
+    if (n == NGX_OK) {
+        n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &body);
+    }
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (n == NGX_OK) {
+        ctx->decision = ngx_http_tokenguard_allow;
+        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What goes upstream: the routed model, and for OpenAI streams the
+ * include_usage option that makes the provider report usage at the end.
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx,
+    ngx_str_t *body)
+{
+    int         rc, include_usage;
+    char       *out, *model;
+    size_t      out_len;
+    ngx_int_t   n;
+
+    model = NULL;
+
+    if (ctx->rerouted) {
+        if (ctx->ep.provider == TG_PROVIDER_GEMINI) {
+            if (ngx_http_tokenguard_rewrite_uri(r, ctx) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else {
+            model = (char *) ctx->model.data;
+        }
+    }
+
+    include_usage = tlcf->include_usage && ctx->rq.stream
+                    && (ctx->ep.api == TG_API_CHAT
+                        || ctx->ep.api == TG_API_COMPLETIONS);
+
+    if (model == NULL && !include_usage) {
+        return NGX_OK;
+    }
+
+    rc = tg_json_edit_body((char *) body->data, body->len, model,
+                           ctx->model.len, include_usage, &out, &out_len);
+
+    if (rc == -2) {
+        return NGX_ERROR;
+    }
+
+    if (rc != 0) {
+        /* the parser accepted what the editor cannot: our bug, not theirs */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "tokenguard: cannot rewrite the request body");
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_INVALID,
+                                   "the request body could not be rewritten"
+                                   " for the upstream");
+        return NGX_DECLINED;
+    }
+
+    n = ngx_http_tokenguard_body_replace(r, (u_char *) out, out_len);
+    free(out);
+
+    return n;
+}
+
+
+/* Gemini names the model in the URI: "/v1beta/models/M:generateContent" */
+
+static ngx_int_t
+ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx)
+{
+    u_char     *p;
+    size_t      tail;
+    ngx_str_t   uri;
+
+    tail = r->uri.len - ctx->ep.model_off - ctx->ep.model_len;
+
+    uri.len = ctx->ep.model_off + ctx->model.len + tail;
+    uri.data = ngx_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(uri.data, r->uri.data, ctx->ep.model_off);
+    p = ngx_cpymem(p, ctx->model.data, ctx->model.len);
+    ngx_memcpy(p, r->uri.data + ctx->ep.model_off + ctx->ep.model_len, tail);
+
+    r->uri = uri;
+
+    /* proxy_pass builds the upstream URI from r->uri, escaped, plus args */
+    r->valid_unparsed_uri = 0;
+    r->quoted_uri = 1;
+
+    return NGX_OK;
+}

@@ -1,0 +1,172 @@
+/*
+ * The request body as one contiguous buffer, wherever nginx put it
+ * (memory buffers, a temp file, or both), and its replacement by a
+ * rewritten one.
+ */
+
+#include "ngx_http_tokenguard_module.h"
+
+
+/* 1 unless the client compressed the body: we inspect plain JSON only */
+
+ngx_int_t
+ngx_http_tokenguard_body_readable(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 1;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Content-Encoding") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1) == 0
+            && !(h[i].value.len == sizeof("identity") - 1
+                 && ngx_strncasecmp(h[i].value.data, (u_char *) "identity",
+                                    sizeof("identity") - 1) == 0))
+        {
+            return 0;
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_http_tokenguard_body_get(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t         len, size;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_set(body, "");
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && ngx_buf_in_memory(cl->buf)) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        size = b->file_last - b->file_pos;
+
+        if (size == 0) {
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, size, b->file_pos);
+
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (n != size) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "tokenguard: read only %z of %O bytes of the"
+                          " request body from \"%V\"",
+                          n, size, &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One in-memory buffer becomes the whole body.  Both the length the
+ * proxy sends (content_length_n) and the header string behind
+ * $content_length are updated.
+ */
+
+ngx_int_t
+ngx_http_tokenguard_body_replace(ngx_http_request_t *r, u_char *data,
+    size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, data, len);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->request_body->bufs = cl;
+    r->request_body->temp_file = NULL;
+
+    r->headers_in.content_length_n = len;
+
+    if (r->headers_in.content_length) {
+        r->headers_in.content_length->value.data =
+                                    ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (r->headers_in.content_length->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        r->headers_in.content_length->value.len =
+                        ngx_sprintf(r->headers_in.content_length->value.data,
+                                    "%O", (off_t) len)
+                        - r->headers_in.content_length->value.data;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,75 @@
+/*
+ * Response headers that tell the caller what the gateway did:
+ * X-TokenGuard-Model (the model that served the request) and
+ * X-TokenGuard-Route (the tag of the routing rule, when one rewrote it).
+ */
+
+#include "ngx_http_tokenguard_module.h"
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static ngx_int_t
+ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_tokenguard_ctx_t       *ctx;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (!tlcf->headers || ctx == NULL || ctx->model.len == 0) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ngx_http_tokenguard_add_header(r, "X-TokenGuard-Model", &ctx->model)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->rerouted
+        && ngx_http_tokenguard_add_header(r, "X-TokenGuard-Route",
+                                          &ctx->route)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+ngx_int_t
+ngx_http_tokenguard_headers_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_tokenguard_header_filter;
+
+    return NGX_OK;
+}

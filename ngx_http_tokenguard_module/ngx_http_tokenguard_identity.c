@@ -1,0 +1,54 @@
+/*
+ * Who is calling: user, team and the sandbox flag, from complex values
+ * the operator points at a trusted source ($remote_user, auth_request
+ * results, $ssl_client_s_dn ...).
+ */
+
+#include "ngx_http_tokenguard_module.h"
+
+
+static ngx_int_t
+ngx_http_tokenguard_eval(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
+    ngx_str_t *value)
+{
+    if (cv == NULL) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    return ngx_http_complex_value(r, cv, value);
+}
+
+
+/* NGX_OK, NGX_DECLINED once refused (no user), or NGX_ERROR */
+
+ngx_int_t
+ngx_http_tokenguard_identify(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_str_t  sandbox;
+
+    if (ngx_http_tokenguard_eval(r, tlcf->user, &ctx->user) != NGX_OK
+        || ngx_http_tokenguard_eval(r, tlcf->team, &ctx->team) != NGX_OK
+        || ngx_http_tokenguard_eval(r, tlcf->sandbox, &sandbox) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->sandbox = !(sandbox.len == 0
+                     || (sandbox.len == 1 && sandbox.data[0] == '0')
+                     || (sandbox.len == 3
+                         && ngx_strncasecmp(sandbox.data, (u_char *) "off", 3)
+                            == 0));
+
+    if (ctx->user.len == 0) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_IDENTITY,
+                                   "this AI gateway needs to know who is"
+                                   " calling, and this request did not say;"
+                                   " sign in or send the credentials your"
+                                   " platform team gave you");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,388 @@
+/*
+ * ngx_http_tokenguard_module: module definition, directives, configuration
+ * and the helpers every concern shares (request context, regexes).
+ */
+
+#include "ngx_http_tokenguard_module.h"
+
+
+static void *ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_tokenguard_init(ngx_conf_t *cf);
+static void ngx_http_tokenguard_cleanup(void *data);
+
+
+static ngx_conf_enum_t  ngx_http_tokenguard_providers[] = {
+    { ngx_string("auto"), TG_PROVIDER_AUTO },
+    { ngx_string("openai"), TG_PROVIDER_OPENAI },
+    { ngx_string("anthropic"), TG_PROVIDER_ANTHROPIC },
+    { ngx_string("gemini"), TG_PROVIDER_GEMINI },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_tokenguard_max_tokens_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000000
+};
+
+
+static ngx_command_t  ngx_http_tokenguard_commands[] = {
+
+    { ngx_string("tokenguard"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("tokenguard_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, provider),
+      &ngx_http_tokenguard_providers },
+
+    { ngx_string("tokenguard_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, user),
+      NULL },
+
+    { ngx_string("tokenguard_team"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, team),
+      NULL },
+
+    { ngx_string("tokenguard_sandbox"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, sandbox),
+      NULL },
+
+    { ngx_string("tokenguard_allow_models"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_tokenguard_allow_models,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tokenguard_deny_prompt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_tokenguard_deny_prompt,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tokenguard_route"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_tokenguard_route_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tokenguard_classify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_tokenguard_classify_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tokenguard_max_tokens_default"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, max_tokens_default),
+      &ngx_http_tokenguard_max_tokens_bounds },
+
+    { ngx_string("tokenguard_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("tokenguard_include_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, include_usage),
+      NULL },
+
+    { ngx_string("tokenguard_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, headers),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_tokenguard_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_tokenguard_init,              /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_tokenguard_create_loc_conf,   /* create location configuration */
+    ngx_http_tokenguard_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_tokenguard_module = {
+    NGX_MODULE_V1,
+    &ngx_http_tokenguard_module_ctx,       /* module context */
+    ngx_http_tokenguard_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_tokenguard_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_tokenguard_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->deny_prompts = NULL;
+     *     conf->routes = NULL;
+     *     conf->classes = NULL;
+     */
+
+    conf->user = NGX_CONF_UNSET_PTR;
+    conf->team = NGX_CONF_UNSET_PTR;
+    conf->sandbox = NGX_CONF_UNSET_PTR;
+    conf->allow_models = NGX_CONF_UNSET_PTR;
+    conf->enable = NGX_CONF_UNSET;
+    conf->provider = NGX_CONF_UNSET_UINT;
+    conf->max_tokens_default = NGX_CONF_UNSET;
+    conf->max_body = NGX_CONF_UNSET_SIZE;
+    conf->include_usage = NGX_CONF_UNSET;
+    conf->headers = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_tokenguard_loc_conf_t  *prev = parent;
+    ngx_http_tokenguard_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->provider, prev->provider,
+                              TG_PROVIDER_AUTO);
+    ngx_conf_merge_ptr_value(conf->user, prev->user, NULL);
+    ngx_conf_merge_ptr_value(conf->team, prev->team, NULL);
+    ngx_conf_merge_ptr_value(conf->sandbox, prev->sandbox, NULL);
+    ngx_conf_merge_ptr_value(conf->allow_models, prev->allow_models, NULL);
+
+    /* repeatable directives: a level that names none inherits them all */
+    if (conf->deny_prompts == NULL) {
+        conf->deny_prompts = prev->deny_prompts;
+    }
+
+    if (conf->routes == NULL) {
+        conf->routes = prev->routes;
+    }
+
+    if (conf->classes == NULL) {
+        conf->classes = prev->classes;
+    }
+
+    ngx_conf_merge_value(conf->max_tokens_default, prev->max_tokens_default,
+                         4096);
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              4 * 1024 * 1024);
+    ngx_conf_merge_value(conf->include_usage, prev->include_usage, 1);
+    ngx_conf_merge_value(conf->headers, prev->headers, 1);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    if (ngx_http_tokenguard_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * The precontent phase runs after every access check (auth_basic,
+     * auth_request, allow/deny under "satisfy any"), so the identity
+     * variables are set and no access module can skip us.
+     */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_tokenguard_handler;
+
+    return ngx_http_tokenguard_headers_init(cf);
+}
+
+
+/*
+ * The context is also reachable through its pool cleanup, so that it
+ * survives an internal redirect (which zeroes r->ctx): a request is
+ * inspected, decided and counted once, whatever locations it passes.
+ */
+
+ngx_http_tokenguard_ctx_t *
+ngx_http_tokenguard_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_tokenguard_module);
+
+    if (ctx != NULL || !r->main->internal) {
+        return ctx;
+    }
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_tokenguard_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r->main, ctx, ngx_http_tokenguard_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_tokenguard_ctx_t *
+ngx_http_tokenguard_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_tokenguard_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_tokenguard_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_tokenguard_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_tokenguard_cleanup(void *data)
+{
+    ngx_http_tokenguard_ctx_t  *ctx = data;
+
+    tg_request_free(&ctx->rq);
+}
+
+
+char *
+ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
+    ngx_http_tokenguard_regex_t *re)
+{
+    u_char               errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t           *value;
+    ngx_regex_compile_t  rc;
+
+    value = cf->args->elts;
+
+    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+    rc.pattern = *source;
+    rc.pool = cf->pool;
+    rc.err.len = NGX_MAX_CONF_ERRSTR;
+    rc.err.data = errstr;
+
+    if (source->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty regular expression in \"%V\" directive",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_regex_compile(&rc) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid regular expression \"%V\" in \"%V\""
+                           " directive: %V",
+                           source, &value[0], &rc.err);
+        return NGX_CONF_ERROR;
+    }
+
+    re->regex = rc.regex;
+    re->source = *source;
+    re->captures = rc.captures;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Returns 1 on a match, 0 on none.  A matching error (PCRE2's match or
+ * depth limit hit by a hostile input) is logged and returned as
+ * NGX_ERROR so that each caller fails the way that is safe for it.
+ */
+
+ngx_int_t
+ngx_http_tokenguard_match(ngx_http_request_t *r,
+    ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_regex_exec(re->regex, s, caps, ncaps);
+
+    if (rc == NGX_REGEX_NO_MATCHED) {
+        return 0;
+    }
+
+    if (rc < 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      ngx_regex_exec_n " failed: %i on \"%V\"",
+                      rc, &re->source);
+        return NGX_ERROR;
+    }
+
+    return 1;
+}

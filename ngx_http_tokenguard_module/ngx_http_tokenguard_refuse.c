@@ -1,0 +1,116 @@
+/*
+ * Refusals: decided anywhere on the request path, sent once by the phase
+ * handler, in the error shape of the caller's provider so that its SDK
+ * shows the message as it would show the provider's own.
+ */
+
+#include "ngx_http_tokenguard_module.h"
+
+
+#define NGX_HTTP_TOKENGUARD_MESSAGE_MAX  1024
+
+
+void
+ngx_http_tokenguard_refuse(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, tg_refusal_e refusal,
+    const char *fmt, ...)
+{
+    u_char                   *p;
+    va_list                   args;
+    const tg_refusal_info_t  *info;
+
+    info = tg_refusal_info(refusal);
+
+    ctx->refusal = refusal;
+    ctx->state = NGX_HTTP_TOKENGUARD_REFUSE;
+    ctx->decision.data = (u_char *) info->decision;
+    ctx->decision.len = ngx_strlen(info->decision);
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_TOKENGUARD_MESSAGE_MAX);
+    if (p == NULL) {
+        ngx_str_set(&ctx->message, "refused by the AI gateway");
+        return;
+    }
+
+    ctx->message.data = p;
+
+    p = ngx_cpymem(p, "tokenguard: ", sizeof("tokenguard: ") - 1);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, ctx->message.data + NGX_HTTP_TOKENGUARD_MESSAGE_MAX
+                         - 1, fmt, args);
+    va_end(args);
+
+    *p = '\0';
+    ctx->message.len = p - ctx->message.data;
+}
+
+
+ngx_int_t
+ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx)
+{
+    char                     *json;
+    size_t                    len;
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_chain_t               out;
+    ngx_table_elt_t          *h;
+    const tg_refusal_info_t  *info;
+
+    info = tg_refusal_info(ctx->refusal);
+
+    /* from here on the request is answered: the handler must not resend */
+    ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "tokenguard: refused %s for user \"%V\"",
+                  info->code, &ctx->user);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json = tg_refusal_body(ctx->ep.provider, ctx->refusal,
+                           (char *) ctx->message.data, &len);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        free(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, json, len);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+    free(json);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-TokenGuard-Code");
+    h->value.data = (u_char *) info->code;
+    h->value.len = ngx_strlen(info->code);
+
+    r->headers_out.status = info->status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,188 @@
+/*
+ * $tokenguard_* variables, for log_format and map.  A variable whose
+ * value is not known (yet) for the request is empty ("not found").
+ */
+
+#include "ngx_http_tokenguard_module.h"
+
+
+static ngx_int_t ngx_http_tokenguard_str_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_prompt_tokens_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_unsettled_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
+
+    { ngx_string("tokenguard_user"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, user),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_team"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, team),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_model_requested"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, model_requested),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_model"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, model),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_route"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, route),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_category"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, category),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_decision"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, decision),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_sandbox"), NULL,
+      ngx_http_tokenguard_sandbox_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_prompt_tokens"), NULL,
+      ngx_http_tokenguard_prompt_tokens_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* known once the response is counted and settled */
+
+    { ngx_string("tokenguard_completion_tokens"), NULL,
+      ngx_http_tokenguard_unsettled_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_cost_usd"), NULL,
+      ngx_http_tokenguard_unsettled_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_remaining_usd"), NULL,
+      ngx_http_tokenguard_unsettled_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_tokenguard_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_tokenguard_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_str_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                  *s;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((u_char *) ctx + data);
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = 1;
+    v->data = (u_char *) (ctx->sandbox ? "1" : "0");
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* the estimate until the response's usage replaces it */
+
+static ngx_int_t
+ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL || !ctx->inspected) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%L", ctx->rq.prompt_tokens) - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_unsettled_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
+
+    return NGX_OK;
+}
