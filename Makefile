@@ -1,0 +1,45 @@
+# tokenguard: build, run and test.  See README.md.
+#
+#   make            build/ngx_http_tokenguard_module.so (NGINX_SRC=/path to
+#                   build against a source tree instead of Debian's nginx)
+#   make run        Redis, the stub provider and nginx on 127.0.0.1:8080
+#   make test       unit tests and prove -r t/, ending "N passed, N failed"
+
+CC ?= gcc
+CORE := ngx_http_tokenguard_module/core
+CORE_SRCS := $(wildcard $(CORE)/*.c)
+CORE_HDRS := $(wildcard $(CORE)/*.h)
+GLUE := $(wildcard ngx_http_tokenguard_module/*.c ngx_http_tokenguard_module/*.h)
+UNIT_SRCS := $(wildcard t/unit/*.c)
+CFLAGS_CORE := -g -O1 -Wall -Wextra -Werror -std=gnu99 -I$(CORE)
+
+.PHONY: all deps module unit test test-valgrind run clean
+
+all: module
+
+deps:
+	@tools/install-deps.sh
+
+module: build/ngx_http_tokenguard_module.so
+
+build/ngx_http_tokenguard_module.so: config $(CORE_SRCS) $(CORE_HDRS) $(GLUE)
+	@tools/build.sh
+
+build/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS_CORE) -o $@ $(UNIT_SRCS) $(CORE_SRCS) -ljansson
+
+unit: build/unit_tests
+
+test: deps module unit
+	@perl tools/run-tests.pl
+
+test-valgrind: deps module unit
+	@TG_EXTRA_PKGS=valgrind tools/install-deps.sh
+	@TG_VALGRIND=1 perl tools/run-tests.pl
+
+run: deps module
+	@tools/run.sh
+
+clean:
+	rm -rf build

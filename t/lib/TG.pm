@@ -1,0 +1,279 @@
+package TG;
+
+# Test harness: a real nginx with the tokenguard module and a per-test
+# config on free loopback ports, plus the stub provider recording exactly
+# what it received.  Core Perl only (Test::More, HTTP::Tiny, JSON::PP).
+#
+#   my $t = TG->new(location => 'tokenguard on; tokenguard_user $http_x_user;');
+#   my $r = $t->post('/v1/chat/completions', {model => 'gpt-4o', ...},
+#                    {'X-User' => 'alice'});
+#   my $up = $t->upstream;        # what the provider got: method uri headers body
+#   $t->stop;                     # a test: no [alert] or worse in error.log
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $TOP = abs_path(dirname(__FILE__) . '/../..');
+our $NGINX = $ENV{TG_NGINX_BIN}
+    || (-x "$TOP/build/nginx-bin" ? "$TOP/build/nginx-bin" : '/usr/sbin/nginx');
+our $MODULE = "$TOP/build/ngx_http_tokenguard_module.so";
+our $JSON = JSON::PP->new->canonical->allow_nonref;
+
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 1, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+
+sub wait_port {
+    my ($port, $what) = @_;
+    for (1 .. 300) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port);
+        if ($s) { close $s; return 1; }
+        sleep 0.02;
+    }
+    die "$what did not start listening on port $port\n";
+}
+
+
+# options: location (directives for "location /", before proxy_pass),
+# server (replaces the whole server block body), http (extra http-level
+# directives), main (extra main-level directives)
+sub new {
+    my ($class, %opt) = @_;
+    my $self = bless { %opt }, $class;
+
+    $self->{dir} = tempdir('tg-test-XXXXXX', TMPDIR => 1,
+                           CLEANUP => !$ENV{TG_KEEP});
+    chmod 0755, $self->{dir};
+    make_path("$self->{dir}/upstream", "$self->{dir}/logs");
+    $self->{port} = free_port();
+    $self->{upstream_port} = free_port();
+
+    $self->start_stub;
+    $self->write_conf;
+    $self->start_nginx unless $opt{no_start};
+
+    return $self;
+}
+
+
+sub conf_text {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    my $server = $self->{server} // qq{
+        location / {
+            $self->{location}
+            proxy_pass http://stub;
+        }
+    };
+    $server =~ s/%%UPSTREAM%%/127.0.0.1:$self->{upstream_port}/g;
+    my $http = $self->{http} // '';
+    my $main = $self->{main} // '';
+    my $user = $> == 0 ? 'user root;' : '';
+    my $mp = $ENV{TG_VALGRIND} ? "master_process off;\ndaemon off;" : '';
+
+    return <<"END";
+load_module $MODULE;
+$user
+$mp
+worker_processes 1;
+error_log $d/logs/error.log info;
+pid $d/logs/nginx.pid;
+pcre_jit on;
+$main
+events { worker_connections 1024; }
+http {
+    access_log $d/logs/access.log;
+    client_body_temp_path $d/body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+    client_max_body_size 16m;
+    upstream stub { server 127.0.0.1:$self->{upstream_port}; }
+    $http
+    server {
+        listen 127.0.0.1:$self->{port};
+        $server
+    }
+}
+END
+}
+
+
+sub write_conf {
+    my ($self) = @_;
+    open my $f, '>', "$self->{dir}/nginx.conf" or die $!;
+    print $f $self->conf_text;
+    close $f;
+}
+
+
+sub start_stub {
+    my ($self) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        exec $^X, "$TOP/tools/stub-provider.pl",
+             '--listen', "127.0.0.1:$self->{upstream_port}",
+             '--record', "$self->{dir}/upstream",
+             ($self->{stub_delay} ? ('--delay', $self->{stub_delay}) : ());
+        die "exec: $!";
+    }
+    $self->{stub_pid} = $pid;
+    wait_port($self->{upstream_port}, 'stub provider');
+}
+
+
+# runs "nginx -t" on the config; returns (exit code, output)
+sub nginx_test {
+    my ($self) = @_;
+    my $out = `$NGINX -t -p $self->{dir} -c $self->{dir}/nginx.conf 2>&1`;
+    return ($? >> 8, $out);
+}
+
+
+sub start_nginx {
+    my ($self) = @_;
+    my @cmd = ($NGINX, '-p', $self->{dir}, '-c', "$self->{dir}/nginx.conf");
+
+    if ($ENV{TG_VALGRIND}) {
+        @cmd = ('valgrind', '--error-exitcode=99', '--leak-check=full',
+                '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
+                "--suppressions=$TOP/t/valgrind.supp",
+                "--log-file=$self->{dir}/logs/valgrind.log", @cmd);
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) { exec @cmd; die "exec: $!"; }
+        $self->{nginx_pid} = $pid;
+    } else {
+        my $out = `@cmd 2>&1`;
+        die "nginx did not start:\n$out" if $?;
+    }
+
+    wait_port($self->{port}, 'nginx');
+}
+
+
+sub stop {
+    my ($self) = @_;
+    return if $self->{stopped}++;
+
+    if ($self->{nginx_pid}) {
+        kill 'QUIT', $self->{nginx_pid};
+        waitpid $self->{nginx_pid}, 0;
+        my $vg = $? >> 8;
+        my $log = $self->read_file('logs/valgrind.log');
+        ok($vg != 99, 'valgrind: no errors in module code')
+            or diag $log;
+    } elsif (-f "$self->{dir}/logs/nginx.pid") {
+        my $pid = $self->read_file('logs/nginx.pid');
+        chomp $pid;
+        kill 'QUIT', $pid if $pid;
+        for (1 .. 250) { last unless kill 0, $pid; sleep 0.02; }
+    }
+
+    kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
+    waitpid $self->{stub_pid}, 0 if $self->{stub_pid};
+
+    my @bad = grep { /\[(alert|crit|emerg)\]|AddressSanitizer|runtime error/ }
+              split /\n/, $self->read_file('logs/error.log');
+    ok(!@bad, 'no alert, crit or emerg in error.log') or diag join "\n", @bad;
+}
+
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    kill 'TERM', $self->{stub_pid} if $self->{stub_pid} && !$self->{stopped};
+}
+
+
+sub read_file {
+    my ($self, $name) = @_;
+    open my $f, '<', "$self->{dir}/$name" or return '';
+    local $/;
+    return scalar <$f>;
+}
+
+
+sub error_log { $_[0]->read_file('logs/error.log') }
+sub access_log { $_[0]->read_file('logs/access.log') }
+
+
+sub url { "http://127.0.0.1:$_[0]{port}$_[1]" }
+
+
+# a request; $body a string, a hash/array (sent as JSON), or a code ref
+# (sent chunked).  Returns HTTP::Tiny's response, plus {json} if the
+# response body is JSON.
+sub request {
+    my ($self, $method, $path, $body, $headers) = @_;
+    $self->clear_upstream;
+    my %h = %{ $headers || {} };
+    my %opt = (headers => \%h);
+    if (ref $body eq 'HASH' || ref $body eq 'ARRAY') {
+        $opt{content} = $JSON->encode($body);
+        $h{'Content-Type'} //= 'application/json';
+    } elsif (defined $body) {
+        $opt{content} = $body;
+    }
+    my $res = HTTP::Tiny->new(timeout => 30, keep_alive => 0)
+                        ->request($method, $self->url($path), \%opt);
+    $res->{json} = eval { $JSON->decode($res->{content}) };
+    return $res;
+}
+
+
+sub post { my ($s, $p, $b, $h) = @_; $s->request('POST', $p, $b, $h) }
+sub get { my ($s, $p, $h) = @_; $s->request('GET', $p, undef, $h) }
+
+
+sub clear_upstream {
+    my ($self) = @_;
+    unlink glob "$self->{dir}/upstream/*.json";
+}
+
+
+# the requests the provider received since the last request(), oldest first
+sub upstream_all {
+    my ($self) = @_;
+    my @r;
+    for my $f (sort glob "$self->{dir}/upstream/*.json") {
+        open my $fh, '<', $f or next;
+        local $/;
+        push @r, $JSON->decode(scalar <$fh>);
+    }
+    return @r;
+}
+
+
+# the one request the provider received, with {json} the decoded body
+sub upstream {
+    my ($self) = @_;
+    my @r = $self->upstream_all;
+    return undef unless @r;
+    my $u = $r[-1];
+    $u->{json} = eval { $JSON->decode($u->{body}) };
+    return $u;
+}
+
+
+1;

@@ -1,0 +1,317 @@
+#!/usr/bin/env perl
+# A local stand-in for the AI providers: OpenAI (chat, completions,
+# responses, embeddings, models), Anthropic (messages) and Gemini
+# (generateContent, streamGenerateContent), each as JSON or as an SSE
+# stream, with usage numbers in each provider's own shape.
+#
+#   stub-provider.pl [--listen 127.0.0.1:9000] [--record DIR] [--delay MS]
+#
+# --record DIR writes each request received as DIR/<time>-<pid>.json
+# ({"method","uri","headers","body"}): the tests read exactly what nginx
+# sent upstream.  --delay waits between stream events.  Core Perl only.
+
+use strict;
+use warnings;
+
+use Getopt::Long;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX ();
+use Time::HiRes qw(time usleep);
+
+my $listen = '127.0.0.1:9000';
+my ($record, $delay) = (undef, 0);
+GetOptions('listen=s' => \$listen, 'record=s' => \$record,
+           'delay=i' => \$delay) or die "usage: $0 [--listen ADDR]"
+           . " [--record DIR] [--delay MS]\n";
+
+my $server = IO::Socket::INET->new(LocalAddr => $listen, Listen => 128,
+                                   ReuseAddr => 1)
+    or die "stub-provider: cannot listen on $listen: $!\n";
+
+$SIG{CHLD} = 'IGNORE';
+$SIG{TERM} = $SIG{INT} = sub { exit 0 };
+$| = 1;
+print "stub provider on http://$listen/\n" unless $record;
+
+my $json = JSON::PP->new->canonical;
+
+while (1) {
+    my $c = $server->accept or next;
+    my $pid = fork;
+    if (!defined $pid) { close $c; next; }
+    if ($pid == 0) {
+        close $server;
+        serve($c);
+        exit 0;
+    }
+    close $c;
+}
+
+
+sub serve {
+    my ($c) = @_;
+    binmode $c;
+
+    while (my $req = read_request($c)) {
+        record($req) if $record;
+        my $keep = respond($c, $req);
+        last unless $keep;
+    }
+
+    close $c;
+}
+
+
+sub read_request {
+    my ($c) = @_;
+    local $/ = "\r\n";
+
+    my $line = <$c>;
+    return undef unless defined $line;
+    $line =~ s/\r\n$//;
+    my ($method, $uri, $proto) = split / /, $line, 3;
+    return undef unless $proto;
+
+    my (%h, @order);
+    while (my $hl = <$c>) {
+        $hl =~ s/\r\n$//;
+        last if $hl eq '';
+        my ($k, $v) = split /:\s*/, $hl, 2;
+        push @order, [$k, $v];
+        $h{lc $k} = $v;
+    }
+
+    my $body = '';
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        while (1) {
+            my $size = <$c>;
+            last unless defined $size;
+            $size =~ s/\r\n$//;
+            my $n = hex $size;
+            if ($n == 0) { <$c>; last; }
+            read($c, my $chunk, $n);
+            $body .= $chunk;
+            <$c>;
+        }
+    } elsif (my $len = $h{'content-length'}) {
+        my $got = 0;
+        while ($got < $len) {
+            my $n = read($c, $body, $len - $got, $got);
+            last unless $n;
+            $got += $n;
+        }
+    }
+
+    return { method => $method, uri => $uri, proto => $proto,
+             headers => \%h, header_list => \@order, body => $body };
+}
+
+
+sub record {
+    my ($req) = @_;
+    my $name = sprintf "%s/%.6f-%d.json", $record, time, $$;
+    open my $f, '>', "$name.tmp" or die "stub-provider: $name: $!\n";
+    print $f $json->encode({ method => $req->{method}, uri => $req->{uri},
+                             headers => $req->{headers},
+                             header_list => $req->{header_list},
+                             body => $req->{body} });
+    close $f;
+    rename "$name.tmp", $name;
+}
+
+
+# about four bytes a token, as the gateway estimates
+sub count_tokens {
+    my ($text) = @_;
+    return int((length($text) + 3) / 4) || 1;
+}
+
+
+sub respond {
+    my ($c, $req) = @_;
+    my $keep = ($req->{headers}{connection} // '') !~ /close/i
+               && $req->{proto} eq 'HTTP/1.1';
+    my ($path, $query) = split /\?/, $req->{uri}, 2;
+    $query //= '';
+
+    my $body = eval { decode_json($req->{body} || '{}') };
+    if (ref $body ne 'HASH') {
+        return send_json($c, $keep, 400,
+                         { error => { message => 'stub: bad JSON' } });
+    }
+
+    my $status = $req->{headers}{'x-stub-status'};
+    if ($status) {
+        return send_json($c, $keep, $status,
+                         { error => { message => "stub: status $status",
+                                      type => 'stub_error' } });
+    }
+
+    my $model = $body->{model} // 'stub-model';
+    my $in = count_tokens($req->{body});
+    my $words = [split / /, "Hello from the tokenguard stub provider, a canned"
+                    . " answer in a few words."];
+    my $out = scalar @$words;
+    my $text = join ' ', @$words;
+
+    if ($path =~ m{/v1/models$}) {
+        return send_json($c, $keep, 200, { object => 'list', data => [
+            { id => 'gpt-4o-mini', object => 'model' },
+            { id => 'gpt-4o', object => 'model' } ] });
+    }
+
+    if ($path =~ m{/v1/chat/completions$}) {
+        my $usage = { prompt_tokens => $in, completion_tokens => $out,
+                      total_tokens => $in + $out,
+                      prompt_tokens_details => { cached_tokens => 0 } };
+        if (!$body->{stream}) {
+            return send_json($c, $keep, 200, {
+                id => 'chatcmpl-stub', object => 'chat.completion',
+                created => 1700000000, model => $model,
+                choices => [{ index => 0, finish_reason => 'stop',
+                    message => { role => 'assistant', content => $text } }],
+                usage => $usage });
+        }
+        my @ev;
+        for my $w (@$words) {
+            push @ev, { id => 'chatcmpl-stub',
+                        object => 'chat.completion.chunk', model => $model,
+                        choices => [{ index => 0,
+                                      delta => { content => "$w " } }] };
+        }
+        push @ev, { id => 'chatcmpl-stub', object => 'chat.completion.chunk',
+                    model => $model, choices => [{ index => 0, delta => {},
+                    finish_reason => 'stop' }] };
+        if ($body->{stream_options} && $body->{stream_options}{include_usage}) {
+            push @ev, { id => 'chatcmpl-stub',
+                        object => 'chat.completion.chunk', model => $model,
+                        choices => [], usage => $usage };
+        }
+        return send_sse($c, $keep, [map { [undef, $_] } @ev], 1);
+    }
+
+    if ($path =~ m{/v1/completions$}) {
+        my $usage = { prompt_tokens => $in, completion_tokens => $out,
+                      total_tokens => $in + $out };
+        return send_json($c, $keep, 200, {
+            id => 'cmpl-stub', object => 'text_completion', model => $model,
+            choices => [{ index => 0, text => $text,
+                          finish_reason => 'stop' }],
+            usage => $usage }) unless $body->{stream};
+        my @ev = map { [undef, { id => 'cmpl-stub', model => $model,
+                       choices => [{ index => 0, text => "$_ " }] }] } @$words;
+        push @ev, [undef, { id => 'cmpl-stub', model => $model, choices => [],
+                            usage => $usage }]
+            if $body->{stream_options} && $body->{stream_options}{include_usage};
+        return send_sse($c, $keep, \@ev, 1);
+    }
+
+    if ($path =~ m{/v1/responses$}) {
+        my $resp = { id => 'resp_stub', object => 'response',
+                     model => $model, status => 'completed',
+                     output => [{ type => 'message', role => 'assistant',
+                        content => [{ type => 'output_text',
+                                      text => $text }] }],
+                     usage => { input_tokens => $in, output_tokens => $out,
+                                total_tokens => $in + $out,
+                                input_tokens_details => { cached_tokens => 0 },
+                                output_tokens_details =>
+                                    { reasoning_tokens => 0 } } };
+        return send_json($c, $keep, 200, $resp) unless $body->{stream};
+        my @ev = ([ 'response.created', { type => 'response.created',
+                    response => { id => 'resp_stub', model => $model,
+                                  status => 'in_progress' } } ]);
+        push @ev, map { [ 'response.output_text.delta',
+                          { type => 'response.output_text.delta',
+                            delta => "$_ " } ] } @$words;
+        push @ev, [ 'response.completed', { type => 'response.completed',
+                                            response => $resp } ];
+        return send_sse($c, $keep, \@ev, 0);
+    }
+
+    if ($path =~ m{/v1/embeddings$}) {
+        return send_json($c, $keep, 200, {
+            object => 'list', model => $model,
+            data => [{ object => 'embedding', index => 0,
+                       embedding => [0.1, 0.2, 0.3] }],
+            usage => { prompt_tokens => $in, total_tokens => $in } });
+    }
+
+    if ($path =~ m{/v1/messages$}) {
+        my $msg = { id => 'msg_stub', type => 'message', role => 'assistant',
+                    model => $model, stop_reason => 'end_turn',
+                    content => [{ type => 'text', text => $text }],
+                    usage => { input_tokens => $in, output_tokens => $out,
+                               cache_read_input_tokens => 0,
+                               cache_creation_input_tokens => 0 } };
+        return send_json($c, $keep, 200, $msg) unless $body->{stream};
+        my @ev = ([ 'message_start', { type => 'message_start', message => {
+                    %$msg, content => [], stop_reason => undef,
+                    usage => { %{ $msg->{usage} }, output_tokens => 1 } } } ],
+                  [ 'content_block_start', { type => 'content_block_start',
+                    index => 0, content_block => { type => 'text',
+                                                   text => '' } } ]);
+        push @ev, map { [ 'content_block_delta', {
+                    type => 'content_block_delta', index => 0,
+                    delta => { type => 'text_delta', text => "$_ " } } ] }
+                  @$words;
+        push @ev, [ 'content_block_stop', { type => 'content_block_stop',
+                                            index => 0 } ],
+                  [ 'message_delta', { type => 'message_delta',
+                    delta => { stop_reason => 'end_turn' },
+                    usage => { output_tokens => $out } } ],
+                  [ 'message_stop', { type => 'message_stop' } ];
+        return send_sse($c, $keep, \@ev, 0);
+    }
+
+    if ($path =~ m{/models/([^/:]+):(stream)?[gG]enerateContent$}) {
+        my ($gmodel, $stream) = ($1, $2);
+        my $usage = { promptTokenCount => $in, candidatesTokenCount => $out,
+                      totalTokenCount => $in + $out };
+        my $chunk = sub {
+            my ($t, $u) = @_;
+            return { candidates => [{ index => 0, content => { role => 'model',
+                       parts => [{ text => $t }] } }],
+                     modelVersion => $gmodel,
+                     ($u ? (usageMetadata => $u) : ()) };
+        };
+        return send_json($c, $keep, 200, $chunk->($text, $usage))
+            unless $stream;
+        my @ev = map { [undef, $chunk->("$_ ")] } @$words;
+        $ev[-1][1]{usageMetadata} = $usage;
+        return send_sse($c, $keep, \@ev, 0) if $query =~ /alt=sse/;
+        return send_json($c, $keep, 200, [map { $_->[1] } @ev]);
+    }
+
+    return send_json($c, $keep, 404, { error => {
+        message => "stub: no such endpoint $path", type => 'not_found' } });
+}
+
+
+sub send_json {
+    my ($c, $keep, $status, $obj) = @_;
+    my $b = $json->encode($obj);
+    print $c "HTTP/1.1 $status Stub\r\n"
+        . "Content-Type: application/json\r\n"
+        . "Content-Length: " . length($b) . "\r\n"
+        . ($keep ? '' : "Connection: close\r\n") . "\r\n" . $b;
+    return $keep;
+}
+
+
+sub send_sse {
+    my ($c, $keep, $events, $done) = @_;
+    print $c "HTTP/1.1 200 Stub\r\n"
+        . "Content-Type: text/event-stream\r\n"
+        . "Cache-Control: no-cache\r\n"
+        . "Connection: close\r\n\r\n";
+    for my $e (@$events) {
+        my ($name, $data) = @$e;
+        print $c(($name ? "event: $name\n" : '')
+                 . 'data: ' . $json->encode($data) . "\n\n");
+        usleep($delay * 1000) if $delay;
+    }
+    print $c "data: [DONE]\n\n" if $done;
+    return 0;
+}
