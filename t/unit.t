@@ -1,0 +1,8 @@
+# The core/ unit tests (t/unit/*.c, built as build/unit_tests) speak TAP.
+use strict;
+use warnings;
+use FindBin;
+
+my $bin = "$FindBin::Bin/../build/unit_tests";
+die "build/unit_tests is missing: run 'make unit'\n" unless -x $bin;
+exec $bin or die "exec $bin: $!\n";

@@ -1,0 +1,27 @@
+/* A minimal TAP producer for the core unit tests. */
+
+#ifndef TAP_H
+#define TAP_H
+
+#include <stdint.h>
+
+void tap_ok(int pass, const char *file, int line, const char *fmt, ...);
+void tap_is_str(const char *got, const char *want, const char *file,
+    int line, const char *name);
+void tap_is_int(int64_t got, int64_t want, const char *file, int line,
+    const char *name);
+int tap_done(void);
+
+#define ok(cond, ...)  tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+#define is_str(g, w, name)  tap_is_str(g, w, __FILE__, __LINE__, name)
+#define is_int(g, w, name)  tap_is_int(g, w, __FILE__, __LINE__, name)
+
+void test_endpoint(void);
+void test_estimate(void);
+void test_request(void);
+void test_json_edit(void);
+void test_route_cond(void);
+void test_template(void);
+void test_refusal(void);
+
+#endif

@@ -1,0 +1,93 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "tg_json_edit.h"
+
+
+static char *
+edit(const char *body, const char *model, int include_usage)
+{
+    int          rc;
+    char        *out;
+    size_t       len;
+    static char  err[16];
+
+    rc = tg_json_edit_body(body, strlen(body), model,
+                           model ? strlen(model) : 0, include_usage,
+                           &out, &len);
+    if (rc != 0) {
+        strcpy(err, rc == -1 ? "(error)" : "(nomem)");
+        return strdup(err);
+    }
+
+    if (strlen(out) != len) {
+        free(out);
+        return strdup("(bad length)");
+    }
+
+    return out;
+}
+
+
+static void
+check(const char *body, const char *model, int include_usage,
+    const char *want, const char *name)
+{
+    char  *got;
+
+    got = edit(body, model, include_usage);
+    is_str(got, want, name);
+    free(got);
+}
+
+
+void
+test_json_edit(void)
+{
+    check("{\"model\":\"gpt-4o\",\"temperature\":0.7}", "gpt-4o-mini", 0,
+          "{\"model\":\"gpt-4o-mini\",\"temperature\":0.7}",
+          "edit: model replaced, numbers kept byte for byte");
+
+    check(" {\n  \"messages\": [{\"model\": \"not me\"}],\n  \"model\" :"
+          " \"a\"\n}", "b", 0,
+          " {\n  \"messages\": [{\"model\": \"not me\"}],\n  \"model\" :"
+          " \"b\"\n}", "edit: only the top-level model, spacing kept");
+
+    check("{\"mod\\u0065l\":\"a\"}", "b", 0, "{\"mod\\u0065l\":\"b\"}",
+          "edit: escaped key");
+
+    check("{\"model\":\"a\"}", "x\"y\\z\n", 0,
+          "{\"model\":\"x\\\"y\\\\z\\u000a\"}", "edit: new model escaped");
+
+    check("{\"model\":\"a\",\"stream\":true}", NULL, 1,
+          "{\"stream_options\":{\"include_usage\":true},\"model\":\"a\","
+          "\"stream\":true}", "edit: stream_options added");
+
+    check("{\"model\":\"a\",\"stream_options\":{}}", NULL, 1,
+          "{\"model\":\"a\",\"stream_options\":{\"include_usage\":true}}",
+          "edit: include_usage added to empty stream_options");
+
+    check("{\"model\":\"a\",\"stream_options\":{\"x\":1}}", NULL, 1,
+          "{\"model\":\"a\",\"stream_options\":{\"include_usage\":true,"
+          "\"x\":1}}", "edit: include_usage added to stream_options");
+
+    check("{\"model\":\"a\",\"stream_options\":{\"include_usage\":false}}",
+          "b", 1,
+          "{\"model\":\"b\",\"stream_options\":{\"include_usage\":true}}",
+          "edit: include_usage false made true, with a model change");
+
+    check("{\"model\":\"a\",\"stream_options\":null}", NULL, 1,
+          "{\"model\":\"a\",\"stream_options\":{\"include_usage\":true}}",
+          "edit: null stream_options replaced");
+
+    check("{\"s\":\"}{\\\"\",\"model\":\"a\"}", "b", 0,
+          "{\"s\":\"}{\\\"\",\"model\":\"b\"}",
+          "edit: braces and quotes inside strings skipped");
+
+    check("{\"messages\":[]}", "b", 0, "(error)", "edit: no model to edit");
+    check("[1]", "b", 0, "(error)", "edit: not an object");
+    check("{\"model\":\"a\"", "b", 0, "(error)", "edit: truncated object");
+    check("{\"model\"\"a\"}", "b", 0, "(error)", "edit: missing colon");
+    check("{\"model\":\"a\",}", "b", 0, "(error)", "edit: trailing comma");
+}

@@ -1,0 +1,181 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "tg_request.h"
+
+
+static int
+inspect(const char *uri, const char *body, tg_request_t *rq)
+{
+    tg_endpoint_t  ep;
+
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+
+    return tg_request_inspect(&ep, uri, body, strlen(body), rq);
+}
+
+
+static void
+invalid(const char *uri, const char *body, const char *name)
+{
+    tg_request_t  rq;
+
+    ok(inspect(uri, body, &rq) == TG_INVALID && rq.error[0] != '\0',
+       "request: invalid: %s (%s)", name, rq.error);
+    tg_request_free(&rq);
+}
+
+
+void
+test_request(void)
+{
+    int            i;
+    char          *deep;
+    tg_request_t   rq;
+    const char    *chat = "/v1/chat/completions";
+
+    ok(inspect(chat, "{\"model\":\"gpt-4o\",\"stream\":true,"
+               "\"max_completion_tokens\":300,\"max_tokens\":10,\"n\":2,"
+               "\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+               "{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+               "\"text\":\"Summarise this\"},{\"type\":\"image_url\","
+               "\"image_url\":{\"url\":\"x\"}}]}]}", &rq) == TG_OK,
+       "request: openai chat parses");
+    is_str(rq.model, "gpt-4o", "request: chat model");
+    ok(rq.stream, "request: chat stream");
+    is_int(rq.max_output, 300, "request: max_completion_tokens wins");
+    is_int(rq.choices, 2, "request: n");
+    ok(!rq.tools, "request: chat without tools");
+    is_str(rq.prompt, "Be brief.\nSummarise this", "request: chat prompt");
+    /* 24 text bytes = 6 tokens, 2 messages x 4, one image 1000 */
+    is_int(rq.prompt_tokens, 6 + 8 + 1000, "request: chat estimate");
+    tg_request_free(&rq);
+
+    ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+               "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":"
+               "\"{\\\"a\\\":1}\"}}]},{\"role\":\"tool\",\"content\":\"r\"}]}",
+               &rq) == TG_OK && rq.tools, "request: chat tool calls");
+    is_str(rq.prompt, "q\n{\"a\":1}\nr", "request: tool arguments counted");
+    is_int(rq.max_output, -1, "request: no limit named");
+    ok(!rq.stream, "request: stream absent");
+    tg_request_free(&rq);
+
+    ok(inspect(chat, "{\"model\":\"m\",\"tools\":[{\"type\":\"function\"}],"
+               "\"messages\":[]}", &rq) == TG_OK && rq.tools,
+       "request: chat tools defined");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1/completions", "{\"model\":\"davinci\",\"prompt\":"
+               "[\"one\",\"two\"],\"max_tokens\":5}", &rq) == TG_OK,
+       "request: completions parses");
+    is_str(rq.prompt, "one\ntwo", "request: completions prompt");
+    is_int(rq.max_output, 5, "request: completions max_tokens");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1/completions", "{\"model\":\"m\",\"prompt\":[1,2,3]}", &rq)
+       == TG_OK && rq.prompt_tokens == 3, "request: token id prompt");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1/responses", "{\"model\":\"o3\",\"instructions\":\"Sys\","
+               "\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+               "\"input_text\",\"text\":\"Hello\"}]},{\"type\":"
+               "\"function_call_output\",\"call_id\":\"c\",\"output\":\"42\"}],"
+               "\"max_output_tokens\":77,\"stream\":true}", &rq) == TG_OK,
+       "request: responses parses");
+    is_str(rq.prompt, "Sys\nHello\n42", "request: responses prompt");
+    ok(rq.tools && rq.stream, "request: responses tools and stream");
+    is_int(rq.max_output, 77, "request: max_output_tokens");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1/responses", "{\"model\":\"o3\",\"input\":\"Hi\"}", &rq)
+       == TG_OK, "request: responses string input");
+    is_str(rq.prompt, "Hi", "request: responses string prompt");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1/embeddings", "{\"model\":\"text-embedding-3-small\","
+               "\"input\":\"embed me\"}", &rq) == TG_OK,
+       "request: embeddings parses");
+    ok(rq.embeddings && rq.max_output == 0, "request: embeddings no output");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1/messages", "{\"model\":\"claude-sonnet-4-5\","
+               "\"max_tokens\":1024,\"system\":[{\"type\":\"text\",\"text\":"
+               "\"You are terse.\"}],\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
+               "[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":"
+               "{\"q\":1}}]},{\"role\":\"user\",\"content\":[{\"type\":"
+               "\"tool_result\",\"tool_use_id\":\"t\",\"content\":[{\"type\":"
+               "\"text\",\"text\":\"ok\"}]}]}],\"stream\":true}", &rq)
+       == TG_OK, "request: anthropic parses");
+    is_str(rq.model, "claude-sonnet-4-5", "request: anthropic model");
+    /* integers are decoded as reals, so tool input re-serialises so */
+    is_str(rq.prompt, "You are terse.\nHi\n{\"q\":1.0}\nok",
+           "request: anthropic prompt");
+    ok(rq.tools && rq.stream, "request: anthropic tools and stream");
+    is_int(rq.max_output, 1024, "request: anthropic max_tokens");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+               "{\"systemInstruction\":{\"parts\":[{\"text\":\"Sys\"}]},"
+               "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+               "\"Hello\"},{\"inlineData\":{}}]},{\"role\":\"model\","
+               "\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}}}]}],"
+               "\"generationConfig\":{\"maxOutputTokens\":64,"
+               "\"candidateCount\":3}}", &rq) == TG_OK,
+       "request: gemini parses");
+    is_str(rq.model, "gemini-2.0-flash", "request: gemini model from URI");
+    is_str(rq.prompt, "Sys\nHello\n{}", "request: gemini prompt");
+    ok(rq.stream && rq.tools, "request: gemini stream and tools");
+    is_int(rq.max_output, 64, "request: gemini maxOutputTokens");
+    is_int(rq.choices, 3, "request: gemini candidateCount");
+    tg_request_free(&rq);
+
+    ok(inspect("/v1beta/models/gemini-pro:generateContent",
+               "{\"contents\":[],\"generation_config\":"
+               "{\"max_output_tokens\":9}}", &rq) == TG_OK
+       && rq.max_output == 9 && !rq.stream, "request: gemini snake_case");
+    tg_request_free(&rq);
+
+    ok(inspect(chat, "{\"model\":\"m\",\"messages\":[],\"seed\":"
+               "123456789012345678901234567890}", &rq) == TG_OK,
+       "request: huge integers elsewhere are accepted");
+    tg_request_free(&rq);
+
+    invalid(chat, "", "empty body");
+    invalid(chat, "not json", "not JSON");
+    invalid(chat, "[1,2]", "an array");
+    invalid(chat, "{\"messages\":[]}", "no model");
+    invalid(chat, "{\"model\":7,\"messages\":[]}", "model not a string");
+    invalid(chat, "{\"model\":\"\",\"messages\":[]}", "empty model");
+    invalid(chat, "{\"model\":\"m\"}", "no messages");
+    invalid(chat, "{\"model\":\"m\",\"messages\":{}}", "messages an object");
+    invalid(chat, "{\"model\":\"m\",\"messages\":[1]}", "message a number");
+    invalid(chat, "{\"model\":\"m\",\"messages\":[{\"content\":5}]}",
+            "content a number");
+    invalid(chat, "{\"model\":\"m\",\"messages\":[],\"stream\":\"yes\"}",
+            "stream a string");
+    invalid(chat, "{\"model\":\"m\",\"messages\":[],\"max_tokens\":-1}",
+            "negative max_tokens");
+    invalid(chat, "{\"model\":\"m\",\"messages\":[],\"max_tokens\":1.5}",
+            "fractional max_tokens");
+    invalid(chat, "{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}",
+            "duplicate model");
+    invalid("/v1/messages", "{\"model\":\"m\",\"messages\":[{\"role\":"
+            "\"user\",\"content\":[3]}]}", "anthropic block a number");
+    invalid("/v1beta/models/g:generateContent", "{}", "gemini no contents");
+    invalid("/v1beta/models/g x:generateContent", "{\"contents\":[]}",
+            "gemini model with a space");
+
+    deep = malloc(200003);
+    deep[0] = '{';
+    memcpy(deep + 1, "\"model\":\"m\",\"messages\":", 23);
+    for (i = 24; i < 200000; i++) {
+        deep[i] = '[';
+    }
+    deep[200000] = '\0';
+    invalid(chat, deep, "absurd nesting");
+    free(deep);
+}
