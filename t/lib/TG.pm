@@ -101,7 +101,15 @@ pcre_jit on;
 $main
 events { worker_connections 1024; }
 http {
-    access_log $d/logs/access.log;
+    log_format tg escape=json '{"user":"\$tokenguard_user","team":"\$tokenguard_team",'
+        '"model_requested":"\$tokenguard_model_requested","model":"\$tokenguard_model",'
+        '"route":"\$tokenguard_route","category":"\$tokenguard_category",'
+        '"sandbox":"\$tokenguard_sandbox","decision":"\$tokenguard_decision",'
+        '"prompt_tokens":"\$tokenguard_prompt_tokens",'
+        '"completion_tokens":"\$tokenguard_completion_tokens",'
+        '"cost_usd":"\$tokenguard_cost_usd","status":"\$status",'
+        '"uri":"\$uri","content_length":"\$content_length"}';
+    access_log $d/logs/access.log tg;
     client_body_temp_path $d/body;
     proxy_temp_path $d/proxy;
     fastcgi_temp_path $d/fastcgi;
@@ -221,12 +229,29 @@ sub access_log { $_[0]->read_file('logs/access.log') }
 sub url { "http://127.0.0.1:$_[0]{port}$_[1]" }
 
 
+# the access log line of the last request, decoded (the log phase may run
+# a moment after the client has its response)
+sub last_log {
+    my ($self) = @_;
+    for (1 .. 100) {
+        my @lines = split /\n/, $self->access_log;
+        if (@lines > ($self->{log_lines} // 0)) {
+            $self->{log_lines} = @lines;
+            return $JSON->decode($lines[-1]);
+        }
+        sleep 0.02;
+    }
+    return undef;
+}
+
+
 # a request; $body a string, a hash/array (sent as JSON), or a code ref
 # (sent chunked).  Returns HTTP::Tiny's response, plus {json} if the
 # response body is JSON.
 sub request {
     my ($self, $method, $path, $body, $headers) = @_;
     $self->clear_upstream;
+    $self->{log_lines} = () = split /\n/, $self->access_log;
     my %h = %{ $headers || {} };
     my %opt = (headers => \%h);
     if (ref $body eq 'HASH' || ref $body eq 'ARRAY') {
