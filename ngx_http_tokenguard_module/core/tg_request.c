@@ -79,7 +79,7 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
 
     root = json_loadb(body, len,
                       JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL
-                      | JSON_ALLOW_NUL, &err);
+                      | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
     if (root == NULL) {
         /* jansson quotes the input "near '...'": that may be prompt text */
         near = strstr(err.text, " near '");
