@@ -11,6 +11,10 @@ static char *ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_tokenguard_init(ngx_conf_t *cf);
 static void ngx_http_tokenguard_cleanup(void *data);
+static char *ngx_http_tokenguard_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_tokenguard_check_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 
 
 static ngx_conf_enum_t  ngx_http_tokenguard_providers[] = {
@@ -23,7 +27,7 @@ static ngx_conf_enum_t  ngx_http_tokenguard_providers[] = {
 
 
 static ngx_conf_num_bounds_t  ngx_http_tokenguard_max_tokens_bounds = {
-    ngx_conf_check_num_bounds, 1, 10000000
+    ngx_http_tokenguard_check_bounds, 1, 10000000
 };
 
 
@@ -38,7 +42,7 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
 
     { ngx_string("tokenguard_provider"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_tokenguard_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_tokenguard_loc_conf_t, provider),
       &ngx_http_tokenguard_providers },
@@ -252,6 +256,66 @@ ngx_http_tokenguard_init(ngx_conf_t *cf)
     *h = ngx_http_tokenguard_handler;
 
     return ngx_http_tokenguard_headers_init(cf);
+}
+
+
+/* the stock enum slot, with a message that names the directive */
+
+static char *
+ngx_http_tokenguard_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char           *p, buf[256];
+    ngx_str_t        *value;
+    ngx_conf_enum_t  *e;
+
+    value = cf->args->elts;
+
+    for (e = cmd->post; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcmp(e->name.data, value[1].data) == 0)
+        {
+            return ngx_conf_set_enum_slot(cf, cmd, conf);
+        }
+    }
+
+    p = buf;
+
+    for (e = cmd->post; e->name.len; e++) {
+        p = ngx_slprintf(p, buf + sizeof(buf), "%s\"%V\"",
+                         p == buf ? "" : (e[1].name.len ? ", " : " or "),
+                         &e->name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive,"
+                       " it must be %*s", &value[1], &value[0], p - buf, buf);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* ngx_conf_check_num_bounds, with a message that names the directive */
+
+static char *
+ngx_http_tokenguard_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_conf_num_bounds_t  *bounds = post;
+    ngx_int_t              *np = data;
+
+    ngx_str_t  *value;
+
+    if (*np >= bounds->low && *np <= bounds->high) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must"
+                       " be from %i to %i",
+                       &value[1], &value[0], bounds->low, bounds->high);
+
+    return NGX_CONF_ERROR;
 }
 
 

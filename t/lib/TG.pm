@@ -207,6 +207,14 @@ sub stop {
 }
 
 
+sub stop_stub {
+    my ($self) = @_;
+    $self->{stopped}++;
+    kill 'TERM', $self->{stub_pid};
+    waitpid $self->{stub_pid}, 0;
+}
+
+
 sub DESTROY {
     my ($self) = @_;
     local $?;
