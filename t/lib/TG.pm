@@ -89,6 +89,8 @@ sub conf_text {
     my $main = $self->{main} // '';
     my $user = $> == 0 ? 'user root;' : '';
     my $mp = $ENV{TG_VALGRIND} ? "master_process off;\ndaemon off;" : '';
+    # valgrind cannot follow JIT-compiled code
+    my $jit = $ENV{TG_VALGRIND} ? 'pcre_jit off;' : 'pcre_jit on;';
 
     return <<"END";
 load_module $MODULE;
@@ -97,7 +99,7 @@ $mp
 worker_processes 1;
 error_log $d/logs/error.log info;
 pid $d/logs/nginx.pid;
-pcre_jit on;
+$jit
 $main
 events { worker_connections 1024; }
 http {
@@ -108,7 +110,8 @@ http {
         '"prompt_tokens":"\$tokenguard_prompt_tokens",'
         '"completion_tokens":"\$tokenguard_completion_tokens",'
         '"cost_usd":"\$tokenguard_cost_usd","status":"\$status",'
-        '"uri":"\$uri","content_length":"\$content_length"}';
+        '"uri":"\$uri","content_length":"\$content_length",'
+        '"test_id":"\$http_x_tg_test_id"}';
     access_log $d/logs/access.log tg;
     client_body_temp_path $d/body;
     proxy_temp_path $d/proxy;
@@ -237,15 +240,16 @@ sub access_log { $_[0]->read_file('logs/access.log') }
 sub url { "http://127.0.0.1:$_[0]{port}$_[1]" }
 
 
-# the access log line of the last request, decoded (the log phase may run
-# a moment after the client has its response)
+# the access log line of the last request, decoded; found by the
+# X-TG-Test-Id header request() sends, as the log phase may run a moment
+# after the client has its response
 sub last_log {
     my ($self) = @_;
-    for (1 .. 100) {
-        my @lines = split /\n/, $self->access_log;
-        if (@lines > ($self->{log_lines} // 0)) {
-            $self->{log_lines} = @lines;
-            return $JSON->decode($lines[-1]);
+    my $id = $self->{test_id} // 0;
+    for (1 .. 250) {
+        for my $line (reverse split /\n/, $self->access_log) {
+            my $log = $JSON->decode($line);
+            return $log if $log->{test_id} eq $id;
         }
         sleep 0.02;
     }
@@ -259,8 +263,8 @@ sub last_log {
 sub request {
     my ($self, $method, $path, $body, $headers) = @_;
     $self->clear_upstream;
-    $self->{log_lines} = () = split /\n/, $self->access_log;
     my %h = %{ $headers || {} };
+    $h{'X-TG-Test-Id'} = ++$self->{test_id};
     my %opt = (headers => \%h);
     if (ref $body eq 'HASH' || ref $body eq 'ARRAY') {
         $opt{content} = $JSON->encode($body);
