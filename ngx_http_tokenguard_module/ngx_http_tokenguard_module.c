@@ -450,3 +450,18 @@ ngx_http_tokenguard_match(ngx_http_request_t *r,
 
     return 1;
 }
+
+
+/* the request's prompt text, empty if it has none */
+
+void
+ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s)
+{
+    if (ctx->rq.prompt == NULL) {
+        ngx_str_set(s, "");
+        return;
+    }
+
+    s->data = (u_char *) ctx->rq.prompt;
+    s->len = ctx->rq.prompt_len;
+}

@@ -116,6 +116,7 @@ char *ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
     ngx_http_tokenguard_regex_t *re);
 ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
     ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
+void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
 
 /* ngx_http_tokenguard_access.c */
 ngx_int_t ngx_http_tokenguard_handler(ngx_http_request_t *r);

@@ -19,12 +19,7 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    prompt.data = (u_char *) ctx->rq.prompt;
-    prompt.len = ctx->rq.prompt_len;
-
-    if (prompt.data == NULL) {
-        ngx_str_set(&prompt, "");
-    }
+    ngx_http_tokenguard_prompt(ctx, &prompt);
 
     deny = tlcf->deny_prompts->elts;
 

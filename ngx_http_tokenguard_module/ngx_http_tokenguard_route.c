@@ -10,21 +10,6 @@ static ngx_str_t  ngx_http_tokenguard_agentic = ngx_string("agentic");
 static ngx_str_t  ngx_http_tokenguard_chat = ngx_string("chat");
 
 
-static ngx_int_t
-ngx_http_tokenguard_prompt_str(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s)
-{
-    if (ctx->rq.prompt == NULL) {
-        ngx_str_set(s, "");
-
-    } else {
-        s->data = (u_char *) ctx->rq.prompt;
-        s->len = ctx->rq.prompt_len;
-    }
-
-    return NGX_OK;
-}
-
-
 /* agentic if tools are in play, else the first matching rule, else chat */
 
 ngx_int_t
@@ -46,7 +31,7 @@ ngx_http_tokenguard_classify(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_http_tokenguard_prompt_str(ctx, &prompt);
+    ngx_http_tokenguard_prompt(ctx, &prompt);
 
     cls = tlcf->classes->elts;
 
@@ -87,7 +72,7 @@ ngx_http_tokenguard_conds_hold(ngx_http_request_t *r,
     for (i = 0; i < route->conds->nelts; i++) {
 
         if (cond[i].cond.type == TG_COND_PROMPT) {
-            ngx_http_tokenguard_prompt_str(ctx, &prompt);
+            ngx_http_tokenguard_prompt(ctx, &prompt);
 
             /* an erroring regex does not route: routing is an optimisation */
             if (ngx_http_tokenguard_match(r, &cond[i].regex, &prompt, NULL, 0)
