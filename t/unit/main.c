@@ -70,6 +70,7 @@ main(void)
     test_route_cond();
     test_template();
     test_refusal();
+    test_ledger_core();
 
     printf("1..%d\n", tap_n);
 

@@ -23,5 +23,6 @@ void test_json_edit(void);
 void test_route_cond(void);
 void test_template(void);
 void test_refusal(void);
+void test_ledger_core(void);
 
 #endif
