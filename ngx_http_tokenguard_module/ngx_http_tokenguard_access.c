@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_tokenguard_start(ngx_http_request_t *r,
 static void ngx_http_tokenguard_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static ngx_int_t ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
 static ngx_int_t ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx,
     ngx_str_t *body);
@@ -164,25 +166,27 @@ static ngx_int_t
 ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
 {
-    int        rc;
-    ngx_int_t  n;
-    ngx_str_t  body;
+    int         rc;
+    ngx_int_t   n;
+    ngx_str_t  *body;
 
-    if (ngx_http_tokenguard_body_get(r, &body) != NGX_OK) {
+    body = &ctx->body;
+
+    if (ngx_http_tokenguard_body_get(r, body) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (body.len > tlcf->max_body) {
+    if (body->len > tlcf->max_body) {
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_TOO_LARGE,
                                    "the request body is %uz bytes, over this"
                                    " gateway's limit of %uz bytes; send a"
                                    " shorter prompt",
-                                   body.len, tlcf->max_body);
+                                   body->len, tlcf->max_body);
         return NGX_OK;
     }
 
     rc = tg_request_inspect(&ctx->ep, (char *) r->uri.data,
-                            (char *) body.data, body.len, &ctx->rq);
+                            (char *) body->data, body->len, &ctx->rq);
 
     if (rc == TG_NOMEM) {
         return NGX_ERROR;
@@ -212,16 +216,64 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
         n = ngx_http_tokenguard_classify(r, tlcf, ctx);
     }
 
-    if (n == NGX_OK) {
-        n = ngx_http_tokenguard_route(r, tlcf, ctx);
+    if (n != NGX_OK) {
+        return n == NGX_ERROR ? NGX_ERROR : NGX_OK;
     }
+
+    ctx->now = ngx_time();
+    ctx->budget_pct = -1;
+
+    if (tlcf->need_budget
+        && ngx_http_tokenguard_ledger_status(r, ctx) == NGX_OK)
+    {
+        /* ngx_http_tokenguard_route_and_reserve() runs on the reply */
+        ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
+        ctx->store_pending = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx);
+}
+
+
+/*
+ * The second half of the decision, once the budget is known if a route
+ * needs it: route, check the model, price the worst case, rewrite what
+ * goes upstream, and reserve.
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_int_t                         n;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
+
+    n = ngx_http_tokenguard_route(r, tlcf, ctx);
 
     if (n == NGX_OK) {
         n = ngx_http_tokenguard_check_model(r, tlcf, ctx);
     }
 
     if (n == NGX_OK) {
-        n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &body);
+        ctx->price = tg_prices_lookup(tmcf->prices, (char *) ctx->model.data,
+                                      ctx->model.len);
+
+        if (ctx->price == NULL) {
+            ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_MODEL,
+                                       "no price is known for the model"
+                                       " \"%V\", so its cost cannot be"
+                                       " counted; ask your platform team to"
+                                       " add it to the price table",
+                                       &ctx->model);
+            n = NGX_DECLINED;
+        }
+    }
+
+    if (n == NGX_OK) {
+        n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &ctx->body);
     }
 
     if (n == NGX_ERROR) {
@@ -229,8 +281,81 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
     }
 
     if (n == NGX_OK) {
-        ctx->decision = ngx_http_tokenguard_allow;
-        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+        /* WAIT_STORE, or decided without the store (open/closed) */
+        (void) ngx_http_tokenguard_ledger_reserve(r, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A ledger reply arrived: finish the decision if it was the budget read,
+ * then run the phases again unless still waiting.
+ */
+
+void
+ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_connection_t                *c;
+    ngx_http_request_t              *r;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    r = ctx->request;
+    c = r->connection;
+
+    if (ctx->store_pending) {
+        ctx->store_pending = 0;
+        ctx->state = NGX_HTTP_TOKENGUARD_READING_BODY;
+
+        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+        if (ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx) != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+
+        if (ctx->state == NGX_HTTP_TOKENGUARD_WAIT_STORE) {
+            return;
+        }
+    }
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* settles what was admitted; counts policy refusals */
+
+ngx_int_t
+ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL || ctx->settled) {
+        return NGX_OK;
+    }
+
+    if (ctx->reserved_user || ctx->open) {
+        /* until the response is counted: the prompt, no output */
+        ngx_http_tokenguard_ledger_settle(r, ctx, ctx->rq.prompt_tokens, 0,
+                                          0);
+
+    } else if (ctx->decision.len == sizeof("deny_policy") - 1
+               && ngx_strncmp(ctx->decision.data, "deny_policy",
+                              ctx->decision.len) == 0)
+    {
+        ctx->settled = 1;
+        ngx_http_tokenguard_ledger_count(r, ctx, "denied");
     }
 
     return NGX_OK;

@@ -33,6 +33,7 @@ ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
 static ngx_int_t
 ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
 {
+    ngx_str_t                        remaining;
     ngx_http_tokenguard_ctx_t       *ctx;
     ngx_http_tokenguard_loc_conf_t  *tlcf;
 
@@ -45,6 +46,24 @@ ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
 
     if (!tlcf->headers || ctx == NULL || ctx->model.len == 0) {
         return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx->remaining_usd >= 0) {
+        remaining.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 8);
+        if (remaining.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        remaining.len = ngx_http_tokenguard_format_usd(remaining.data,
+                                                       ctx->remaining_usd)
+                        - remaining.data;
+
+        if (ngx_http_tokenguard_add_header(r, "X-TokenGuard-Budget-Remaining",
+                                           &remaining)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     if (ngx_http_tokenguard_add_header(r, "X-TokenGuard-Model", &ctx->model)

@@ -50,5 +50,13 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    if (ctx->user.len > 256 || ctx->team.len > 256) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_IDENTITY,
+                                   "the caller's user or team name is longer"
+                                   " than 256 bytes; ask your platform team"
+                                   " to fix the gateway's identity source");
+        return NGX_DECLINED;
+    }
+
     return NGX_OK;
 }

@@ -6,6 +6,14 @@
 #include "ngx_http_tokenguard_module.h"
 
 
+static void *ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_tokenguard_retention(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_tokenguard_init_process(ngx_cycle_t *cycle);
+static void ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
+    ngx_http_tokenguard_main_conf_t *tmcf);
 static void *ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -22,6 +30,13 @@ static ngx_conf_enum_t  ngx_http_tokenguard_providers[] = {
     { ngx_string("openai"), TG_PROVIDER_OPENAI },
     { ngx_string("anthropic"), TG_PROVIDER_ANTHROPIC },
     { ngx_string("gemini"), TG_PROVIDER_GEMINI },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_tokenguard_store_error[] = {
+    { ngx_string("closed"), NGX_HTTP_TOKENGUARD_STORE_CLOSED },
+    { ngx_string("open"), NGX_HTTP_TOKENGUARD_STORE_OPEN },
     { ngx_null_string, 0 }
 };
 
@@ -124,6 +139,62 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       offsetof(ngx_http_tokenguard_loc_conf_t, headers),
       NULL },
 
+    { ngx_string("tokenguard_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_tokenguard_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_main_conf_t, redis),
+      NULL },
+
+    { ngx_string("tokenguard_prices"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_main_conf_t, prices_file),
+      NULL },
+
+    { ngx_string("tokenguard_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_tokenguard_retention,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tokenguard_journal_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_main_conf_t, journal_size),
+      NULL },
+
+    { ngx_string("tokenguard_on_store_error"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_tokenguard_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, on_store_error),
+      &ngx_http_tokenguard_store_error },
+
+    { ngx_string("tokenguard_cap"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      ngx_http_tokenguard_cap_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tokenguard_sandbox_allowance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_tokenguard_allowance_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tokenguard_reservation_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, reservation_ttl),
+      NULL },
+
       ngx_null_command
 };
 
@@ -132,8 +203,8 @@ static ngx_http_module_t  ngx_http_tokenguard_module_ctx = {
     NULL,                                  /* preconfiguration */
     ngx_http_tokenguard_init,              /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_tokenguard_create_main_conf,  /* create main configuration */
+    ngx_http_tokenguard_init_main_conf,    /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -150,13 +221,136 @@ ngx_module_t  ngx_http_tokenguard_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_tokenguard_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_tokenguard_exit_process,      /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static void *
+ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_tokenguard_main_conf_t));
+    if (tmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     tmcf->redis.addr = NULL;
+     *     tmcf->prices_file = { 0, NULL };
+     *     tmcf->prices = NULL;
+     */
+
+    tmcf->redis.db = 0;
+    tmcf->redis.timeout = NGX_CONF_UNSET_MSEC;
+    tmcf->retention_month = NGX_CONF_UNSET;
+    tmcf->retention_day = NGX_CONF_UNSET;
+    tmcf->journal_size = NGX_CONF_UNSET_SIZE;
+
+    return tmcf;
+}
+
+
+static char *
+ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_tokenguard_main_conf_t *tmcf = conf;
+
+    ngx_str_t  dflt = ngx_string("127.0.0.1:6379");
+    ngx_str_t  args[2];
+    ngx_array_t  a, *saved;
+    ngx_command_t  cmd;
+
+    if (tmcf->redis.addr == NULL) {
+        /* parse the default as if it had been written */
+        args[0] = (ngx_str_t) ngx_string("tokenguard_redis");
+        args[1] = dflt;
+        a.elts = args;
+        a.nelts = 2;
+        saved = cf->args;
+        cf->args = &a;
+        cmd.offset = offsetof(ngx_http_tokenguard_main_conf_t, redis);
+
+        if (ngx_http_tokenguard_redis_directive(cf, &cmd, tmcf)
+            != NGX_CONF_OK)
+        {
+            cf->args = saved;
+            return NGX_CONF_ERROR;
+        }
+
+        cf->args = saved;
+    }
+
+    ngx_conf_init_msec_value(tmcf->redis.timeout, 1000);
+    ngx_conf_init_value(tmcf->retention_month, 400 * 86400);
+    ngx_conf_init_value(tmcf->retention_day, 60 * 86400);
+    ngx_conf_init_size_value(tmcf->journal_size, 4 * 1024 * 1024);
+
+    if (tmcf->prices_file.len == 0) {
+        ngx_str_set(&tmcf->prices_file, "conf/prices.json");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* tokenguard_retention month=400d day=60d */
+static char *
+ngx_http_tokenguard_retention(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_tokenguard_main_conf_t *tmcf = conf;
+
+    time_t      *t, v;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "month=", 6) == 0) {
+            t = &tmcf->retention_month;
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "day=", 4) == 0) {
+            t = &tmcf->retention_day;
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+        } else {
+            goto invalid;
+        }
+
+        v = ngx_parse_time(&s, 1);
+
+        /* at least the period itself, or counters vanish mid-period */
+        if (v == (time_t) NGX_ERROR
+            || v < (t == &tmcf->retention_month ? 31 * 86400 : 86400))
+        {
+            goto invalid;
+        }
+
+        *t = v;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive, it"
+                       " must be \"month=TIME\" (31d or more) or"
+                       " \"day=TIME\" (1d or more)", &value[i], &value[0]);
+    return NGX_CONF_ERROR;
+}
 
 
 static void *
@@ -187,6 +381,8 @@ ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf)
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->include_usage = NGX_CONF_UNSET;
     conf->headers = NGX_CONF_UNSET;
+    conf->on_store_error = NGX_CONF_UNSET_UINT;
+    conf->reservation_ttl = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -197,6 +393,8 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_tokenguard_loc_conf_t  *prev = parent;
     ngx_http_tokenguard_loc_conf_t  *conf = child;
+
+    ngx_http_tokenguard_main_conf_t  *tmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->provider, prev->provider,
@@ -225,6 +423,60 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               4 * 1024 * 1024);
     ngx_conf_merge_value(conf->include_usage, prev->include_usage, 1);
     ngx_conf_merge_value(conf->headers, prev->headers, 1);
+    ngx_conf_merge_uint_value(conf->on_store_error, prev->on_store_error,
+                              NGX_HTTP_TOKENGUARD_STORE_CLOSED);
+    ngx_conf_merge_msec_value(conf->reservation_ttl, prev->reservation_ttl,
+                              600000);
+
+    /* caps and allowances: a level that names none inherits them all */
+
+    if (!conf->caps_set) {
+        if (prev->caps_set) {
+            ngx_memcpy(conf->user_caps, prev->user_caps,
+                       sizeof(conf->user_caps));
+            ngx_memcpy(conf->team_caps, prev->team_caps,
+                       sizeof(conf->team_caps));
+            conf->caps_set = 1;
+
+        } else {
+            ngx_memset(conf->user_caps, 0xff, sizeof(conf->user_caps));
+            ngx_memset(conf->team_caps, 0xff, sizeof(conf->team_caps));
+        }
+    }
+
+    if (!conf->sandbox_set) {
+        conf->sandbox_caps[0] = prev->sandbox_set ? prev->sandbox_caps[0] : -1;
+        conf->sandbox_caps[1] = prev->sandbox_set ? prev->sandbox_caps[1] : -1;
+        conf->sandbox_set = prev->sandbox_set;
+    }
+
+    conf->need_budget = 0;
+
+    if (conf->routes) {
+        ngx_uint_t                    i, j;
+        ngx_http_tokenguard_cond_t   *cond;
+        ngx_http_tokenguard_route_t  *route = conf->routes->elts;
+
+        for (i = 0; i < conf->routes->nelts; i++) {
+            if (route[i].conds == NULL) {
+                continue;
+            }
+
+            cond = route[i].conds->elts;
+
+            for (j = 0; j < route[i].conds->nelts; j++) {
+                if (cond[j].cond.type == TG_COND_BUDGET_GE) {
+                    conf->need_budget = 1;
+                }
+            }
+        }
+    }
+
+    if (conf->enable) {
+        tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_tokenguard_module);
+        tmcf->used = 1;
+    }
 
     return NGX_CONF_OK;
 }
@@ -233,8 +485,9 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_tokenguard_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt              *h;
+    ngx_http_core_main_conf_t        *cmcf;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
 
     if (ngx_http_tokenguard_add_variables(cf) != NGX_OK) {
         return NGX_ERROR;
@@ -255,7 +508,99 @@ ngx_http_tokenguard_init(ngx_conf_t *cf)
 
     *h = ngx_http_tokenguard_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_tokenguard_log_handler;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tokenguard_module);
+
+    if (tmcf->used) {
+        if (ngx_http_tokenguard_init_ledger(cf, tmcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     return ngx_http_tokenguard_headers_init(cf);
+}
+
+
+/* the price table and the journal zone, once some location uses them */
+
+static ngx_int_t
+ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
+    ngx_http_tokenguard_main_conf_t *tmcf)
+{
+    char                 err[256];
+    ngx_str_t            name = ngx_string("tokenguard");
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_conf_full_name(cf->cycle, &tmcf->prices_file, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    tmcf->prices = tg_prices_load((char *) tmcf->prices_file.data, err,
+                                  sizeof(err));
+    if (tmcf->prices == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "tokenguard_prices \"%V\": %s",
+                           &tmcf->prices_file, err);
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        tg_prices_free(tmcf->prices);
+        return NGX_ERROR;
+    }
+
+    cln->handler = (ngx_pool_cleanup_pt) tg_prices_free;
+    cln->data = tmcf->prices;
+
+    ngx_http_tokenguard_scripts_init();
+
+    tmcf->journal = ngx_shared_memory_add(cf, &name, tmcf->journal_size,
+                                          &ngx_http_tokenguard_module);
+    if (tmcf->journal == NULL) {
+        return NGX_ERROR;
+    }
+
+    tmcf->journal->init = ngx_http_tokenguard_journal_init_zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_tokenguard_module);
+
+    if (tmcf == NULL || !tmcf->used) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_tokenguard_redis_init_process(cycle, &tmcf->redis)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_tokenguard_journal_init_process(cycle);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tokenguard_redis_exit_process();
 }
 
 
@@ -368,6 +713,10 @@ ngx_http_tokenguard_create_ctx(ngx_http_request_t *r)
     cln->handler = ngx_http_tokenguard_cleanup;
     cln->data = ctx;
 
+    ctx->request = r;
+    ctx->remaining_usd = -1;
+    ctx->budget_pct = -1;
+
     ngx_http_set_ctx(r, ctx, ngx_http_tokenguard_module);
 
     return ctx;
@@ -379,6 +728,7 @@ ngx_http_tokenguard_cleanup(void *data)
 {
     ngx_http_tokenguard_ctx_t  *ctx = data;
 
+    ngx_http_tokenguard_ledger_detach(ctx);
     tg_request_free(&ctx->rq);
 }
 
@@ -464,4 +814,18 @@ ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s)
 
     s->data = (u_char *) ctx->rq.prompt;
     s->len = ctx->rq.prompt_len;
+}
+
+
+/* micro-USD as dollars with 6 decimals: "12.345678" */
+
+u_char *
+ngx_http_tokenguard_format_usd(u_char *p, int64_t micro)
+{
+    if (micro < 0) {
+        *p++ = '-';
+        micro = -micro;
+    }
+
+    return ngx_sprintf(p, "%L.%06L", micro / 1000000, micro % 1000000);
 }

@@ -11,7 +11,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_tokenguard_redis.h"
 #include "tg_endpoint.h"
+#include "tg_limit.h"
+#include "tg_prices.h"
 #include "tg_refusal.h"
 #include "tg_request.h"
 #include "tg_route_cond.h"
@@ -54,6 +57,26 @@ typedef struct {
 } ngx_http_tokenguard_class_t;
 
 
+/* caps: index TG_CAP(kind, period), usd_month usd_day tokens_month ... */
+#define NGX_HTTP_TOKENGUARD_CAPS  6
+#define TG_CAP(kind, period)      ((kind) * 2 + (period))
+
+#define NGX_HTTP_TOKENGUARD_STORE_CLOSED  0
+#define NGX_HTTP_TOKENGUARD_STORE_OPEN    1
+
+
+typedef struct {
+    ngx_http_tokenguard_redis_conf_t  redis;
+    ngx_str_t                    prices_file;
+    tg_prices_t                 *prices;
+    time_t                       retention_month;   /* seconds */
+    time_t                       retention_day;
+    size_t                       journal_size;
+    ngx_shm_zone_t              *journal;
+    ngx_flag_t                   used;              /* tokenguard on anywhere */
+} ngx_http_tokenguard_main_conf_t;
+
+
 typedef struct {
     ngx_flag_t                   enable;
     ngx_uint_t                   provider;      /* tg_provider_e */
@@ -71,12 +94,24 @@ typedef struct {
     size_t                       max_body;
     ngx_flag_t                   include_usage;
     ngx_flag_t                   headers;
+
+    ngx_uint_t                   on_store_error;
+    ngx_msec_t                   reservation_ttl;
+
+    /* -1: no cap; set[] says a level named any, for inheritance */
+    int64_t                      user_caps[NGX_HTTP_TOKENGUARD_CAPS];
+    int64_t                      team_caps[NGX_HTTP_TOKENGUARD_CAPS];
+    int64_t                      sandbox_caps[2];
+    ngx_flag_t                   caps_set;
+    ngx_flag_t                   sandbox_set;
+    ngx_flag_t                   need_budget;   /* a route reads budget>= */
 } ngx_http_tokenguard_loc_conf_t;
 
 
 typedef enum {
     NGX_HTTP_TOKENGUARD_NEW = 0,
     NGX_HTTP_TOKENGUARD_READING_BODY,
+    NGX_HTTP_TOKENGUARD_WAIT_STORE,     /* a ledger read or reservation */
     NGX_HTTP_TOKENGUARD_REFUSE,         /* refusal decided, not yet sent */
     NGX_HTTP_TOKENGUARD_DONE            /* decided; let the request go */
 } ngx_http_tokenguard_state_e;
@@ -102,6 +137,31 @@ typedef struct {
 
     tg_refusal_e                 refusal;
     ngx_str_t                    message;       /* for the refusal body */
+    time_t                       retry_after;   /* budget refusals, or 0 */
+
+    ngx_str_t                    body;          /* as the client sent it */
+
+    /* the ledger */
+    ngx_http_request_t          *request;
+    time_t                       now;           /* periods are fixed here */
+    const tg_price_t            *price;
+    int                          budget_pct;    /* -1: unknown */
+    int64_t                      reserve_usd;   /* worst case, micro-USD */
+    int64_t                      reserve_tokens;
+    int64_t                      remaining_usd; /* -1: no USD cap */
+    u_char                       id[48];        /* reservation id */
+    ngx_uint_t                   waiting;       /* replies still owed */
+    ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
+    unsigned                     reserved_user:1;
+    unsigned                     reserved_team:1;
+    unsigned                     store_failed:1;
+    unsigned                     refused_scope:1;   /* 1: the team's cap */
+    unsigned                     open:1;        /* admitted without store */
+    unsigned                     settled:1;
+    unsigned                     store_pending:1;   /* next step after wait */
+    char                         cap_field[24];
+    int64_t                      cap_limit;
+    int64_t                      cap_used;
 } ngx_http_tokenguard_ctx_t;
 
 
@@ -117,9 +177,12 @@ char *ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
 ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
     ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
 void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
+u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
 
 /* ngx_http_tokenguard_access.c */
 ngx_int_t ngx_http_tokenguard_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_tokenguard_log_handler(ngx_http_request_t *r);
+void ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx);
 
 /* ngx_http_tokenguard_body.c */
 ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
@@ -158,6 +221,34 @@ void ngx_http_tokenguard_refuse(ngx_http_request_t *r,
     const char *fmt, ...);
 ngx_int_t ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_ledger.c */
+ngx_int_t ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, int64_t input, int64_t cached,
+    int64_t output);
+void ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const char *field);
+void ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx);
+char *ngx_http_tokenguard_cap_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_tokenguard_allowance_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+/* ngx_http_tokenguard_journal.c */
+ngx_int_t ngx_http_tokenguard_journal_add(ngx_int_t script, char *cmd,
+    size_t len);
+ngx_int_t ngx_http_tokenguard_journal_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+void ngx_http_tokenguard_journal_init_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_tokenguard_journal_pending(void);
 
 /* ngx_http_tokenguard_headers.c */
 ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);

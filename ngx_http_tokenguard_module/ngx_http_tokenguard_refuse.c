@@ -98,6 +98,23 @@ ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
     h->value.data = (u_char *) info->code;
     h->value.len = ngx_strlen(info->code);
 
+    if (ctx->retry_after > 0) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%T", ctx->retry_after)
+                       - h->value.data;
+    }
+
     r->headers_out.status = info->status;
     r->headers_out.content_length_n = len;
     ngx_str_set(&r->headers_out.content_type, "application/json");

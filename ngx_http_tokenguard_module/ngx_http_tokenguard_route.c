@@ -62,7 +62,7 @@ ngx_http_tokenguard_conds_hold(ngx_http_request_t *r,
     }
 
     facts.prompt_tokens = ctx->rq.prompt_tokens;
-    facts.budget_pct = -1;              /* the ledger is not read yet */
+    facts.budget_pct = ctx->budget_pct;     /* -1 unless a route reads it */
     facts.tools = ctx->rq.tools;
     facts.stream = ctx->rq.stream;
     facts.sandbox = ctx->sandbox;

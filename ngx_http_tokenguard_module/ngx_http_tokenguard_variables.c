@@ -12,6 +12,8 @@ static ngx_int_t ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tokenguard_prompt_tokens_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_remaining_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tokenguard_unsettled_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -72,7 +74,7 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_remaining_usd"), NULL,
-      ngx_http_tokenguard_unsettled_variable, 0,
+      ngx_http_tokenguard_remaining_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -183,6 +185,37 @@ ngx_http_tokenguard_unsettled_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     v->not_found = 1;
+
+    return NGX_OK;
+}
+
+
+/* the tightest USD cap's headroom after this request's reservation */
+
+static ngx_int_t
+ngx_http_tokenguard_remaining_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL || ctx->remaining_usd < 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 8);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_http_tokenguard_format_usd(p, ctx->remaining_usd) - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

@@ -12,6 +12,7 @@ my $t = TG->new(server => q{
         tokenguard_user $http_x_user;
         tokenguard_team $http_x_team;
         tokenguard_sandbox $http_x_sandbox;
+        tokenguard_sandbox_allowance 10usd month;
         proxy_pass http://stub;
     }
     location /off/ {

@@ -11,6 +11,7 @@ my $t = TG->new(server => q{
         tokenguard on;
         tokenguard_user $http_x_user;
         tokenguard_sandbox $http_x_sandbox;
+        tokenguard_sandbox_allowance 10usd month;
         tokenguard_route ^gpt-4o$ gpt-4o-mini "prompt~(?i)^\s*summari[sz]e" tag=summaries;
         tokenguard_route ^gpt-4o$ gpt-4o-mini prompt_tokens<10 !tools tag=short;
         tokenguard_route ^gpt-4o$ o3 prompt_tokens>1000 tag=long;

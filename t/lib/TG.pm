@@ -68,6 +68,8 @@ sub new {
     $self->{upstream_port} = free_port();
 
     $self->start_stub;
+    $self->start_redis unless $opt{no_redis};
+    $self->write_prices;
     $self->write_conf;
     $self->start_nginx unless $opt{no_start};
 
@@ -86,6 +88,10 @@ sub conf_text {
     };
     $server =~ s/%%UPSTREAM%%/127.0.0.1:$self->{upstream_port}/g;
     my $http = $self->{http} // '';
+    my $ledger = "tokenguard_prices $self->{dir}/prices.json;\n";
+    $ledger .= "    tokenguard_redis 127.0.0.1:$self->{redis_port}"
+               . " timeout=$self->{redis_timeout};\n"
+        if $self->{redis_port} && !$self->{no_redis_directive};
     my $main = $self->{main} // '';
     my $user = $> == 0 ? 'user root;' : '';
     my $mp = $ENV{TG_VALGRIND} ? "master_process off;\ndaemon off;" : '';
@@ -120,6 +126,7 @@ http {
     scgi_temp_path $d/scgi;
     client_max_body_size 16m;
     upstream stub { server 127.0.0.1:$self->{upstream_port}; }
+    $ledger
     $http
     server {
         listen 127.0.0.1:$self->{port};
@@ -135,6 +142,108 @@ sub write_conf {
     open my $f, '>', "$self->{dir}/nginx.conf" or die $!;
     print $f $self->conf_text;
     close $f;
+}
+
+
+# the shipped price table plus a default, so made-up model names have a
+# price; prices => {...} replaces the whole table
+sub write_prices {
+    my ($self) = @_;
+    my $p = $self->{prices};
+    if (!$p) {
+        open my $f, '<', "$TOP/conf/prices.json" or die $!;
+        local $/;
+        $p = $JSON->decode(scalar <$f>);
+        $p->{default} = { input => 1, output => 2 };
+    }
+    open my $f, '>', "$self->{dir}/prices.json" or die $!;
+    print $f $JSON->encode($p);
+    close $f;
+}
+
+
+# a real redis-server of this test's own, on a free port
+sub start_redis {
+    my ($self) = @_;
+    $self->{redis_port} //= free_port();
+    $self->{redis_timeout} //= '1s';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        exec 'redis-server', '--bind', '127.0.0.1',
+             '--port', $self->{redis_port}, '--save', '', '--appendonly', 'no',
+             '--dir', $self->{dir},
+             ($self->{redis_password}
+              ? ('--requirepass', $self->{redis_password}) : ());
+        die "exec redis-server: $!";
+    }
+    $self->{redis_pid} = $pid;
+    wait_port($self->{redis_port}, 'redis-server');
+}
+
+
+sub stop_redis {
+    my ($self) = @_;
+    return unless $self->{redis_pid};
+    kill 'CONT', $self->{redis_pid};
+    kill 'TERM', $self->{redis_pid};
+    waitpid $self->{redis_pid}, 0;
+    delete $self->{redis_pid};
+}
+
+
+# a command to this test's redis; returns the reply (arrays as array refs,
+# errors as { error => text })
+sub redis {
+    my ($self, @cmd) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{redis_port},
+                                  Timeout => 5)
+        or die "cannot connect to redis: $!";
+    if ($self->{redis_password}) {
+        print $s resp('AUTH', $self->{redis_password});
+        read_resp($s);
+    }
+    print $s resp(@cmd);
+    my $r = read_resp($s);
+    close $s;
+    return $r;
+}
+
+
+sub resp {
+    my @a = @_;
+    return '*' . @a . "\r\n" . join '', map { '$' . length($_) . "\r\n$_\r\n" } @a;
+}
+
+
+sub read_resp {
+    my ($s) = @_;
+    my $line = <$s>;
+    die "redis closed the connection\n" unless defined $line;
+    $line =~ s/\r\n$//;
+    my ($t, $v) = (substr($line, 0, 1), substr($line, 1));
+    return $v if $t eq '+';
+    return { error => $v } if $t eq '-';
+    return $v + 0 if $t eq ':';
+    if ($t eq '$') {
+        return undef if $v < 0;
+        read($s, my $b, $v + 2);
+        return substr($b, 0, $v);
+    }
+    if ($t eq '*') {
+        return undef if $v < 0;
+        return [map { read_resp($s) } 1 .. $v];
+    }
+    die "bad RESP line: $line\n";
+}
+
+
+# HGETALL as a hash
+sub hash {
+    my ($self, $key) = @_;
+    my %h = @{ $self->redis('HGETALL', $key) || [] };
+    return \%h;
 }
 
 
@@ -203,6 +312,7 @@ sub stop {
 
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     waitpid $self->{stub_pid}, 0 if $self->{stub_pid};
+    $self->stop_redis;
 
     my @bad = grep { /\[(alert|crit|emerg)\]|AddressSanitizer|runtime error/ }
               split /\n/, $self->read_file('logs/error.log');
@@ -215,13 +325,16 @@ sub stop_stub {
     $self->{stopped}++;
     kill 'TERM', $self->{stub_pid};
     waitpid $self->{stub_pid}, 0;
+    $self->stop_redis;
 }
 
 
 sub DESTROY {
     my ($self) = @_;
     local $?;
-    kill 'TERM', $self->{stub_pid} if $self->{stub_pid} && !$self->{stopped};
+    return if $self->{stopped};
+    kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
+    kill 'TERM', $self->{redis_pid} if $self->{redis_pid};
 }
 
 

@@ -1,0 +1,789 @@
+/*
+ * The worker's Redis connection.  See ngx_http_tokenguard_redis.h.
+ *
+ * Commands are appended to one output buffer in the order they are
+ * queued; Redis answers in the same order, so the head of the queue owns
+ * the next reply.  A connection starts with its handshake (AUTH, SELECT,
+ * SCRIPT LOAD) pipelined ahead of whatever is waiting: nothing waits for
+ * a round trip before it is written.  Any failure (connect, I/O, timeout,
+ * protocol) fails every queued op with a NULL reply and closes the
+ * connection; the next op reconnects, no sooner than a backoff allows.
+ */
+
+#include "ngx_http_tokenguard_module.h"
+#include "ngx_http_tokenguard_redis.h"
+
+#include <ngx_sha1.h>
+
+
+#define NGX_HTTP_TOKENGUARD_BACKOFF_MIN  100
+#define NGX_HTTP_TOKENGUARD_BACKOFF_MAX  5000
+
+
+typedef struct {
+    ngx_http_tokenguard_redis_conf_t  *conf;
+    ngx_peer_connection_t              peer;
+    ngx_connection_t                  *c;
+    redisReader                       *reader;
+    ngx_queue_t                        ops;        /* in write order */
+
+    u_char                            *out;        /* unsent bytes */
+    size_t                             out_pos;
+    size_t                             out_len;
+    size_t                             out_size;
+
+    ngx_msec_t                         backoff;
+    ngx_msec_t                         retry_at;    /* no connect before */
+    unsigned                           connected:1;
+    unsigned                           logged_down:1;
+} ngx_http_tokenguard_redis_t;
+
+
+static void ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev);
+static void ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_http_tokenguard_redis_connect(void);
+static ngx_int_t ngx_http_tokenguard_redis_append(char *cmd, size_t len);
+static ngx_int_t ngx_http_tokenguard_redis_flush(void);
+static void ngx_http_tokenguard_redis_fail(const char *why);
+static void ngx_http_tokenguard_redis_handshake(
+    ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
+static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(void);
+static void ngx_http_tokenguard_redis_dispatch(redisReply *reply);
+static void ngx_http_tokenguard_redis_arm_timer(void);
+
+
+u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
+
+static ngx_http_tokenguard_redis_t  ngx_http_tokenguard_redis;
+
+
+void
+ngx_http_tokenguard_scripts_init(void)
+{
+    u_char      digest[20];
+    ngx_uint_t  i;
+    ngx_sha1_t  sha1;
+
+    for (i = 0; i < TG_SCRIPT_N; i++) {
+        ngx_sha1_init(&sha1);
+        ngx_sha1_update(&sha1, tg_scripts[i], ngx_strlen(tg_scripts[i]));
+        ngx_sha1_final(digest, &sha1);
+
+        ngx_hex_dump(ngx_http_tokenguard_script_sha[i], digest, 20);
+        ngx_http_tokenguard_script_sha[i][40] = '\0';
+    }
+}
+
+
+ngx_int_t
+ngx_http_tokenguard_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_tokenguard_redis_conf_t *conf)
+{
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    ngx_memzero(rd, sizeof(ngx_http_tokenguard_redis_t));
+
+    rd->conf = conf;
+    rd->backoff = NGX_HTTP_TOKENGUARD_BACKOFF_MIN;
+    ngx_queue_init(&rd->ops);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_tokenguard_redis_exit_process(void)
+{
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (rd->conf == NULL) {
+        return;
+    }
+
+    ngx_http_tokenguard_redis_fail(NULL);
+
+    ngx_free(rd->out);
+    rd->out = NULL;
+}
+
+
+ngx_int_t
+ngx_http_tokenguard_redis_ready(void)
+{
+    return ngx_http_tokenguard_redis.connected;
+}
+
+
+ngx_http_tokenguard_redis_op_t *
+ngx_http_tokenguard_redis_op(ngx_int_t script, int argc, const char **argv,
+    const size_t *argvlen, size_t size, ngx_http_tokenguard_redis_pt handler,
+    void *data)
+{
+    int                              n;
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    op = ngx_calloc(sizeof(ngx_http_tokenguard_redis_op_t) + size,
+                    ngx_cycle->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    n = redisFormatCommandArgv(&op->cmd, argc, argv, argvlen);
+    if (n < 0) {
+        ngx_free(op);
+        return NULL;
+    }
+
+    op->len = n;
+    op->script = script;
+    op->handler = handler;
+    op->data = data;
+
+    return op;
+}
+
+
+ngx_http_tokenguard_redis_op_t *
+ngx_http_tokenguard_redis_op_raw(ngx_int_t script, u_char *cmd, size_t len,
+    ngx_http_tokenguard_redis_pt handler, void *data)
+{
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    op = ngx_calloc(sizeof(ngx_http_tokenguard_redis_op_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    /* freed by redisFreeCommand(), which is free() */
+    op->cmd = ngx_alloc(len, ngx_cycle->log);
+    if (op->cmd == NULL) {
+        ngx_free(op);
+        return NULL;
+    }
+
+    ngx_memcpy(op->cmd, cmd, len);
+    op->len = len;
+    op->script = script;
+    op->handler = handler;
+    op->data = data;
+
+    return op;
+}
+
+
+void
+ngx_http_tokenguard_redis_free(ngx_http_tokenguard_redis_op_t *op)
+{
+    redisFreeCommand(op->cmd);
+    ngx_free(op);
+}
+
+
+ngx_int_t
+ngx_http_tokenguard_redis_send(ngx_http_tokenguard_redis_op_t *op)
+{
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (rd->c == NULL && ngx_http_tokenguard_redis_connect() != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tokenguard_redis_append(op->cmd, op->len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    op->start = ngx_current_msec;
+    ngx_queue_insert_tail(&rd->ops, &op->queue);
+
+    ngx_http_tokenguard_redis_arm_timer();
+
+    if (rd->connected && ngx_http_tokenguard_redis_flush() != NGX_OK) {
+        /*
+         * Never call handlers from inside a send: the caller may be in
+         * the middle of its own request.  The read event fails the queue,
+         * this op included, from the event loop.
+         */
+        rd->c->read->error = 1;
+        ngx_post_event(rd->c->read, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_redis_append(char *cmd, size_t len)
+{
+    u_char                       *p;
+    size_t                        size;
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (rd->out_pos == rd->out_len) {
+        rd->out_pos = 0;
+        rd->out_len = 0;
+    }
+
+    if (rd->out_len + len > rd->out_size) {
+        size = ngx_max(rd->out_size * 2, 16384);
+
+        while (size < rd->out_len - rd->out_pos + len) {
+            size *= 2;
+        }
+
+        p = ngx_alloc(size, ngx_cycle->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (rd->out) {
+            ngx_memcpy(p, rd->out + rd->out_pos, rd->out_len - rd->out_pos);
+            ngx_free(rd->out);
+        }
+
+        rd->out = p;
+        rd->out_len -= rd->out_pos;
+        rd->out_pos = 0;
+        rd->out_size = size;
+    }
+
+    ngx_memcpy(rd->out + rd->out_len, cmd, len);
+    rd->out_len += len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_redis_connect(void)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (rd->conf == NULL || ngx_exiting || ngx_terminate) {
+        return NGX_ERROR;
+    }
+
+    if (rd->retry_at && (ngx_msec_int_t) (rd->retry_at - ngx_current_msec)
+                        > 0)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&rd->peer, sizeof(ngx_peer_connection_t));
+
+    rd->peer.sockaddr = rd->conf->addr->sockaddr;
+    rd->peer.socklen = rd->conf->addr->socklen;
+    rd->peer.name = &rd->conf->name;
+    rd->peer.get = ngx_event_get_peer;
+    rd->peer.log = ngx_cycle->log;
+    rd->peer.log_error = NGX_ERROR_ERR;
+
+    rc = ngx_event_connect_peer(&rd->peer);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        if (rd->peer.connection) {
+            ngx_close_connection(rd->peer.connection);
+        }
+
+        rd->retry_at = ngx_current_msec + rd->backoff;
+        rd->backoff = ngx_min(rd->backoff * 2,
+                              NGX_HTTP_TOKENGUARD_BACKOFF_MAX);
+
+        if (!rd->logged_down) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "tokenguard: cannot connect to redis at \"%V\"",
+                          &rd->conf->name);
+            rd->logged_down = 1;
+        }
+
+        return NGX_ERROR;
+    }
+
+    c = rd->peer.connection;
+    c->data = rd;
+    c->log = ngx_cycle->log;
+    c->read->log = c->log;
+    c->write->log = c->log;
+    c->read->handler = ngx_http_tokenguard_redis_read_handler;
+    c->write->handler = ngx_http_tokenguard_redis_write_handler;
+
+    rd->c = c;
+    rd->reader = redisReaderCreate();
+
+    if (rd->reader == NULL) {
+        ngx_http_tokenguard_redis_fail("out of memory");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tokenguard_redis_queue_handshake() != NGX_OK) {
+        ngx_http_tokenguard_redis_fail("out of memory");
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_AGAIN) {
+        ngx_add_timer(c->write, rd->conf->timeout);
+        return NGX_OK;
+    }
+
+    rd->connected = 1;
+
+    return NGX_OK;
+}
+
+
+/* AUTH, SELECT and SCRIPT LOAD go first on every new connection */
+
+static ngx_int_t
+ngx_http_tokenguard_redis_queue_handshake(void)
+{
+    u_char                           db[NGX_INT_T_LEN];
+    size_t                           len[3];
+    ngx_uint_t                       i;
+    const char                      *argv[3];
+    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    for (i = 0; i < 2 + TG_SCRIPT_N; i++) {
+
+        if (i == 0) {
+            if (rd->conf->password.len == 0) {
+                continue;
+            }
+
+            argv[0] = "AUTH";
+            argv[1] = (char *) rd->conf->password.data;
+            len[1] = rd->conf->password.len;
+
+        } else if (i == 1) {
+            if (rd->conf->db == 0) {
+                continue;
+            }
+
+            argv[0] = "SELECT";
+            argv[1] = (char *) db;
+            len[1] = ngx_sprintf(db, "%i", rd->conf->db) - db;
+
+        } else {
+            argv[0] = "SCRIPT";
+            argv[1] = "LOAD";
+            len[1] = 4;
+            argv[2] = tg_scripts[i - 2];
+            len[2] = ngx_strlen(tg_scripts[i - 2]);
+        }
+
+        len[0] = ngx_strlen(argv[0]);
+
+        op = ngx_http_tokenguard_redis_op(-1, i < 2 ? 2 : 3, argv, len, 0,
+                                          ngx_http_tokenguard_redis_handshake,
+                                          (void *) argv[0]);
+        if (op == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_tokenguard_redis_append(op->cmd, op->len) != NGX_OK) {
+            ngx_http_tokenguard_redis_free(op);
+            return NGX_ERROR;
+        }
+
+        op->start = ngx_current_msec;
+        ngx_queue_insert_tail(&rd->ops, &op->queue);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tokenguard_redis_handshake(ngx_http_tokenguard_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "tokenguard: redis at \"%V\" refused %s: %s",
+                      &rd->conf->name, (char *) op->data, reply->str);
+
+        /* after this reply is freed: fail everything and back off */
+        rd->retry_at = ngx_current_msec + rd->backoff;
+        rd->backoff = ngx_min(rd->backoff * 2,
+                              NGX_HTTP_TOKENGUARD_BACKOFF_MAX);
+        rd->c->read->error = 1;
+        return;
+    }
+
+    if (rd->logged_down) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "tokenguard: connected to redis at \"%V\"",
+                      &rd->conf->name);
+        rd->logged_down = 0;
+    }
+
+    rd->backoff = NGX_HTTP_TOKENGUARD_BACKOFF_MIN;
+}
+
+
+static ngx_int_t
+ngx_http_tokenguard_redis_flush(void)
+{
+    ssize_t                       n;
+    ngx_connection_t             *c;
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    c = rd->c;
+
+    while (rd->out_pos < rd->out_len) {
+        n = c->send(c, rd->out + rd->out_pos, rd->out_len - rd->out_pos);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "tokenguard: cannot write to redis at \"%V\"",
+                          &rd->conf->name);
+            return NGX_ERROR;
+        }
+
+        rd->out_pos += n;
+    }
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev)
+{
+    int                           err;
+    socklen_t                     len;
+    ngx_connection_t             *c;
+    ngx_http_tokenguard_redis_t  *rd;
+
+    c = wev->data;
+    rd = c->data;
+
+    if (!rd->connected) {
+        if (wev->timedout) {
+            ngx_http_tokenguard_redis_fail("connect timed out");
+            return;
+        }
+
+        err = 0;
+        len = sizeof(int);
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
+            == -1)
+        {
+            err = ngx_socket_errno;
+        }
+
+        if (err) {
+            ngx_http_tokenguard_redis_fail("cannot connect");
+            return;
+        }
+
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+
+        rd->connected = 1;
+    }
+
+    if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
+        ngx_http_tokenguard_redis_fail(NULL);
+    }
+}
+
+
+static void
+ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
+{
+    void                         *reply;
+    ssize_t                       n;
+    ngx_connection_t             *c;
+    ngx_http_tokenguard_redis_t  *rd;
+    u_char                        buf[16384];
+
+    c = rev->data;
+    rd = c->data;
+
+    if (rev->timedout) {
+        ngx_http_tokenguard_redis_fail("timed out");
+        return;
+    }
+
+    if (rev->error || c->close) {
+        /* c->close: nginx is shutting down and closes idle connections */
+        ngx_http_tokenguard_redis_fail(NULL);
+        return;
+    }
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_http_tokenguard_redis_fail(n == 0 ? "closed the connection"
+                                                  : "cannot read");
+            return;
+        }
+
+        if (redisReaderFeed(rd->reader, (char *) buf, n) != REDIS_OK) {
+            ngx_http_tokenguard_redis_fail("protocol error");
+            return;
+        }
+
+        for ( ;; ) {
+            if (redisReaderGetReply(rd->reader, &reply) != REDIS_OK) {
+                ngx_http_tokenguard_redis_fail("protocol error");
+                return;
+            }
+
+            if (reply == NULL) {
+                break;
+            }
+
+            ngx_http_tokenguard_redis_dispatch(reply);
+            freeReplyObject(reply);
+
+            if (rd->c == NULL || rd->c->read->error) {
+                /* a handler failed the connection */
+                if (rd->c) {
+                    ngx_http_tokenguard_redis_fail(NULL);
+                }
+
+                return;
+            }
+        }
+    }
+
+    if (rd->c == NULL) {
+        return;
+    }
+
+    ngx_http_tokenguard_redis_arm_timer();
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_tokenguard_redis_fail("cannot read");
+    }
+}
+
+
+static void
+ngx_http_tokenguard_redis_dispatch(redisReply *reply)
+{
+    ngx_queue_t                     *q;
+    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    if (ngx_queue_empty(&rd->ops)) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "tokenguard: a redis reply no command waits for");
+        rd->c->read->error = 1;
+        return;
+    }
+
+    q = ngx_queue_head(&rd->ops);
+    ngx_queue_remove(q);
+    op = ngx_queue_data(q, ngx_http_tokenguard_redis_op_t, queue);
+
+    if (reply->type == REDIS_REPLY_ERROR && op->script >= 0
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* the server lost its scripts (SCRIPT FLUSH, a restart): the
+         * handshake loads them again ahead of this op, sent once more */
+
+        if (ngx_http_tokenguard_redis_queue_handshake() == NGX_OK
+            && ngx_http_tokenguard_redis_append(op->cmd, op->len) == NGX_OK)
+        {
+            ngx_queue_insert_tail(&rd->ops, &op->queue);
+            op->script = -1;
+
+            if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
+                rd->c->read->error = 1;
+            }
+
+            return;
+        }
+    }
+
+    op->handler(op, reply);
+    ngx_http_tokenguard_redis_free(op);
+}
+
+
+/* while replies are owed, the connection may be silent "timeout" at most */
+
+static void
+ngx_http_tokenguard_redis_arm_timer(void)
+{
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (rd->c == NULL) {
+        return;
+    }
+
+    if (ngx_queue_empty(&rd->ops)) {
+        if (rd->c->read->timer_set) {
+            ngx_del_timer(rd->c->read);
+        }
+
+        rd->c->idle = 1;
+        return;
+    }
+
+    rd->c->idle = 0;
+    ngx_add_timer(rd->c->read, rd->conf->timeout);
+}
+
+
+/* closes the connection and fails every queued op (why NULL: no log) */
+
+static void
+ngx_http_tokenguard_redis_fail(const char *why)
+{
+    ngx_queue_t                      ops, *q;
+    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    if (why) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "tokenguard: redis at \"%V\" %s%s", &rd->conf->name,
+                      why, ngx_queue_empty(&rd->ops) ? ""
+                           : "; failing the commands in flight");
+        rd->logged_down = 1;
+    }
+
+    if (rd->c) {
+        ngx_close_connection(rd->c);
+        rd->c = NULL;
+    }
+
+    if (rd->reader) {
+        redisReaderFree(rd->reader);
+        rd->reader = NULL;
+    }
+
+    rd->connected = 0;
+    rd->out_pos = 0;
+    rd->out_len = 0;
+
+    if (rd->retry_at == 0
+        || (ngx_msec_int_t) (rd->retry_at - ngx_current_msec) <= 0)
+    {
+        rd->retry_at = ngx_current_msec + rd->backoff;
+        rd->backoff = ngx_min(rd->backoff * 2,
+                              NGX_HTTP_TOKENGUARD_BACKOFF_MAX);
+    }
+
+    /* handlers may queue new ops (on a new connection): detach the old */
+
+    if (ngx_queue_empty(&rd->ops)) {
+        return;
+    }
+
+    ops = rd->ops;
+    ops.next->prev = &ops;
+    ops.prev->next = &ops;
+    ngx_queue_init(&rd->ops);
+
+    while (!ngx_queue_empty(&ops)) {
+        q = ngx_queue_head(&ops);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_tokenguard_redis_op_t, queue);
+
+        op->handler(op, NULL);
+        ngx_http_tokenguard_redis_free(op);
+    }
+}
+
+
+/* tokenguard_redis ADDR [password=S] [db=N] [timeout=T] */
+
+char *
+ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tokenguard_redis_conf_t  *rc;
+
+    ngx_url_t    u;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    rc = (ngx_http_tokenguard_redis_conf_t *) ((char *) conf + cmd->offset);
+
+    if (rc->addr != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value[1];
+    u.default_port = 6379;
+
+    /* resolved here, at configuration time: never in a worker */
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid address \"%V\" in \"%V\" directive%s%s",
+                           &value[1], &value[0], u.err ? ": " : "",
+                           u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    rc->addr = &u.addrs[0];
+    rc->name = value[1];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rc->password.data = value[i].data + 9;
+            rc->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            rc->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (rc->db == NGX_ERROR || rc->db > 1000000) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            rc->timeout = ngx_parse_time(&s, 0);
+            if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive,"
+                       " expected \"password=\", \"db=N\" or \"timeout=TIME\"",
+                       &value[i], &value[0]);
+    return NGX_CONF_ERROR;
+}

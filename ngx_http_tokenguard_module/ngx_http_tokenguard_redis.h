@@ -1,0 +1,86 @@
+/*
+ * A Redis client on nginx's event loop: nginx owns the socket (connect,
+ * timers, reconnect), hiredis only formats commands and parses replies.
+ * One connection per worker; every command from every request is
+ * pipelined on it and replies are matched to commands in order.
+ */
+
+#ifndef _NGX_HTTP_TOKENGUARD_REDIS_H_INCLUDED_
+#define _NGX_HTTP_TOKENGUARD_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+
+#include <hiredis/hiredis.h>
+
+#include "tg_scripts.h"
+
+
+typedef struct ngx_http_tokenguard_redis_op_s  ngx_http_tokenguard_redis_op_t;
+
+/*
+ * Called once per op: reply is NULL when the store failed (connection
+ * lost, timeout, an error reply from the handshake).  op->data is NULL
+ * when the request that sent it is gone.
+ */
+typedef void (*ngx_http_tokenguard_redis_pt)(
+    ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
+
+
+struct ngx_http_tokenguard_redis_op_s {
+    ngx_queue_t                    queue;
+    ngx_http_tokenguard_redis_pt   handler;
+    void                          *data;
+    ngx_int_t                      script;      /* for NOSCRIPT, or -1 */
+    char                          *cmd;         /* RESP, malloc()ed */
+    size_t                         len;
+    ngx_msec_t                     start;
+    u_char                         payload[];   /* the handler's own */
+};
+
+
+typedef struct {
+    ngx_addr_t                    *addr;
+    ngx_str_t                      name;
+    ngx_str_t                      password;
+    ngx_int_t                      db;
+    ngx_msec_t                     timeout;
+} ngx_http_tokenguard_redis_conf_t;
+
+
+/* a new op with "size" bytes of payload, formatted from argv */
+ngx_http_tokenguard_redis_op_t *ngx_http_tokenguard_redis_op(
+    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
+    size_t size, ngx_http_tokenguard_redis_pt handler, void *data);
+
+/*
+ * NGX_OK: queued, the handler will be called exactly once, never from
+ * inside this call.  NGX_ERROR: the store is unavailable now; the handler
+ * is not called and the op is still the caller's to free.
+ */
+ngx_int_t ngx_http_tokenguard_redis_send(ngx_http_tokenguard_redis_op_t *op);
+
+void ngx_http_tokenguard_redis_free(ngx_http_tokenguard_redis_op_t *op);
+
+/* an op from RESP bytes already formatted (a journaled command) */
+ngx_http_tokenguard_redis_op_t *ngx_http_tokenguard_redis_op_raw(
+    ngx_int_t script, u_char *cmd, size_t len,
+    ngx_http_tokenguard_redis_pt handler, void *data);
+
+/* the SHA1 of each script, hex, for EVALSHA */
+extern u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
+
+ngx_int_t ngx_http_tokenguard_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_tokenguard_redis_conf_t *conf);
+void ngx_http_tokenguard_redis_exit_process(void);
+ngx_int_t ngx_http_tokenguard_redis_ready(void);
+
+char *ngx_http_tokenguard_redis_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+void ngx_http_tokenguard_scripts_init(void);
+
+
+#endif /* _NGX_HTTP_TOKENGUARD_REDIS_H_INCLUDED_ */
