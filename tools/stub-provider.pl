@@ -141,6 +141,11 @@ sub respond {
                          { error => { message => 'stub: bad JSON' } });
     }
 
+    # hold the answer back, to keep many requests in flight at once
+    if (my $ms = $req->{headers}{'x-stub-delay-ms'}) {
+        usleep($ms * 1000);
+    }
+
     my $status = $req->{headers}{'x-stub-status'};
     if ($status) {
         return send_json($c, $keep, $status,
