@@ -61,9 +61,13 @@ my $t = TG->new(server => q{
 sub chat {
     my ($path, $user, %o) = @_;
     my $h = { 'X-User' => $user, %{ $o{headers} || {} } };
-    return $t->post("$path/v1/chat/completions", {
+    my $r = $t->post("$path/v1/chat/completions", {
         model => $o{model} // 'gpt-4o', max_tokens => $o{max} // 1000,
         messages => [{ role => 'user', content => 'hello there' }] }, $h);
+    (my $k = $user) =~ s/([^A-Za-z0-9._\@-])/sprintf '%%%02X', ord $1/ge;
+    $t->wait_settled("tg:{u:$k}:$month");
+    $t->wait_settled("tg:{t:$h->{'X-Team'}}:$month") if $h->{'X-Team'};
+    return $r;
 }
 
 sub uhash { $t->hash("tg:{u:$_[0]}:" . ($_[1] // $month)) }

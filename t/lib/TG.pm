@@ -241,6 +241,20 @@ sub read_resp {
 }
 
 
+# waits until no reservation is left in the hash at key: the settle that
+# follows a response is written after the client has its answer
+sub wait_settled {
+    my ($self, $key) = @_;
+    for (1 .. 100) {
+        my $v = $self->redis('HGET', $key, 'reserved_requests') // 0;
+        my $s = $self->redis('HGET', $key, 'sandbox_reserved_usd') // 0;
+        return 1 if !$v && !$s;
+        sleep 0.02;
+    }
+    return 0;
+}
+
+
 # HGETALL as a hash
 sub hash {
     my ($self, $key) = @_;
