@@ -96,6 +96,7 @@ sub conf_text {
         if $self->{redis_port} && !$self->{no_redis_directive};
     my $main = $self->{main} // '';
     my $user = $> == 0 ? 'user root;' : '';
+    my $workers = $self->{workers} // 1;
     my $mp = $ENV{TG_VALGRIND} ? "master_process off;\ndaemon off;" : '';
     # valgrind cannot follow JIT-compiled code
     my $jit = $ENV{TG_VALGRIND} ? 'pcre_jit off;' : 'pcre_jit on;';
@@ -104,7 +105,7 @@ sub conf_text {
 load_module $MODULE;
 $user
 $mp
-worker_processes 1;
+worker_processes $workers;
 error_log $d/logs/error.log info;
 pid $d/logs/nginx.pid;
 $jit
@@ -410,6 +411,40 @@ sub request {
 
 
 sub post { my ($s, $p, $b, $h) = @_; $s->request('POST', $p, $b, $h) }
+
+
+# runs each [method, path, body, headers] of @reqs at once, each in its
+# own process; returns their statuses in order
+sub parallel {
+    my ($self, @reqs) = @_;
+    my @pipes;
+    for my $req (@reqs) {
+        pipe(my $rd, my $wr) or die "pipe: $!";
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            close $rd;
+            my ($m, $p, $b, $h) = @$req;
+            my %opt = (headers => { %{ $h || {} } });
+            $opt{content} = ref $b ? $JSON->encode($b) : $b if defined $b;
+            my $res = HTTP::Tiny->new(timeout => 60, keep_alive => 0)
+                                ->request($m, $self->url($p), \%opt);
+            print $wr $res->{status};
+            close $wr;
+            POSIX::_exit(0);
+        }
+        close $wr;
+        push @pipes, [$pid, $rd];
+    }
+    my @status;
+    for my $p (@pipes) {
+        my $fh = $p->[1];
+        local $/;
+        push @status, scalar(<$fh>) // 'none';
+        close $fh;
+        waitpid $p->[0], 0;
+    }
+    return @status;
+}
 sub get { my ($s, $p, $h) = @_; $s->request('GET', $p, undef, $h) }
 
 
