@@ -73,7 +73,7 @@ sub new {
     $self->{redis_timeout} //= '1s';
     $self->write_prices;
     $self->write_conf;
-    $self->start_nginx unless $opt{no_start};
+    $self->start_nginx unless $opt{no_start} || $opt{no_redis_directive};
 
     return $self;
 }
