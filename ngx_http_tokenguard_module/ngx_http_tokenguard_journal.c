@@ -106,13 +106,15 @@ ngx_http_tokenguard_journal_add(ngx_int_t script, char *cmd, size_t len)
     ngx_memcpy(e->data, cmd, len);
 
     ngx_queue_insert_tail(&sh->queue, &e->queue);
-    sh->count++;
+
+    if (sh->count++ == 0) {
+        /* once an outage, not once a request */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "tokenguard: ledger writes are journaled until redis"
+                      " is back");
+    }
 
     ngx_shmtx_unlock(&shpool->mutex);
-
-    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "tokenguard: a ledger write is journaled until redis is"
-                  " back");
 
     return NGX_OK;
 }

@@ -154,7 +154,7 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       NULL },
 
     { ngx_string("tokenguard_retention"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_tokenguard_retention,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

@@ -90,7 +90,8 @@ sub conf_text {
     };
     $server =~ s/%%UPSTREAM%%/127.0.0.1:$self->{upstream_port}/g;
     my $http = $self->{http} // '';
-    my $ledger = "tokenguard_prices $self->{dir}/prices.json;\n";
+    my $ledger = ($self->{http} // '') =~ /tokenguard_prices/ ? ''
+                 : "tokenguard_prices $self->{dir}/prices.json;\n";
     $ledger .= "    tokenguard_redis 127.0.0.1:$self->{redis_port}"
                . " timeout=$self->{redis_timeout};\n"
         if $self->{redis_port} && !$self->{no_redis_directive};
