@@ -9,7 +9,7 @@ nginx=${TG_NGINX_BIN:-/usr/sbin/nginx}
 redis_port=${TG_REDIS_PORT:-6379}
 
 mkdir -p "$run/logs" "$run/temp"
-cp "$top"/conf/*.conf "$run/"
+cp "$top"/conf/*.conf "$top/conf/prices.json" "$run/"
 : > "$run/logs/access.log"
 
 pids=()
@@ -74,13 +74,22 @@ Try:
   curl -s 'http://127.0.0.1:8080/gemini/v1beta/models/gemini-2.5-pro:generateContent' \
     -H 'X-TokenGuard-User: alice' -d '{"contents":[{"parts":[{"text":"Hi"}]}]}'
 
+  # a sandbox experiment, counted apart from the caps
+  curl -s http://127.0.0.1:8080/openai/v1/chat/completions -H 'X-TokenGuard-User: alice' \
+    -H 'X-TokenGuard-Sandbox: 1' -d '{"model":"o3","messages":[{"role":"user","content":"Try this"}]}'
+
+  # alice's counters in Redis
+  redis-cli HGETALL "tg:{u:alice}:$(date -u +%Y-%m)"
+
   # refusals: no identity (401), a model that is not allowed (403),
-  # a prompt with a secret (403)
+  # a prompt with a secret (403), over the daily cap (429)
   curl -s http://127.0.0.1:8080/openai/v1/chat/completions -d '{"model":"gpt-4o","messages":[]}'
   curl -s http://127.0.0.1:8080/openai/v1/chat/completions -H 'X-TokenGuard-User: alice' \
     -d '{"model":"o1-pro","messages":[]}'
   curl -s http://127.0.0.1:8080/openai/v1/chat/completions -H 'X-TokenGuard-User: alice' \
     -d '{"model":"gpt-4o","messages":[{"role":"user","content":"AKIAABCDEFGHIJKLMNOP"}]}'
+  curl -s http://127.0.0.1:8080/openai/v1/chat/completions -H 'X-TokenGuard-User: alice' \
+    -d '{"model":"o1","max_tokens":4000000,"messages":[{"role":"user","content":"Hi"}]}'
 
 Audit log (one JSON line per request) follows. Ctrl-C stops everything.
 
