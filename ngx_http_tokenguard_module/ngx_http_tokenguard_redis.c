@@ -94,23 +94,30 @@ ngx_http_tokenguard_redis_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_tokenguard_redis_exit_process(void)
 {
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+    ngx_queue_t                     *q;
+    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
+    ngx_http_tokenguard_redis_op_t  *op;
 
     if (rd->conf == NULL) {
         return;
+    }
+
+    /* no request is resumed in a process that is going away */
+    for (q = ngx_queue_head(&rd->ops);
+         q != ngx_queue_sentinel(&rd->ops);
+         q = ngx_queue_next(q))
+    {
+        op = ngx_queue_data(q, ngx_http_tokenguard_redis_op_t, queue);
+
+        if (op->handler != ngx_http_tokenguard_redis_handshake) {
+            op->data = NULL;
+        }
     }
 
     ngx_http_tokenguard_redis_fail(NULL);
 
     ngx_free(rd->out);
     rd->out = NULL;
-}
-
-
-ngx_int_t
-ngx_http_tokenguard_redis_ready(void)
-{
-    return ngx_http_tokenguard_redis.connected;
 }
 
 

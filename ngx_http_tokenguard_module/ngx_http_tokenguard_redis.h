@@ -76,7 +76,6 @@ extern u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
 ngx_int_t ngx_http_tokenguard_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_tokenguard_redis_conf_t *conf);
 void ngx_http_tokenguard_redis_exit_process(void);
-ngx_int_t ngx_http_tokenguard_redis_ready(void);
 
 char *ngx_http_tokenguard_redis_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);

@@ -352,6 +352,12 @@ sub DESTROY {
     my ($self) = @_;
     local $?;
     return if $self->{stopped};
+    # a test that died: leave nothing running behind it
+    kill 'TERM', $self->{nginx_pid} if $self->{nginx_pid};
+    if (!$self->{nginx_pid} && open my $f, '<', "$self->{dir}/logs/nginx.pid") {
+        my $pid = <$f>;
+        kill 'TERM', $pid + 0 if $pid;
+    }
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     kill 'TERM', $self->{redis_pid} if $self->{redis_pid};
 }
