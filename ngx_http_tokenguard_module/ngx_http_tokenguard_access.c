@@ -346,9 +346,7 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
     }
 
     if (ctx->reserved_user || ctx->open) {
-        /* until the response is counted: the prompt, no output */
-        ngx_http_tokenguard_ledger_settle(r, ctx, ctx->rq.prompt_tokens, 0,
-                                          0);
+        ngx_http_tokenguard_usage_settle(r, ctx);
 
     } else if (ctx->decision.len == sizeof("deny_policy") - 1
                && ngx_strncmp(ctx->decision.data, "deny_policy",
@@ -378,6 +376,8 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
     ngx_int_t   n;
 
     model = NULL;
+
+    ngx_http_tokenguard_body_identity(r);
 
     if (ctx->rerouted) {
         if (ctx->ep.provider == TG_PROVIDER_GEMINI) {

@@ -170,3 +170,40 @@ ngx_http_tokenguard_body_replace(ngx_http_request_t *r, u_char *data,
 
     return NGX_OK;
 }
+
+
+/*
+ * The provider is asked for an uncompressed response, so that its usage
+ * can be read on the way through.
+ */
+
+void
+ngx_http_tokenguard_body_identity(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Accept-Encoding") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
+                               sizeof("Accept-Encoding") - 1) == 0)
+        {
+            ngx_str_set(&h[i].value, "identity");
+        }
+    }
+}

@@ -44,6 +44,10 @@ ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
     ctx = ngx_http_tokenguard_get_ctx(r);
 
+    if (ctx != NULL) {
+        ngx_http_tokenguard_usage_header(r, ctx);
+    }
+
     if (!tlcf->headers || ctx == NULL || ctx->model.len == 0) {
         return ngx_http_next_header_filter(r);
     }

@@ -277,7 +277,7 @@ ngx_http_tokenguard_scopes(ngx_http_tokenguard_ctx_t *ctx,
 void
 ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, int64_t input, int64_t cached,
-    int64_t output)
+    int64_t cache_write, int64_t output)
 {
     int64_t                           usd;
     ngx_uint_t                        i, n;
@@ -293,7 +293,12 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
-    usd = tg_price_cost(ctx->price, input, cached, output);
+    usd = tg_price_cost(ctx->price, input, cached, cache_write, output);
+
+    /* what the log-phase variables report */
+    ctx->usage.input = input;
+    ctx->usage.output = output;
+    ctx->cost_usd = usd;
 
     n = ngx_http_tokenguard_scopes(ctx, sc);
 
@@ -648,7 +653,7 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     output *= ctx->rq.choices;
 
     ctx->reserve_usd = tg_price_cost(ctx->price, ctx->rq.prompt_tokens, 0,
-                                     output);
+                                     0, output);
     ctx->reserve_tokens = ctx->rq.prompt_tokens + output;
     ctx->remaining_usd = -1;
 

@@ -508,12 +508,20 @@ ngx_http_tokenguard_init(ngx_conf_t *cf)
 
     *h = ngx_http_tokenguard_handler;
 
+    /*
+     * First in the log phase: the settle sets the variables that the
+     * access log (whose handler registered before ours) writes.
+     */
+
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_http_tokenguard_log_handler;
+    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    ngx_memmove(&h[1], &h[0], (cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts
+                               - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_tokenguard_log_handler;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tokenguard_module);
 
@@ -521,6 +529,10 @@ ngx_http_tokenguard_init(ngx_conf_t *cf)
         if (ngx_http_tokenguard_init_ledger(cf, tmcf) != NGX_OK) {
             return NGX_ERROR;
         }
+    }
+
+    if (ngx_http_tokenguard_usage_init(cf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_tokenguard_headers_init(cf);
@@ -729,6 +741,7 @@ ngx_http_tokenguard_cleanup(void *data)
     ngx_http_tokenguard_ctx_t  *ctx = data;
 
     ngx_http_tokenguard_ledger_detach(ctx);
+    ngx_http_tokenguard_usage_cleanup(ctx);
     tg_request_free(&ctx->rq);
 }
 

@@ -18,7 +18,9 @@
 #include "tg_refusal.h"
 #include "tg_request.h"
 #include "tg_route_cond.h"
+#include "tg_sse.h"
 #include "tg_template.h"
+#include "tg_usage.h"
 
 
 #define NGX_HTTP_TOKENGUARD_MAX_CAPTURES  10
@@ -162,6 +164,21 @@ typedef struct {
     char                         cap_field[24];
     int64_t                      cap_limit;
     int64_t                      cap_used;
+
+    /* response accounting */
+    ngx_uint_t                   status;        /* the provider's */
+    unsigned                     counting:1;
+    unsigned                     count_failed:1;
+    unsigned                     sse_on:1;
+    unsigned                     kept_whole:1;
+    tg_sse_t                     sse;
+    u_char                      *kept;          /* JSON body, or its tail */
+    size_t                       kept_len;
+    size_t                       kept_size;
+    off_t                        relayed;       /* body bytes passed on */
+    tg_usage_t                   usage;
+    ngx_str_t                    usage_source;  /* provider | estimate */
+    int64_t                      cost_usd;      /* settled, micro-USD */
 } ngx_http_tokenguard_ctx_t;
 
 
@@ -190,6 +207,7 @@ ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
 ngx_int_t ngx_http_tokenguard_body_replace(ngx_http_request_t *r,
     u_char *data, size_t len);
+void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
 
 /* ngx_http_tokenguard_identity.c */
 ngx_int_t ngx_http_tokenguard_identify(ngx_http_request_t *r,
@@ -229,7 +247,7 @@ ngx_int_t ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, int64_t input, int64_t cached,
-    int64_t output);
+    int64_t cache_write, int64_t output);
 void ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
@@ -249,6 +267,14 @@ ngx_int_t ngx_http_tokenguard_journal_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 void ngx_http_tokenguard_journal_init_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_tokenguard_journal_pending(void);
+
+/* ngx_http_tokenguard_usage.c */
+void ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_usage_init(ngx_conf_t *cf);
 
 /* ngx_http_tokenguard_headers.c */
 ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);

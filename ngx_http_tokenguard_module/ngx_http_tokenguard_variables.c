@@ -14,7 +14,7 @@ static ngx_int_t ngx_http_tokenguard_prompt_tokens_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tokenguard_remaining_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_tokenguard_unsettled_variable(
+static ngx_int_t ngx_http_tokenguard_settled_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -63,14 +63,19 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
       ngx_http_tokenguard_prompt_tokens_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    /* known once the response is counted and settled */
+    /* known once the response is counted and settled (log phase) */
 
     { ngx_string("tokenguard_completion_tokens"), NULL,
-      ngx_http_tokenguard_unsettled_variable, 0,
+      ngx_http_tokenguard_settled_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_cost_usd"), NULL,
-      ngx_http_tokenguard_unsettled_variable, 0,
+      ngx_http_tokenguard_settled_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_usage_source"), NULL,
+      ngx_http_tokenguard_str_variable,
+      offsetof(ngx_http_tokenguard_ctx_t, usage_source),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_remaining_usd"), NULL,
@@ -149,7 +154,7 @@ ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
 }
 
 
-/* the estimate until the response's usage replaces it */
+/* the estimate, until the settle replaces it with what was counted */
 
 static ngx_int_t
 ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
@@ -170,7 +175,9 @@ ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%L", ctx->rq.prompt_tokens) - p;
+    v->len = ngx_sprintf(p, "%L", ctx->settled && ctx->usage_source.len
+                                  ? ctx->usage.input : ctx->rq.prompt_tokens)
+             - p;
     v->data = p;
     v->valid = 1;
     v->no_cacheable = 0;
@@ -180,11 +187,34 @@ ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
 }
 
 
+/* the completion tokens (data 0) or the cost (data 1) that settled */
+
 static ngx_int_t
-ngx_http_tokenguard_unsettled_variable(ngx_http_request_t *r,
+ngx_http_tokenguard_settled_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    v->not_found = 1;
+    u_char                     *p;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL || !ctx->settled || ctx->usage_source.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 8);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = (data ? ngx_http_tokenguard_format_usd(p, ctx->cost_usd)
+                   : ngx_sprintf(p, "%L", ctx->usage.output))
+             - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

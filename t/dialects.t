@@ -11,7 +11,7 @@ my $t = TG->new(location => q{
     tokenguard_user $http_x_user;
     tokenguard_route ^(.*)-stream$ $1 stream tag=s;
 });
-my %u = ('X-User' => 'alice');
+my %u = ('X-User' => 'alice', 'X-Stub-Usage' => 'none');   # the estimate shows
 my $true = JSON::PP::true;
 
 sub check {

@@ -60,7 +60,8 @@ my $t = TG->new(server => q{
 # settled (prompt only, no output yet) 7 * 2.5 = 17.5 -> 18
 sub chat {
     my ($path, $user, %o) = @_;
-    my $h = { 'X-User' => $user, %{ $o{headers} || {} } };
+    my $h = { 'X-User' => $user, 'X-Stub-Usage' => '7,0',
+              %{ $o{headers} || {} } };
     my $r = $t->post("$path/v1/chat/completions", {
         model => $o{model} // 'gpt-4o', max_tokens => $o{max} // 1000,
         messages => [{ role => 'user', content => 'hello there' }] }, $h);

@@ -28,7 +28,7 @@ sub req {
     return ['POST', '/v1/chat/completions',
             { model => 'gpt-4o', max_tokens => 0,
               messages => [{ role => 'user', content => 'hello there' }] },
-            { 'X-User' => $user, 'X-Stub-Delay-Ms' => 300,
+            { 'X-User' => $user, 'X-Stub-Delay-Ms' => 300, 'X-Stub-Usage' => '7,0',
               'Content-Type' => 'application/json' }];
 }
 

@@ -37,7 +37,8 @@ sub chat {
     my ($path, $user, %h) = @_;
     return $t->post("$path/v1/chat/completions", { model => 'gpt-4o',
         max_tokens => 10, messages => [{ role => 'user',
-        content => 'hello there' }] }, { 'X-User' => $user, %h });
+        content => 'hello there' }] },
+        { 'X-User' => $user, 'X-Stub-Usage' => '7,0', %h });
 }
 
 sub wait_for {

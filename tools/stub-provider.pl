@@ -159,6 +159,19 @@ sub respond {
                     . " answer in a few words."];
     my $out = scalar @$words;
     my $text = join ' ', @$words;
+    my ($cached, $cwrite) = (0, 0);
+
+    # X-Stub-Usage: "IN,OUT[,CACHED[,CACHE_WRITE]]" sets the usage the
+    # stub reports; "none" leaves usage out, as some servers do
+    my $force = $req->{headers}{'x-stub-usage'} // '';
+    my $no_usage = $force eq 'none';
+    ($in, $out, $cached, $cwrite) = map { $_ // 0 } split /,/, $force
+        if $force =~ /^\d/;
+    # X-Stub-Words: N answers with N words (a long stream)
+    if (my $n = $req->{headers}{'x-stub-words'}) {
+        $words = [map { "w$_" } 1 .. $n];
+        $text = join ' ', @$words;
+    }
 
     if ($path =~ m{/v1/models$}) {
         return send_json($c, $keep, 200, { object => 'list', data => [
@@ -169,14 +182,16 @@ sub respond {
     if ($path =~ m{/v1/chat/completions$}) {
         my $usage = { prompt_tokens => $in, completion_tokens => $out,
                       total_tokens => $in + $out,
-                      prompt_tokens_details => { cached_tokens => 0 } };
+                      prompt_tokens_details => { cached_tokens => $cached },
+                      completion_tokens_details =>
+                          { reasoning_tokens => int($out / 2) } };
         if (!$body->{stream}) {
             return send_json($c, $keep, 200, {
                 id => 'chatcmpl-stub', object => 'chat.completion',
                 created => 1700000000, model => $model,
                 choices => [{ index => 0, finish_reason => 'stop',
                     message => { role => 'assistant', content => $text } }],
-                usage => $usage });
+                ($no_usage ? () : (usage => $usage)) });
         }
         my @ev;
         for my $w (@$words) {
@@ -188,7 +203,9 @@ sub respond {
         push @ev, { id => 'chatcmpl-stub', object => 'chat.completion.chunk',
                     model => $model, choices => [{ index => 0, delta => {},
                     finish_reason => 'stop' }] };
-        if ($body->{stream_options} && $body->{stream_options}{include_usage}) {
+        if ($body->{stream_options} && $body->{stream_options}{include_usage}
+            && !$no_usage)
+        {
             push @ev, { id => 'chatcmpl-stub',
                         object => 'chat.completion.chunk', model => $model,
                         choices => [], usage => $usage };
@@ -203,12 +220,13 @@ sub respond {
             id => 'cmpl-stub', object => 'text_completion', model => $model,
             choices => [{ index => 0, text => $text,
                           finish_reason => 'stop' }],
-            usage => $usage }) unless $body->{stream};
+            ($no_usage ? () : (usage => $usage)) }) unless $body->{stream};
         my @ev = map { [undef, { id => 'cmpl-stub', model => $model,
                        choices => [{ index => 0, text => "$_ " }] }] } @$words;
-        push @ev, [undef, { id => 'cmpl-stub', model => $model, choices => [],
-                            usage => $usage }]
-            if $body->{stream_options} && $body->{stream_options}{include_usage};
+        # the usage rides on the last chunk, "choices" and all
+        $ev[-1][1]{usage} = $usage
+            if $body->{stream_options} && $body->{stream_options}{include_usage}
+               && !$no_usage;
         return send_sse($c, $keep, \@ev, 1);
     }
 
@@ -218,11 +236,13 @@ sub respond {
                      output => [{ type => 'message', role => 'assistant',
                         content => [{ type => 'output_text',
                                       text => $text }] }],
-                     usage => { input_tokens => $in, output_tokens => $out,
+                     ($no_usage ? () : (usage => { input_tokens => $in,
+                                output_tokens => $out,
                                 total_tokens => $in + $out,
-                                input_tokens_details => { cached_tokens => 0 },
+                                input_tokens_details =>
+                                    { cached_tokens => $cached },
                                 output_tokens_details =>
-                                    { reasoning_tokens => 0 } } };
+                                    { reasoning_tokens => 0 } })) };
         return send_json($c, $keep, 200, $resp) unless $body->{stream};
         my @ev = ([ 'response.created', { type => 'response.created',
                     response => { id => 'resp_stub', model => $model,
@@ -240,20 +260,24 @@ sub respond {
             object => 'list', model => $model,
             data => [{ object => 'embedding', index => 0,
                        embedding => [0.1, 0.2, 0.3] }],
-            usage => { prompt_tokens => $in, total_tokens => $in } });
+            ($no_usage ? () : (usage => { prompt_tokens => $in,
+                                          total_tokens => $in })) });
     }
 
     if ($path =~ m{/v1/messages$}) {
         my $msg = { id => 'msg_stub', type => 'message', role => 'assistant',
                     model => $model, stop_reason => 'end_turn',
                     content => [{ type => 'text', text => $text }],
-                    usage => { input_tokens => $in, output_tokens => $out,
-                               cache_read_input_tokens => 0,
-                               cache_creation_input_tokens => 0 } };
+                    usage => { input_tokens => $in - $cached - $cwrite,
+                               output_tokens => $out,
+                               cache_read_input_tokens => $cached,
+                               cache_creation_input_tokens => $cwrite } };
+        delete $msg->{usage} if $no_usage;
         return send_json($c, $keep, 200, $msg) unless $body->{stream};
         my @ev = ([ 'message_start', { type => 'message_start', message => {
                     %$msg, content => [], stop_reason => undef,
-                    usage => { %{ $msg->{usage} }, output_tokens => 1 } } } ],
+                    ($no_usage ? () : (usage => { %{ $msg->{usage} },
+                                                  output_tokens => 1 })) } } ],
                   [ 'content_block_start', { type => 'content_block_start',
                     index => 0, content_block => { type => 'text',
                                                    text => '' } } ]);
@@ -265,14 +289,19 @@ sub respond {
                                             index => 0 } ],
                   [ 'message_delta', { type => 'message_delta',
                     delta => { stop_reason => 'end_turn' },
-                    usage => { output_tokens => $out } } ],
+                    ($no_usage ? () : (usage => { output_tokens => $out })) } ],
                   [ 'message_stop', { type => 'message_stop' } ];
         return send_sse($c, $keep, \@ev, 0);
     }
 
     if ($path =~ m{/models/([^/:]+):(stream)?[gG]enerateContent$}) {
         my ($gmodel, $stream) = ($1, $2);
-        my $usage = { promptTokenCount => $in, candidatesTokenCount => $out,
+        # thoughts are not part of candidatesTokenCount
+        my $thoughts = int($out / 3);
+        my $usage = $no_usage ? undef : { promptTokenCount => $in,
+                      candidatesTokenCount => $out - $thoughts,
+                      thoughtsTokenCount => $thoughts,
+                      cachedContentTokenCount => $cached,
                       totalTokenCount => $in + $out };
         my $chunk = sub {
             my ($t, $u) = @_;
@@ -284,7 +313,7 @@ sub respond {
         return send_json($c, $keep, 200, $chunk->($text, $usage))
             unless $stream;
         my @ev = map { [undef, $chunk->("$_ ")] } @$words;
-        $ev[-1][1]{usageMetadata} = $usage;
+        $ev[-1][1]{usageMetadata} = $usage if $usage;
         return send_sse($c, $keep, \@ev, 0) if $query =~ /alt=sse/;
         return send_json($c, $keep, 200, [map { $_->[1] } @ev]);
     }

@@ -25,26 +25,31 @@ static int
 tg_price_read(json_t *obj, tg_price_t *p, const char *model, char *err,
     size_t errlen)
 {
-    json_t  *in, *cached, *out;
+    json_t  *in, *cached, *write, *out;
 
     in = json_object_get(obj, "input");
     out = json_object_get(obj, "output");
     cached = json_object_get(obj, "cached_input");
+    write = json_object_get(obj, "cache_write");
 
     if (!json_is_object(obj) || !json_is_number(in) || !json_is_number(out)
-        || (cached != NULL && !json_is_number(cached)))
+        || (cached != NULL && !json_is_number(cached))
+        || (write != NULL && !json_is_number(write)))
     {
         snprintf(err, errlen, "price of \"%s\" needs numbers \"input\" and"
-                 " \"output\" (and optionally \"cached_input\")", model);
+                 " \"output\" (and optionally \"cached_input\","
+                 " \"cache_write\")", model);
         return -1;
     }
 
     p->input = json_number_value(in);
     p->output = json_number_value(out);
     p->cached_input = cached ? json_number_value(cached) : p->input;
+    p->cache_write = write ? json_number_value(write) : p->input;
 
     if (p->input < 0 || p->output < 0 || p->cached_input < 0
-        || p->input > 1e6 || p->output > 1e6 || p->cached_input > 1e6)
+        || p->cache_write < 0 || p->input > 1e6 || p->output > 1e6
+        || p->cached_input > 1e6 || p->cache_write > 1e6)
     {
         snprintf(err, errlen, "price of \"%s\" must be from 0 to 1000000"
                  " USD per 1M tokens", model);
@@ -301,7 +306,7 @@ tg_prices_lookup(const tg_prices_t *p, const char *model, size_t len)
 
 int64_t
 tg_price_cost(const tg_price_t *price, int64_t input, int64_t cached,
-    int64_t output)
+    int64_t cache_write, int64_t output)
 {
     double   cost;
     int64_t  micro;
@@ -310,8 +315,13 @@ tg_price_cost(const tg_price_t *price, int64_t input, int64_t cached,
         cached = input;
     }
 
-    cost = (double) (input - cached) * price->input
+    if (cache_write > input - cached) {
+        cache_write = input - cached;
+    }
+
+    cost = (double) (input - cached - cache_write) * price->input
            + (double) cached * price->cached_input
+           + (double) cache_write * price->cache_write
            + (double) output * price->output;
 
     /* a fraction of a micro-dollar is still a cost */

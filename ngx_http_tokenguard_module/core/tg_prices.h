@@ -6,6 +6,9 @@
  *   {"default": {"input": 1, "output": 4},              (optional)
  *    "models": {"gpt-4o": {"input": 2.5, "cached_input": 1.25,
  *                           "output": 10}, ...}}
+ *
+ * "cached_input" and "cache_write" (Anthropic's cache creation) default
+ * to "input".
  */
 
 #ifndef TG_PRICES_H
@@ -17,7 +20,8 @@
 
 typedef struct {
     double  input;
-    double  cached_input;
+    double  cached_input;       /* read from a prompt cache; = input */
+    double  cache_write;        /* written to a prompt cache; = input */
     double  output;
 } tg_price_t;
 
@@ -41,8 +45,8 @@ const tg_price_t *tg_prices_lookup(const tg_prices_t *prices,
 
 size_t tg_prices_count(const tg_prices_t *prices);
 
-/* micro-USD, rounded up; cached is part of input */
+/* micro-USD, rounded up; cached and cache_write are parts of input */
 int64_t tg_price_cost(const tg_price_t *price, int64_t input,
-    int64_t cached, int64_t output);
+    int64_t cached, int64_t cache_write, int64_t output);
 
 #endif /* TG_PRICES_H */

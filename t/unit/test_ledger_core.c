@@ -117,10 +117,10 @@ test_ledger_core(void)
         ok(tg_prices_lookup(p, "gpt-4o-mini", 11) == NULL,
            "prices: unknown and no default");
         is_int(tg_price_cost(tg_prices_lookup(p, "gpt-4o", 6), 1000, 400,
-                             100), 600 * 2.5 + 400 * 1.25 + 100 * 10,
+                             0, 100), 600 * 2.5 + 400 * 1.25 + 100 * 10,
                "prices: cost in micro-USD");
         is_int(tg_price_cost(tg_prices_lookup(p, "gemini-2.0-flash", 16),
-                             1, 0, 0), 1, "prices: fractions round up");
+                             1, 0, 0, 0), 1, "prices: fractions round up");
         tg_prices_free(p);
     }
 

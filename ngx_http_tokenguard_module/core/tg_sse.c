@@ -1,0 +1,209 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_sse.h"
+
+
+void
+tg_sse_init(tg_sse_t *sse, size_t max)
+{
+    memset(sse, 0, sizeof(tg_sse_t));
+    sse->max = max;
+}
+
+
+void
+tg_sse_free(tg_sse_t *sse)
+{
+    free(sse->line);
+    free(sse->data);
+    sse->line = NULL;
+    sse->data = NULL;
+}
+
+
+static int
+tg_sse_grow(char **buf, size_t *size, size_t need)
+{
+    char    *p;
+    size_t   n;
+
+    if (need <= *size) {
+        return 0;
+    }
+
+    n = *size ? *size : 256;
+
+    while (n < need) {
+        n *= 2;
+    }
+
+    p = realloc(*buf, n);
+    if (p == NULL) {
+        return -1;
+    }
+
+    *buf = p;
+    *size = n;
+
+    return 0;
+}
+
+
+static void
+tg_sse_dispatch(tg_sse_t *sse, tg_sse_event_pt handler, void *data)
+{
+    if (sse->data_len) {
+        /* the last data line's "\n" is not part of the data */
+        handler(data, sse->event, sse->event_len, sse->data,
+                sse->data_len - 1);
+    }
+
+    sse->data_len = 0;
+    sse->event_len = 0;
+}
+
+
+static void
+tg_sse_line(tg_sse_t *sse, const char *l, size_t len,
+    tg_sse_event_pt handler, void *data)
+{
+    size_t       name_len;
+    const char  *colon, *value;
+
+    if (len == 0) {
+        tg_sse_dispatch(sse, handler, data);
+        return;
+    }
+
+    if (l[0] == ':') {
+        return;
+    }
+
+    colon = memchr(l, ':', len);
+
+    if (colon) {
+        name_len = colon - l;
+        value = colon + 1;
+
+        if (value < l + len && *value == ' ') {
+            value++;
+        }
+
+    } else {
+        name_len = len;
+        value = l + len;
+    }
+
+    len -= value - l;
+
+    if (name_len == 4 && memcmp(l, "data", 4) == 0) {
+
+        if (sse->data_len + len + 1 > sse->max) {
+            /* too large to keep: this event is dropped */
+            sse->data_len = 0;
+            return;
+        }
+
+        if (tg_sse_grow(&sse->data, &sse->data_size,
+                        sse->data_len + len + 1) != 0)
+        {
+            sse->nomem = 1;
+            return;
+        }
+
+        memcpy(sse->data + sse->data_len, value, len);
+        sse->data_len += len;
+        sse->data[sse->data_len++] = '\n';
+
+    } else if (name_len == 5 && memcmp(l, "event", 5) == 0) {
+        sse->event_len = len < sizeof(sse->event) ? len : 0;
+        memcpy(sse->event, value, sse->event_len);
+    }
+}
+
+
+int
+tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
+    tg_sse_event_pt handler, void *data)
+{
+    size_t       n;
+    const char  *end, *eol, *cr;
+
+    end = p + len;
+
+    while (p < end) {
+
+        if (sse->last_cr) {
+            sse->last_cr = 0;
+
+            if (*p == '\n') {
+                p++;
+                continue;
+            }
+        }
+
+        eol = memchr(p, '\n', end - p);
+        cr = memchr(p, '\r', (eol ? eol : end) - p);
+
+        if (cr) {
+            eol = cr;
+        }
+
+        n = (eol ? eol : end) - p;
+
+        if (!sse->skipping) {
+            if (sse->line_len + n > sse->max) {
+                sse->skipping = 1;
+                sse->line_len = 0;
+
+            } else if (eol && sse->line_len == 0) {
+                /* the whole line is here: no copy */
+                tg_sse_line(sse, p, n, handler, data);
+
+            } else {
+                if (tg_sse_grow(&sse->line, &sse->line_size,
+                                sse->line_len + n) != 0)
+                {
+                    sse->nomem = 1;
+                    return -1;
+                }
+
+                memcpy(sse->line + sse->line_len, p, n);
+                sse->line_len += n;
+
+                if (eol) {
+                    tg_sse_line(sse, sse->line, sse->line_len, handler,
+                                data);
+                    sse->line_len = 0;
+                }
+            }
+        }
+
+        if (eol == NULL) {
+            break;
+        }
+
+        if (sse->skipping) {
+            sse->skipping = 0;
+            sse->data_len = 0;
+        }
+
+        sse->last_cr = (*eol == '\r');
+        p = eol + 1;
+    }
+
+    return sse->nomem ? -1 : 0;
+}
+
+
+void
+tg_sse_finish(tg_sse_t *sse, tg_sse_event_pt handler, void *data)
+{
+    if (sse->line_len && !sse->skipping) {
+        tg_sse_line(sse, sse->line, sse->line_len, handler, data);
+        sse->line_len = 0;
+    }
+
+    tg_sse_dispatch(sse, handler, data);
+}

@@ -1,0 +1,322 @@
+#define _GNU_SOURCE  1   /* memmem() */
+
+/*
+ * Usage per dialect:
+ *
+ *   OpenAI chat, completions, embeddings: usage.prompt_tokens (cached:
+ *     prompt_tokens_details.cached_tokens), usage.completion_tokens
+ *     (reasoning_tokens are part of it); streams: the chunk with "usage",
+ *     whatever its "choices" holds.
+ *   OpenAI Responses: usage.input_tokens (input_tokens_details.
+ *     cached_tokens), usage.output_tokens; streams: response.usage of
+ *     response.completed (or .incomplete / .failed).
+ *   Anthropic: usage.input_tokens + cache_read_input_tokens +
+ *     cache_creation_input_tokens, usage.output_tokens; streams:
+ *     message.usage of message_start, then the cumulative usage of
+ *     message_delta.
+ *   Gemini: usageMetadata.promptTokenCount (+ toolUsePromptTokenCount;
+ *     cachedContentTokenCount of it cached), candidatesTokenCount +
+ *     thoughtsTokenCount; streams: the last chunk's usageMetadata.
+ */
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "tg_usage.h"
+
+
+static int
+tg_int(json_t *obj, const char *key, int64_t *v)
+{
+    json_t  *n;
+
+    n = json_object_get(obj, key);
+
+    if (!json_is_number(n) || json_number_value(n) < 0) {
+        return 0;
+    }
+
+    *v = (int64_t) json_number_value(n);
+
+    return 1;
+}
+
+
+/* a usage object in the api's own shape */
+static int
+tg_usage_apply(tg_api_e api, json_t *usage, tg_usage_t *u)
+{
+    int64_t  v, w;
+    json_t  *details;
+
+    if (!json_is_object(usage)) {
+        return 0;
+    }
+
+    switch (api) {
+
+    case TG_API_RESPONSES:
+        if (tg_int(usage, "input_tokens", &v)) {
+            u->input = v;
+            u->has_input = 1;
+        }
+
+        if (tg_int(usage, "output_tokens", &v)) {
+            u->output = v;
+            u->has_output = 1;
+        }
+
+        details = json_object_get(usage, "input_tokens_details");
+        if (tg_int(details, "cached_tokens", &v)) {
+            u->cached = v;
+        }
+
+        break;
+
+    case TG_API_MESSAGES:
+        if (tg_int(usage, "input_tokens", &v)) {
+            u->a_input = v;
+            u->has_input = 1;
+        }
+
+        if (tg_int(usage, "cache_read_input_tokens", &v)) {
+            u->a_read = v;
+        }
+
+        if (tg_int(usage, "cache_creation_input_tokens", &v)) {
+            u->a_write = v;
+        }
+
+        if (tg_int(usage, "output_tokens", &v)) {
+            u->output = v;
+            u->has_output = 1;
+        }
+
+        u->input = u->a_input + u->a_read + u->a_write;
+        u->cached = u->a_read;
+        u->cache_write = u->a_write;
+        break;
+
+    case TG_API_GENERATE:
+        if (tg_int(usage, "promptTokenCount", &v)) {
+            w = 0;
+            (void) tg_int(usage, "toolUsePromptTokenCount", &w);
+            u->input = v + w;
+            u->has_input = 1;
+        }
+
+        if (tg_int(usage, "cachedContentTokenCount", &v)) {
+            u->cached = v;
+        }
+
+        if (tg_int(usage, "candidatesTokenCount", &v)
+            || json_object_get(usage, "promptTokenCount"))
+        {
+            if (!tg_int(usage, "candidatesTokenCount", &v)) {
+                v = 0;
+            }
+
+            w = 0;
+            (void) tg_int(usage, "thoughtsTokenCount", &w);
+            u->output = v + w;
+            u->has_output = 1;
+        }
+
+        break;
+
+    default:
+        /* OpenAI chat, completions, embeddings */
+        if (tg_int(usage, "prompt_tokens", &v)) {
+            u->input = v;
+            u->has_input = 1;
+        }
+
+        if (tg_int(usage, "completion_tokens", &v)) {
+            u->output = v;
+            u->has_output = 1;
+
+        } else if (api == TG_API_EMBEDDINGS && u->has_input) {
+            u->output = 0;
+            u->has_output = 1;
+        }
+
+        details = json_object_get(usage, "prompt_tokens_details");
+        if (tg_int(details, "cached_tokens", &v)) {
+            u->cached = v;
+        }
+
+        break;
+    }
+
+    if (u->cached > u->input) {
+        u->cached = u->input;
+    }
+
+    return u->has_input || u->has_output;
+}
+
+
+/* the usage object of one JSON value (a body, a chunk, an event) */
+static int
+tg_usage_value(tg_api_e api, json_t *v, tg_usage_t *u)
+{
+    json_t  *usage;
+
+    if (api == TG_API_GENERATE) {
+        return tg_usage_apply(api, json_object_get(v, "usageMetadata"), u);
+    }
+
+    usage = json_object_get(v, "usage");
+
+    if (usage == NULL) {
+        /* Responses events: {"response": {...}}; Anthropic message_start */
+        usage = json_object_get(json_object_get(v, "response"), "usage");
+    }
+
+    if (usage == NULL) {
+        usage = json_object_get(json_object_get(v, "message"), "usage");
+    }
+
+    return tg_usage_apply(api, usage, u);
+}
+
+
+static const char *
+tg_find_last(const char *s, size_t len, const char *key, size_t klen)
+{
+    const char  *p;
+
+    if (len < klen) {
+        return NULL;
+    }
+
+    for (p = s + len - klen; p >= s; p--) {
+        if (*p == '"' && memcmp(p, key, klen) == 0
+            && (p == s || p[-1] != '\\'))
+        {
+            return p;
+        }
+
+        if (p == s) {
+            break;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
+    tg_usage_t *u)
+{
+    int            found;
+    size_t         i, klen;
+    json_t        *root, *v;
+    const char    *key, *p;
+    json_error_t   err;
+
+    if (whole) {
+        root = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, &err);
+
+        if (root != NULL) {
+            found = 0;
+
+            if (json_is_array(root)) {
+                json_array_foreach(root, i, v) {
+                    found |= tg_usage_value(api, v, u);
+                }
+
+            } else {
+                found = tg_usage_value(api, root, u);
+            }
+
+            json_decref(root);
+
+            if (found) {
+                return 1;
+            }
+        }
+    }
+
+    /*
+     * Only the tail was kept, or the body does not parse (cut short): the
+     * last "usage" key is the top-level one in every dialect's bodies.
+     * Inside a JSON string a quote is escaped, so "usage" followed by a
+     * colon is a key.
+     */
+
+    key = (api == TG_API_GENERATE) ? "\"usageMetadata\"" : "\"usage\"";
+    klen = strlen(key);
+
+    p = tg_find_last(body, len, key, klen);
+
+    while (p != NULL) {
+        const char  *q = p + klen;
+
+        while (q < body + len && (*q == ' ' || *q == '\n' || *q == '\r'
+                                  || *q == '\t'))
+        {
+            q++;
+        }
+
+        if (q < body + len && *q == ':') {
+            q++;
+
+            v = json_loadb(q, body + len - q,
+                           JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL,
+                           &err);
+            if (v != NULL) {
+                json_t  *wrap = json_object();
+
+                found = 0;
+
+                if (wrap != NULL
+                    && json_object_set(wrap, api == TG_API_GENERATE
+                                             ? "usageMetadata" : "usage",
+                                       v) == 0)
+                {
+                    found = tg_usage_value(api, wrap, u);
+                }
+
+                json_decref(wrap);
+                json_decref(v);
+
+                if (found) {
+                    return 1;
+                }
+            }
+        }
+
+        p = tg_find_last(body, p - body, key, klen);
+    }
+
+    return 0;
+}
+
+
+void
+tg_usage_from_event(tg_api_e api, const char *data, size_t len,
+    tg_usage_t *u)
+{
+    json_t        *v;
+    json_error_t   err;
+
+    /* most events carry no usage: skip them without parsing */
+    if (len < 7 || memmem(data, len, api == TG_API_GENERATE
+                                     ? "usageMetadata" : "usage",
+                          api == TG_API_GENERATE ? 13 : 5) == NULL)
+    {
+        return;
+    }
+
+    v = json_loadb(data, len, JSON_DECODE_INT_AS_REAL, &err);
+    if (v == NULL) {
+        return;
+    }
+
+    (void) tg_usage_value(api, v, u);
+
+    json_decref(v);
+}

@@ -1,0 +1,43 @@
+/*
+ * Token usage as each provider reports it, from a JSON response body or
+ * from stream events, in one shape.  Pure C (jansson), no nginx headers.
+ */
+
+#ifndef TG_USAGE_H
+#define TG_USAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_endpoint.h"
+
+
+typedef struct {
+    int64_t   input;            /* every input token, cached included */
+    int64_t   cached;           /* read from a prompt cache */
+    int64_t   cache_write;      /* written to a prompt cache */
+    int64_t   output;           /* reasoning and thoughts included */
+
+    /* Anthropic reports the parts of the input apart, in two events */
+    int64_t   a_input;
+    int64_t   a_read;
+    int64_t   a_write;
+
+    unsigned  has_input:1;
+    unsigned  has_output:1;
+} tg_usage_t;
+
+
+/*
+ * A JSON response body (or its tail: the usage object is found by its
+ * key when the whole body was not kept).  Returns 1 if usage was found.
+ * Gemini's non-SSE stream is a JSON array of chunks: the last usage wins.
+ */
+int tg_usage_from_body(tg_api_e api, const char *body, size_t len,
+    int whole, tg_usage_t *u);
+
+/* one SSE event's data; updates u when it carries usage */
+void tg_usage_from_event(tg_api_e api, const char *data, size_t len,
+    tg_usage_t *u);
+
+#endif /* TG_USAGE_H */
