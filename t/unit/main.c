@@ -71,6 +71,7 @@ main(void)
     test_template();
     test_refusal();
     test_ledger_core();
+    test_usage();
 
     printf("1..%d\n", tap_n);
 

@@ -1,0 +1,232 @@
+/* the SSE parser and the usage extractors */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "tg_sse.h"
+#include "tg_usage.h"
+
+
+typedef struct {
+    int     n;
+    char    log[4096];
+    size_t  len;
+} events_t;
+
+
+static void
+on_event(void *data, const char *event, size_t elen, const char *payload,
+    size_t len)
+{
+    events_t  *e = data;
+
+    e->n++;
+    e->len += snprintf(e->log + e->len, sizeof(e->log) - e->len,
+                       "[%.*s|%.*s]", (int) elen, event, (int) len, payload);
+}
+
+
+static const char *
+parse_split(const char *stream, size_t at, events_t *e)
+{
+    tg_sse_t  sse;
+    size_t    len = strlen(stream);
+
+    memset(e, 0, sizeof(events_t));
+    tg_sse_init(&sse, 1 << 20);
+    tg_sse_feed(&sse, stream, at, on_event, e);
+    tg_sse_feed(&sse, stream + at, len - at, on_event, e);
+    tg_sse_finish(&sse, on_event, e);
+    tg_sse_free(&sse);
+
+    return e->log;
+}
+
+
+typedef struct {
+    tg_api_e     api;
+    tg_usage_t  *u;
+} usage_ctx_t;
+
+
+static void
+on_usage(void *data, const char *event, size_t elen, const char *payload,
+    size_t len)
+{
+    (void) event;
+    (void) elen;
+
+    usage_ctx_t  *c = data;
+
+    tg_usage_from_event(c->api, payload, len, c->u);
+}
+
+
+/* the stream cut in two at every byte gives the same usage */
+static int
+usage_every_split(tg_api_e api, const char *stream, tg_usage_t *want)
+{
+    size_t       at, len;
+    tg_sse_t     sse;
+    tg_usage_t   u;
+    usage_ctx_t  c;
+
+    len = strlen(stream);
+
+    for (at = 0; at <= len; at++) {
+        memset(&u, 0, sizeof(tg_usage_t));
+        c.api = api;
+        c.u = &u;
+
+        tg_sse_init(&sse, 1 << 20);
+        tg_sse_feed(&sse, stream, at, on_usage, &c);
+        tg_sse_feed(&sse, stream + at, len - at, on_usage, &c);
+        tg_sse_finish(&sse, on_usage, &c);
+        tg_sse_free(&sse);
+
+        if (at == 0) {
+            *want = u;
+            continue;
+        }
+
+        if (memcmp(&u, want, sizeof(tg_usage_t)) != 0) {
+            return (int) at;
+        }
+    }
+
+    return 0;
+}
+
+
+static tg_usage_t
+body(tg_api_e api, const char *json, int whole)
+{
+    tg_usage_t  u;
+
+    memset(&u, 0, sizeof(tg_usage_t));
+    tg_usage_from_body(api, json, strlen(json), whole, &u);
+
+    return u;
+}
+
+
+void
+test_usage(void)
+{
+    size_t       i;
+    events_t     e;
+    tg_usage_t   u;
+    const char  *s, *want;
+
+    s = "event: a\ndata: 1\n\n: comment\r\ndata: x\r\ndata: y\r\n\r\n"
+        "data:z\rdata:  w\r\revent: last\ndata: [DONE]\n\n";
+    want = "[a|1][|x\ny][|z\n w][last|[DONE]]";
+
+    for (i = 0; i <= strlen(s); i++) {
+        if (strcmp(parse_split(s, i, &e), want) != 0) {
+            break;
+        }
+    }
+
+    is_int(i, strlen(s) + 1, "sse: the same events split at every byte");
+    is_str(parse_split(s, 0, &e), want, "sse: LF, CRLF, CR, comments,"
+           " multi-line data");
+    is_str(parse_split("data: tail", 3, &e), "[|tail]",
+           "sse: an event without its final blank line is kept");
+    is_str(parse_split("event: x\n\ndata: y\n\n", 0, &e), "[|y]",
+           "sse: an event with no data is not dispatched, its name reset");
+
+    {
+        tg_sse_t  sse;
+
+        memset(&e, 0, sizeof(e));
+        tg_sse_init(&sse, 16);
+        tg_sse_feed(&sse, "data: this line is far too long\n\ndata: ok\n\n",
+                    44, on_event, &e);
+        tg_sse_free(&sse);
+        is_str(e.log, "[|ok]", "sse: an event over the limit is dropped,"
+               " the next one kept");
+    }
+
+    /* OpenAI chat stream: usage on a final chunk that still has choices */
+    s = "data: {\"choices\":[{\"delta\":{\"content\":\"usage is\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":12,"
+        "\"completion_tokens\":30,\"prompt_tokens_details\":"
+        "{\"cached_tokens\":4},\"completion_tokens_details\":"
+        "{\"reasoning_tokens\":10}}}\n\ndata: [DONE]\n\n";
+    is_int(usage_every_split(TG_API_CHAT, s, &u), 0,
+           "usage: openai chat stream split at every byte");
+    ok(u.has_input && u.has_output && u.input == 12 && u.output == 30
+       && u.cached == 4, "usage: openai chat stream: 12 in (4 cached),"
+       " 30 out (reasoning included)");
+
+    s = "event: response.created\ndata: {\"type\":\"response.created\","
+        "\"response\":{\"usage\":null}}\n\n"
+        "event: response.completed\ndata: {\"type\":\"response.completed\","
+        "\"response\":{\"usage\":{\"input_tokens\":100,\"output_tokens\":"
+        "50,\"input_tokens_details\":{\"cached_tokens\":80}}}}\n\n";
+    is_int(usage_every_split(TG_API_RESPONSES, s, &u), 0,
+           "usage: responses stream split at every byte");
+    ok(u.input == 100 && u.output == 50 && u.cached == 80,
+       "usage: responses stream from response.completed");
+
+    s = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+        "{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":200,"
+        "\"cache_creation_input_tokens\":30,\"output_tokens\":1}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"delta\":{\"text\":\"hi\"}}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":"
+        "{\"output_tokens\":77}}\n\n";
+    is_int(usage_every_split(TG_API_MESSAGES, s, &u), 0,
+           "usage: anthropic stream split at every byte");
+    ok(u.input == 240 && u.cached == 200 && u.cache_write == 30
+       && u.output == 77, "usage: anthropic: input from message_start (all"
+       " of it), output from the cumulative message_delta");
+
+    s = "data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":9}}"
+        "\r\n\r\ndata: {\"usageMetadata\":{\"promptTokenCount\":9,"
+        "\"candidatesTokenCount\":20,\"thoughtsTokenCount\":5,"
+        "\"cachedContentTokenCount\":3}}\r\n\r\n";
+    is_int(usage_every_split(TG_API_GENERATE, s, &u), 0,
+           "usage: gemini stream split at every byte");
+    ok(u.input == 9 && u.output == 25 && u.cached == 3,
+       "usage: gemini: the last chunk, thoughts counted as output");
+
+    u = body(TG_API_CHAT, "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+             "\"completion_tokens\":6}}", 1);
+    ok(u.input == 5 && u.output == 6, "usage: openai JSON body");
+
+    u = body(TG_API_EMBEDDINGS, "{\"data\":[],\"usage\":{\"prompt_tokens\":8,"
+             "\"total_tokens\":8}}", 1);
+    ok(u.has_output && u.input == 8 && u.output == 0,
+       "usage: embeddings have no output");
+
+    u = body(TG_API_MESSAGES, "{\"content\":[],\"usage\":{\"input_tokens\":3,"
+             "\"output_tokens\":4}}", 1);
+    ok(u.input == 3 && u.output == 4, "usage: anthropic JSON body");
+
+    u = body(TG_API_GENERATE, "[{\"usageMetadata\":{\"promptTokenCount\":1}},"
+             "{\"usageMetadata\":{\"promptTokenCount\":2,"
+             "\"candidatesTokenCount\":3}}]", 1);
+    ok(u.input == 2 && u.output == 3, "usage: gemini JSON array stream");
+
+    u = body(TG_API_CHAT, "ed, long text\",\"role\":\"assistant\"}}],"
+             "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 0);
+    ok(u.input == 5 && u.output == 6, "usage: found in a body's tail");
+
+    u = body(TG_API_CHAT, "{\"choices\":[{\"message\":{\"content\":"
+             "\"the \\\"usage\\\": {\\\"prompt_tokens\\\": 99}\"}}],"
+             "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 0);
+    ok(u.input == 5 && u.output == 6, "usage: a quoted \"usage\" in the"
+       " text is not taken");
+
+    u = body(TG_API_CHAT, "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}",
+             1);
+    ok(!u.has_input && !u.has_output, "usage: none in the body");
+
+    u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":-1,"
+             "\"completion_tokens\":\"x\"}}", 1);
+    ok(!u.has_input && !u.has_output, "usage: wrong types are ignored");
+}
