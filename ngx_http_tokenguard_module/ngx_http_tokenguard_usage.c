@@ -93,6 +93,11 @@ ngx_http_tokenguard_usage_bytes(ngx_http_tokenguard_ctx_t *ctx, u_char *p,
 {
     ctx->relayed += n;
 
+    if (ctx->count_failed) {
+        /* only the bytes: the output will be estimated from them */
+        return NGX_OK;
+    }
+
     if (ctx->sse_on) {
         return tg_sse_feed(&ctx->sse, (char *) p, n,
                            ngx_http_tokenguard_usage_event, ctx) == 0
@@ -164,7 +169,6 @@ failed:
     /* the response still goes out; its usage will be an estimate */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "tokenguard: cannot follow the response's usage");
-    ctx->counting = 0;
     ctx->count_failed = 1;
 
     return ngx_http_next_body_filter(r, in);
@@ -202,6 +206,7 @@ ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
                       " estimated",
                       &r->headers_out.content_encoding->value);
         ctx->count_failed = 1;
+        ctx->counting = 1;
         return;
     }
 
@@ -233,7 +238,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
 
     u = &ctx->usage;
 
-    if (ctx->counting) {
+    if (ctx->counting && !ctx->count_failed) {
         if (ctx->sse_on) {
             tg_sse_finish(&ctx->sse, ngx_http_tokenguard_usage_event, ctx);
 

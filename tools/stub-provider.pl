@@ -14,9 +14,11 @@ use strict;
 use warnings;
 
 use Getopt::Long;
+use IO::Compress::Gzip qw(gzip);
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX ();
+use Socket ();
 use Time::HiRes qw(time usleep);
 
 my $listen = '127.0.0.1:9000';
@@ -132,6 +134,7 @@ sub respond {
     my ($c, $req) = @_;
     my $keep = ($req->{headers}{connection} // '') !~ /close/i
                && $req->{proto} eq 'HTTP/1.1';
+    our %h = %{ $req->{headers} };
     my ($path, $query) = split /\?/, $req->{uri}, 2;
     $query //= '';
 
@@ -165,7 +168,7 @@ sub respond {
     # stub reports; "none" leaves usage out, as some servers do
     my $force = $req->{headers}{'x-stub-usage'} // '';
     my $no_usage = $force eq 'none';
-    ($in, $out, $cached, $cwrite) = map { $_ // 0 } split /,/, $force
+    ($in, $out, $cached, $cwrite) = map { ($_ // 0) + 0 } split /,/, $force
         if $force =~ /^\d/;
     # X-Stub-Words: N answers with N words (a long stream)
     if (my $n = $req->{headers}{'x-stub-words'}) {
@@ -323,11 +326,40 @@ sub respond {
 }
 
 
+# test knobs, from request headers:
+#   X-Stub-Gzip: 1        gzip the answer when the request accepts gzip;
+#                force    gzip it whatever the request accepts
+#   X-Stub-Chunked: 1     send a JSON answer chunked
+#   X-Stub-Event-Delay-Ms wait between stream events
+#   X-Stub-Cut-After: N   close the connection after N stream events
+our %h;
+
 sub send_json {
     my ($c, $keep, $status, $obj) = @_;
     my $b = $json->encode($obj);
+    my $extra = '';
+    my $gz = $h{'x-stub-gzip'} // '';
+    if ($gz eq 'force'
+        || ($gz && ($h{'accept-encoding'} // '') =~ /gzip/))
+    {
+        my $z;
+        gzip(\$b => \$z);
+        $b = $z;
+        $extra .= "Content-Encoding: gzip\r\n";
+    }
+    if ($h{'x-stub-chunked'}) {
+        print $c "HTTP/1.1 $status Stub\r\n"
+            . "Content-Type: application/json\r\n$extra"
+            . "Transfer-Encoding: chunked\r\n"
+            . ($keep ? '' : "Connection: close\r\n") . "\r\n";
+        for my $part (unpack '(a100)*', $b) {
+            printf $c "%x\r\n%s\r\n", length $part, $part;
+        }
+        print $c "0\r\n\r\n";
+        return $keep;
+    }
     print $c "HTTP/1.1 $status Stub\r\n"
-        . "Content-Type: application/json\r\n"
+        . "Content-Type: application/json\r\n$extra"
         . "Content-Length: " . length($b) . "\r\n"
         . ($keep ? '' : "Connection: close\r\n") . "\r\n" . $b;
     return $keep;
@@ -340,11 +372,23 @@ sub send_sse {
         . "Content-Type: text/event-stream\r\n"
         . "Cache-Control: no-cache\r\n"
         . "Connection: close\r\n\r\n";
+    my $n = 0;
+    my $wait = $h{'x-stub-event-delay-ms'} // $delay;
+    my $cut = $h{'x-stub-cut-after'};
+    local $SIG{PIPE} = 'IGNORE';
     for my $e (@$events) {
         my ($name, $data) = @$e;
         print $c(($name ? "event: $name\n" : '')
-                 . 'data: ' . $json->encode($data) . "\n\n");
-        usleep($delay * 1000) if $delay;
+                 . 'data: ' . $json->encode($data) . "\n\n")
+            or return 0;
+        if ($cut && ++$n >= $cut) {
+            # an upstream that dies mid-stream: RST, no orderly end
+            setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(),
+                       pack('ii', 1, 0));
+            close $c;
+            exit 0;
+        }
+        usleep($wait * 1000) if $wait;
     }
     print $c "data: [DONE]\n\n" if $done;
     return 0;

@@ -90,6 +90,7 @@ sub conf_text {
     };
     $server =~ s/%%UPSTREAM%%/127.0.0.1:$self->{upstream_port}/g;
     my $http = $self->{http} // '';
+    $http =~ s/%%UPSTREAM%%/127.0.0.1:$self->{upstream_port}/g;
     my $ledger = ($self->{http} // '') =~ /tokenguard_prices/ ? ''
                  : "tokenguard_prices $self->{dir}/prices.json;\n";
     $ledger .= "    tokenguard_redis 127.0.0.1:$self->{redis_port}"
@@ -121,6 +122,7 @@ http {
         '"completion_tokens":"\$tokenguard_completion_tokens",'
         '"cost_usd":"\$tokenguard_cost_usd","status":"\$status",'
         '"uri":"\$uri","content_length":"\$content_length",'
+        '"usage_source":"\$tokenguard_usage_source",'
         '"test_id":"\$http_x_tg_test_id"}';
     access_log $d/logs/access.log tg;
     client_body_temp_path $d/body;
