@@ -4,7 +4,10 @@
 set -euo pipefail
 
 pkgs=(gcc make perl nginx nginx-dev libhiredis-dev libjansson-dev
-      libpcre2-dev redis-server pkg-config ${TG_EXTRA_PKGS:-})
+      libpcre2-dev redis-server redis-tools pkg-config ${TG_EXTRA_PKGS:-})
+
+# node and npm run the official SDKs in t/clients.t; Debian's if none
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
