@@ -199,6 +199,7 @@ ngx_http_tokenguard_settle_args(ngx_http_tokenguard_args_t *a,
     ngx_http_tokenguard_arg_int(a, tmcf->retention_month);
     ngx_http_tokenguard_arg_int(a, tmcf->retention_day);
     ngx_http_tokenguard_arg_int(a, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
+    ngx_http_tokenguard_arg_int(a, ctx->estimated);
 }
 
 

@@ -171,6 +171,7 @@ typedef struct {
     unsigned                     count_failed:1;
     unsigned                     sse_on:1;
     unsigned                     kept_whole:1;
+    unsigned                     estimated:1;   /* usage not reported */
     tg_sse_t                     sse;
     u_char                      *kept;          /* JSON body, or its tail */
     size_t                       kept_len;

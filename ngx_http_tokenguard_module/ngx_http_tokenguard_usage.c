@@ -275,6 +275,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
         }
 
         ngx_str_set(&ctx->usage_source, "estimate");
+        ctx->estimated = 1;
     }
 
     ngx_http_tokenguard_ledger_settle(r, ctx, u->input, u->cached,

@@ -62,6 +62,7 @@ sub check {
     is($h->{usd}, $cost, "$name: cost $cost micro-USD");
     my $log = $t->last_log;
     is($log->{usage_source}, 'provider', "$name: \$tokenguard_usage_source");
+    ok(!$h->{estimated}, "$name: not counted as estimated");
     is($log->{prompt_tokens}, $in, "$name: \$tokenguard_prompt_tokens");
     is($log->{completion_tokens}, $out, "$name: \$tokenguard_completion_tokens");
     is($log->{cost_usd}, sprintf('%.6f', $cost / 1e6), "$name: \$tokenguard_cost_usd");
@@ -147,6 +148,7 @@ is($h->{tokens_in}, 7, 'no usage: the prompt estimate');
 is($h->{tokens_out}, int(length($r->{content}) / 4),
    'no usage: output from the relayed bytes');
 is($t->last_log->{usage_source}, 'estimate', 'no usage: source estimate');
+is($h->{estimated}, 1, 'no usage: counted as estimated');
 
 # upstream errors charge nothing and release the reservation
 for my $st (429, 500) {

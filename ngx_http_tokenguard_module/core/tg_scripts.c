@@ -150,7 +150,7 @@ static const char  tg_script_reserve[] =
  * KEYS: month, day, resv, resv:exp, settled
  * ARGV: now_ms, id, sandbox, usd, tokens_in, tokens_out, requests (0/1),
  *       model, category, rerouted (0/1), retention_month_s,
- *       retention_day_s, remember_ms
+ *       retention_day_s, remember_ms, estimated (0/1: usage not reported)
  * Returns {applied (0: a replay already counted), expired}.
  */
 
@@ -187,6 +187,8 @@ static const char  tg_script_settle[] =
     "    redis.call('HINCRBY', k, c .. 'usd', usd)\n"
     "    redis.call('HINCRBY', k, c .. 'requests', 1)\n"
     "    if ARGV[10] == '1' then redis.call('HINCRBY', k, 'rerouted', 1)"
+    " end\n"
+    "    if ARGV[14] == '1' then redis.call('HINCRBY', k, 'estimated', 1)"
     " end\n"
     "  end\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
