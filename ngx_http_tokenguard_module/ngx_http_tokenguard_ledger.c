@@ -716,7 +716,6 @@ ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
 
     ctx->reserved_user = 0;
     ctx->reserved_team = 0;
-    ctx->settled = 1;
 }
 
 

@@ -254,6 +254,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     {
         /* the provider failed (or was never reached): charge nothing */
         ngx_http_tokenguard_ledger_release(r, ctx);
+        ctx->settled = 1;
         return;
     }
 
