@@ -180,6 +180,10 @@ ngx_http_tokenguard_settle_args(ngx_http_tokenguard_args_t *a,
     ngx_http_tokenguard_main_conf_t *tmcf, int64_t usd, int64_t tin,
     int64_t tout, ngx_uint_t requests)
 {
+    ngx_uint_t  rerouted;
+
+    rerouted = ctx->rerouted && requests;
+
     ngx_http_tokenguard_args_init(a, TG_SCRIPT_SETTLE, 5);
     ngx_http_tokenguard_arg_periods(a, sc, ctx->now);
     ngx_http_tokenguard_arg_key(a, sc, "resv");
@@ -200,6 +204,15 @@ ngx_http_tokenguard_settle_args(ngx_http_tokenguard_args_t *a,
     ngx_http_tokenguard_arg_int(a, tmcf->retention_day);
     ngx_http_tokenguard_arg_int(a, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
     ngx_http_tokenguard_arg_int(a, ctx->estimated);
+
+    if (rerouted) {
+        ngx_http_tokenguard_arg(a, ctx->model_requested.data,
+                                ctx->model_requested.len);
+    } else {
+        ngx_http_tokenguard_arg(a, (u_char *) "", 0);
+    }
+
+    ngx_http_tokenguard_arg_int(a, rerouted ? ctx->saved_usd : 0);
 }
 
 
@@ -282,6 +295,7 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
 {
     int64_t                           usd;
     ngx_uint_t                        i, n;
+    const tg_price_t                 *requested;
     ngx_http_tokenguard_args_t        a;
     ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_main_conf_t  *tmcf;
@@ -295,6 +309,16 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
     usd = tg_price_cost(ctx->price, input, cached, cache_write, output);
+
+    if (ctx->rerouted) {
+        /* the routing's worth: the same usage at the requested model */
+        requested = tg_prices_lookup(tmcf->prices,
+                                     (char *) ctx->model_requested.data,
+                                     ctx->model_requested.len);
+        ctx->saved_usd = requested ? tg_price_cost(requested, input, cached,
+                                                   cache_write, output) - usd
+                                   : 0;
+    }
 
     /* what the log-phase variables report */
     ctx->usage.input = input;

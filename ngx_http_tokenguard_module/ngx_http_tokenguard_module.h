@@ -180,6 +180,7 @@ typedef struct {
     tg_usage_t                   usage;
     ngx_str_t                    usage_source;  /* provider | estimate */
     int64_t                      cost_usd;      /* settled, micro-USD */
+    int64_t                      saved_usd;     /* by the reroute */
 } ngx_http_tokenguard_ctx_t;
 
 

@@ -29,6 +29,10 @@ my $t = TG->new(server => qq{
         proxy_buffers 4 4k;
         proxy_max_temp_file_size 64m;
     }
+    location /routed/ {
+        tokenguard_route ^gpt-4o\$ gpt-4o-mini tag=mini;
+        proxy_pass http://stub/;
+    }
     location /retry/ {
         proxy_pass http://flaky/;
         proxy_next_upstream error;
@@ -191,6 +195,21 @@ $h = hash_of($u);
 is($h->{requests}, 1, 'upstream cut: counted');
 is($h->{tokens_in}, 7, 'upstream cut: the prompt estimate');
 ok($h->{tokens_out} > 0, 'upstream cut: the relayed output estimated');
+
+# a reroute records what it saved: gpt-4o would have cost 4500 for this
+# usage, gpt-4o-mini costs 1000 * 0.15 + 200 * 0.6 = 270
+$u = user();
+$r = $t->post('/routed/v1/chat/completions', { model => 'gpt-4o',
+              messages => $msgs }, { 'X-User' => $u,
+              'X-Stub-Usage' => '1000,200' });
+$h = hash_of($u);
+is($h->{usd}, 270, 'reroute: charged at the routed model');
+is($h->{rerouted}, 1, 'reroute: counted');
+is($h->{saved_usd}, 4230, 'reroute: saved_usd');
+is($h->{'reroute:gpt-4o->gpt-4o-mini:saved_usd'}, 4230,
+   'reroute: saved per requested->routed pair');
+is($h->{'reroute:gpt-4o->gpt-4o-mini:requests'}, 1,
+   'reroute: requests per pair');
 
 # one settle across proxy_next_upstream and error_page
 $u = user();

@@ -150,7 +150,9 @@ static const char  tg_script_reserve[] =
  * KEYS: month, day, resv, resv:exp, settled
  * ARGV: now_ms, id, sandbox, usd, tokens_in, tokens_out, requests (0/1),
  *       model, category, rerouted (0/1), retention_month_s,
- *       retention_day_s, remember_ms, estimated (0/1: usage not reported)
+ *       retention_day_s, remember_ms, estimated (0/1: usage not reported),
+ *       requested model (when rerouted, else ""), saved micro-USD (what
+ *       the requested model would have cost minus what the routed one did)
  * Returns {applied (0: a replay already counted), expired}.
  */
 
@@ -190,6 +192,12 @@ static const char  tg_script_settle[] =
     " end\n"
     "    if ARGV[14] == '1' then redis.call('HINCRBY', k, 'estimated', 1)"
     " end\n"
+    "    if ARGV[15] ~= '' then\n"
+    "      local rr = 'reroute:' .. ARGV[15] .. '->' .. ARGV[8] .. ':'\n"
+    "      redis.call('HINCRBY', k, rr .. 'requests', 1)\n"
+    "      redis.call('HINCRBY', k, rr .. 'saved_usd', ARGV[16])\n"
+    "      redis.call('HINCRBY', k, 'saved_usd', ARGV[16])\n"
+    "    end\n"
     "  end\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
     "  redis.call('EXPIRE', KEYS[2], ARGV[12])\n"
