@@ -138,6 +138,15 @@ ngx_http_tokenguard_write_handler(ngx_http_tokenguard_redis_op_t *op,
         return;
     }
 
+    /* a settle's reply: {applied, reservations it found expired} */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2
+        && reply->element[1]->type == REDIS_REPLY_INTEGER
+        && reply->element[1]->integer > 0)
+    {
+        ngx_http_tokenguard_metrics_store(-1, 0,
+                                          reply->element[1]->integer);
+    }
+
     if (reply->type == REDIS_REPLY_ERROR) {
         /* not journaled: the same command would fail the same way */
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -324,6 +333,8 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
     ctx->usage.input = input;
     ctx->usage.output = output;
     ctx->cost_usd = usd;
+
+    ngx_http_tokenguard_metrics_usage(ctx, input, output, usd);
 
     n = ngx_http_tokenguard_scopes(ctx, sc);
 
@@ -536,6 +547,14 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
 
         ctx->store_failed = 1;
         goto done;
+    }
+
+    if (reply->element[reply->elements - 1]->type == REDIS_REPLY_INTEGER
+        && reply->element[reply->elements - 1]->integer > 0)
+    {
+        /* the last element: reservations this script found expired */
+        ngx_http_tokenguard_metrics_store(-1, 0,
+                        reply->element[reply->elements - 1]->integer);
     }
 
     if (reply->element[0]->integer == 1) {

@@ -139,6 +139,13 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       offsetof(ngx_http_tokenguard_loc_conf_t, headers),
       NULL },
 
+    { ngx_string("tokenguard_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tokenguard_metrics_directive,
+      0,
+      0,
+      NULL },
+
     { ngx_string("tokenguard_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_tokenguard_redis_directive,
@@ -547,6 +554,7 @@ ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
 {
     char                 err[256];
     ngx_str_t            name = ngx_string("tokenguard");
+    ngx_str_t            metrics = ngx_string("tokenguard_metrics");
     ngx_pool_cleanup_t  *cln;
 
     if (ngx_conf_full_name(cf->cycle, &tmcf->prices_file, 0) != NGX_OK) {
@@ -580,6 +588,14 @@ ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
     }
 
     tmcf->journal->init = ngx_http_tokenguard_journal_init_zone;
+
+    tmcf->metrics = ngx_shared_memory_add(cf, &metrics, 128 * 1024,
+                                          &ngx_http_tokenguard_module);
+    if (tmcf->metrics == NULL) {
+        return NGX_ERROR;
+    }
+
+    tmcf->metrics->init = ngx_http_tokenguard_metrics_init_zone;
 
     return NGX_OK;
 }

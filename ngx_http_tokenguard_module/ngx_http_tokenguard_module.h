@@ -75,6 +75,7 @@ typedef struct {
     time_t                       retention_day;
     size_t                       journal_size;
     ngx_shm_zone_t              *journal;
+    ngx_shm_zone_t              *metrics;
     ngx_flag_t                   used;              /* tokenguard on anywhere */
 } ngx_http_tokenguard_main_conf_t;
 
@@ -277,6 +278,17 @@ void ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx);
 ngx_int_t ngx_http_tokenguard_usage_init(ngx_conf_t *cf);
+
+/* ngx_http_tokenguard_metrics.c */
+ngx_int_t ngx_http_tokenguard_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+void ngx_http_tokenguard_metrics_request(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_metrics_usage(ngx_http_tokenguard_ctx_t *ctx,
+    int64_t input, int64_t output, int64_t cost);
+void ngx_http_tokenguard_metrics_store(ngx_msec_int_t us, ngx_uint_t error,
+    ngx_uint_t expired);
+char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 /* ngx_http_tokenguard_headers.c */
 ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);

@@ -57,6 +57,18 @@ u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
 static ngx_http_tokenguard_redis_t  ngx_http_tokenguard_redis;
 
 
+/* a monotonic clock in microseconds, for round-trip times */
+static ngx_msec_int_t
+ngx_http_tokenguard_now_us(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (ngx_msec_int_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
 void
 ngx_http_tokenguard_scripts_init(void)
 {
@@ -199,7 +211,7 @@ ngx_http_tokenguard_redis_send(ngx_http_tokenguard_redis_op_t *op)
         return NGX_ERROR;
     }
 
-    op->start = ngx_current_msec;
+    op->start_us = ngx_http_tokenguard_now_us();
     ngx_queue_insert_tail(&rd->ops, &op->queue);
 
     ngx_http_tokenguard_redis_arm_timer();
@@ -304,6 +316,8 @@ ngx_http_tokenguard_redis_connect(void)
             rd->logged_down = 1;
         }
 
+        ngx_http_tokenguard_metrics_store(-1, 1, 0);
+
         return NGX_ERROR;
     }
 
@@ -393,7 +407,7 @@ ngx_http_tokenguard_redis_queue_handshake(void)
             return NGX_ERROR;
         }
 
-        op->start = ngx_current_msec;
+        op->start_us = ngx_http_tokenguard_now_us();
         ngx_queue_insert_tail(&rd->ops, &op->queue);
     }
 
@@ -628,6 +642,10 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
         }
     }
 
+    ngx_http_tokenguard_metrics_store(
+        ngx_http_tokenguard_now_us() - op->start_us,
+        reply->type == REDIS_REPLY_ERROR, 0);
+
     op->handler(op, reply);
     ngx_http_tokenguard_redis_free(op);
 }
@@ -673,6 +691,7 @@ ngx_http_tokenguard_redis_fail(const char *why)
                       why, ngx_queue_empty(&rd->ops) ? ""
                            : "; failing the commands in flight");
         rd->logged_down = 1;
+        ngx_http_tokenguard_metrics_store(-1, 1, 0);
     }
 
     if (rd->c) {

@@ -37,7 +37,7 @@ struct ngx_http_tokenguard_redis_op_s {
     ngx_int_t                      script;      /* for NOSCRIPT, or -1 */
     char                          *cmd;         /* RESP, malloc()ed */
     size_t                         len;
-    ngx_msec_t                     start;
+    ngx_msec_int_t                 start_us;   /* when it was queued */
     u_char                         payload[];   /* the handler's own */
 };
 
