@@ -78,6 +78,9 @@ Try:
   curl -s http://127.0.0.1:8080/openai/v1/chat/completions -H 'X-TokenGuard-User: alice' \
     -H 'X-TokenGuard-Sandbox: 1' -d '{"model":"o3","messages":[{"role":"user","content":"Try this"}]}'
 
+  # the Prometheus metrics
+  curl -s http://127.0.0.1:8080/metrics
+
   # alice's counters in Redis
   redis-cli HGETALL "tg:{u:alice}:$(date -u +%Y-%m)"
 
