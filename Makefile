@@ -4,6 +4,7 @@
 #                   build against a source tree instead of Debian's nginx)
 #   make run        Redis, the stub provider and nginx on 127.0.0.1:8080
 #   make test       unit tests and prove -r t/, ending "N passed, N failed"
+#   make ctl        build/tokenguardctl, the ops CLI (tools/tokenguardctl/)
 
 CC ?= gcc
 CORE := ngx_http_tokenguard_module/core
@@ -12,13 +13,21 @@ CORE_HDRS := $(wildcard $(CORE)/*.h)
 GLUE := $(wildcard ngx_http_tokenguard_module/*.c ngx_http_tokenguard_module/*.h)
 UNIT_SRCS := $(wildcard t/unit/*.c)
 CFLAGS_CORE := -g -O1 -Wall -Wextra -Werror -std=gnu99 -I$(CORE)
+CTL_SRCS := $(wildcard tools/tokenguardctl/*.c)
+CTL_HDRS := $(wildcard tools/tokenguardctl/*.h)
+CFLAGS_CTL := -g -O2 -Wall -Wextra -Werror -std=gnu99 -I$(CORE)
 
-.PHONY: all deps module unit test test-valgrind run clean
+.PHONY: all deps test-deps module ctl unit test test-valgrind run bench clean
 
-all: module
+all: module ctl
 
 deps:
 	@tools/install-deps.sh
+
+# the tests also render tokenguardctl's audit page in headless Chromium
+# (t/ctl_report.t; Debian's package, about 120 MB, once)
+test-deps:
+	@TG_EXTRA_PKGS=chromium tools/install-deps.sh
 
 module: build/ngx_http_tokenguard_module.so
 
@@ -31,20 +40,34 @@ build/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CORE_HDRS)
 
 unit: build/unit_tests
 
+# the ops CLI; it compiles core/tg_keys.c for the key escaping and periods
+build/tokenguardctl: $(CTL_SRCS) $(CTL_HDRS) $(CORE)/tg_keys.c \
+                     $(CORE)/tg_keys.h
+	@mkdir -p build
+	$(CC) $(CFLAGS_CTL) -o $@ $(CTL_SRCS) $(CORE)/tg_keys.c \
+	    -lhiredis -ljansson
+
+ctl: build/tokenguardctl
+
 # the official SDKs for t/clients.t, pinned by package-lock.json
 t/clients/node_modules: t/clients/package.json t/clients/package-lock.json
 	@cd t/clients && (npm ci --no-audit --no-fund --loglevel=error \
 	    || echo "warning: npm ci failed: t/clients.t will be skipped")
 
-test: deps module unit t/clients/node_modules
+test: test-deps module ctl unit t/clients/node_modules
 	@perl tools/run-tests.pl
 
-test-valgrind: deps module unit t/clients/node_modules
+test-valgrind: test-deps module ctl unit t/clients/node_modules
 	@TG_EXTRA_PKGS=valgrind tools/install-deps.sh
 	@TG_VALGRIND=1 perl tools/run-tests.pl
 
-run: deps module
+run: deps module ctl
 	@tools/run.sh
+
+# side by side: plain nginx proxy against nginx + tokenguard (BENCHMARKS.md)
+bench: deps module
+	@TG_EXTRA_PKGS=wrk tools/install-deps.sh
+	@tools/bench/bench.sh
 
 clean:
 	rm -rf build

@@ -81,8 +81,10 @@ Try:
   # the Prometheus metrics
   curl -s http://127.0.0.1:8080/metrics
 
-  # alice's counters in Redis
-  redis-cli HGETALL "tg:{u:alice}:$(date -u +%Y-%m)"
+  # alice's counters, the top spenders, this month's audit
+  build/tokenguardctl usage user alice
+  build/tokenguardctl top --watch
+  build/tokenguardctl report --html /tmp/audit.html
 
   # refusals: no identity (401), a model that is not allowed (403),
   # a prompt with a secret (403), over the daily cap (429)

@@ -487,4 +487,33 @@ sub upstream {
 }
 
 
+# runs build/tokenguardctl against this test's redis (-r first: a later -r
+# in @args wins); returns { rc, out, err, json (stdout decoded, if JSON) }.
+# env => { NAME => VALUE } as a first argument sets the environment.
+our $CTL = "$TOP/build/tokenguardctl";
+
+sub ctl {
+    my ($self, @args) = @_;
+    my %env = ref $args[0] eq 'HASH' ? %{ shift @args } : ();
+    my ($out, $err) = ("$self->{dir}/ctl.out", "$self->{dir}/ctl.err");
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', $out or die;
+        open STDERR, '>', $err or die;
+        $ENV{$_} = $env{$_} for keys %env;
+        { exec $CTL, '-r', "127.0.0.1:$self->{redis_port}", @args; }
+        POSIX::_exit(127);
+    }
+    waitpid $pid, 0;
+    my %r = (rc => $? >> 8);
+    for my $k (qw(out err)) {
+        open my $f, '<', $k eq 'out' ? $out : $err or die;
+        local $/;
+        $r{$k} = <$f> // '';
+    }
+    $r{json} = eval { JSON::PP->new->decode($r{out}) };
+    return \%r;
+}
+
+
 1;
