@@ -7,23 +7,27 @@
 #include "ngx_http_tokenguard_module.h"
 
 
-/* 1 unless the client compressed the body: we inspect plain JSON only */
+/* the request header "name", from the n-th on; NULL if none */
 
-ngx_int_t
-ngx_http_tokenguard_body_readable(ngx_http_request_t *r)
+static ngx_table_elt_t *
+ngx_http_tokenguard_header(ngx_http_request_t *r, const char *name,
+    ngx_uint_t *n)
 {
-    ngx_uint_t        i;
+    size_t            len;
+    ngx_uint_t        i, k;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
+    len = ngx_strlen(name);
     part = &r->headers_in.headers.part;
     h = part->elts;
+    k = 0;
 
     for (i = 0; /* void */ ; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return 1;
+                return NULL;
             }
 
             part = part->next;
@@ -31,16 +35,37 @@ ngx_http_tokenguard_body_readable(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (h[i].key.len == sizeof("Content-Encoding") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
-                               sizeof("Content-Encoding") - 1) == 0
-            && !(h[i].value.len == sizeof("identity") - 1
-                 && ngx_strncasecmp(h[i].value.data, (u_char *) "identity",
-                                    sizeof("identity") - 1) == 0))
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+            && k++ == *n)
+        {
+            (*n)++;
+            return &h[i];
+        }
+    }
+}
+
+
+/* 1 unless the client compressed the body: we inspect plain JSON only */
+
+ngx_int_t
+ngx_http_tokenguard_body_readable(ngx_http_request_t *r)
+{
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+
+    while ((h = ngx_http_tokenguard_header(r, "Content-Encoding", &n))) {
+        if (!(h->value.len == sizeof("identity") - 1
+              && ngx_strncasecmp(h->value.data, (u_char *) "identity",
+                                 sizeof("identity") - 1) == 0))
         {
             return 0;
         }
     }
+
+    return 1;
 }
 
 
@@ -180,30 +205,12 @@ ngx_http_tokenguard_body_replace(ngx_http_request_t *r, u_char *data,
 void
 ngx_http_tokenguard_body_identity(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
+    ngx_uint_t        n;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    n = 0;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Accept-Encoding") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
-                               sizeof("Accept-Encoding") - 1) == 0)
-        {
-            ngx_str_set(&h[i].value, "identity");
-        }
+    while ((h = ngx_http_tokenguard_header(r, "Accept-Encoding", &n))) {
+        ngx_str_set(&h->value, "identity");
     }
 }

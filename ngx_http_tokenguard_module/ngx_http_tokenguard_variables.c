@@ -86,6 +86,21 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
 };
 
 
+/* sets a found value */
+static ngx_int_t
+ngx_http_tokenguard_var(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->len = len;
+    v->data = data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_tokenguard_add_variables(ngx_conf_t *cf)
 {
@@ -121,13 +136,7 @@ ngx_http_tokenguard_str_variable(ngx_http_request_t *r,
 
     s = (ngx_str_t *) ((u_char *) ctx + data);
 
-    v->len = s->len;
-    v->data = s->data;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_tokenguard_var(v, s->data, s->len);
 }
 
 
@@ -144,13 +153,8 @@ ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = 1;
-    v->data = (u_char *) (ctx->sandbox ? "1" : "0");
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_tokenguard_var(v, (u_char *) (ctx->sandbox ? "1" : "0"),
+                                   1);
 }
 
 
@@ -175,15 +179,11 @@ ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%L", ctx->settled && ctx->usage_source.len
-                                  ? ctx->usage.input : ctx->rq.prompt_tokens)
-             - p;
-    v->data = p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_tokenguard_var(v, p,
+               ngx_sprintf(p, "%L", ctx->settled && ctx->usage_source.len
+                                    ? ctx->usage.input
+                                    : ctx->rq.prompt_tokens)
+               - p);
 }
 
 
@@ -208,15 +208,10 @@ ngx_http_tokenguard_settled_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = (data ? ngx_http_tokenguard_format_usd(p, ctx->cost_usd)
-                   : ngx_sprintf(p, "%L", ctx->usage.output))
-             - p;
-    v->data = p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_tokenguard_var(v, p,
+               (data ? ngx_http_tokenguard_format_usd(p, ctx->cost_usd)
+                     : ngx_sprintf(p, "%L", ctx->usage.output))
+               - p);
 }
 
 
@@ -241,11 +236,6 @@ ngx_http_tokenguard_remaining_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_http_tokenguard_format_usd(p, ctx->remaining_usd) - p;
-    v->data = p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_tokenguard_var(v, p,
+               ngx_http_tokenguard_format_usd(p, ctx->remaining_usd) - p);
 }
