@@ -310,6 +310,37 @@ ngx_http_tokenguard_escape(ngx_http_request_t *r,
 }
 
 
+/*
+ * The escaped names of the labels in use: names[i] is NULL for an unused
+ * slot, and for "other" while nothing has fallen into it.
+ */
+static ngx_int_t
+ngx_http_tokenguard_label_names(ngx_http_request_t *r,
+    ngx_http_tokenguard_label_t *labels, ngx_uint_t n, ngx_str_t **names)
+{
+    ngx_uint_t                    i;
+    ngx_http_tokenguard_label_t  *l;
+
+    for (i = 0; i <= NGX_HTTP_TOKENGUARD_LABELS; i++) {
+        l = &labels[i];
+        names[i] = NULL;
+
+        if (i < NGX_HTTP_TOKENGUARD_LABELS ? i >= n
+                                           : (l->a | l->b | l->c) == 0)
+        {
+            continue;
+        }
+
+        names[i] = ngx_http_tokenguard_escape(r, l);
+        if (names[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 #define tg_printf(...)                                                       \
     if (ngx_http_tokenguard_printf(&t, __VA_ARGS__) != NGX_OK) {             \
         return NGX_HTTP_INTERNAL_SERVER_ERROR;                               \
@@ -320,10 +351,9 @@ static ngx_int_t
 ngx_http_tokenguard_metrics_handler(ngx_http_request_t *r)
 {
     ngx_int_t                          rc;
-    ngx_str_t                         *name;
-    ngx_uint_t                         i, n, cum;
+    ngx_str_t                         *names[NGX_HTTP_TOKENGUARD_LABELS + 1];
+    ngx_uint_t                         i, cum;
     ngx_chain_t                       *cl;
-    ngx_http_tokenguard_label_t       *l;
     ngx_http_tokenguard_text_t         t;
     ngx_http_tokenguard_metrics_sh_t  *sh = ngx_http_tokenguard_metrics_sh;
 
@@ -358,71 +388,48 @@ ngx_http_tokenguard_metrics_handler(ngx_http_request_t *r)
               " route rewrote, by the route's tag.\n"
               "# TYPE tokenguard_reroutes_total counter\n");
 
-    n = sh->ntags;
+    if (ngx_http_tokenguard_label_names(r, sh->tags, sh->ntags, names)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     for (i = 0; i <= NGX_HTTP_TOKENGUARD_LABELS; i++) {
-        if (i >= n && i < NGX_HTTP_TOKENGUARD_LABELS) {
-            continue;
+        if (names[i]) {
+            tg_printf("tokenguard_reroutes_total{tag=\"%V\"} %uA\n",
+                      names[i], sh->tags[i].a);
         }
-
-        l = &sh->tags[i];
-
-        if (i == NGX_HTTP_TOKENGUARD_LABELS && l->a == 0) {
-            continue;
-        }
-
-        name = ngx_http_tokenguard_escape(r, l);
-        if (name == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        tg_printf("tokenguard_reroutes_total{tag=\"%V\"} %uA\n", name, l->a);
     }
 
     tg_printf("# HELP tokenguard_tokens_total Tokens settled, by model and"
               " direction.\n"
               "# TYPE tokenguard_tokens_total counter\n");
 
-    n = sh->nmodels;
+    if (ngx_http_tokenguard_label_names(r, sh->models, sh->nmodels, names)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     for (i = 0; i <= NGX_HTTP_TOKENGUARD_LABELS; i++) {
-        if ((i >= n && i < NGX_HTTP_TOKENGUARD_LABELS)
-            || (i == NGX_HTTP_TOKENGUARD_LABELS && sh->models[i].a == 0
-                && sh->models[i].b == 0 && sh->models[i].c == 0))
-        {
-            continue;
+        if (names[i]) {
+            tg_printf("tokenguard_tokens_total{model=\"%V\",direction=\"in\"}"
+                      " %uA\n"
+                      "tokenguard_tokens_total{model=\"%V\","
+                      "direction=\"out\"} %uA\n",
+                      names[i], sh->models[i].a, names[i], sh->models[i].b);
         }
-
-        name = ngx_http_tokenguard_escape(r, &sh->models[i]);
-        if (name == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        tg_printf("tokenguard_tokens_total{model=\"%V\",direction=\"in\"}"
-                  " %uA\n"
-                  "tokenguard_tokens_total{model=\"%V\",direction=\"out\"}"
-                  " %uA\n", name, sh->models[i].a, name, sh->models[i].b);
     }
 
     tg_printf("# HELP tokenguard_cost_usd_total Dollars settled, by model.\n"
               "# TYPE tokenguard_cost_usd_total counter\n");
 
     for (i = 0; i <= NGX_HTTP_TOKENGUARD_LABELS; i++) {
-        if ((i >= n && i < NGX_HTTP_TOKENGUARD_LABELS)
-            || (i == NGX_HTTP_TOKENGUARD_LABELS && sh->models[i].a == 0
-                && sh->models[i].b == 0 && sh->models[i].c == 0))
-        {
-            continue;
+        if (names[i]) {
+            tg_printf("tokenguard_cost_usd_total{model=\"%V\"} %uA.%06uA\n",
+                      names[i], sh->models[i].c / 1000000,
+                      sh->models[i].c % 1000000);
         }
-
-        name = ngx_http_tokenguard_escape(r, &sh->models[i]);
-        if (name == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        tg_printf("tokenguard_cost_usd_total{model=\"%V\"} %uA.%06uA\n",
-                  name, sh->models[i].c / 1000000,
-                  sh->models[i].c % 1000000);
     }
 
     tg_printf("# HELP tokenguard_usage_total Settled requests, by where"

@@ -141,7 +141,8 @@ ngx_http_tokenguard_deny_prompt(ngx_conf_t *cf, ngx_command_t *cmd,
 
     } else {
         /* unnamed rules are numbered, so the pattern is never shown */
-        deny->name.data = ngx_pnalloc(cf->pool, sizeof("rule #") + NGX_INT_T_LEN);
+        deny->name.data = ngx_pnalloc(cf->pool,
+                                      sizeof("rule #") + NGX_INT_T_LEN);
         if (deny->name.data == NULL) {
             return NGX_CONF_ERROR;
         }
