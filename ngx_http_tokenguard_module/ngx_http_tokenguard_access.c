@@ -224,6 +224,7 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ctx->budget_pct = -1;
 
     if (tlcf->need_budget
+        && ngx_http_tokenguard_lease_status(r, ctx) != NGX_OK
         && ngx_http_tokenguard_ledger_status(r, ctx) == NGX_OK)
     {
         /* ngx_http_tokenguard_route_and_reserve() runs on the reply */

@@ -225,33 +225,55 @@ ngx_http_tokenguard_settle_args(ngx_http_tokenguard_args_t *a,
 }
 
 
-/* "who was seen in the period": plain commands, each key its own slot */
-static void
-ngx_http_tokenguard_index(ngx_http_tokenguard_ctx_t *ctx,
-    ngx_http_tokenguard_main_conf_t *tmcf, ngx_http_tokenguard_scope_t *sc)
+/*
+ * "who was seen in the period": plain commands, each key its own slot;
+ * a worker writes them once a minute per name at most.
+ */
+void
+ngx_http_tokenguard_ledger_index(char scope, ngx_str_t *name)
 {
-    char         period[11];
-    u_char       key[48], ttl[NGX_TIME_T_LEN];
-    size_t       len[3];
-    ngx_uint_t   i;
-    const char  *argv[3];
+    char                              period[11];
+    u_char                            key[48], ttl[NGX_TIME_T_LEN];
+    size_t                            len[3];
+    uint32_t                          hash;
+    ngx_uint_t                        i;
+    const char                       *argv[3];
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    static struct {
+        uint32_t                      hash;
+        time_t                        minute;
+    }                                 seen[1024];
+
+    hash = ngx_crc32_short(name->data, name->len) ^ (uint32_t) scope;
+    i = hash % 1024;
+
+    if (seen[i].hash == hash && seen[i].minute == ngx_time() / 60) {
+        return;
+    }
+
+    seen[i].hash = hash;
+    seen[i].minute = ngx_time() / 60;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_tokenguard_module);
 
     for (i = 0; i < 2; i++) {
         if (i == 0) {
-            tg_period_month(ctx->now, period);
+            tg_period_month(ngx_time(), period);
         } else {
-            tg_period_day(ctx->now, period);
+            tg_period_day(ngx_time(), period);
         }
 
         argv[1] = (char *) key;
         len[1] = ngx_sprintf(key, "tg:idx:%s:%s", period,
-                             sc->scope == TG_SCOPE_USER ? "users" : "teams")
+                             scope == TG_SCOPE_USER ? "users" : "teams")
                  - key;
 
         argv[0] = "SADD";
         len[0] = 4;
-        argv[2] = (char *) sc->name->data;
-        len[2] = sc->name->len;
+        argv[2] = (char *) name->data;
+        len[2] = name->len;
 
         ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(-1, 3, argv,
                                   len, 0, ngx_http_tokenguard_write_handler,
@@ -336,13 +358,18 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
 
     ngx_http_tokenguard_metrics_usage(ctx, input, output, usd);
 
+    if (ctx->leased) {
+        ngx_http_tokenguard_lease_settle(ctx, usd, input, output);
+        return;
+    }
+
     n = ngx_http_tokenguard_scopes(ctx, sc);
 
     for (i = 0; i < n; i++) {
         ngx_http_tokenguard_settle_args(&a, ctx, &sc[i], tmcf, usd, input,
                                         output, 1);
         ngx_http_tokenguard_write_args(TG_SCRIPT_SETTLE, &a);
-        ngx_http_tokenguard_index(ctx, tmcf, &sc[i]);
+        ngx_http_tokenguard_ledger_index(sc[i].scope, sc[i].name);
     }
 }
 
@@ -374,7 +401,7 @@ ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
     ngx_http_tokenguard_arg_int(&a, tmcf->retention_day);
     ngx_http_tokenguard_write_args(TG_SCRIPT_COUNT, &a);
 
-    ngx_http_tokenguard_index(ctx, tmcf, &sc);
+    ngx_http_tokenguard_ledger_index(sc.scope, sc.name);
 }
 
 
@@ -472,8 +499,8 @@ ngx_http_tokenguard_release_orphan(ngx_http_tokenguard_redis_op_t *op)
 }
 
 
-static void
-ngx_http_tokenguard_reserve_done(ngx_http_tokenguard_ctx_t *ctx)
+void
+ngx_http_tokenguard_ledger_reserve_done(ngx_http_tokenguard_ctx_t *ctx)
 {
     ngx_uint_t                       refused;
     ngx_http_request_t              *r;
@@ -602,7 +629,7 @@ done:
     ctx->ops[pl->index] = NULL;
 
     if (--ctx->waiting == 0) {
-        ngx_http_tokenguard_reserve_done(ctx);
+        ngx_http_tokenguard_ledger_reserve_done(ctx);
         ngx_http_tokenguard_resume(ctx);
     }
 }
@@ -703,6 +730,11 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
 
     ngx_sprintf(ctx->id, "%P-%M-%ui%Z", ngx_pid, ngx_current_msec, ++seq);
 
+    if (ngx_http_tokenguard_lease_reserve(r, ctx) != NGX_DECLINED) {
+        return ctx->state == NGX_HTTP_TOKENGUARD_WAIT_STORE ? NGX_OK
+                                                            : NGX_DECLINED;
+    }
+
     n = ngx_http_tokenguard_scopes(ctx, sc);
 
     for (i = 0; i < n; i++) {
@@ -727,7 +759,7 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_http_tokenguard_reserve_done(ctx);
+    ngx_http_tokenguard_ledger_reserve_done(ctx);
 
     return NGX_DECLINED;
 }
@@ -742,6 +774,13 @@ ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
     ngx_http_tokenguard_args_t        a;
     ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    if (ctx->leased) {
+        ngx_http_tokenguard_lease_release(ctx);
+        ctx->reserved_user = 0;
+        ctx->reserved_team = 0;
+        return;
+    }
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
@@ -767,6 +806,8 @@ void
 ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx)
 {
     ngx_uint_t  i;
+
+    ngx_http_tokenguard_lease_detach(ctx);
 
     for (i = 0; i < 2; i++) {
         if (ctx->ops[i]) {

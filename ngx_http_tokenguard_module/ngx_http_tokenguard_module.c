@@ -167,6 +167,13 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("tokenguard_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_tokenguard_lease_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("tokenguard_journal_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -260,6 +267,9 @@ ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf)
     tmcf->retention_month = NGX_CONF_UNSET;
     tmcf->retention_day = NGX_CONF_UNSET;
     tmcf->journal_size = NGX_CONF_UNSET_SIZE;
+    tmcf->lease = NGX_CONF_UNSET;
+    tmcf->lease_flush = NGX_CONF_UNSET_MSEC;
+    tmcf->lease_idle = NGX_CONF_UNSET_MSEC;
 
     return tmcf;
 }
@@ -299,6 +309,9 @@ ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(tmcf->retention_month, 400 * 86400);
     ngx_conf_init_value(tmcf->retention_day, 60 * 86400);
     ngx_conf_init_size_value(tmcf->journal_size, 4 * 1024 * 1024);
+    ngx_conf_init_value(tmcf->lease, 0);
+    ngx_conf_init_msec_value(tmcf->lease_flush, 1000);
+    ngx_conf_init_msec_value(tmcf->lease_idle, 3000);
 
     if (tmcf->prices_file.len == 0) {
         ngx_str_set(&tmcf->prices_file, "conf/prices.json");
@@ -620,6 +633,7 @@ ngx_http_tokenguard_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_tokenguard_journal_init_process(cycle);
+    ngx_http_tokenguard_lease_init_process(cycle, tmcf);
 
     return NGX_OK;
 }
@@ -628,6 +642,7 @@ ngx_http_tokenguard_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_tokenguard_lease_exit_process();
     ngx_http_tokenguard_redis_exit_process();
 }
 

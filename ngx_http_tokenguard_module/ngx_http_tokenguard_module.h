@@ -26,6 +26,9 @@
 #define NGX_HTTP_TOKENGUARD_MAX_CAPTURES  10
 
 
+typedef struct ngx_http_tokenguard_lease_s  ngx_http_tokenguard_lease_t;
+
+
 typedef struct {
     ngx_regex_t                *regex;
     ngx_str_t                   source;
@@ -76,6 +79,9 @@ typedef struct {
     size_t                       journal_size;
     ngx_shm_zone_t              *journal;
     ngx_shm_zone_t              *metrics;
+    ngx_flag_t                   lease;             /* budget leases */
+    ngx_msec_t                   lease_flush;
+    ngx_msec_t                   lease_idle;
     ngx_flag_t                   used;              /* tokenguard on anywhere */
 } ngx_http_tokenguard_main_conf_t;
 
@@ -165,6 +171,13 @@ typedef struct {
     char                         cap_field[24];
     int64_t                      cap_limit;
     int64_t                      cap_used;
+
+    /* admitted from this worker's slices (ngx_http_tokenguard_lease.c) */
+    ngx_http_tokenguard_lease_t *lease[2];      /* user, team */
+    int64_t                      worst[3];      /* usd, tokens, requests */
+    ngx_queue_t                  lease_queue;   /* waiting for a slice */
+    unsigned                     leased:1;
+    unsigned                     lease_waiting:1;
 
     /* response accounting */
     ngx_uint_t                   status;        /* the provider's */
@@ -258,10 +271,27 @@ void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
 void ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, const char *field);
 void ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_ledger_reserve_done(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_ledger_index(char scope, ngx_str_t *name);
 char *ngx_http_tokenguard_cap_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_tokenguard_allowance_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+
+/* ngx_http_tokenguard_lease.c */
+ngx_int_t ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
+    int64_t usd, int64_t tin, int64_t tout);
+void ngx_http_tokenguard_lease_release(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_lease_detach(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_lease_init_process(ngx_cycle_t *cycle,
+    ngx_http_tokenguard_main_conf_t *tmcf);
+void ngx_http_tokenguard_lease_exit_process(void);
+char *ngx_http_tokenguard_lease_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_tokenguard_journal.c */
 ngx_int_t ngx_http_tokenguard_journal_add(ngx_int_t script, char *cmd,

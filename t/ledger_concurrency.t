@@ -63,8 +63,10 @@ my ($a1, $a2) = (0, 0);
     my @s2 = split ' ', scalar <$f>;
     $a1 = count(200, @s1);
     $a2 = count(200, @s2);
-    is(count(200, @s1) + count(429, @s1), 100, 'instance 1: all answered');
-    is(count(200, @s2) + count(429, @s2), 100, 'instance 2: all answered');
+    is(count(200, @s1) + count(429, @s1), 100, 'instance 1: all answered')
+        or diag "instance 1 answered: @s1";
+    is(count(200, @s2) + count(429, @s2), 100, 'instance 2: all answered')
+        or diag "instance 2 answered: @s2";
 }
 is($a1 + $a2, 50, "two nginx: exactly 50 admitted ($a1 + $a2)");
 ok($a1 > 0 && $a2 > 0, 'both instances admitted some');

@@ -10,11 +10,14 @@
  *   P:resv:exp                zset: reservation id -> expiry (ms)
  *   P:settled                 zset: settled ids -> forget-after (ms), so a
  *                             settle replayed from the journal counts once
+ *   P:leases                  set: ids of the slices workers hold
+ *   P:recall                  set while a request waits for slices back
  *
- * A reservation record is "monthkey|daykey|usd|tokens|sandbox".  Every
- * script first purges reservations whose expiry passed, taking their
- * amounts off the reserved fields: a request that never settles (crashed
- * worker, lost connection) stops counting after the reservation TTL.
+ * A reservation record is "monthkey|daykey|usd|tokens|sandbox", and a
+ * lease's has "|requests" after it.  Every script first purges
+ * reservations whose expiry passed, taking their amounts off the reserved
+ * fields: a request that never settles (crashed worker, lost connection)
+ * stops counting after the reservation TTL.
  */
 
 #include "tg_scripts.h"
@@ -36,18 +39,20 @@
 
 #define TG_LUA_UNRESERVE                                                     \
     "local function neg(v) if v == '0' then return v end"                    \
+    " if v:sub(1, 1) == '-' then return v:sub(2) end"                        \
     " return '-' .. v end\n"                                                 \
     "local function unreserve(rec)\n"                                        \
-    "  local mk, dk, usd, tok, sb = string.match(rec,"                       \
-    " '^(.-)|(.-)|(%d+)|(%d+)|(%d)$')\n"                                     \
+    "  local mk, dk, usd, tok, sb, req = string.match(rec,"                  \
+    " '^(.-)|(.-)|(-?%d+)|(-?%d+)|(%d)|?(-?%d*)$')\n"                        \
     "  if not mk then return end\n"                                          \
+    "  if req == '' then req = '1' end\n"                                    \
     "  for _, k in ipairs({mk, dk}) do\n"                                    \
     "    if sb == '1' then\n"                                                \
     "      redis.call('HINCRBY', k, 'sandbox_reserved_usd', neg(usd))\n"     \
     "    else\n"                                                             \
     "      redis.call('HINCRBY', k, 'reserved_usd', neg(usd))\n"             \
     "      redis.call('HINCRBY', k, 'reserved_tokens', neg(tok))\n"          \
-    "      redis.call('HINCRBY', k, 'reserved_requests', -1)\n"              \
+    "      redis.call('HINCRBY', k, 'reserved_requests', neg(req))\n"        \
     "    end\n"                                                              \
     "  end\n"                                                                \
     "end\n"
@@ -243,11 +248,149 @@ static const char  tg_script_count[] =
     "return 1\n";
 
 
+/*
+ * LEASE: a worker's slice of a scope's headroom (ngx_http_tokenguard_
+ * lease.c).  The slice is a reservation record like a request's, with a
+ * request count, so caps, expiry and purging treat both alike.  One call
+ * adds the spend settled locally since the last call, then sets the
+ * slice to what the holder has in flight, plus "need" (a waiting
+ * request's worst case: refused if it does not fit), plus up to "want"
+ * of spare, at most half the headroom left and none while the scope is
+ * recalled.  The slice is set, not adjusted, so a lost reply costs
+ * nothing: the next call puts it right.  A request that does not fit
+ * while other holders have slices is told to retry (status 2) and
+ * recalls the scope: every holder gives its spare back within the
+ * recall window, after which a refusal is final (window 0).
+ * KEYS: month, day, limits, resv, resv:exp, settled, leases, recall
+ * ARGV: now_ms, ttl_ms, lease id, batch id ("": no spend), mode (lease;
+ *       drop: add the spend and remove the slice; spend: only add it),
+ *       in flight usd/tokens/requests, need usd/tokens/requests, want
+ *       usd/tokens/requests, caps (6, as RESERVE), retention_month_s,
+ *       retention_day_s, remember_ms, recall window_ms, then field/delta
+ *       pairs of spend added to both periods
+ * Returns {status (1 granted, 0 refused, 2 retry), expired, slice usd,
+ *          tokens, requests, usd_month cap, its use by others, usd_day
+ *          cap, its use by others, refused field, limit, used}.
+ */
+
+static const char  tg_script_lease[] =
+    TG_LUA_UNRESERVE
+    TG_LUA_PURGE
+    "local now, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]\n"
+    "local batch, mode, win = ARGV[4], ARGV[5], tonumber(ARGV[24])\n"
+    "local expired = purge(KEYS[4], KEYS[5], now)\n"
+    "if batch ~= '' then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)\n"
+    "  if not redis.call('ZSCORE', KEYS[6], batch) then\n"
+    "    for i = 25, #ARGV - 1, 2 do\n"
+    "      redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+    "      redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "    end\n"
+    "    redis.call('ZADD', KEYS[6], now + tonumber(ARGV[23]), batch)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[21])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[22])\n"
+    "if mode == 'spend' then\n"
+    "  return {1, expired, 0, 0, 0, -1, 0, -1, 0, '', 0, 0}\n"
+    "end\n"
+    "local rec = redis.call('HGET', KEYS[4], id)\n"
+    "if rec then\n"
+    "  unreserve(rec)\n"
+    "  redis.call('HDEL', KEYS[4], id)\n"
+    "  redis.call('ZREM', KEYS[5], id)\n"
+    "end\n"
+    "if mode == 'drop' then\n"
+    "  redis.call('SREM', KEYS[7], id)\n"
+    "  return {1, expired, 0, 0, 0, -1, 0, -1, 0, '', 0, 0}\n"
+    "end\n"
+    "local L, need, want = {}, {}, {}\n"
+    "for d = 1, 3 do\n"
+    "  L[d] = tonumber(ARGV[5 + d])\n"
+    "  need[d], want[d] = tonumber(ARGV[8 + d]), tonumber(ARGV[11 + d])\n"
+    "end\n"
+    "local names = {'usd_month', 'usd_day', 'tokens_month', 'tokens_day',\n"
+    "               'requests_month', 'requests_day'}\n"
+    "local fields = {{'usd', 'reserved_usd'},\n"
+    "                {'tokens_in', 'tokens_out', 'reserved_tokens'},\n"
+    "                {'requests', 'reserved_requests'}}\n"
+    "local over = redis.call('HMGET', KEYS[3], unpack(names))\n"
+    "local cap, used, head, tight = {}, {}, {}, {}\n"
+    "for i, f in ipairs(names) do\n"
+    "  local d = math.floor((i + 1) / 2)\n"
+    "  cap[i] = tonumber(over[i]) or tonumber(ARGV[14 + i])\n"
+    "  used[i] = 0\n"
+    "  if cap[i] >= 0 then\n"
+    "    local k = KEYS[2 - i % 2]\n"
+    "    for _, x in ipairs(redis.call('HMGET', k, unpack(fields[d]))) do\n"
+    "      used[i] = used[i] + (tonumber(x) or 0)\n"
+    "    end\n"
+    "    local h = cap[i] - used[i] - L[d]\n"
+    "    if head[d] == nil or h < head[d] then head[d], tight[d] = h, i end\n"
+    "  end\n"
+    "end\n"
+    "local function others()\n"
+    "  for _, x in ipairs(redis.call('SMEMBERS', KEYS[7])) do\n"
+    "    if x ~= id then\n"
+    "      if redis.call('HEXISTS', KEYS[4], x) == 1 then return true end\n"
+    "      redis.call('SREM', KEYS[7], x)\n"
+    "    end\n"
+    "  end\n"
+    "  return false\n"
+    "end\n"
+    "local recall = tonumber(redis.call('GET', KEYS[8]))\n"
+    "local status, field, limit, u = 1, '', 0, 0\n"
+    "for d = 1, 3 do\n"
+    "  if status == 1 and head[d] ~= nil and need[d] > head[d] then\n"
+    "    local i = tight[d]\n"
+    "    status, field, limit, u = 0, names[i], cap[i], used[i] + L[d]\n"
+    "  end\n"
+    "end\n"
+    "if status == 0 and win > 0 and others() then\n"
+    "  if not recall or now - recall >= 2 * win then\n"
+    "    recall = now\n"
+    "    redis.call('SET', KEYS[8], now, 'PX', 2 * win)\n"
+    "  end\n"
+    "  if now - recall < win then status = 2 end\n"
+    "end\n"
+    "if status == 0 then\n"
+    "  redis.call('HINCRBY', KEYS[1], 'denied', 1)\n"
+    "  redis.call('HINCRBY', KEYS[2], 'denied', 1)\n"
+    "end\n"
+    "local fresh = recall and now - recall < win\n"
+    "if status == 1 then\n"
+    "  for d = 1, 3 do\n"
+    "    local x = want[d]\n"
+    "    if fresh then\n"
+    "      x = 0\n"
+    "    elseif head[d] ~= nil then\n"
+    "      x = math.max(0, math.min(x, math.floor((head[d] - need[d]) / 2)))\n"
+    "    end\n"
+    "    L[d] = L[d] + need[d] + x\n"
+    "  end\n"
+    "end\n"
+    "if L[1] ~= 0 or L[2] ~= 0 or L[3] ~= 0 then\n"
+    "  redis.call('HSET', KEYS[4], id, KEYS[1] .. '|' .. KEYS[2] .. '|' ..\n"
+    "             L[1] .. '|' .. L[2] .. '|0|' .. L[3])\n"
+    "  redis.call('ZADD', KEYS[5], now + ttl, id)\n"
+    "  redis.call('SADD', KEYS[7], id)\n"
+    "  for _, k in ipairs({KEYS[1], KEYS[2]}) do\n"
+    "    redis.call('HINCRBY', k, 'reserved_usd', L[1])\n"
+    "    redis.call('HINCRBY', k, 'reserved_tokens', L[2])\n"
+    "    redis.call('HINCRBY', k, 'reserved_requests', L[3])\n"
+    "  end\n"
+    "else\n"
+    "  redis.call('SREM', KEYS[7], id)\n"
+    "end\n"
+    "return {status, expired, L[1], L[2], L[3], cap[1], used[1], cap[2],\n"
+    "        used[2], field, limit, u}\n";
+
 const char  *tg_scripts[TG_SCRIPT_N] = {
     tg_script_reserve,
     tg_script_settle,
     tg_script_status,
-    tg_script_count
+    tg_script_count,
+    tg_script_lease
 };
 
 
@@ -255,5 +398,6 @@ const char  *tg_script_names[TG_SCRIPT_N] = {
     "reserve",
     "settle",
     "status",
-    "count"
+    "count",
+    "lease"
 };

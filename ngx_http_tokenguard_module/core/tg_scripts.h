@@ -14,6 +14,7 @@ typedef enum {
     TG_SCRIPT_SETTLE,
     TG_SCRIPT_STATUS,
     TG_SCRIPT_COUNT,
+    TG_SCRIPT_LEASE,
     TG_SCRIPT_N
 } tg_script_e;
 

@@ -96,6 +96,10 @@ sub conf_text {
     $ledger .= "    tokenguard_redis 127.0.0.1:$self->{redis_port}"
                . " timeout=$self->{redis_timeout};\n"
         if $self->{redis_port} && !$self->{no_redis_directive};
+    # TG_LEASE=1 (or lease => 1): every worker admits from budget leases
+    $ledger .= "    tokenguard_lease on flush=200ms idle=500ms;\n"
+        if ($self->{lease} // $ENV{TG_LEASE}) && $self->{redis_port}
+           && ($self->{http} // '') !~ /tokenguard_lease/;
     my $main = $self->{main} // '';
     my $user = $> == 0 ? 'user root;' : '';
     my $workers = $self->{workers} // 1;
@@ -249,7 +253,8 @@ sub read_resp {
 # follows a response is written after the client has its answer
 sub wait_settled {
     my ($self, $key) = @_;
-    for (1 .. 100) {
+    # leases flush and give their slices back when the scope is idle
+    for (1 .. 500) {
         my $v = $self->redis('HGET', $key, 'reserved_requests') // 0;
         my $s = $self->redis('HGET', $key, 'sandbox_reserved_usd') // 0;
         return 1 if !$v && !$s;

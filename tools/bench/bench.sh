@@ -4,7 +4,8 @@
 # machine drift hits both; medians of ROUNDS runs.  Writes
 # build/bench/results.md (pasted into BENCHMARKS.md by hand).
 #
-#   DURATION=10s CONNS=32 ROUNDS=3 STREAMS=2000 tools/bench/bench.sh
+#   DURATION=10s CONNS=32 ROUNDS=3 STREAMS=2000 LEASE=on tools/bench/bench.sh
+#   (LEASE=off: B reserves in Redis per request, without budget leases)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,7 +60,8 @@ PERL
 conf() {
     sed -e "s|%UPSTREAM%|$UPSTREAM|g; s|%PORT_A%|$PORT_A|g; s|%PORT_B%|$PORT_B|g" \
         -e "s|%REDIS%|$REDIS|g; s|%TOP%|$top|g; s|%DIR%|$dir|g" \
-        -e "s|%STREAM_RATE%|${1:-0}|g" "$here/$2" > "$dir/$2"
+        -e "s|%STREAM_RATE%|${1:-0}|g; s|%LEASE%|${LEASE:-on}|g" "$here/$2" \
+        > "$dir/$2"
 }
 
 user=""

@@ -1,0 +1,1380 @@
+/*
+ * Budget leases: each worker holds a slice of a scope's headroom and
+ * admits requests against it without a round trip to Redis.
+ *
+ * A slice is a record in the scope's reservations, so Redis counts it as
+ * reserved and every cap stays exact across any number of workers and
+ * instances.  Locally a slice has three parts: what it was granted, the
+ * worst cases of the requests admitted and still running ("flight"),
+ * and what requests settled since spent ("spent", with the counters to
+ * add, "pairs").  One call of the LEASE script (core/tg_scripts.c) adds
+ * the spend and sets the slice to what is in flight plus a fresh spare
+ * sized to the scope's recent rate; calls are made when a request does
+ * not fit, every flush interval while a slice has spend or spare, and to
+ * give the slice back once the scope is idle.  While a call is in flight
+ * the scope's requests wait for it, since its reply replaces the slice.
+ *
+ * A call that fails leaves the slice as it was in Redis, and the next
+ * call sets it right; its spend goes to the journal (replays count once,
+ * by batch id).  A worker that dies leaves its slice to expire like a
+ * reservation; one that exits journals its spend and the slice's
+ * removal.  After a removal the scope takes a new id, so a late replay
+ * never removes a slice granted later.
+ */
+
+#include "ngx_http_tokenguard_module.h"
+#include "tg_keys.h"
+
+
+#define NGX_HTTP_TOKENGUARD_LEASE_TICK   100      /* ms */
+#define NGX_HTTP_TOKENGUARD_RECALL       1000     /* ms: slices come back */
+#define NGX_HTTP_TOKENGUARD_LEASE_MAX    65536    /* scopes per worker */
+#define NGX_HTTP_TOKENGUARD_REMEMBER_MS  (7 * 86400 * 1000LL)
+
+#define NGX_HTTP_TOKENGUARD_LEASE_ARGS   38       /* before the pairs */
+
+
+typedef struct {
+    u_char                      *name;          /* ngx_alloc()ed */
+    size_t                       len;
+    int64_t                      delta;
+} ngx_http_tokenguard_pair_t;
+
+
+typedef struct {
+    ngx_http_tokenguard_pair_t  *elts;
+    ngx_uint_t                   nelts;
+    ngx_uint_t                   nalloc;
+} ngx_http_tokenguard_pairs_t;
+
+
+struct ngx_http_tokenguard_lease_s {
+    ngx_str_node_t               sn;            /* key: the scope prefix */
+    ngx_queue_t                  queue;         /* every slice, for ticks */
+    char                         scope;
+    ngx_str_t                    name;
+    u_char                       prefix[TG_KEY_PREFIX_MAX];
+    size_t                       prefix_len;
+    int64_t                      caps[NGX_HTTP_TOKENGUARD_CAPS];
+    ngx_msec_t                   ttl;
+
+    u_char                       id[48];
+    ngx_uint_t                   batch;
+
+    /* usd, tokens, requests */
+    int64_t                      slice[3];
+    int64_t                      flight[3];
+    int64_t                      spent[3];
+    int64_t                      admitted[3];   /* since the last call */
+    ngx_http_tokenguard_pairs_t  pairs;
+    ngx_http_tokenguard_pairs_t  sent_pairs;
+    u_char                       sent_batch[64];
+
+    ngx_uint_t                   inflight;      /* requests admitted */
+    ngx_uint_t                   refs;          /* requests pointing here */
+    int64_t                      cap_usd[2];    /* as of the last call */
+    int64_t                      used_usd[2];   /* by the others */
+    ngx_msec_t                   last_call;
+    ngx_msec_t                   last_active;
+    ngx_msec_t                   retry_at;
+    ngx_msec_t                   wait_since;
+
+    ngx_queue_t                  waiters;       /* of ctx->lease_queue */
+    ngx_http_tokenguard_ctx_t   *needy;         /* the call carries its need */
+
+    unsigned                     busy:1;
+    unsigned                     retry:1;
+    unsigned                     known:1;       /* a reply was seen */
+};
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  all;
+    ngx_uint_t                   count;
+    ngx_uint_t                   seq;
+    long long                    recalls;       /* tg:recalls, last seen */
+    unsigned                     polling:1;
+    unsigned                     polled:1;
+    ngx_event_t                  tick;
+    ngx_http_tokenguard_main_conf_t  *conf;
+} ngx_http_tokenguard_leases_t;
+
+
+static ngx_int_t ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
+    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode);
+static void ngx_http_tokenguard_lease_lost(ngx_http_tokenguard_lease_t *l);
+static void ngx_http_tokenguard_lease_fail_waiters(
+    ngx_http_tokenguard_lease_t *l);
+static void ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l);
+static void ngx_http_tokenguard_lease_tick(ngx_event_t *ev);
+static void ngx_http_tokenguard_lease_recall(void);
+static void ngx_http_tokenguard_lease_poll(void);
+
+
+static ngx_http_tokenguard_leases_t  ngx_http_tokenguard_leases;
+
+
+static void
+ngx_http_tokenguard_lease_new_id(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_sprintf(l->id, "L%P-%M-%ui%Z", ngx_pid, ngx_current_msec,
+                ++ngx_http_tokenguard_leases.seq);
+}
+
+
+/* ---- the spend counters waiting for a flush ---- */
+
+
+static ngx_int_t
+ngx_http_tokenguard_pairs_add(ngx_http_tokenguard_pairs_t *pairs,
+    u_char *name, size_t len, int64_t delta)
+{
+    ngx_uint_t                   i;
+    ngx_http_tokenguard_pair_t  *p, *elts;
+
+    for (i = 0; i < pairs->nelts; i++) {
+        p = &pairs->elts[i];
+
+        if (p->len == len && ngx_memcmp(p->name, name, len) == 0) {
+            p->delta += delta;
+            return NGX_OK;
+        }
+    }
+
+    if (pairs->nelts == pairs->nalloc) {
+        elts = ngx_alloc((pairs->nalloc ? 2 * pairs->nalloc : 16)
+                         * sizeof(ngx_http_tokenguard_pair_t),
+                         ngx_cycle->log);
+        if (elts == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (pairs->nelts) {
+            ngx_memcpy(elts, pairs->elts,
+                       pairs->nelts * sizeof(ngx_http_tokenguard_pair_t));
+        }
+
+        ngx_free(pairs->elts);
+        pairs->elts = elts;
+        pairs->nalloc = pairs->nalloc ? 2 * pairs->nalloc : 16;
+    }
+
+    p = &pairs->elts[pairs->nelts];
+
+    p->name = ngx_alloc(len, ngx_cycle->log);
+    if (p->name == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p->name, name, len);
+    p->len = len;
+    p->delta = delta;
+    pairs->nelts++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tokenguard_pairs_clear(ngx_http_tokenguard_pairs_t *pairs)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < pairs->nelts; i++) {
+        ngx_free(pairs->elts[i].name);
+    }
+
+    pairs->nelts = 0;
+}
+
+
+/* "model:" + model + ":usd", as the SETTLE script names its fields */
+static ngx_int_t
+ngx_http_tokenguard_pairs_field(ngx_http_tokenguard_pairs_t *pairs,
+    const char *head, ngx_str_t *mid, const char *tail, int64_t delta)
+{
+    u_char  *p, buf[512];
+
+    if (ngx_strlen(head) + mid->len + ngx_strlen(tail) > sizeof(buf)) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(buf, "%s%V%s", head, mid, tail);
+
+    return ngx_http_tokenguard_pairs_add(pairs, buf, p - buf, delta);
+}
+
+
+/* what one settled request adds: the fields of the SETTLE script */
+static ngx_int_t
+ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
+    ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t tin, int64_t tout)
+{
+    u_char     *p, buf[512];
+    ngx_str_t   rr;
+    ngx_int_t   rc;
+
+    rc = ngx_http_tokenguard_pairs_add(pairs, (u_char *) "usd", 3, usd);
+    rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "tokens_in", 9,
+                                        tin);
+    rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "tokens_out", 10,
+                                        tout);
+    rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "requests", 8, 1);
+
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+                                          ":usd", usd);
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+                                          ":tokens_in", tin);
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+                                          ":tokens_out", tout);
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->category,
+                                          ":usd", usd);
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->category,
+                                          ":requests", 1);
+
+    if (ctx->rerouted) {
+        rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "rerouted", 8,
+                                            1);
+
+        if (ctx->model_requested.len + ctx->model.len + 16 < sizeof(buf)) {
+            p = ngx_sprintf(buf, "%V->%V", &ctx->model_requested,
+                            &ctx->model);
+            rr.data = buf;
+            rr.len = p - buf;
+
+            rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
+                                                  ":requests", 1);
+            rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
+                                                  ":saved_usd",
+                                                  ctx->saved_usd);
+        }
+
+        rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "saved_usd", 9,
+                                            ctx->saved_usd);
+    }
+
+    if (ctx->estimated) {
+        rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "estimated", 9,
+                                            1);
+    }
+
+    return rc == NGX_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+/* ---- the table of slices ---- */
+
+
+static ngx_http_tokenguard_lease_t *
+ngx_http_tokenguard_lease_get(char scope, ngx_str_t *name,
+    ngx_http_tokenguard_loc_conf_t *tlcf)
+{
+    int64_t                       *caps;
+    uint32_t                       hash;
+    ngx_str_t                      key;
+    u_char                         prefix[TG_KEY_PREFIX_MAX];
+    ngx_http_tokenguard_lease_t   *l;
+    ngx_http_tokenguard_leases_t  *ls = &ngx_http_tokenguard_leases;
+
+    key.len = tg_key_prefix(scope, (char *) name->data, name->len,
+                            (char *) prefix);
+    if (key.len == 0) {
+        return NULL;
+    }
+
+    key.data = prefix;
+    hash = ngx_crc32_short(key.data, key.len);
+    caps = scope == TG_SCOPE_USER ? tlcf->user_caps : tlcf->team_caps;
+
+    l = (ngx_http_tokenguard_lease_t *)
+            ngx_str_rbtree_lookup(&ls->rbtree, &key, hash);
+
+    if (l != NULL) {
+        /* a location with other caps reserves per request */
+        return ngx_memcmp(l->caps, caps, sizeof(l->caps)) == 0 ? l : NULL;
+    }
+
+    if (ls->count >= NGX_HTTP_TOKENGUARD_LEASE_MAX) {
+        return NULL;
+    }
+
+    l = ngx_calloc(sizeof(ngx_http_tokenguard_lease_t), ngx_cycle->log);
+    if (l == NULL) {
+        return NULL;
+    }
+
+    l->name.data = ngx_alloc(name->len, ngx_cycle->log);
+    if (l->name.data == NULL) {
+        ngx_free(l);
+        return NULL;
+    }
+
+    ngx_memcpy(l->name.data, name->data, name->len);
+    l->name.len = name->len;
+    l->scope = scope;
+    ngx_memcpy(l->prefix, prefix, key.len);
+    l->prefix_len = key.len;
+    ngx_memcpy(l->caps, caps, sizeof(l->caps));
+    l->ttl = tlcf->reservation_ttl;
+    l->last_call = ngx_current_msec;
+    l->last_active = ngx_current_msec;
+    ngx_queue_init(&l->waiters);
+    ngx_http_tokenguard_lease_new_id(l);
+
+    l->sn.str.data = l->prefix;
+    l->sn.str.len = l->prefix_len;
+    l->sn.node.key = hash;
+    ngx_rbtree_insert(&ls->rbtree, &l->sn.node);
+    ngx_queue_insert_tail(&ls->all, &l->queue);
+    ls->count++;
+
+    return l;
+}
+
+
+static void
+ngx_http_tokenguard_lease_free(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_http_tokenguard_leases_t  *ls = &ngx_http_tokenguard_leases;
+
+    ngx_rbtree_delete(&ls->rbtree, &l->sn.node);
+    ngx_queue_remove(&l->queue);
+    ls->count--;
+
+    ngx_http_tokenguard_pairs_clear(&l->pairs);
+    ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
+    ngx_free(l->pairs.elts);
+    ngx_free(l->sent_pairs.elts);
+    ngx_free(l->name.data);
+    ngx_free(l);
+}
+
+
+static ngx_uint_t
+ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
+{
+    ngx_uint_t  d;
+
+    if (l->busy || l->retry) {
+        return 0;
+    }
+
+    for (d = 0; d < 3; d++) {
+        if (l->flight[d] + l->spent[d] + w[d] > l->slice[d]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* ---- admission ---- */
+
+
+/*
+ * NGX_DECLINED: this request reserves on its own (leases off, sandbox, a
+ * scope whose slice is held under other caps); otherwise ctx->state says
+ * whether it was decided or waits for a slice.
+ */
+ngx_int_t
+ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_http_tokenguard_lease_t      *user, *team;
+    ngx_http_tokenguard_loc_conf_t   *tlcf;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
+
+    if (!tmcf->lease || ctx->sandbox
+        || ngx_http_tokenguard_leases.conf == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+    user = ngx_http_tokenguard_lease_get(TG_SCOPE_USER, &ctx->user, tlcf);
+    if (user == NULL) {
+        return NGX_DECLINED;
+    }
+
+    team = NULL;
+
+    if (ctx->team.len) {
+        team = ngx_http_tokenguard_lease_get(TG_SCOPE_TEAM, &ctx->team, tlcf);
+        if (team == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    ctx->lease[0] = user;
+    ctx->lease[1] = team;
+    user->refs++;
+
+    if (team) {
+        team->refs++;
+    }
+
+    ctx->worst[0] = ctx->reserve_usd;
+    ctx->worst[1] = ctx->reserve_tokens;
+    ctx->worst[2] = 1;
+
+    return ngx_http_tokenguard_lease_try(ctx);
+}
+
+
+/* admits if every scope's slice has room, else waits on the first short */
+static ngx_int_t
+ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
+{
+    int64_t                       rem;
+    ngx_uint_t                    i, d, k;
+    ngx_http_tokenguard_lease_t  *l;
+
+    for (i = 0; i < 2; i++) {
+        l = ctx->lease[i];
+
+        if (l == NULL || ngx_http_tokenguard_lease_fits(l, ctx->worst)) {
+            continue;
+        }
+
+        if (ngx_queue_empty(&l->waiters)) {
+            l->wait_since = ngx_current_msec;
+        }
+
+        ngx_queue_insert_tail(&l->waiters, &ctx->lease_queue);
+        ctx->lease_waiting = 1;
+        ctx->waiting = 1;
+        ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
+
+        if (!l->busy && !l->retry) {
+            ngx_http_tokenguard_lease_call(l, ctx, 0);
+
+            if (!l->busy) {
+                /* the store is away: decided without it */
+                ngx_queue_remove(&ctx->lease_queue);
+                ctx->lease_waiting = 0;
+                ctx->waiting = 0;
+                ctx->store_failed = 1;
+                ngx_http_tokenguard_ledger_reserve_done(ctx);
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    ctx->remaining_usd = -1;
+
+    for (i = 0; i < 2; i++) {
+        l = ctx->lease[i];
+
+        if (l == NULL) {
+            continue;
+        }
+
+        for (d = 0; d < 3; d++) {
+            l->flight[d] += ctx->worst[d];
+            l->admitted[d] += ctx->worst[d];
+        }
+
+        l->inflight++;
+        l->last_active = ngx_current_msec;
+
+        /* what the caps leave: everyone else's use, and all of ours */
+        for (k = 0; k < 2; k++) {
+            if (l->cap_usd[k] < 0 || !l->known) {
+                continue;
+            }
+
+            rem = l->cap_usd[k] - l->used_usd[k] - l->flight[0]
+                  - l->spent[0];
+            rem = ngx_max(rem, 0);
+
+            if (ctx->remaining_usd < 0 || rem < ctx->remaining_usd) {
+                ctx->remaining_usd = rem;
+            }
+        }
+    }
+
+    ctx->leased = 1;
+    ctx->reserved_user = 1;
+    ctx->reserved_team = ctx->lease[1] != NULL;
+    ctx->waiting = 0;
+    ctx->decision.data = (u_char *) "allow";
+    ctx->decision.len = sizeof("allow") - 1;
+    ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+
+    return NGX_OK;
+}
+
+
+/* the budget>= read from the user's slice, if it was granted lately */
+ngx_int_t
+ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx)
+{
+    int64_t                           used, pct;
+    uint32_t                          hash;
+    ngx_str_t                         key;
+    ngx_uint_t                        k;
+    u_char                            prefix[TG_KEY_PREFIX_MAX];
+    ngx_http_tokenguard_lease_t      *l;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
+
+    if (!tmcf->lease || ngx_http_tokenguard_leases.conf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    key.len = tg_key_prefix(TG_SCOPE_USER, (char *) ctx->user.data,
+                            ctx->user.len, (char *) prefix);
+    key.data = prefix;
+    hash = ngx_crc32_short(key.data, key.len);
+
+    l = (ngx_http_tokenguard_lease_t *)
+            ngx_str_rbtree_lookup(&ngx_http_tokenguard_leases.rbtree, &key,
+                                  hash);
+
+    if (l == NULL || !l->known
+        || ngx_current_msec - l->last_call > 2 * tmcf->lease_flush)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx->budget_pct = -1;
+
+    for (k = 0; k < 2; k++) {
+        if (l->cap_usd[k] < 0) {
+            continue;
+        }
+
+        used = l->used_usd[k] + l->flight[0] + l->spent[0];
+        pct = 100;
+
+        if (l->cap_usd[k] > 0) {
+            pct = ngx_min(used * 100 / l->cap_usd[k], 1000000);
+        }
+
+        if (pct > ctx->budget_pct) {
+            ctx->budget_pct = (int) pct;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* ---- settling ---- */
+
+
+void
+ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
+    int64_t usd, int64_t tin, int64_t tout)
+{
+    ngx_uint_t                    i, d;
+    ngx_http_tokenguard_lease_t  *l;
+
+    if (!ctx->leased) {
+        return;
+    }
+
+    ctx->leased = 0;
+
+    for (i = 0; i < 2; i++) {
+        l = ctx->lease[i];
+
+        if (l == NULL) {
+            continue;
+        }
+
+        for (d = 0; d < 3; d++) {
+            l->flight[d] -= ctx->worst[d];
+        }
+
+        l->spent[0] += usd;
+        l->spent[1] += tin + tout;
+        l->spent[2] += 1;
+
+        l->inflight--;
+        l->last_active = ngx_current_msec;
+
+        if (ngx_http_tokenguard_pairs_settle(&l->pairs, ctx, usd, tin, tout)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                          "tokenguard: out of memory, a settle of \"%V\" is"
+                          " lost", &l->name);
+        }
+    }
+}
+
+
+/* the request did not go or failed upstream: its worst case comes back */
+void
+ngx_http_tokenguard_lease_release(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_uint_t                    i, d;
+    ngx_http_tokenguard_lease_t  *l;
+
+    if (!ctx->leased) {
+        return;
+    }
+
+    ctx->leased = 0;
+
+    for (i = 0; i < 2; i++) {
+        l = ctx->lease[i];
+
+        if (l == NULL) {
+            continue;
+        }
+
+        for (d = 0; d < 3; d++) {
+            l->flight[d] -= ctx->worst[d];
+        }
+
+        l->inflight--;
+    }
+}
+
+
+/* the request is going away: out of any queue, its slice part back */
+void
+ngx_http_tokenguard_lease_detach(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_uint_t  i;
+
+    if (ctx->lease_waiting) {
+        ngx_queue_remove(&ctx->lease_queue);
+        ctx->lease_waiting = 0;
+    }
+
+    ngx_http_tokenguard_lease_release(ctx);
+
+    for (i = 0; i < 2; i++) {
+        if (ctx->lease[i] == NULL) {
+            continue;
+        }
+
+        if (ctx->lease[i]->needy == ctx) {
+            ctx->lease[i]->needy = NULL;
+        }
+
+        ctx->lease[i]->refs--;
+        ctx->lease[i] = NULL;
+    }
+}
+
+
+/* ---- the LEASE call ---- */
+
+
+static void
+ngx_http_tokenguard_lease_wake(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_queue_t                 waiters, *q;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    /* each waiter either goes, or queues again (maybe on another slice) */
+    ngx_queue_init(&waiters);
+
+    if (!ngx_queue_empty(&l->waiters)) {
+        ngx_queue_add(&waiters, &l->waiters);
+        ngx_queue_init(&l->waiters);
+    }
+
+    while (!ngx_queue_empty(&waiters)) {
+        q = ngx_queue_head(&waiters);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease_queue);
+        ctx->lease_waiting = 0;
+
+        (void) ngx_http_tokenguard_lease_try(ctx);
+
+        if (ctx->state != NGX_HTTP_TOKENGUARD_WAIT_STORE) {
+            ngx_http_tokenguard_resume(ctx);
+        }
+    }
+}
+
+
+static void
+ngx_http_tokenguard_lease_fail_waiters(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_queue_t                *q;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    while (!ngx_queue_empty(&l->waiters)) {
+        q = ngx_queue_head(&l->waiters);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease_queue);
+        ctx->lease_waiting = 0;
+        ctx->waiting = 0;
+        ctx->store_failed = 1;
+
+        ngx_http_tokenguard_ledger_reserve_done(ctx);
+        ngx_http_tokenguard_resume(ctx);
+    }
+}
+
+
+static void
+ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_uint_t                    i, status;
+    redisReply                   *e;
+    ngx_http_tokenguard_ctx_t    *ctx;
+    ngx_http_tokenguard_lease_t  *l = op->data;
+
+    l->busy = 0;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 12)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "tokenguard: redis refused a budget lease: %s",
+                          reply->str);
+
+        } else if (reply) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "tokenguard: unexpected reply type %d to a budget"
+                          " lease", reply->type);
+        }
+
+        ngx_http_tokenguard_lease_lost(l);
+        ngx_http_tokenguard_lease_fail_waiters(l);
+        return;
+    }
+
+    for (i = 0; i < 12; i++) {
+        e = reply->element[i];
+
+        if (i != 9 && e->type != REDIS_REPLY_INTEGER) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "tokenguard: unexpected element %ui in the reply"
+                          " to a budget lease", i);
+            ngx_http_tokenguard_lease_lost(l);
+            ngx_http_tokenguard_lease_fail_waiters(l);
+            return;
+        }
+    }
+
+    if (reply->element[1]->integer > 0) {
+        ngx_http_tokenguard_metrics_store(-1, 0, reply->element[1]->integer);
+    }
+
+    status = reply->element[0]->integer;
+
+    for (i = 0; i < 3; i++) {
+        l->slice[i] = reply->element[2 + i]->integer;
+    }
+
+    l->cap_usd[0] = reply->element[5]->integer;
+    l->used_usd[0] = reply->element[6]->integer;
+    l->cap_usd[1] = reply->element[7]->integer;
+    l->used_usd[1] = reply->element[8]->integer;
+    l->known = 1;
+
+    ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
+
+    ctx = l->needy;
+    l->needy = NULL;
+
+    if (status == 2) {
+        /* other workers hold slices: tell them, wait for them */
+        l->retry = 1;
+        l->retry_at = ngx_current_msec + NGX_HTTP_TOKENGUARD_LEASE_TICK;
+        ngx_http_tokenguard_lease_recall();
+        return;
+    }
+
+    l->retry = 0;
+
+    if (status == 0 && ctx != NULL && ctx->lease_waiting) {
+        e = reply->element[9];
+
+        ngx_queue_remove(&ctx->lease_queue);
+        ctx->lease_waiting = 0;
+        ctx->waiting = 0;
+
+        if (e->type == REDIS_REPLY_STRING) {
+            ngx_cpystrn((u_char *) ctx->cap_field, (u_char *) e->str,
+                        sizeof(ctx->cap_field));
+        }
+
+        ctx->cap_limit = reply->element[10]->integer;
+        ctx->cap_used = reply->element[11]->integer;
+        ctx->refused_scope = l->scope == TG_SCOPE_TEAM;
+
+        ngx_http_tokenguard_ledger_reserve_done(ctx);
+        ngx_http_tokenguard_resume(ctx);
+    }
+
+    ngx_http_tokenguard_lease_wake(l);
+}
+
+
+/*
+ * The call failed: its spend goes to the journal, and no request is
+ * admitted from the slice until a call says what it is.
+ */
+static void
+ngx_http_tokenguard_lease_lost(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_uint_t  d;
+
+    if (l->sent_pairs.nelts) {
+        ngx_http_tokenguard_lease_call(l, NULL, 3);
+    }
+
+    for (d = 0; d < 3; d++) {
+        l->slice[d] = 0;
+    }
+
+    l->retry = 0;
+    l->known = 0;
+    l->needy = NULL;
+}
+
+
+/* after a removal: a new id, an empty slice */
+static void
+ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_uint_t  d;
+
+    ngx_http_tokenguard_lease_new_id(l);
+
+    for (d = 0; d < 3; d++) {
+        l->slice[d] = 0;
+        l->spent[d] = 0;
+    }
+
+    l->retry = 0;
+    l->known = 0;
+}
+
+
+static void
+ngx_http_tokenguard_lease_write_handler(ngx_http_tokenguard_redis_op_t *op,
+    redisReply *reply)
+{
+    if (reply == NULL) {
+        (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "tokenguard: redis refused a ledger write: %s",
+                      reply->str);
+    }
+}
+
+
+/*
+ * mode: 0 a call whose reply sets the new slice; 1 add the spend and
+ * remove the slice (idle, exit); 3 add the spend a failed call carried
+ * (sent_pairs).  Modes 1 and 3 never wait for their reply.
+ */
+static void
+ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
+    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode)
+{
+    int                               argc;
+    char                              month[8], day[11];
+    u_char                           *p, *last, *nums;
+    size_t                           *len;
+    int64_t                           v;
+    ngx_uint_t                        i, d, n;
+    const char                      **argv;
+    ngx_http_tokenguard_pairs_t      *pairs, swap;
+    ngx_http_tokenguard_redis_op_t   *op;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    static const char  *suffix[] = {
+        NULL, NULL, "limits", "resv", "resv:exp", "settled", "leases",
+        "recall"
+    };
+
+    tmcf = ngx_http_tokenguard_leases.conf;
+
+    if (mode != 3) {
+        /* what this call carries, kept until its reply in case it fails */
+        ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
+        swap = l->sent_pairs;
+        l->sent_pairs = l->pairs;
+        l->pairs = swap;
+
+        l->sent_batch[0] = '\0';
+
+        if (l->sent_pairs.nelts) {
+            ngx_sprintf(l->sent_batch, "%s-%ui%Z", l->id, ++l->batch);
+        }
+    }
+
+    pairs = &l->sent_pairs;
+
+    n = NGX_HTTP_TOKENGUARD_LEASE_ARGS + 2 * pairs->nelts;
+
+    /* argv, lengths, then the keys and numbers formatted here */
+    argv = ngx_alloc(n * (sizeof(char *) + sizeof(size_t))
+                     + 8 * (TG_KEY_PREFIX_MAX + 16)
+                     + n * NGX_INT64_LEN, ngx_cycle->log);
+    if (argv == NULL) {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                      "tokenguard: out of memory, a budget lease call of"
+                      " \"%V\" is lost", &l->name);
+        return;
+    }
+
+    len = (size_t *) (argv + n);
+    nums = (u_char *) (len + n);
+    p = nums;
+    argc = 0;
+
+#define tg_arg(s, l)  do { argv[argc] = (char *) (s); len[argc++] = (l); }    \
+                      while (0)
+#define tg_num(v)     do { last = ngx_sprintf(p, "%L", (int64_t) (v));        \
+                           tg_arg(p, last - p); p = last; } while (0)
+
+    tg_arg("EVALSHA", 7);
+    tg_arg(ngx_http_tokenguard_script_sha[TG_SCRIPT_LEASE], 40);
+    tg_arg("8", 1);
+
+    tg_period_month(ngx_time(), month);
+    tg_period_day(ngx_time(), day);
+    suffix[0] = month;
+    suffix[1] = day;
+
+    for (i = 0; i < 8; i++) {
+        last = ngx_cpymem(p, l->prefix, l->prefix_len);
+        last = ngx_sprintf(last, ":%s", suffix[i]);
+        tg_arg(p, last - p);
+        p = last;
+    }
+
+    tg_num((int64_t) ngx_time() * 1000);
+    tg_num(l->ttl);
+    tg_arg(l->id, ngx_strlen(l->id));
+    tg_arg(l->sent_batch, ngx_strlen(l->sent_batch));
+
+    if (mode == 0) {
+        tg_arg("lease", 5);
+
+    } else if (mode == 1) {
+        tg_arg("drop", 4);
+
+    } else {
+        tg_arg("spend", 5);
+    }
+
+    /* the slice is set to what is in flight, the spent part is spend */
+    for (d = 0; d < 3; d++) {
+        tg_num(mode ? 0 : l->flight[d]);
+    }
+
+    for (d = 0; d < 3; d++) {
+        tg_num(needy && !mode ? needy->worst[d] : 0);
+    }
+
+    /*
+     * spare for about two flush intervals at the recent rate (worst
+     * cases admitted, or spend when requests cost more than their worst
+     * case), and for a few more requests like the one waiting
+     */
+    for (d = 0; d < 3; d++) {
+        v = mode ? 0 : 2 * ngx_max(l->admitted[d], l->spent[d]);
+
+        if (needy && !mode) {
+            v = ngx_max(v, 4 * needy->worst[d]);
+        }
+
+        tg_num(v);
+
+        if (mode != 3) {
+            l->admitted[d] = 0;
+            l->spent[d] = 0;
+        }
+    }
+
+    for (i = 0; i < NGX_HTTP_TOKENGUARD_CAPS; i++) {
+        tg_num(l->caps[i]);
+    }
+
+    tg_num(tmcf->retention_month);
+    tg_num(tmcf->retention_day);
+    tg_num(NGX_HTTP_TOKENGUARD_REMEMBER_MS);
+
+    /* a request waiting this long is refused for good */
+    tg_num(l->retry && ngx_current_msec - l->wait_since
+                       >= NGX_HTTP_TOKENGUARD_RECALL
+                          + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
+           ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
+
+    for (i = 0; i < pairs->nelts; i++) {
+        tg_arg(pairs->elts[i].name, pairs->elts[i].len);
+        tg_num(pairs->elts[i].delta);
+    }
+
+#undef tg_arg
+#undef tg_num
+
+    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_LEASE, argc, argv, len, 0,
+                                      mode ? ngx_http_tokenguard_lease_write_handler
+                                           : ngx_http_tokenguard_lease_handler,
+                                      mode ? NULL : l);
+    ngx_free(argv);
+
+    if (op == NULL) {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                      "tokenguard: out of memory, a budget lease call of"
+                      " \"%V\" is lost", &l->name);
+        return;
+    }
+
+    if (pairs->nelts) {
+        ngx_http_tokenguard_ledger_index(l->scope, &l->name);
+    }
+
+    l->last_call = ngx_current_msec;
+
+    if (mode) {
+        if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+            (void) ngx_http_tokenguard_journal_add(op->script, op->cmd,
+                                                   op->len);
+            ngx_http_tokenguard_redis_free(op);
+        }
+
+        ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
+
+        return;
+    }
+
+    l->needy = needy;
+
+    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+        ngx_http_tokenguard_redis_free(op);
+
+        /* the handler is not called: fail like a lost reply, at once */
+        ngx_http_tokenguard_lease_lost(l);
+        return;
+    }
+
+
+    l->busy = 1;
+}
+
+
+/* ---- the worker's timer: retries, flushes, renewals, idle slices ---- */
+
+
+static ngx_uint_t
+ngx_http_tokenguard_lease_spare(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_uint_t  d;
+
+    for (d = 0; d < 3; d++) {
+        if (l->slice[d] - l->flight[d] - l->spent[d] > 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_tokenguard_lease_tick(ngx_event_t *ev)
+{
+    ngx_msec_t                        now;
+    ngx_queue_t                      *q, *next;
+    ngx_http_tokenguard_ctx_t        *ctx;
+    ngx_http_tokenguard_lease_t      *l;
+    ngx_http_tokenguard_leases_t     *ls = &ngx_http_tokenguard_leases;
+    ngx_http_tokenguard_main_conf_t  *tmcf = ls->conf;
+
+    now = ngx_current_msec;
+
+    for (q = ngx_queue_head(&ls->all);
+         q != ngx_queue_sentinel(&ls->all);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        l = ngx_queue_data(q, ngx_http_tokenguard_lease_t, queue);
+
+        if (l->busy) {
+            continue;
+        }
+
+        if (l->retry && (ngx_msec_int_t) (now - l->retry_at) < 0) {
+            continue;
+        }
+
+        if (!ngx_queue_empty(&l->waiters)) {
+            ctx = ngx_queue_data(ngx_queue_head(&l->waiters),
+                                 ngx_http_tokenguard_ctx_t, lease_queue);
+            ngx_http_tokenguard_lease_call(l, ctx, 0);
+
+            if (!l->busy) {
+                ngx_http_tokenguard_lease_fail_waiters(l);
+            }
+
+            continue;
+        }
+
+        l->retry = 0;
+
+        if (l->inflight == 0 && now - l->last_active >= tmcf->lease_idle) {
+            if (l->known || l->pairs.nelts) {
+                ngx_http_tokenguard_lease_call(l, NULL, 1);
+                ngx_http_tokenguard_lease_reset(l);
+            }
+
+            if (l->refs == 0) {
+                ngx_http_tokenguard_lease_free(l);
+            }
+
+            continue;
+        }
+
+        if ((now - l->last_call >= tmcf->lease_flush && l->pairs.nelts)
+            || (l->known && now - l->last_call >= l->ttl / 3))
+        {
+            ngx_http_tokenguard_lease_call(l, NULL, 0);
+        }
+    }
+
+    if (ls->count) {
+        ngx_http_tokenguard_lease_poll();
+    }
+
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(ev, NGX_HTTP_TOKENGUARD_LEASE_TICK);
+    }
+}
+
+
+void
+ngx_http_tokenguard_lease_init_process(ngx_cycle_t *cycle,
+    ngx_http_tokenguard_main_conf_t *tmcf)
+{
+    ngx_http_tokenguard_leases_t  *ls = &ngx_http_tokenguard_leases;
+
+    if (!tmcf->lease) {
+        return;
+    }
+
+    ngx_rbtree_init(&ls->rbtree, &ls->sentinel, ngx_str_rbtree_insert_value);
+    ngx_queue_init(&ls->all);
+    ls->conf = tmcf;
+
+    ls->tick.handler = ngx_http_tokenguard_lease_tick;
+    ls->tick.log = cycle->log;
+    ls->tick.data = cycle;
+    ls->tick.cancelable = 1;
+
+    ngx_add_timer(&ls->tick, NGX_HTTP_TOKENGUARD_LEASE_TICK);
+}
+
+
+/* the worker is leaving: its spend and slices go to the journal */
+void
+ngx_http_tokenguard_lease_exit_process(void)
+{
+    ngx_queue_t                   *q;
+    ngx_http_tokenguard_lease_t   *l;
+    ngx_http_tokenguard_leases_t  *ls = &ngx_http_tokenguard_leases;
+
+    if (ls->conf == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ls->all);
+         q != ngx_queue_sentinel(&ls->all);
+         q = ngx_queue_next(q))
+    {
+        l = ngx_queue_data(q, ngx_http_tokenguard_lease_t, queue);
+
+        /* a call in flight is failed by the store, and journaled then */
+        if (!l->busy && (l->known || l->pairs.nelts)) {
+            ngx_http_tokenguard_lease_call(l, NULL, 1);
+            ngx_http_tokenguard_lease_reset(l);
+        }
+    }
+}
+
+
+/* tokenguard_lease on|off [flush=time] [idle=time] */
+char *
+ngx_http_tokenguard_lease_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tokenguard_main_conf_t *tmcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_msec_t  *ms;
+    ngx_uint_t   i;
+
+    if (tmcf->lease != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        tmcf->lease = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        tmcf->lease = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, it"
+                           " must be \"on\" or \"off\"", &value[1],
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            ms = &tmcf->lease_flush;
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "idle=", 5) == 0) {
+            ms = &tmcf->lease_idle;
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\""
+                               " directive", &value[i], &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        *ms = ngx_parse_time(&s, 0);
+
+        if (*ms == (ngx_msec_t) NGX_ERROR || *ms < 100 || *ms > 60000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid time \"%V\" in \"%V\" directive, it"
+                               " must be from 100ms to 60s", &value[i],
+                               &value[0]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Recalls: a worker whose request does not fit while others hold slices
+ * counts up tg:recalls; every worker reads it each tick, and on a change
+ * calls for each slice with spare, which the recalled scope gets back.
+ */
+
+static void
+ngx_http_tokenguard_lease_recall(void)
+{
+    size_t       len[2] = { 4, 10 };
+    const char  *argv[2] = { "INCR", "tg:recalls" };
+
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    op = ngx_http_tokenguard_redis_op(-1, 2, argv, len, 0,
+                                      ngx_http_tokenguard_lease_write_handler,
+                                      NULL);
+    if (op == NULL) {
+        return;
+    }
+
+    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+        /* the store is away: there is nothing to give back to */
+        ngx_http_tokenguard_redis_free(op);
+    }
+}
+
+
+static void
+ngx_http_tokenguard_lease_poll_handler(ngx_http_tokenguard_redis_op_t *op,
+    redisReply *reply)
+{
+    long long                      n;
+    ngx_queue_t                   *q;
+    ngx_http_tokenguard_lease_t   *l;
+    ngx_http_tokenguard_leases_t  *ls = &ngx_http_tokenguard_leases;
+
+    ls->polling = 0;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        n = strtoll(reply->str, NULL, 10);
+
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        n = 0;
+
+    } else {
+        return;
+    }
+
+    if (ls->polled && n != ls->recalls) {
+        for (q = ngx_queue_head(&ls->all);
+             q != ngx_queue_sentinel(&ls->all);
+             q = ngx_queue_next(q))
+        {
+            l = ngx_queue_data(q, ngx_http_tokenguard_lease_t, queue);
+
+            if (!l->busy && !l->retry
+                && ngx_http_tokenguard_lease_spare(l))
+            {
+                ngx_http_tokenguard_lease_call(l, NULL, 0);
+            }
+        }
+    }
+
+    ls->recalls = n;
+    ls->polled = 1;
+}
+
+
+static void
+ngx_http_tokenguard_lease_poll(void)
+{
+    size_t                          len[2] = { 3, 10 };
+    const char                     *argv[2] = { "GET", "tg:recalls" };
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    if (ngx_http_tokenguard_leases.polling) {
+        return;
+    }
+
+    op = ngx_http_tokenguard_redis_op(-1, 2, argv, len, 0,
+                                      ngx_http_tokenguard_lease_poll_handler,
+                                      NULL);
+    if (op == NULL) {
+        return;
+    }
+
+    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+        ngx_http_tokenguard_redis_free(op);
+        return;
+    }
+
+    ngx_http_tokenguard_leases.polling = 1;
+}
