@@ -277,6 +277,9 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
         n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &ctx->body);
     }
 
+    /* the prompt was for policy and routing: a stream does not keep it */
+    tg_request_drop_prompt(&ctx->rq);
+
     if (n == NGX_ERROR) {
         return NGX_ERROR;
     }

@@ -184,6 +184,17 @@ tg_request_free(tg_request_t *rq)
 }
 
 
+void
+tg_request_drop_prompt(tg_request_t *rq)
+{
+    free(rq->prompt);
+
+    rq->prompt = NULL;
+    rq->prompt_len = 0;
+    rq->prompt_size = 0;
+}
+
+
 static int
 tg_invalid(tg_inspect_t *in, const char *fmt, const char *field)
 {

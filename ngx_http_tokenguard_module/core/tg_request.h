@@ -51,4 +51,7 @@ int tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
 
 void tg_request_free(tg_request_t *rq);
 
+/* the prompt text, once policy and routing are done with it */
+void tg_request_drop_prompt(tg_request_t *rq);
+
 #endif /* TG_REQUEST_H */

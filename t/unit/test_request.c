@@ -51,6 +51,11 @@ test_request(void)
     is_str(rq.prompt, "Be brief.\nSummarise this", "request: chat prompt");
     /* 24 text bytes = 6 tokens, 2 messages x 4, one image 1000 */
     is_int(rq.prompt_tokens, 6 + 8 + 1000, "request: chat estimate");
+    tg_request_drop_prompt(&rq);
+    ok(rq.prompt == NULL && rq.prompt_len == 0,
+       "request: the prompt dropped after the decision");
+    is_str(rq.model, "gpt-4o", "request: the model kept");
+    is_int(rq.prompt_tokens, 6 + 8 + 1000, "request: the estimate kept");
     tg_request_free(&rq);
 
     ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
