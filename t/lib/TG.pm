@@ -470,9 +470,10 @@ sub request {
 sub post { my ($s, $p, $b, $h) = @_; $s->request('POST', $p, $b, $h) }
 
 
-# runs each [method, path, body, headers] of @reqs at once, each in its
-# own process; returns their statuses in order (599: no HTTP answer, as
-# when the connection was reset)
+# runs each [method, path, body, headers, delay] of @reqs at once, each
+# in its own process (after delay seconds, if given); returns their
+# statuses in order (599: no HTTP answer, as when the connection was
+# reset), and leaves how long each took in $t->{elapsed}
 sub parallel {
     my ($self, @reqs) = @_;
     return $self->parallel_wait($self->parallel_start(@reqs));
@@ -489,12 +490,14 @@ sub parallel_start {
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
             close $rd;
-            my ($m, $p, $b, $h) = @$req;
+            my ($m, $p, $b, $h, $delay) = @$req;
             my %opt = (headers => { %{ $h || {} } });
             $opt{content} = ref $b ? $JSON->encode($b) : $b if defined $b;
+            sleep $delay if $delay;
+            my $t0 = time;
             my $res = HTTP::Tiny->new(timeout => 30, keep_alive => 0)
                                 ->request($m, $self->url($p), \%opt);
-            print $wr $res->{status};
+            printf $wr "%s %.3f", $res->{status}, time - $t0;
             close $wr;
             POSIX::_exit(0);
         }
@@ -507,22 +510,26 @@ sub parallel_start {
 
 sub parallel_wait {
     my ($self, $pipes) = @_;
-    my @status;
+    my (@status, @elapsed);
     for my $p (@$pipes) {
         my $fh = $p->[1];
         local $/;
-        push @status, scalar(<$fh>) // 'none';
+        my ($st, $el) = split ' ', scalar(<$fh>) // 'none';
+        push @status, $st;
+        push @elapsed, $el // 0;
         close $fh;
         waitpid $p->[0], 0;
     }
+    $self->{elapsed} = \@elapsed;
     return @status;
 }
 
 
 # an HTTP/1.0 request on a raw socket: the response is not chunked and
 # ends when nginx closes, so the body is exactly the bytes relayed.
-# Options: send => bytes of the request to send before closing (an
-# upload cut short), read_until => a regex: close as soon as the body
+# Options: body_bytes => N: send only N bytes of the body (Content-Length
+# says all of it), then close (an upload cut short); read_until => a
+# regex: close as soon as the body
 # matches it (a client that leaves), close_after => seconds to wait
 # before closing without reading.  Returns { status, head, body, eof }
 # (eof: nginx closed the connection, as opposed to the client leaving).
@@ -533,16 +540,14 @@ sub http10 {
     my %h = (%{ $headers || {} }, 'X-TG-Test-Id' => ++$self->{test_id});
     my $req = "$method $path HTTP/1.0\r\nHost: 127.0.0.1\r\n"
         . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
-        . (exists $h{'Content-Length'} ? ''
-           : 'Content-Length: ' . length($body) . "\r\n")
-        . "\r\n$body";
+        . 'Content-Length: ' . length($body) . "\r\n\r\n"
+        . (defined $o{body_bytes} ? substr($body, 0, $o{body_bytes}) : $body);
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $self->{port}, Timeout => 5)
         or die "cannot connect to nginx: $!";
     binmode $s;
-    $req = substr($req, 0, $o{send}) if defined $o{send};
     syswrite($s, $req) == length $req or die "write: $!";
-    if (defined $o{send} || defined $o{close_after}) {
+    if (defined $o{body_bytes} || defined $o{close_after}) {
         sleep $o{close_after} // 0;
         close $s;
         return { eof => 0 };
