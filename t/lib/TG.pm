@@ -11,8 +11,9 @@ package TG;
 #   $t->stop;                     # a test: no [alert] or worse in error.log
 #
 # Fault tests add: stop_redis('KILL'), redis_args => [...], wait_for(),
-# parallel_start()/parallel_wait(), http10() (a raw request that may stop
-# reading early), master_pid(), worker_pids(), reload().
+# parallel_start()/parallel_wait(), concurrent() (hundreds at once without
+# a process each), http10() (a raw request that may stop reading early),
+# master_pid(), worker_pids(), reload().
 
 use strict;
 use warnings;
@@ -522,6 +523,55 @@ sub parallel_wait {
     }
     $self->{elapsed} = \@elapsed;
     return @status;
+}
+
+
+# many requests at once from this one process (no fork each): every
+# [$tg, method, path, body, headers] is sent as HTTP/1.0 on its own
+# connection to that instance, all connections open together; returns
+# the statuses in order (0: no answer within $secs, default 60)
+sub concurrent {
+    my ($reqs, $secs) = @_;
+    my (@st, %conn);
+    my $sel = IO::Select->new;
+    for my $i (0 .. $#$reqs) {
+        my ($tg, $m, $p, $b, $h) = @{ $reqs->[$i] };
+        $b = $JSON->encode($b) if ref $b;
+        $b //= '';
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $tg->{port}, Blocking => 0)
+            or die "cannot connect to nginx: $!";
+        $st[$i] = 0;
+        $conn{fileno $s} = { i => $i, s => $s, in => '',
+            out => "$m $p HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                   . join('', map { "$_: $h->{$_}\r\n" } sort keys %$h)
+                   . 'Content-Length: ' . length($b) . "\r\n\r\n$b" };
+        $sel->add($s);
+    }
+    my $wsel = IO::Select->new($sel->handles);
+    my $end = time + ($secs // 60);
+    while ($sel->count && time < $end) {
+        my ($r, $w) = IO::Select->select($sel, $wsel, undef, 0.1);
+        for my $s (@{ $w || [] }) {
+            my $c = $conn{fileno $s};
+            my $n = syswrite($s, $c->{out});
+            substr($c->{out}, 0, $n, '') if $n;
+            $wsel->remove($s) if !length $c->{out} || !defined $n;
+        }
+        for my $s (@{ $r || [] }) {
+            my $c = $conn{fileno $s};
+            my $n = sysread($s, $c->{in}, 65536, length $c->{in});
+            next if !defined $n && $!{EAGAIN};
+            next if $n;
+            ($st[$c->{i}]) = $c->{in} =~ m{^HTTP/1\.\d (\d+)};
+            $st[$c->{i}] //= 0;
+            $sel->remove($s);
+            $wsel->remove($s);
+            close $s;
+        }
+    }
+    close $_->{s} for values %conn;
+    return @st;
 }
 
 
