@@ -471,8 +471,8 @@ sub request {
 sub post { my ($s, $p, $b, $h) = @_; $s->request('POST', $p, $b, $h) }
 
 
-# runs each [method, path, body, headers, delay] of @reqs at once, each
-# in its own process (after delay seconds, if given); returns their
+# runs each [method, path, body, headers, delay] of @reqs at once (after
+# delay seconds, if given), each on its own connection; returns their
 # statuses in order (599: no HTTP answer, as when the connection was
 # reset), and leaves how long each took in $t->{elapsed}
 sub parallel {
@@ -481,77 +481,81 @@ sub parallel {
 }
 
 
-# parallel() in two halves: start the requests, do something while they
-# are in flight, then collect their statuses
+# parallel() in two halves: start the requests (from one child process),
+# do something while they are in flight, then collect their statuses
 sub parallel_start {
     my ($self, @reqs) = @_;
-    my @pipes;
-    for my $req (@reqs) {
-        pipe(my $rd, my $wr) or die "pipe: $!";
-        my $pid = fork // die "fork: $!";
-        if ($pid == 0) {
-            close $rd;
-            my ($m, $p, $b, $h, $delay) = @$req;
-            my %opt = (headers => { %{ $h || {} } });
-            $opt{content} = ref $b ? $JSON->encode($b) : $b if defined $b;
-            sleep $delay if $delay;
-            my $t0 = time;
-            my $res = HTTP::Tiny->new(timeout => 30, keep_alive => 0)
-                                ->request($m, $self->url($p), \%opt);
-            printf $wr "%s %.3f", $res->{status}, time - $t0;
-            close $wr;
-            POSIX::_exit(0);
-        }
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        close $rd;
+        my ($st, $el) = _concurrent([map { [$self, @$_] } @reqs], 30);
+        print $wr map { "$st->[$_] $el->[$_]\n" } 0 .. $#$st;
         close $wr;
-        push @pipes, [$pid, $rd];
+        POSIX::_exit(0);
     }
-    return \@pipes;
+    close $wr;
+    return [$pid, $rd];
 }
 
 
 sub parallel_wait {
-    my ($self, $pipes) = @_;
+    my ($self, $h) = @_;
+    my ($pid, $fh) = @$h;
     my (@status, @elapsed);
-    for my $p (@$pipes) {
-        my $fh = $p->[1];
-        local $/;
-        my ($st, $el) = split ' ', scalar(<$fh>) // 'none';
-        push @status, $st;
-        push @elapsed, $el // 0;
-        close $fh;
-        waitpid $p->[0], 0;
+    while (my $line = <$fh>) {
+        my ($st, $el) = split ' ', $line;
+        push @status, $st || 599;
+        push @elapsed, $el;
     }
+    close $fh;
+    waitpid $pid, 0;
     $self->{elapsed} = \@elapsed;
     return @status;
 }
 
 
 # many requests at once from this one process (no fork each): every
-# [$tg, method, path, body, headers] is sent as HTTP/1.0 on its own
-# connection to that instance, all connections open together; returns
-# the statuses in order (0: no answer within $secs, default 60)
+# [$tg, method, path, body, headers, delay] is sent as HTTP/1.0 on its
+# own connection to that instance, all connections open together (or
+# after delay seconds); returns the statuses in order (0: no answer
+# within $secs, default 60)
 sub concurrent {
     my ($reqs, $secs) = @_;
-    my (@st, %conn);
-    my $sel = IO::Select->new;
-    for my $i (0 .. $#$reqs) {
+    return @{ (_concurrent($reqs, $secs))[0] };
+}
+
+
+sub _concurrent {
+    my ($reqs, $secs) = @_;
+    my (@st, @el, %conn, @later);
+    my ($sel, $wsel) = (IO::Select->new, IO::Select->new);
+    my $t0 = time;
+    my $open = sub {
+        my ($i) = @_;
         my ($tg, $m, $p, $b, $h) = @{ $reqs->[$i] };
         $b = $JSON->encode($b) if ref $b;
         $b //= '';
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $tg->{port}, Blocking => 0)
             or die "cannot connect to nginx: $!";
-        $st[$i] = 0;
-        $conn{fileno $s} = { i => $i, s => $s, in => '',
+        $conn{fileno $s} = { i => $i, s => $s, in => '', start => time,
             out => "$m $p HTTP/1.0\r\nHost: 127.0.0.1\r\n"
                    . join('', map { "$_: $h->{$_}\r\n" } sort keys %$h)
                    . 'Content-Length: ' . length($b) . "\r\n\r\n$b" };
         $sel->add($s);
+        $wsel->add($s);
+    };
+    for my $i (0 .. $#$reqs) {
+        ($st[$i], $el[$i]) = (0, 0);
+        if ($reqs->[$i][5]) { push @later, $i; } else { $open->($i); }
     }
-    my $wsel = IO::Select->new($sel->handles);
+    @later = sort { $reqs->[$a][5] <=> $reqs->[$b][5] } @later;
     my $end = time + ($secs // 60);
-    while ($sel->count && time < $end) {
-        my ($r, $w) = IO::Select->select($sel, $wsel, undef, 0.1);
+    while (($sel->count || @later) && time < $end) {
+        $open->(shift @later)
+            while @later && time - $t0 >= $reqs->[$later[0]][5];
+        my ($r, $w) = IO::Select->select($sel, $wsel, undef, 0.02);
         for my $s (@{ $w || [] }) {
             my $c = $conn{fileno $s};
             my $n = syswrite($s, $c->{out});
@@ -565,13 +569,15 @@ sub concurrent {
             next if $n;
             ($st[$c->{i}]) = $c->{in} =~ m{^HTTP/1\.\d (\d+)};
             $st[$c->{i}] //= 0;
+            $el[$c->{i}] = sprintf '%.3f', time - $c->{start};
             $sel->remove($s);
             $wsel->remove($s);
+            delete $conn{fileno $s};
             close $s;
         }
     }
     close $_->{s} for values %conn;
-    return @st;
+    return (\@st, \@el);
 }
 
 
