@@ -149,6 +149,15 @@ sub respond {
         usleep($ms * 1000);
     }
 
+    # a broken upstream: no answer, garbage, or a cut one (send_json)
+    my $reset = $req->{headers}{'x-stub-reset'} // '';
+    if ($reset eq 'headers') {
+        rst($c);
+    }
+    if (my $g = $req->{headers}{'x-stub-garbage'}) {
+        return send_garbage($c, $g, $body->{stream});
+    }
+
     my $status = $req->{headers}{'x-stub-status'};
     if ($status) {
         return send_json($c, $keep, $status,
@@ -168,7 +177,8 @@ sub respond {
     # stub reports; "none" leaves usage out, as some servers do
     my $force = $req->{headers}{'x-stub-usage'} // '';
     my $no_usage = $force eq 'none';
-    ($in, $out, $cached, $cwrite) = map { ($_ // 0) + 0 } split /,/, $force
+    ($in, $out, $cached, $cwrite) = map { ($_ // 0) + 0 }
+                                    (split(/,/, $force), 0, 0)[0 .. 3]
         if $force =~ /^\d/;
     # X-Stub-Words: N answers with N words (a long stream)
     if (my $n = $req->{headers}{'x-stub-words'}) {
@@ -332,7 +342,41 @@ sub respond {
 #   X-Stub-Chunked: 1     send a JSON answer chunked
 #   X-Stub-Event-Delay-Ms wait between stream events
 #   X-Stub-Cut-After: N   close the connection after N stream events
+#   X-Stub-Reset: headers reset the connection (RST) before answering;
+#                 N       send a JSON answer's headers (its whole
+#                         Content-Length) and N bytes of its body, then RST
+#   X-Stub-Truncate: N    a JSON answer cut to its first N bytes, with
+#                         Content-Length N: valid HTTP, broken JSON
+#   X-Stub-Garbage: N[,flat]  200 and N bytes of garbage as the body
+#                         (text/event-stream if the request streams, else
+#                         application/json); flat: no CR or LF in it
 our %h;
+
+
+# RST: an upstream that dies, no orderly end
+sub rst {
+    my ($c) = @_;
+    setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(),
+               pack('ii', 1, 0));
+    close $c;
+    exit 0;
+}
+
+
+sub send_garbage {
+    my ($c, $spec, $stream) = @_;
+    my ($n, $flat) = split /,/, $spec;
+    srand 42;
+    my $block = pack 'C*', map { int rand 256 } 1 .. 65536;
+    $block =~ tr/\r\n/xy/ if $flat;
+    my $b = substr($block x (int($n / 65536) + 1), 0, $n);
+    local $SIG{PIPE} = 'IGNORE';
+    print $c "HTTP/1.1 200 Stub\r\n"
+        . 'Content-Type: ' . ($stream ? 'text/event-stream'
+                                      : 'application/json') . "\r\n"
+        . "Content-Length: $n\r\nConnection: close\r\n\r\n" . $b;
+    return 0;
+}
 
 sub send_json {
     my ($c, $keep, $status, $obj) = @_;
@@ -346,6 +390,18 @@ sub send_json {
         gzip(\$b => \$z);
         $b = $z;
         $extra .= "Content-Encoding: gzip\r\n";
+    }
+    if (my $n = $h{'x-stub-truncate'}) {
+        $b = substr($b, 0, $n);
+    }
+    my $reset = $h{'x-stub-reset'} // '';
+    if ($reset =~ /^\d+$/) {
+        local $SIG{PIPE} = 'IGNORE';
+        print $c "HTTP/1.1 $status Stub\r\n"
+            . "Content-Type: application/json\r\n"
+            . "Content-Length: " . length($b) . "\r\n\r\n"
+            . substr($b, 0, $reset);
+        rst($c);
     }
     if ($h{'x-stub-chunked'}) {
         print $c "HTTP/1.1 $status Stub\r\n"
@@ -381,13 +437,8 @@ sub send_sse {
         print $c(($name ? "event: $name\n" : '')
                  . 'data: ' . $json->encode($data) . "\n\n")
             or return 0;
-        if ($cut && ++$n >= $cut) {
-            # an upstream that dies mid-stream: RST, no orderly end
-            setsockopt($c, Socket::SOL_SOCKET(), Socket::SO_LINGER(),
-                       pack('ii', 1, 0));
-            close $c;
-            exit 0;
-        }
+        # an upstream that dies mid-stream: RST, no orderly end
+        rst($c) if $cut && ++$n >= $cut;
         usleep($wait * 1000) if $wait;
     }
     print $c "data: [DONE]\n\n" if $done;

@@ -9,6 +9,11 @@ package TG;
 #                    {'X-User' => 'alice'});
 #   my $up = $t->upstream;        # what the provider got: method uri headers body
 #   $t->stop;                     # a test: no [alert] or worse in error.log
+#
+# Fault tests add: stop_redis('KILL'), redis_args => [...], wait_for(),
+# parallel_start()/parallel_wait(), concurrent() (hundreds at once without
+# a process each), http10() (a raw request that may stop reading early),
+# master_pid(), worker_pids(), reload().
 
 use strict;
 use warnings;
@@ -18,6 +23,7 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
+use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
@@ -172,7 +178,8 @@ sub write_prices {
 }
 
 
-# a real redis-server of this test's own, on a free port
+# a real redis-server of this test's own, on a free port; redis_args =>
+# [...] adds to its command line (later arguments win)
 sub start_redis {
     my ($self) = @_;
     $self->{redis_port} //= free_port();
@@ -184,7 +191,8 @@ sub start_redis {
              '--port', $self->{redis_port}, '--save', '', '--appendonly', 'no',
              '--dir', $self->{dir},
              ($self->{redis_password}
-              ? ('--requirepass', $self->{redis_password}) : ());
+              ? ('--requirepass', $self->{redis_password}) : ()),
+             @{ $self->{redis_args} || [] };
         die "exec redis-server: $!";
     }
     $self->{redis_pid} = $pid;
@@ -192,11 +200,12 @@ sub start_redis {
 }
 
 
+# stop_redis('KILL') is a crash: no shutdown save, connections reset
 sub stop_redis {
-    my ($self) = @_;
+    my ($self, $sig) = @_;
     return unless $self->{redis_pid};
     kill 'CONT', $self->{redis_pid};
-    kill 'TERM', $self->{redis_pid};
+    kill $sig // 'TERM', $self->{redis_pid};
     waitpid $self->{redis_pid}, 0;
     delete $self->{redis_pid};
 }
@@ -246,6 +255,19 @@ sub read_resp {
         return [map { read_resp($s) } 1 .. $v];
     }
     die "bad RESP line: $line\n";
+}
+
+
+# polls $cond every 20 ms until it is true or $secs (default 10) pass;
+# returns whether it became true
+sub wait_for {
+    my ($cond, $secs) = @_;
+    my $end = time + ($secs // 10);
+    while (1) {
+        return 1 if $cond->();
+        return 0 if time > $end;
+        sleep 0.02;
+    }
 }
 
 
@@ -370,6 +392,33 @@ sub DESTROY {
 }
 
 
+sub master_pid {
+    my ($self) = @_;
+    my $pid = $self->read_file('logs/nginx.pid');
+    chomp $pid;
+    return $pid;
+}
+
+
+# the master's worker processes, sorted
+sub worker_pids {
+    my ($self) = @_;
+    my $m = $self->master_pid or return ();
+    return sort { $a <=> $b } grep { /^\d+$/ } split ' ', `pgrep -P $m`;
+}
+
+
+# nginx -s reload, as a signal: waits (at most $secs, default 10) until
+# a worker of the new generation runs; the old ones may still be
+# finishing their requests.  Returns whether one did.
+sub reload {
+    my ($self, $secs) = @_;
+    my %old = map { $_ => 1 } $self->worker_pids;
+    kill 'HUP', $self->master_pid;
+    return wait_for(sub { grep { !$old{$_} } $self->worker_pids }, $secs);
+}
+
+
 sub read_file {
     my ($self, $name) = @_;
     open my $f, '<', "$self->{dir}/$name" or return '';
@@ -427,38 +476,163 @@ sub request {
 sub post { my ($s, $p, $b, $h) = @_; $s->request('POST', $p, $b, $h) }
 
 
-# runs each [method, path, body, headers] of @reqs at once, each in its
-# own process; returns their statuses in order
+# runs each [method, path, body, headers, delay] of @reqs at once (after
+# delay seconds, if given), each on its own connection; returns their
+# statuses in order (599: no HTTP answer, as when the connection was
+# reset), and leaves how long each took in $t->{elapsed}
 sub parallel {
     my ($self, @reqs) = @_;
-    my @pipes;
-    for my $req (@reqs) {
-        pipe(my $rd, my $wr) or die "pipe: $!";
-        my $pid = fork // die "fork: $!";
-        if ($pid == 0) {
-            close $rd;
-            my ($m, $p, $b, $h) = @$req;
-            my %opt = (headers => { %{ $h || {} } });
-            $opt{content} = ref $b ? $JSON->encode($b) : $b if defined $b;
-            my $res = HTTP::Tiny->new(timeout => 60, keep_alive => 0)
-                                ->request($m, $self->url($p), \%opt);
-            print $wr $res->{status};
-            close $wr;
-            POSIX::_exit(0);
-        }
+    return $self->parallel_wait($self->parallel_start(@reqs));
+}
+
+
+# parallel() in two halves: start the requests (from one child process),
+# do something while they are in flight, then collect their statuses
+sub parallel_start {
+    my ($self, @reqs) = @_;
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        close $rd;
+        my ($st, $el) = _concurrent([map { [$self, @$_] } @reqs], 30);
+        print $wr map { "$st->[$_] $el->[$_]\n" } 0 .. $#$st;
         close $wr;
-        push @pipes, [$pid, $rd];
+        POSIX::_exit(0);
     }
-    my @status;
-    for my $p (@pipes) {
-        my $fh = $p->[1];
-        local $/;
-        push @status, scalar(<$fh>) // 'none';
-        close $fh;
-        waitpid $p->[0], 0;
+    close $wr;
+    return [$pid, $rd];
+}
+
+
+sub parallel_wait {
+    my ($self, $h) = @_;
+    my ($pid, $fh) = @$h;
+    my (@status, @elapsed);
+    while (my $line = <$fh>) {
+        my ($st, $el) = split ' ', $line;
+        push @status, $st || 599;
+        push @elapsed, $el;
     }
+    close $fh;
+    waitpid $pid, 0;
+    $self->{elapsed} = \@elapsed;
     return @status;
 }
+
+
+# many requests at once from this one process (no fork each): every
+# [$tg, method, path, body, headers, delay] is sent as HTTP/1.0 on its
+# own connection to that instance, all connections open together (or
+# after delay seconds); returns the statuses in order (0: no answer
+# within $secs, default 60)
+sub concurrent {
+    my ($reqs, $secs) = @_;
+    return @{ (_concurrent($reqs, $secs))[0] };
+}
+
+
+sub _concurrent {
+    my ($reqs, $secs) = @_;
+    my (@st, @el, %conn, @later);
+    my ($sel, $wsel) = (IO::Select->new, IO::Select->new);
+    my $t0 = time;
+    my $open = sub {
+        my ($i) = @_;
+        my ($tg, $m, $p, $b, $h) = @{ $reqs->[$i] };
+        $b = $JSON->encode($b) if ref $b;
+        $b //= '';
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $tg->{port}, Blocking => 0)
+            or die "cannot connect to nginx: $!";
+        $conn{fileno $s} = { i => $i, s => $s, in => '', start => time,
+            out => "$m $p HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                   . join('', map { "$_: $h->{$_}\r\n" } sort keys %$h)
+                   . 'Content-Length: ' . length($b) . "\r\n\r\n$b" };
+        $sel->add($s);
+        $wsel->add($s);
+    };
+    for my $i (0 .. $#$reqs) {
+        ($st[$i], $el[$i]) = (0, 0);
+        if ($reqs->[$i][5]) { push @later, $i; } else { $open->($i); }
+    }
+    @later = sort { $reqs->[$a][5] <=> $reqs->[$b][5] } @later;
+    my $end = time + ($secs // 60);
+    while (($sel->count || @later) && time < $end) {
+        $open->(shift @later)
+            while @later && time - $t0 >= $reqs->[$later[0]][5];
+        my ($r, $w) = IO::Select->select($sel, $wsel, undef, 0.02);
+        for my $s (@{ $w || [] }) {
+            my $c = $conn{fileno $s};
+            my $n = syswrite($s, $c->{out});
+            substr($c->{out}, 0, $n, '') if $n;
+            $wsel->remove($s) if !length $c->{out} || !defined $n;
+        }
+        for my $s (@{ $r || [] }) {
+            my $c = $conn{fileno $s};
+            my $n = sysread($s, $c->{in}, 65536, length $c->{in});
+            next if !defined $n && $!{EAGAIN};
+            next if $n;
+            ($st[$c->{i}]) = $c->{in} =~ m{^HTTP/1\.\d (\d+)};
+            $st[$c->{i}] //= 0;
+            $el[$c->{i}] = sprintf '%.3f', time - $c->{start};
+            $sel->remove($s);
+            $wsel->remove($s);
+            delete $conn{fileno $s};
+            close $s;
+        }
+    }
+    close $_->{s} for values %conn;
+    return (\@st, \@el);
+}
+
+
+# an HTTP/1.0 request on a raw socket: the response is not chunked and
+# ends when nginx closes, so the body is exactly the bytes relayed.
+# Options: body_bytes => N: send only N bytes of the body (Content-Length
+# says all of it), then close (an upload cut short); read_until => a
+# regex: close as soon as the body
+# matches it (a client that leaves), close_after => seconds to wait
+# before closing without reading.  Returns { status, head, body, eof }
+# (eof: nginx closed the connection, as opposed to the client leaving).
+sub http10 {
+    my ($self, $method, $path, $body, $headers, %o) = @_;
+    $body = $JSON->encode($body) if ref $body;
+    $body //= '';
+    my %h = (%{ $headers || {} }, 'X-TG-Test-Id' => ++$self->{test_id});
+    my $req = "$method $path HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+        . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
+        . 'Content-Length: ' . length($body) . "\r\n\r\n"
+        . (defined $o{body_bytes} ? substr($body, 0, $o{body_bytes}) : $body);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port}, Timeout => 5)
+        or die "cannot connect to nginx: $!";
+    binmode $s;
+    syswrite($s, $req) == length $req or die "write: $!";
+    if (defined $o{body_bytes} || defined $o{close_after}) {
+        sleep $o{close_after} // 0;
+        close $s;
+        return { eof => 0 };
+    }
+    my ($got, $eof) = ('', 0);
+    my $sel = IO::Select->new($s);
+    my $end = time + ($o{timeout} // 30);
+    while (time < $end) {
+        if (defined $o{read_until}) {
+            my $i = index($got, "\r\n\r\n");
+            last if $i >= 0 && substr($got, $i + 4) =~ $o{read_until};
+        }
+        next unless $sel->can_read(0.1);
+        my $n = sysread($s, $got, 65536, length $got);
+        if (!$n) { $eof = 1; last; }
+    }
+    close $s;
+    my ($head, $b) = split /\r\n\r\n/, $got, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+    return { status => $status // 0, head => $head // '', body => $b // '',
+             eof => $eof };
+}
+
+
 sub get { my ($s, $p, $h) = @_; $s->request('GET', $p, undef, $h) }
 
 
