@@ -49,7 +49,7 @@ static void ngx_http_tokenguard_redis_handshake(
     ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(void);
 static void ngx_http_tokenguard_redis_dispatch(redisReply *reply);
-static void ngx_http_tokenguard_redis_arm_timer(void);
+static void ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress);
 
 
 u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
@@ -214,7 +214,7 @@ ngx_http_tokenguard_redis_send(ngx_http_tokenguard_redis_op_t *op)
     op->start_us = ngx_http_tokenguard_now_us();
     ngx_queue_insert_tail(&rd->ops, &op->queue);
 
-    ngx_http_tokenguard_redis_arm_timer();
+    ngx_http_tokenguard_redis_arm_timer(0);
 
     if (rd->connected && ngx_http_tokenguard_redis_flush() != NGX_OK) {
         /*
@@ -596,7 +596,7 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
         return;
     }
 
-    ngx_http_tokenguard_redis_arm_timer();
+    ngx_http_tokenguard_redis_arm_timer(1);
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_http_tokenguard_redis_fail("cannot read");
@@ -654,7 +654,7 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
 /* while replies are owed, the connection may be silent "timeout" at most */
 
 static void
-ngx_http_tokenguard_redis_arm_timer(void)
+ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress)
 {
     ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
 
@@ -672,7 +672,15 @@ ngx_http_tokenguard_redis_arm_timer(void)
     }
 
     rd->c->idle = 0;
-    ngx_add_timer(rd->c->read, rd->conf->timeout);
+
+    /*
+     * The timeout runs from the oldest command without an answer: a new
+     * command must not push it back, or steady traffic to a stalled
+     * Redis would never time out.
+     */
+    if (progress || !rd->c->read->timer_set) {
+        ngx_add_timer(rd->c->read, rd->conf->timeout);
+    }
 }
 
 

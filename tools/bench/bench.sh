@@ -107,14 +107,22 @@ redis_calls() {
     redis-cli -p $REDIS INFO commandstats \
         | awk -F'[=,]' '/^cmdstat_/ { s += $2 } END { print s + 0 }'
 }
+# ledger round trips: the script calls (every other command is a write
+# nobody waits for: index SADD/EXPIRE, the recall poll)
+redis_scripts() {
+    redis-cli -p $REDIS INFO commandstats \
+        | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $2 + 0 }'
+}
 
-# one wrk run: prints "rps p50_ms p99_ms cpu_s_per_1k redis_cmds_per_req"
+# one wrk run: prints "rps p50_ms p99_ms cpu_s_per_1k redis_cmds_per_req
+# scripts_per_req"
 run() {
-    local side=$1 body=$2 stream=$3 conns=$4 port w t0 r0 c0 out rps req
+    local side=$1 body=$2 stream=$3 conns=$4 port w t0 r0 c0 e0 out rps req
     port=$([ "$side" = A ] && echo $PORT_A || echo $PORT_B)
     w=$(worker "$(echo "$side" | tr AB ab)")
     t0=$(( $(ticks "$w") + $(ticks "$redis_pid") ))
     c0=$(redis_calls)
+    e0=$(redis_scripts)
     out=$(BODY_FILE="$dir/$body" BENCH_PATH=/v1/chat/completions \
           wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$here/post.lua" \
               ${stream:+-H "X-Stream: 1"} "http://127.0.0.1:$port")
@@ -122,6 +130,7 @@ run() {
     rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
     t1=$(( $(ticks "$w") + $(ticks "$redis_pid") - t0 ))
     c1=$(( $(redis_calls) - c0 ))
+    e1=$(( $(redis_scripts) - e0 ))
     if echo "$out" | grep -q "Non-2xx"; then
         echo "bench: $side answered non-2xx: the run does not count" >&2
         echo "$out" >&2
@@ -130,7 +139,8 @@ run() {
     echo "$rps $(echo "$out" | awk '$1 == "50%" { print $2 }') \
 $(echo "$out" | awk '$1 == "99%" { print $2 }') \
 $(awk -v t="$t1" -v n="$req" 'BEGIN { printf "%.3f", t / 100 / n * 1000 }') \
-$(awk -v c="$c1" -v n="$req" 'BEGIN { printf "%.2f", c / n }')"
+$(awk -v c="$c1" -v n="$req" 'BEGIN { printf "%.2f", c / n }') \
+$(awk -v c="$e1" -v n="$req" 'BEGIN { printf "%.3f", c / n }')"
 }
 
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 }
@@ -168,8 +178,8 @@ for kind in json stream; do
 done
 
 {
-echo "| load | side | req/s | p50 ms | p99 ms | CPU s / 1k req (nginx + redis) | redis cmds / req |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| load | side | req/s | p50 ms | p99 ms | CPU s / 1k req (nginx + redis) | redis cmds / req | ledger calls / req |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for kind in json stream; do
     for conns in "$CONNS" 4; do
         for side in A B; do
@@ -177,11 +187,12 @@ for kind in json stream; do
             echo "| $kind c=$conns | $side | $(cut -d' ' -f1 "$f" | median) |" \
                  "$(for v in $(cut -d' ' -f2 "$f"); do ms "$v"; echo; done | median) |" \
                  "$(for v in $(cut -d' ' -f3 "$f"); do ms "$v"; echo; done | median) |" \
-                 "$(cut -d' ' -f4 "$f" | median) | $(cut -d' ' -f5 "$f" | median) |"
+                 "$(cut -d' ' -f4 "$f" | median) | $(cut -d' ' -f5 "$f" | median) |" \
+                 "$(cut -d' ' -f6 "$f" | median) |"
         done
         a=$(cut -d' ' -f1 "$dir/A.$kind.$conns" | median)
         b=$(cut -d' ' -f1 "$dir/B.$kind.$conns" | median)
-        echo "| $kind c=$conns | B/A | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }') | | | | |"
+        echo "| $kind c=$conns | B/A | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }') | | | | | |"
     done
 done
 echo
