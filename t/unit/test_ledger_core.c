@@ -129,6 +129,13 @@ test_ledger_core(void)
                "prices: cost in micro-USD");
         is_int(tg_price_cost(tg_prices_lookup(p, "gemini-2.0-flash", 16),
                              1, 0, 0, 0), 1, "prices: fractions round up");
+        /* fuzz: 1e12 max_tokens x 1e6 n at $10/1M was a negative cost */
+        is_int(tg_price_cost(tg_prices_lookup(p, "gpt-4o", 6), 0, 0, 0,
+                             1000000000000000000LL), TG_COST_MAX,
+               "prices: a huge cost saturates, never wraps");
+        is_int(tg_price_cost(tg_prices_lookup(p, "gpt-4o", 6), INT64_MAX,
+                             0, 0, INT64_MAX), TG_COST_MAX,
+               "prices: int64 token counts saturate");
         tg_prices_free(p);
     }
 
