@@ -26,6 +26,10 @@
 #include "tg_usage.h"
 
 
+/* more is not a token count, and would overflow the sums below */
+#define TG_USAGE_MAX  1e12
+
+
 static int
 tg_int(json_t *obj, const char *key, int64_t *v)
 {
@@ -33,7 +37,9 @@ tg_int(json_t *obj, const char *key, int64_t *v)
 
     n = json_object_get(obj, key);
 
-    if (!json_is_number(n) || json_number_value(n) < 0) {
+    if (!json_is_number(n) || json_number_value(n) < 0
+        || json_number_value(n) > TG_USAGE_MAX)
+    {
         return 0;
     }
 

@@ -229,4 +229,21 @@ test_usage(void)
     u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":-1,"
              "\"completion_tokens\":\"x\"}}", 1);
     ok(!u.has_input && !u.has_output, "usage: wrong types are ignored");
+
+    /* fuzz: huge counts were cast and summed past int64_t */
+    u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":1e300,"
+             "\"completion_tokens\":7}}", 1);
+    ok(!u.has_input && u.has_output && u.output == 7,
+       "usage: a count over a trillion is ignored");
+
+    u = body(TG_API_MESSAGES, "{\"usage\":{\"input_tokens\":9e18,"
+             "\"cache_read_input_tokens\":9e18,\"output_tokens\":1}}", 1);
+    ok(u.input == 0 && u.cached == 0 && u.output == 1,
+       "usage: anthropic parts over a trillion do not overflow the sum");
+
+    u = body(TG_API_GENERATE, "{\"usageMetadata\":{\"promptTokenCount\":"
+             "1000000000000,\"toolUsePromptTokenCount\":9e18,"
+             "\"candidatesTokenCount\":2,\"thoughtsTokenCount\":9e18}}", 1);
+    ok(u.input == 1000000000000LL && u.output == 2,
+       "usage: gemini sums take counts up to a trillion");
 }
