@@ -55,7 +55,7 @@ printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
     '{ (void) d; (void) n; return 0; }' > "$probe.c"
 "$cc" -fsanitize=fuzzer $san -o "$probe" "$probe.c" 2>"$probe.log" \
     || die "$cc cannot link -fsanitize=fuzzer:" \
-           "$(grep -m1 -i error "$probe.log");" \
+           "$(head -n1 "$probe.log");" \
            "install libclang-rt-14-dev (make fuzz does)"
 
 # the core, instrumented once, linked into every target
@@ -87,7 +87,9 @@ for name in "${names[@]}"; do
     artifacts="$out/artifacts/$name/"
     log="$out/$name.log"
     mkdir -p "$corpus" "$artifacts"
-    [ -d "$top/t/fuzz/corpus/$name" ] && cp -p "$top/t/fuzz/corpus/$name"/* "$corpus/" 2>/dev/null
+    if [ -d "$top/t/fuzz/corpus/$name" ]; then
+        cp -p "$top/t/fuzz/corpus/$name"/* "$corpus/"
+    fi
 
     "$out/$name" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$artifacts" \
