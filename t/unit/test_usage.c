@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 #include "tg_sse.h"
@@ -109,6 +110,53 @@ body(tg_api_e api, const char *json, int whole)
     tg_usage_from_body(api, json, strlen(json), whole, &u);
 
     return u;
+}
+
+
+/*
+ * A tail of 25000 nested "usage" objects took each key as a start and
+ * parsed the rest of the body from there: 14 s of a worker's CPU.
+ */
+static void
+nested_usage(void)
+{
+    int          i, n;
+    char        *b, *p;
+    clock_t      t;
+    tg_usage_t   u;
+
+    n = 25000;
+
+    b = malloc(n * 10 + 64);
+    if (b == NULL) {
+        return;
+    }
+
+    p = b;
+
+    for (i = 0; i < n; i++) {
+        memcpy(p, "{\"usage\":", 9);
+        p += 9;
+    }
+
+    *p++ = '1';
+    memset(p, '}', n);
+    p += n;
+
+    memset(&u, 0, sizeof(tg_usage_t));
+    t = clock();
+
+    ok(tg_usage_from_body(TG_API_CHAT, b, p - b, 0, &u) == 0
+       && clock() - t < 2 * CLOCKS_PER_SEC,
+       "usage: nested \"usage\" keys are not quadratic");
+
+    free(b);
+
+    /* the real usage is still found behind a few that are not */
+    u = body(TG_API_CHAT, "\"usage\":{\"prompt_tokens\":3,"
+             "\"completion_tokens\":4},\"x\":{\"usage\":null},"
+             "\"usage\":{},\"usage\":\"cut", 0);
+    ok(u.input == 3 && u.output == 4, "usage: the last usage that parses");
 }
 
 
@@ -246,4 +294,6 @@ test_usage(void)
              "\"candidatesTokenCount\":2,\"thoughtsTokenCount\":9e18}}", 1);
     ok(u.input == 1000000000000LL && u.output == 2,
        "usage: gemini sums take counts up to a trillion");
+
+    nested_usage();
 }
