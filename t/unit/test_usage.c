@@ -113,6 +113,52 @@ body(tg_api_e api, const char *json, int whole)
 }
 
 
+static void
+on_count(void *data, const char *event, size_t elen, const char *payload,
+    size_t len)
+{
+    (void) event;
+    (void) elen;
+    (void) payload;
+    (void) len;
+
+    (*(size_t *) data)++;
+}
+
+
+/* a chunk of CR-ended lines searched for an LF once per line: 25 s */
+static void
+sse_cr_only(void)
+{
+    char      *b;
+    size_t     i, n, events;
+    clock_t    t;
+    tg_sse_t   sse;
+
+    n = 4 * 1024 * 1024;
+
+    b = malloc(n);
+    if (b == NULL) {
+        return;
+    }
+
+    for (i = 0; i < n; i += 8) {
+        memcpy(b + i, "data:x\r\r", 8);
+    }
+
+    events = 0;
+    tg_sse_init(&sse, 1 << 20);
+    t = clock();
+    tg_sse_feed(&sse, b, n, on_count, &events);
+
+    ok(events == n / 8 && clock() - t < CLOCKS_PER_SEC,
+       "sse: CR-only lines in one large chunk are linear");
+
+    tg_sse_free(&sse);
+    free(b);
+}
+
+
 /*
  * A tail of 25000 nested "usage" objects took each key as a start and
  * parsed the rest of the body from there: 14 s of a worker's CPU.
@@ -296,4 +342,5 @@ test_usage(void)
        "usage: gemini sums take counts up to a trillion");
 
     nested_usage();
+    sse_cr_only();
 }
