@@ -17,7 +17,7 @@ CTL_SRCS := $(wildcard tools/tokenguardctl/*.c)
 CTL_HDRS := $(wildcard tools/tokenguardctl/*.h)
 CFLAGS_CTL := -g -O2 -Wall -Wextra -Werror -std=gnu99 -I$(CORE)
 
-.PHONY: all deps test-deps module ctl unit test test-valgrind run bench clean
+.PHONY: all deps test-deps module ctl unit fuzz test test-valgrind run bench clean
 
 all: module ctl
 
@@ -25,9 +25,10 @@ deps:
 	@tools/install-deps.sh
 
 # the tests also render tokenguardctl's audit page in headless Chromium
-# (t/ctl_report.t; Debian's package, about 120 MB, once)
+# (t/ctl_report.t; Debian's package, about 120 MB, once) and run a short
+# libFuzzer smoke (t/fuzz.t: clang, and libFuzzer from libclang-rt-14-dev)
 test-deps:
-	@TG_EXTRA_PKGS=chromium tools/install-deps.sh
+	@TG_EXTRA_PKGS="chromium clang libclang-rt-14-dev" tools/install-deps.sh
 
 module: build/ngx_http_tokenguard_module.so
 
@@ -39,6 +40,14 @@ build/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CORE_HDRS)
 	$(CC) $(CFLAGS_CORE) -o $@ $(UNIT_SRCS) $(CORE_SRCS) -ljansson
 
 unit: build/unit_tests
+
+# libFuzzer runs of every core parser (t/fuzz/), FUZZ_SECONDS each;
+# make fuzz FUZZ_SECONDS=600 for a long session
+FUZZ_SECONDS ?= 10
+
+fuzz:
+	@TG_EXTRA_PKGS="clang libclang-rt-14-dev" tools/install-deps.sh
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh
 
 # the ops CLI; it compiles core/tg_keys.c for the key escaping and periods
 build/tokenguardctl: $(CTL_SRCS) $(CTL_HDRS) $(CORE)/tg_keys.c \

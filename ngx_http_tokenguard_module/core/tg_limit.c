@@ -63,7 +63,12 @@ tg_limit_parse(const char *s, size_t len, tg_limit_t *limit)
     }
 
     if (k == TG_LIMIT_USD) {
+        /* the maximum is in micro-USD: "9999999999999usd" would overflow */
         for (frac = frac < 0 ? 0 : frac; frac < 6; frac++) {
+            if (v > TG_LIMIT_MAX / 10) {
+                return -1;
+            }
+
             v *= 10;
         }
     }

@@ -324,6 +324,11 @@ tg_price_cost(const tg_price_t *price, int64_t input, int64_t cached,
            + (double) cache_write * price->cache_write
            + (double) output * price->output;
 
+    /* huge token counts must not wrap around to a negative cost */
+    if (cost >= (double) TG_COST_MAX) {
+        return TG_COST_MAX;
+    }
+
     /* a fraction of a micro-dollar is still a cost */
     micro = (int64_t) cost;
 

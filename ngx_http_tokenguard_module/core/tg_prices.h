@@ -45,7 +45,13 @@ const tg_price_t *tg_prices_lookup(const tg_prices_t *prices,
 
 size_t tg_prices_count(const tg_prices_t *prices);
 
-/* micro-USD, rounded up; cached and cache_write are parts of input */
+/* a trillion dollars: no cost is more, so sums of costs cannot wrap */
+#define TG_COST_MAX  1000000000000000000LL
+
+/*
+ * micro-USD, rounded up, at most TG_COST_MAX; cached and cache_write are
+ * parts of input
+ */
 int64_t tg_price_cost(const tg_price_t *price, int64_t input,
     int64_t cached, int64_t cache_write, int64_t output);
 

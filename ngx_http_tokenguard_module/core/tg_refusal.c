@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -32,35 +33,77 @@ tg_refusal_info(tg_refusal_e r)
 }
 
 
+/*
+ * A message names what the caller sent (a user name, a model) and may be
+ * cut short: JSON strings must be UTF-8, so a message that is not loses
+ * its non-ASCII bytes rather than the whole refusal.
+ */
+static json_t *
+tg_refusal_message(const char *message)
+{
+    char    *p;
+    size_t   i;
+    json_t  *s;
+
+    s = json_string(message);
+    if (s != NULL) {
+        return s;
+    }
+
+    p = strdup(message);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; p[i]; i++) {
+        if ((unsigned char) p[i] >= 0x80) {
+            p[i] = '?';
+        }
+    }
+
+    s = json_string(p);
+    free(p);
+
+    return s;
+}
+
+
 char *
 tg_refusal_body(tg_provider_e provider, tg_refusal_e r, const char *message,
     size_t *len)
 {
     char                     *s;
-    json_t                   *root;
+    json_t                   *root, *msg;
     const tg_refusal_info_t  *info;
 
     info = &tg_refusals[r];
 
+    msg = tg_refusal_message(message);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    /* "o" takes the message's reference, also when json_pack() fails */
+
     switch (provider) {
 
     case TG_PROVIDER_ANTHROPIC:
-        root = json_pack("{s:s, s:{s:s, s:s}}",
+        root = json_pack("{s:s, s:{s:s, s:o}}",
                          "type", "error",
                          "error", "type", info->anthropic_type,
-                                  "message", message);
+                                  "message", msg);
         break;
 
     case TG_PROVIDER_GEMINI:
-        root = json_pack("{s:{s:i, s:s, s:s}}",
+        root = json_pack("{s:{s:i, s:o, s:s}}",
                          "error", "code", info->status,
-                                  "message", message,
+                                  "message", msg,
                                   "status", info->gemini_status);
         break;
 
     default:
-        root = json_pack("{s:{s:s, s:s, s:s, s:n}}",
-                         "error", "message", message,
+        root = json_pack("{s:{s:o, s:s, s:s, s:n}}",
+                         "error", "message", msg,
                                   "type", "tokenguard_error",
                                   "code", info->code,
                                   "param");

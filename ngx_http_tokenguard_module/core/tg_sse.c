@@ -128,9 +128,10 @@ tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
     tg_sse_event_pt handler, void *data)
 {
     size_t       n;
-    const char  *end, *eol, *cr;
+    const char  *end, *eol, *cr, *lf;
 
     end = p + len;
+    lf = NULL;
 
     while (p < end) {
 
@@ -143,7 +144,19 @@ tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
             }
         }
 
-        eol = memchr(p, '\n', end - p);
+        /*
+         * one search for the next LF serves every CR-ended line before it:
+         * a search per line would make CR-only streams quadratic
+         */
+        if (lf == NULL || lf < p) {
+            lf = memchr(p, '\n', end - p);
+
+            if (lf == NULL) {
+                lf = end;
+            }
+        }
+
+        eol = (lf < end) ? lf : NULL;
         cr = memchr(p, '\r', (eol ? eol : end) - p);
 
         if (cr) {

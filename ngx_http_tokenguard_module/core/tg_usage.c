@@ -26,6 +26,13 @@
 #include "tg_usage.h"
 
 
+/* more is not a token count, and would overflow the sums below */
+#define TG_USAGE_MAX  1e12
+
+/* "usage" keys tried from the end of a body that does not parse */
+#define TG_USAGE_TRIES  16
+
+
 static int
 tg_int(json_t *obj, const char *key, int64_t *v)
 {
@@ -33,7 +40,9 @@ tg_int(json_t *obj, const char *key, int64_t *v)
 
     n = json_object_get(obj, key);
 
-    if (!json_is_number(n) || json_number_value(n) < 0) {
+    if (!json_is_number(n) || json_number_value(n) < 0
+        || json_number_value(n) > TG_USAGE_MAX)
+    {
         return 0;
     }
 
@@ -211,7 +220,7 @@ int
 tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
     tg_usage_t *u)
 {
-    int            found;
+    int            found, tries;
     size_t         i, klen;
     json_t        *root, *v;
     const char    *key, *p;
@@ -244,15 +253,18 @@ tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
      * Only the tail was kept, or the body does not parse (cut short): the
      * last "usage" key is the top-level one in every dialect's bodies.
      * Inside a JSON string a quote is escaped, so "usage" followed by a
-     * colon is a key.
+     * colon is a key.  The real one is the last or close to it (a cut
+     * Gemini chunk): the attempts are few, as each may parse the rest of
+     * the body, and nested "usage" keys would make that quadratic.
      */
 
     key = (api == TG_API_GENERATE) ? "\"usageMetadata\"" : "\"usage\"";
     klen = strlen(key);
+    tries = TG_USAGE_TRIES;
 
     p = tg_find_last(body, len, key, klen);
 
-    while (p != NULL) {
+    while (p != NULL && tries) {
         const char  *q = p + klen;
 
         while (q < body + len && (*q == ' ' || *q == '\n' || *q == '\r'
@@ -263,6 +275,7 @@ tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
 
         if (q < body + len && *q == ':') {
             q++;
+            tries--;
 
             v = json_loadb(q, body + len - q,
                            JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL,

@@ -67,6 +67,14 @@ test_ledger_core(void)
     is_int(limit("5eur", &k), -1, "limit: unknown unit");
     is_int(limit("1.2.3usd", &k), -1, "limit: two dots");
     is_int(limit("99999999999999999999usd", &k), -1, "limit: overflow");
+    is_int(limit("1000000000usd", &k), 1000000000000000LL,
+           "limit: a billion dollars");
+    is_int(limit("1000000000.000001usd", &k), -1,
+           "limit: over a billion dollars");
+    is_int(limit("100000000000000usd", &k), -1,
+           "limit: no overflow scaling to micro-USD (fuzz)");
+    is_int(limit("1000000000000000tokens", &k), 1000000000000000LL,
+           "limit: a quadrillion tokens");
 
     is_str(prefix('u', "alice", 5), "tg:{u:alice}", "keys: plain name");
     is_str(prefix('t', "a.b_c@d-e", 9), "tg:{t:a.b_c@d-e}", "keys: safe bytes");
@@ -121,6 +129,13 @@ test_ledger_core(void)
                "prices: cost in micro-USD");
         is_int(tg_price_cost(tg_prices_lookup(p, "gemini-2.0-flash", 16),
                              1, 0, 0, 0), 1, "prices: fractions round up");
+        /* fuzz: 1e12 max_tokens x 1e6 n at $10/1M was a negative cost */
+        is_int(tg_price_cost(tg_prices_lookup(p, "gpt-4o", 6), 0, 0, 0,
+                             1000000000000000000LL), TG_COST_MAX,
+               "prices: a huge cost saturates, never wraps");
+        is_int(tg_price_cost(tg_prices_lookup(p, "gpt-4o", 6), INT64_MAX,
+                             0, 0, INT64_MAX), TG_COST_MAX,
+               "prices: int64 token counts saturate");
         tg_prices_free(p);
     }
 

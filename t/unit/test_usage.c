@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 #include "tg_sse.h"
@@ -109,6 +110,99 @@ body(tg_api_e api, const char *json, int whole)
     tg_usage_from_body(api, json, strlen(json), whole, &u);
 
     return u;
+}
+
+
+static void
+on_count(void *data, const char *event, size_t elen, const char *payload,
+    size_t len)
+{
+    (void) event;
+    (void) elen;
+    (void) payload;
+    (void) len;
+
+    (*(size_t *) data)++;
+}
+
+
+/* a chunk of CR-ended lines searched for an LF once per line: 25 s */
+static void
+sse_cr_only(void)
+{
+    char      *b;
+    size_t     i, n, events;
+    clock_t    t;
+    tg_sse_t   sse;
+
+    n = 4 * 1024 * 1024;
+
+    b = malloc(n);
+    if (b == NULL) {
+        return;
+    }
+
+    for (i = 0; i < n; i += 8) {
+        memcpy(b + i, "data:x\r\r", 8);
+    }
+
+    events = 0;
+    tg_sse_init(&sse, 1 << 20);
+    t = clock();
+    tg_sse_feed(&sse, b, n, on_count, &events);
+
+    ok(events == n / 8 && clock() - t < CLOCKS_PER_SEC,
+       "sse: CR-only lines in one large chunk are linear");
+
+    tg_sse_free(&sse);
+    free(b);
+}
+
+
+/*
+ * A tail of 25000 nested "usage" objects took each key as a start and
+ * parsed the rest of the body from there: 14 s of a worker's CPU.
+ */
+static void
+nested_usage(void)
+{
+    int          i, n;
+    char        *b, *p;
+    clock_t      t;
+    tg_usage_t   u;
+
+    n = 25000;
+
+    b = malloc(n * 10 + 64);
+    if (b == NULL) {
+        return;
+    }
+
+    p = b;
+
+    for (i = 0; i < n; i++) {
+        memcpy(p, "{\"usage\":", 9);
+        p += 9;
+    }
+
+    *p++ = '1';
+    memset(p, '}', n);
+    p += n;
+
+    memset(&u, 0, sizeof(tg_usage_t));
+    t = clock();
+
+    ok(tg_usage_from_body(TG_API_CHAT, b, p - b, 0, &u) == 0
+       && clock() - t < 2 * CLOCKS_PER_SEC,
+       "usage: nested \"usage\" keys are not quadratic");
+
+    free(b);
+
+    /* the real usage is still found behind a few that are not */
+    u = body(TG_API_CHAT, "\"usage\":{\"prompt_tokens\":3,"
+             "\"completion_tokens\":4},\"x\":{\"usage\":null},"
+             "\"usage\":{},\"usage\":\"cut", 0);
+    ok(u.input == 3 && u.output == 4, "usage: the last usage that parses");
 }
 
 
@@ -229,4 +323,24 @@ test_usage(void)
     u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":-1,"
              "\"completion_tokens\":\"x\"}}", 1);
     ok(!u.has_input && !u.has_output, "usage: wrong types are ignored");
+
+    /* fuzz: huge counts were cast and summed past int64_t */
+    u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":1e300,"
+             "\"completion_tokens\":7}}", 1);
+    ok(!u.has_input && u.has_output && u.output == 7,
+       "usage: a count over a trillion is ignored");
+
+    u = body(TG_API_MESSAGES, "{\"usage\":{\"input_tokens\":9e18,"
+             "\"cache_read_input_tokens\":9e18,\"output_tokens\":1}}", 1);
+    ok(u.input == 0 && u.cached == 0 && u.output == 1,
+       "usage: anthropic parts over a trillion do not overflow the sum");
+
+    u = body(TG_API_GENERATE, "{\"usageMetadata\":{\"promptTokenCount\":"
+             "1000000000000,\"toolUsePromptTokenCount\":9e18,"
+             "\"candidatesTokenCount\":2,\"thoughtsTokenCount\":9e18}}", 1);
+    ok(u.input == 1000000000000LL && u.output == 2,
+       "usage: gemini sums take counts up to a trillion");
+
+    nested_usage();
+    sse_cr_only();
 }

@@ -1,0 +1,141 @@
+/*
+ * tg_prices_parse(), tg_prices_lookup() and tg_price_cost().  Input: a
+ * price table (conf/prices.json's format).  Every model of a table that
+ * loads is found by its name, with a version suffix and with "models/";
+ * costs are never negative and grow with the tokens.
+ */
+
+#include <jansson.h>
+
+#include "fuzz.h"
+#include "tg_prices.h"
+
+
+static const int64_t  fuzz_tokens[] = {
+    0, 1, 999, 1000000, 1000000000000LL, 4611686018427387903LL,
+    INT64_MAX
+};
+
+#define FUZZ_NTOKENS  (sizeof(fuzz_tokens) / sizeof(fuzz_tokens[0]))
+
+
+static void
+fuzz_costs(const tg_price_t *p)
+{
+    size_t   i, j, k;
+    int64_t  c, prev;
+
+    for (i = 0; i < FUZZ_NTOKENS; i++) {
+        for (j = 0; j < FUZZ_NTOKENS; j++) {
+            prev = 0;
+
+            for (k = 0; k < FUZZ_NTOKENS; k++) {
+                c = tg_price_cost(p, fuzz_tokens[i], fuzz_tokens[j],
+                                  fuzz_tokens[j] / 2, fuzz_tokens[k]);
+                fuzz_assert(c >= prev);
+                prev = c;
+            }
+        }
+    }
+}
+
+
+static void
+fuzz_lookup(const tg_prices_t *prices, const char *name, size_t len,
+    const char *suffix, const char *prefix)
+{
+    char              buf[600];
+    size_t            n;
+    const tg_price_t  *p;
+
+    n = snprintf(buf, sizeof(buf), "%s%.*s%s", prefix, (int) len, name,
+                 suffix);
+    if (n >= sizeof(buf)) {
+        return;
+    }
+
+    p = tg_prices_lookup(prices, buf, n);
+
+    /*
+     * the name itself is in the table: a variant of it is found (but
+     * "models/" is stripped before the version, not after, and a suffix
+     * alone is no versioned name)
+     */
+    if (n < 260 && len > 0 && (len < 7 || memcmp(name, "models/", 7) != 0))
+    {
+        fuzz_assert(p != NULL);
+    }
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char               *json, err[256];
+    size_t              len, off, i;
+    json_t             *root, *models, *v;
+    const char         *name;
+    tg_prices_t        *prices;
+    json_error_t        jerr;
+    const tg_price_t   *p;
+
+    json = fuzz_dup(data, size);
+
+    err[0] = '\0';
+    prices = tg_prices_parse(json, size, err, sizeof(err));
+
+    if (prices == NULL) {
+        fuzz_assert(err[0] != '\0' && strlen(err) < sizeof(err));
+        free(json);
+        return 0;
+    }
+
+    root = json_loadb(json, size, JSON_REJECT_DUPLICATES, &jerr);
+    fuzz_assert(root != NULL);
+
+    models = json_object_get(root, "models");
+    fuzz_assert(tg_prices_count(prices) == json_object_size(models));
+
+    i = 0;
+
+    json_object_foreach(models, name, v) {
+        len = strlen(name);
+        p = tg_prices_lookup(prices, name, len);
+
+        if (len < 260) {
+            fuzz_assert(p != NULL);
+            fuzz_assert(p->input
+                        == json_number_value(json_object_get(v, "input")));
+            fuzz_assert(p->output
+                        == json_number_value(json_object_get(v, "output")));
+        }
+
+        /* a few models are enough for the arithmetic */
+        if (p != NULL && i++ < 4) {
+            fuzz_costs(p);
+        }
+
+        fuzz_lookup(prices, name, len, "-2024-08-06", "");
+        fuzz_lookup(prices, name, len, "-20241022", "");
+        fuzz_lookup(prices, name, len, "@20241022", "");
+        fuzz_lookup(prices, name, len, "-001", "");
+        fuzz_lookup(prices, name, len, "", "models/");
+    }
+
+    /* arbitrary names: windows of the input itself */
+    for (off = 0; off < size; off += 7) {
+        len = size - off < 300 ? size - off : 300;
+        (void) tg_prices_lookup(prices, json + off, len);
+    }
+
+    p = tg_prices_lookup(prices, "", 0);
+    if (p != NULL) {
+        fuzz_costs(p);
+    }
+
+    json_decref(root);
+    tg_prices_free(prices);
+    free(json);
+
+    return 0;
+}
