@@ -25,6 +25,10 @@
 
 #define NGX_HTTP_TOKENGUARD_MAX_CAPTURES  10
 
+/* PCRE2 limits per start position: backtracking steps and depth */
+#define NGX_HTTP_TOKENGUARD_MATCH_LIMIT   100000
+#define NGX_HTTP_TOKENGUARD_MATCH_DEPTH   10000
+
 
 typedef struct {
     ngx_regex_t                *regex;
@@ -94,6 +98,7 @@ typedef struct {
     ngx_array_t                 *classes;       /* of .._class_t */
 
     ngx_int_t                    max_tokens_default;
+    ngx_int_t                    regex_match_limit;
     size_t                       max_body;
     ngx_flag_t                   include_usage;
     ngx_flag_t                   headers;
