@@ -60,7 +60,8 @@ sub fast {
     }
 }
 
-for my $jit (1, 0) {
+# under valgrind JIT is off anyway
+for my $jit ($ENV{TG_VALGRIND} ? (0) : (1, 0)) {
     my $mode = $jit ? 'JIT' : 'no JIT';
     my $t = TG->new(server => $conf, jit => $jit);
 
