@@ -17,7 +17,8 @@ CTL_SRCS := $(wildcard tools/tokenguardctl/*.c)
 CTL_HDRS := $(wildcard tools/tokenguardctl/*.h)
 CFLAGS_CTL := -g -O2 -Wall -Wextra -Werror -std=gnu99 -I$(CORE)
 
-.PHONY: all deps test-deps module ctl unit fuzz test test-valgrind run bench clean
+.PHONY: all deps test-deps module ctl unit fuzz test test-valgrind run \
+        bench nginx-tests clean
 
 all: module ctl
 
@@ -77,6 +78,16 @@ run: deps module ctl
 bench: deps module
 	@TG_EXTRA_PKGS=wrk tools/install-deps.sh
 	@tools/bench/bench.sh
+
+# nginx's own proxy tests with the module loaded and "tokenguard off"
+# (README, "nginx's own tests"): NGINX_TESTS is a checkout of
+# https://github.com/nginx/nginx-tests
+nginx-tests: deps module
+	@if [ -z "$(NGINX_TESTS)" ]; then \
+	    echo "usage: make nginx-tests NGINX_TESTS=/path/to/nginx-tests" >&2; \
+	    exit 2; \
+	fi
+	@tools/nginx-tests.sh "$(NGINX_TESTS)"
 
 clean:
 	rm -rf build

@@ -1,7 +1,8 @@
 /*
  * Who is calling: user, team and the sandbox flag, from complex values
  * the operator points at a trusted source ($remote_user, auth_request
- * results, $ssl_client_s_dn ...).
+ * results, $ssl_client_s_dn ...).  Once they are read, the client's
+ * X-TokenGuard-* request headers are dropped (headers.c).
  */
 
 #include "ngx_http_tokenguard_module.h"
@@ -32,6 +33,16 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
         || ngx_http_tokenguard_eval(r, tlcf->team, &ctx->team) != NGX_OK
         || ngx_http_tokenguard_eval(r, tlcf->sandbox, &sandbox) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /*
+     * Read, the identity may have come from an X-TokenGuard-* header that
+     * a proxy in front set (conf/nginx.conf does so for "make run"): the
+     * client's own such headers go no further than this.
+     */
+
+    if (ngx_http_tokenguard_strip_headers(r) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -211,7 +211,7 @@ static void
 ngx_http_tokenguard_journal_replayed(ngx_http_tokenguard_redis_op_t *op,
     redisReply *reply)
 {
-    if (reply == NULL) {
+    if (reply == NULL || ngx_http_tokenguard_redis_transient(reply)) {
         (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
         return;
     }

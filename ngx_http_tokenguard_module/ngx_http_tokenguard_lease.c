@@ -869,7 +869,7 @@ static void
 ngx_http_tokenguard_lease_write_handler(ngx_http_tokenguard_redis_op_t *op,
     redisReply *reply)
 {
-    if (reply == NULL) {
+    if (reply == NULL || ngx_http_tokenguard_redis_transient(reply)) {
         (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
         return;
     }

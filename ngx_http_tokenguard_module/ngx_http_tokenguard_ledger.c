@@ -133,7 +133,13 @@ static void
 ngx_http_tokenguard_write_handler(ngx_http_tokenguard_redis_op_t *op,
     redisReply *reply)
 {
-    if (reply == NULL) {
+    if (reply == NULL || ngx_http_tokenguard_redis_transient(reply)) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "tokenguard: redis refused a ledger write for now,"
+                          " journaled: %s", reply->str);
+        }
+
         (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
         return;
     }
@@ -148,7 +154,7 @@ ngx_http_tokenguard_write_handler(ngx_http_tokenguard_redis_op_t *op,
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        /* not journaled: the same command would fail the same way */
+        /* not journaled: the same command would fail the same way again */
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "tokenguard: redis refused a ledger write: %s",
                       reply->str);
@@ -721,7 +727,16 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
 
     output = ctx->rq.max_output >= 0 ? ctx->rq.max_output
                                      : tlcf->max_tokens_default;
-    output *= ctx->rq.choices;
+
+    /* both may be up to 1e12: saturate rather than wrap to a negative */
+    if (ctx->rq.choices > 1 && output > TG_COST_MAX / ctx->rq.choices) {
+        output = TG_COST_MAX;
+
+    } else {
+        output *= ctx->rq.choices;
+    }
+
+    output = ngx_min(output, TG_COST_MAX - ctx->rq.prompt_tokens);
 
     ctx->reserve_usd = tg_price_cost(ctx->price, ctx->rq.prompt_tokens, 0,
                                      0, output);

@@ -46,6 +46,26 @@ static ngx_conf_num_bounds_t  ngx_http_tokenguard_max_tokens_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_tokenguard_match_limit_bounds = {
+    ngx_http_tokenguard_check_bounds, 1000, 100000000
+};
+
+
+#if (NGX_PCRE2)
+
+/*
+ * One match context per worker carries the limits of every tokenguard
+ * regex; pcre2_match() with no context (as ngx_regex_exec() calls it)
+ * allows 10 million backtracking steps per start position and gigabytes
+ * of backtracking memory, on text the client chose.
+ */
+
+static pcre2_match_context  *ngx_http_tokenguard_match_ctx;
+static pcre2_match_data     *ngx_http_tokenguard_match_data;
+
+#endif
+
+
 static ngx_command_t  ngx_http_tokenguard_commands[] = {
 
     { ngx_string("tokenguard"),
@@ -117,6 +137,13 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_tokenguard_loc_conf_t, max_tokens_default),
       &ngx_http_tokenguard_max_tokens_bounds },
+
+    { ngx_string("tokenguard_regex_match_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, regex_match_limit),
+      &ngx_http_tokenguard_match_limit_bounds },
 
     { ngx_string("tokenguard_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -398,6 +425,7 @@ ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->provider = NGX_CONF_UNSET_UINT;
     conf->max_tokens_default = NGX_CONF_UNSET;
+    conf->regex_match_limit = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->include_usage = NGX_CONF_UNSET;
     conf->headers = NGX_CONF_UNSET;
@@ -439,6 +467,8 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->max_tokens_default, prev->max_tokens_default,
                          4096);
+    ngx_conf_merge_value(conf->regex_match_limit, prev->regex_match_limit,
+                         NGX_HTTP_TOKENGUARD_MATCH_LIMIT);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               4 * 1024 * 1024);
     ngx_conf_merge_value(conf->include_usage, prev->include_usage, 1);
@@ -626,6 +656,23 @@ ngx_http_tokenguard_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+#if (NGX_PCRE2)
+
+    ngx_http_tokenguard_match_ctx = pcre2_match_context_create(NULL);
+    ngx_http_tokenguard_match_data = pcre2_match_data_create(
+                                         NGX_HTTP_TOKENGUARD_MAX_CAPTURES,
+                                         NULL);
+
+    if (ngx_http_tokenguard_match_ctx == NULL
+        || ngx_http_tokenguard_match_data == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "tokenguard: cannot allocate the PCRE2 match context");
+        return NGX_ERROR;
+    }
+
+#endif
+
     if (ngx_http_tokenguard_redis_init_process(cycle, &tmcf->redis)
         != NGX_OK)
     {
@@ -644,6 +691,20 @@ ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_tokenguard_lease_exit_process();
     ngx_http_tokenguard_redis_exit_process();
+
+#if (NGX_PCRE2)
+
+    if (ngx_http_tokenguard_match_data) {
+        pcre2_match_data_free(ngx_http_tokenguard_match_data);
+        ngx_http_tokenguard_match_data = NULL;
+    }
+
+    if (ngx_http_tokenguard_match_ctx) {
+        pcre2_match_context_free(ngx_http_tokenguard_match_ctx);
+        ngx_http_tokenguard_match_ctx = NULL;
+    }
+
+#endif
 }
 
 
@@ -818,15 +879,82 @@ ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
 
 
 /*
- * Returns 1 on a match, 0 on none.  A matching error (PCRE2's match or
- * depth limit hit by a hostile input) is logged and returned as
- * NGX_ERROR so that each caller fails the way that is safe for it.
+ * Returns 1 on a match, 0 on none.  A regex that gives up (a limit hit by
+ * a hostile input, memory) is logged, naming the regex and the subject's
+ * size but never its text, and returns NGX_ERROR so that each caller
+ * fails the way that is safe for it.
+ *
+ * With PCRE2 the match runs under tokenguard_regex_match_limit and
+ * NGX_HTTP_TOKENGUARD_MATCH_DEPTH: PCRE2 counts both per start position
+ * of the subject, so they stop a regex that explodes at one position
+ * (^(a+)+$), not the sum of a regex's work over a long subject.  JIT code
+ * counts its steps its own way, ignores the depth limit and stops at the
+ * end of its 32 KB stack instead (PCRE2_ERROR_JIT_STACKLIMIT).
  */
 
 ngx_int_t
 ngx_http_tokenguard_match(ngx_http_request_t *r,
     ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps)
 {
+#if (NGX_PCRE2)
+
+    int                              rc, i, n;
+    u_char                           err[128];
+    uint32_t                         limit;
+    PCRE2_SIZE                      *ov;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    if (ngx_http_tokenguard_match_ctx == NULL) {
+        /* a worker without a tokenguard location: cannot happen */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "tokenguard: no PCRE2 match context");
+        return NGX_ERROR;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+    limit = (uint32_t) tlcf->regex_match_limit;
+
+    pcre2_set_match_limit(ngx_http_tokenguard_match_ctx, limit);
+    pcre2_set_depth_limit(ngx_http_tokenguard_match_ctx,
+                          ngx_min(limit, NGX_HTTP_TOKENGUARD_MATCH_DEPTH));
+
+    rc = pcre2_match(re->regex, s->data, s->len, 0, 0,
+                     ngx_http_tokenguard_match_data,
+                     ngx_http_tokenguard_match_ctx);
+
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        return 0;
+    }
+
+    if (rc < 0) {
+        if (pcre2_get_error_message(rc, err, sizeof(err)) < 0) {
+            ngx_cpystrn(err, (u_char *) "unknown error", sizeof(err));
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "tokenguard: regex \"%V\" gave up on a %uz-byte"
+                      " subject: %s (PCRE2 error %d)",
+                      &re->source, s->len, err, rc);
+        return NGX_ERROR;
+    }
+
+    if (caps != NULL) {
+        n = (int) pcre2_get_ovector_count(ngx_http_tokenguard_match_data);
+        ov = pcre2_get_ovector_pointer(ngx_http_tokenguard_match_data);
+
+        n = ngx_min(n, ncaps / 3);
+
+        /* as ngx_regex_exec(): an unset group is -1 */
+        for (i = 0; i < n * 2; i++) {
+            caps[i] = (int) ov[i];
+        }
+    }
+
+    return 1;
+
+#else
+
     ngx_int_t  rc;
 
     rc = ngx_regex_exec(re->regex, s, caps, ncaps);
@@ -836,13 +964,16 @@ ngx_http_tokenguard_match(ngx_http_request_t *r,
     }
 
     if (rc < 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      ngx_regex_exec_n " failed: %i on \"%V\"",
-                      rc, &re->source);
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "tokenguard: regex \"%V\" gave up on a %uz-byte"
+                      " subject: " ngx_regex_exec_n " failed: %i",
+                      &re->source, s->len, rc);
         return NGX_ERROR;
     }
 
     return 1;
+
+#endif
 }
 
 

@@ -25,6 +25,10 @@
 
 #define NGX_HTTP_TOKENGUARD_MAX_CAPTURES  10
 
+/* PCRE2 limits per start position: backtracking steps and depth */
+#define NGX_HTTP_TOKENGUARD_MATCH_LIMIT   100000
+#define NGX_HTTP_TOKENGUARD_MATCH_DEPTH   10000
+
 
 typedef struct ngx_http_tokenguard_lease_s  ngx_http_tokenguard_lease_t;
 
@@ -100,6 +104,7 @@ typedef struct {
     ngx_array_t                 *classes;       /* of .._class_t */
 
     ngx_int_t                    max_tokens_default;
+    ngx_int_t                    regex_match_limit;
     size_t                       max_body;
     ngx_flag_t                   include_usage;
     ngx_flag_t                   headers;
@@ -321,6 +326,7 @@ char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
 /* ngx_http_tokenguard_headers.c */
+ngx_int_t ngx_http_tokenguard_strip_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);
 
 /* ngx_http_tokenguard_variables.c */

@@ -25,10 +25,9 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
 
     for (i = 0; i < tlcf->deny_prompts->nelts; i++) {
 
-        /* a regex that errors out (match limit) fails closed */
         rc = ngx_http_tokenguard_match(r, &deny[i].regex, &prompt, NULL, 0);
 
-        if (rc != 0) {
+        if (rc == 1) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "tokenguard: prompt of user \"%V\" denied by rule"
                           " \"%V\"", &ctx->user, &deny[i].name);
@@ -38,6 +37,22 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
                                        " rule \"%V\"; remove the content it"
                                        " guards against, or ask your"
                                        " security team", &deny[i].name);
+            return NGX_DECLINED;
+        }
+
+        if (rc != 0) {
+            /* a rule that cannot be evaluated (a limit) fails closed */
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "tokenguard: prompt of user \"%V\" refused: rule"
+                          " \"%V\" could not be evaluated", &ctx->user,
+                          &deny[i].name);
+
+            ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_PROMPT,
+                                       "the prompt could not be checked"
+                                       " against the policy rule \"%V\""
+                                       " within the gateway's limits; send a"
+                                       " shorter or simpler prompt, or ask"
+                                       " your security team", &deny[i].name);
             return NGX_DECLINED;
         }
     }

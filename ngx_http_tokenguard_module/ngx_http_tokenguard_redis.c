@@ -36,6 +36,7 @@ typedef struct {
     ngx_msec_t                         retry_at;    /* no connect before */
     unsigned                           connected:1;
     unsigned                           logged_down:1;
+    unsigned                           closing:1;     /* the worker exits */
 } ngx_http_tokenguard_redis_t;
 
 
@@ -114,6 +115,8 @@ ngx_http_tokenguard_redis_exit_process(void)
         return;
     }
 
+    rd->closing = 1;
+
     /* no request is resumed in a process that is going away */
     for (q = ngx_queue_head(&rd->ops);
          q != ngx_queue_sentinel(&rd->ops);
@@ -130,6 +133,36 @@ ngx_http_tokenguard_redis_exit_process(void)
 
     ngx_free(rd->out);
     rd->out = NULL;
+}
+
+
+/*
+ * An error reply that says "not now" rather than "never": the write is
+ * worth keeping in the journal (the scripts fail on their first write,
+ * so a replay cannot count twice).
+ */
+ngx_uint_t
+ngx_http_tokenguard_redis_transient(redisReply *reply)
+{
+    ngx_uint_t          i;
+    static const char  *transient[] = {
+        "OOM", "READONLY", "LOADING", "MASTERDOWN", "BUSY", "TRYAGAIN",
+        "CLUSTERDOWN", "NOSCRIPT", NULL
+    };
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+
+    for (i = 0; transient[i]; i++) {
+        if (ngx_strncmp(reply->str, transient[i],
+                        ngx_strlen(transient[i])) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -279,7 +312,9 @@ ngx_http_tokenguard_redis_connect(void)
     ngx_connection_t             *c;
     ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
 
-    if (rd->conf == NULL || ngx_exiting || ngx_terminate) {
+    /* an exiting worker still serves requests: it reconnects, until its
+     * exit_process, when what is left goes to the journal */
+    if (rd->conf == NULL || rd->closing || ngx_terminate) {
         return NGX_ERROR;
     }
 

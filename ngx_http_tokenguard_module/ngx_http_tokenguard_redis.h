@@ -65,6 +65,9 @@ ngx_int_t ngx_http_tokenguard_redis_send(ngx_http_tokenguard_redis_op_t *op);
 
 void ngx_http_tokenguard_redis_free(ngx_http_tokenguard_redis_op_t *op);
 
+/* an error reply worth a retry later (OOM, READONLY, LOADING ...) */
+ngx_uint_t ngx_http_tokenguard_redis_transient(redisReply *reply);
+
 /* an op from RESP bytes already formatted (a journaled command) */
 ngx_http_tokenguard_redis_op_t *ngx_http_tokenguard_redis_op_raw(
     ngx_int_t script, u_char *cmd, size_t len,

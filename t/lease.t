@@ -33,8 +33,8 @@ sub evalsha {
     return $info =~ /cmdstat_evalsha:calls=(\d+)/ ? $1 : 0;
 }
 
-# round trips: 200 requests of one user at once; without leases that is
-# 400 reservations and 400 settles (user and team); the spend flushes
+# round trips: 100 requests of one user at once; without leases that is
+# 200 reservations and 200 settles (user and team); the spend flushes
 # every 10 s here, so the calls counted are the slices' growth
 my @req = map {
     ['POST', '/v1/chat/completions',
@@ -42,24 +42,25 @@ my @req = map {
        messages => [{ role => 'user', content => 'hi' }] },
      { 'X-User' => 'ann', 'X-Team' => 'eng', 'X-Stub-Usage' => '5,3',
        'Content-Type' => 'application/json' }]
-} 1 .. 200;
+} 1 .. 100;
 my $before = evalsha();
 my @st = $t->parallel(@req);
 my $calls = evalsha() - $before;
-is(scalar(grep { $_ == 200 } @st), 200, '200 requests admitted');
-cmp_ok($calls, '<', 100, "200 requests made $calls lease calls");
+is(scalar(grep { $_ == 200 } @st), 100, '100 requests admitted')
+    or diag "statuses: @st";
+cmp_ok($calls, '<', 50, "100 requests made $calls lease calls");
 
 ok($t->wait_settled("tg:{u:ann}:$month"), 'slices given back when idle');
 my $h = $t->hash("tg:{u:ann}:$month");
-is($h->{requests}, 200, 'user: 200 requests counted');
-is($h->{tokens_in}, 1000, 'user: tokens in');
-is($h->{tokens_out}, 600, 'user: tokens out');
-is($h->{'model:gpt-4o-mini:tokens_out'}, 600, 'user: per-model counters');
-is($h->{'cat:chat:requests'}, 200, 'user: per-category counters');
+is($h->{requests}, 100, 'user: 100 requests counted');
+is($h->{tokens_in}, 500, 'user: tokens in');
+is($h->{tokens_out}, 300, 'user: tokens out');
+is($h->{'model:gpt-4o-mini:tokens_out'}, 300, 'user: per-model counters');
+is($h->{'cat:chat:requests'}, 100, 'user: per-category counters');
 is($h->{reserved_usd}, 0, 'user: nothing left reserved');
 ok($t->wait_settled("tg:{t:eng}:$month"), 'team slice given back');
 my $tm = $t->hash("tg:{t:eng}:$month");
-is($tm->{requests}, 200, 'team: 200 requests counted');
+is($tm->{requests}, 100, 'team: 100 requests counted');
 is($tm->{usd}, $h->{usd}, 'team: the same spend');
 is($t->redis('SCARD', 'tg:{u:ann}:leases'), 0, 'no slice left');
 

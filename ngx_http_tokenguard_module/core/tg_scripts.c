@@ -151,7 +151,8 @@ static const char  tg_script_reserve[] =
 
 /*
  * SETTLE: spend what a request used and drop its reservation; with
- * requests = 0 it only releases the reservation (the upstream failed).
+ * requests = 0 it only releases the reservation (the upstream failed),
+ * and a release is not remembered: the request may still settle.
  * KEYS: month, day, resv, resv:exp, settled
  * ARGV: now_ms, id, sandbox, usd, tokens_in, tokens_out, requests (0/1),
  *       model, category, rerouted (0/1), retention_month_s,
@@ -207,7 +208,9 @@ static const char  tg_script_settle[] =
     "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
     "  redis.call('EXPIRE', KEYS[2], ARGV[12])\n"
     "end\n"
-    "redis.call('ZADD', KEYS[5], now + tonumber(ARGV[13]), id)\n"
+    "if ARGV[7] == '1' then\n"
+    "  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[13]), id)\n"
+    "end\n"
     "return {1, expired}\n";
 
 

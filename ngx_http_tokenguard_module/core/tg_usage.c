@@ -170,7 +170,10 @@ tg_usage_apply(tg_api_e api, json_t *usage, tg_usage_t *u)
 static int
 tg_usage_value(tg_api_e api, json_t *v, tg_usage_t *u)
 {
-    json_t  *usage;
+    int       found;
+    json_t   *usage;
+    int64_t   output;
+    unsigned  has_output;
 
     if (api == TG_API_GENERATE) {
         return tg_usage_apply(api, json_object_get(v, "usageMetadata"), u);
@@ -183,8 +186,24 @@ tg_usage_value(tg_api_e api, json_t *v, tg_usage_t *u)
         usage = json_object_get(json_object_get(v, "response"), "usage");
     }
 
-    if (usage == NULL) {
+    if (usage == NULL && api == TG_API_MESSAGES) {
+        /*
+         * Anthropic's message_start: its output_tokens is a placeholder
+         * (1), only message_delta says how much came; a stream cut before
+         * that is estimated from what was relayed
+         */
         usage = json_object_get(json_object_get(v, "message"), "usage");
+
+        if (usage != NULL) {
+            output = u->output;
+            has_output = u->has_output;
+            found = tg_usage_apply(api, usage, u);
+
+            u->output = output;
+            u->has_output = has_output;
+
+            return found;
+        }
     }
 
     return tg_usage_apply(api, usage, u);

@@ -49,7 +49,8 @@ sub free_port {
 
 sub wait_port {
     my ($port, $what) = @_;
-    for (1 .. 300) {
+    # nginx under valgrind takes seconds to read its config on a busy box
+    for (1 .. ($ENV{TG_VALGRIND} ? 1500 : 300)) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $port);
         if ($s) { close $s; return 1; }
@@ -61,7 +62,8 @@ sub wait_port {
 
 # options: location (directives for "location /", before proxy_pass),
 # server (replaces the whole server block body), http (extra http-level
-# directives), main (extra main-level directives)
+# directives), main (extra main-level directives), jit => 0 (pcre_jit
+# off), error_log_level (info by default)
 sub new {
     my ($class, %opt) = @_;
     my $self = bless { %opt }, $class;
@@ -110,15 +112,17 @@ sub conf_text {
     my $user = $> == 0 ? 'user root;' : '';
     my $workers = $self->{workers} // 1;
     my $mp = $ENV{TG_VALGRIND} ? "master_process off;\ndaemon off;" : '';
-    # valgrind cannot follow JIT-compiled code
-    my $jit = $ENV{TG_VALGRIND} ? 'pcre_jit off;' : 'pcre_jit on;';
+    # valgrind cannot follow JIT-compiled code; jit => 0 turns it off too
+    my $jit = $ENV{TG_VALGRIND} || (defined $self->{jit} && !$self->{jit})
+              ? 'pcre_jit off;' : 'pcre_jit on;';
+    my $level = $self->{error_log_level} // 'info';
 
     return <<"END";
 load_module $MODULE;
 $user
 $mp
 worker_processes $workers;
-error_log $d/logs/error.log info;
+error_log $d/logs/error.log $level;
 pid $d/logs/nginx.pid;
 $jit
 $main

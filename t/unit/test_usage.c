@@ -279,6 +279,16 @@ test_usage(void)
        && u.output == 77, "usage: anthropic: input from message_start (all"
        " of it), output from the cumulative message_delta");
 
+    /* cut before message_delta: the output is not known, not 1 */
+    s = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+        "{\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"delta\":{\"text\":\"hi\"}}\n\n";
+    is_int(usage_every_split(TG_API_MESSAGES, s, &u), 0,
+           "usage: anthropic stream cut short");
+    ok(u.has_input && u.input == 10 && !u.has_output,
+       "usage: anthropic: message_start's output_tokens is no count");
+
     s = "data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":9}}"
         "\r\n\r\ndata: {\"usageMetadata\":{\"promptTokenCount\":9,"
         "\"candidatesTokenCount\":20,\"thoughtsTokenCount\":5,"
