@@ -580,8 +580,19 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
     }
 
     if (rev->error || c->close) {
-        /* c->close: nginx is shutting down and closes idle connections */
+        /*
+         * c->close: nginx is shutting down and closes idle connections;
+         * not a failure, the requests still served may connect again
+         */
+        n = c->close;
+
         ngx_http_tokenguard_redis_fail(NULL);
+
+        if (n) {
+            rd->retry_at = 0;
+            rd->backoff = NGX_HTTP_TOKENGUARD_BACKOFF_MIN;
+        }
+
         return;
     }
 

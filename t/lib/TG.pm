@@ -498,7 +498,7 @@ sub parallel_start {
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         close $rd;
-        my ($st, $el) = _concurrent([map { [$self, @$_] } @reqs], 30);
+        my ($st, $el) = _concurrent([map { [$self, @$_] } @reqs], 90);
         print $wr map { "$st->[$_] $el->[$_]\n" } 0 .. $#$st;
         close $wr;
         POSIX::_exit(0);
