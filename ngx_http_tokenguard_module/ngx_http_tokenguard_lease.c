@@ -27,7 +27,7 @@
 
 
 #define NGX_HTTP_TOKENGUARD_LEASE_TICK   100      /* ms */
-#define NGX_HTTP_TOKENGUARD_RECALL       1000     /* ms: slices come back */
+#define NGX_HTTP_TOKENGUARD_RECALL       3000     /* ms: slices come back */
 #define NGX_HTTP_TOKENGUARD_LEASE_MAX    65536    /* scopes per worker */
 #define NGX_HTTP_TOKENGUARD_REMEMBER_MS  (7 * 86400 * 1000LL)
 
