@@ -43,6 +43,12 @@ perl "$top/tools/stub-provider.pl" --listen 127.0.0.1:9000 --delay 40 \
     > "$run/logs/stub.log" 2>&1 &
 pids+=($!)
 
+# the first requests must not find the provider still starting
+for _ in $(seq 100); do
+    busy 9000 && break
+    sleep 0.1
+done
+
 user=""
 [ "$(id -u)" -eq 0 ] && user="user root;"
 "$nginx" -p "$run/" -c "$run/nginx.conf" -t -q
