@@ -577,14 +577,15 @@ void
 ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
     int64_t usd, int64_t tin, int64_t tout)
 {
-    ngx_uint_t                    i, d;
+    ngx_uint_t                    i;
     ngx_http_tokenguard_lease_t  *l;
 
     if (!ctx->leased) {
         return;
     }
 
-    ctx->leased = 0;
+    /* the worst case comes back, what was used is spent */
+    ngx_http_tokenguard_lease_release(ctx);
 
     for (i = 0; i < 2; i++) {
         l = ctx->lease[i];
@@ -593,15 +594,9 @@ ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
             continue;
         }
 
-        for (d = 0; d < 3; d++) {
-            l->flight[d] -= ctx->worst[d];
-        }
-
         l->spent[0] += usd;
         l->spent[1] += tin + tout;
         l->spent[2] += 1;
-
-        l->inflight--;
         l->last_active = ngx_current_msec;
 
         if (ngx_http_tokenguard_pairs_settle(&l->pairs, ctx, usd, tin, tout)
