@@ -142,7 +142,8 @@ sub max { my $m = 0; $_ > $m and $m = $_ for @_; $m }
 
 my $multi = TG->new(workers => 2, server => $server,
                     redis_args => ['--appendonly', 'yes', '--appendfsync',
-                                   'always']);
+                                   'always', '--enable-debug-command',
+                                   'local']);
 my @check;
 
 # killed and restarted mid-load
@@ -173,7 +174,10 @@ my @check;
 }
 
 # its connections reset while commands are pipelined on them: requests
-# over 1.2s, CLIENT KILL every 5 ms until one hit commands in flight
+# over 1.2s; Redis is held in DEBUG SLEEP for 80 ms so that commands queue
+# on nginx's connections, and the CLIENT KILL sent during the sleep runs
+# after them, before their replies are written: until one hit commands
+# in flight (a bare CLIENT KILL loop rarely does on a fast machine)
 {
     my $in_flight = qr/(?:closed the connection|cannot read); failing the/;
     my $from = length $multi->error_log;
@@ -182,8 +186,14 @@ my @check;
     if ($killer == 0) {
         my $end = time + 3;
         while (time < $end && $new_log->() !~ $in_flight) {
+            my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                          PeerPort => $multi->{redis_port})
+                or die "redis: $!";
+            print $s "DEBUG SLEEP 0.08\r\n";
+            sleep 0.04;
             eval { $multi->redis('CLIENT', 'KILL', 'TYPE', 'normal') };
-            sleep 0.005;
+            close $s;
+            sleep 0.01;
         }
         POSIX::_exit(0);
     }
@@ -391,14 +401,20 @@ like($single->error_log, qr/redis at "[^"]+" timed out/,
     $single->redis('CONFIG', 'SET', 'maxmemory', '0');
     # a script that has written once may go on writing under OOM: the
     # settle's first write (a trim) lets it through, unless it has an
-    # expired reservation to purge first (mx)
+    # expired reservation to purge first (mx): that settle, and the
+    # index writes, meet OOM and are journaled, replayed within a second
+    # or so of memory being back
     ledger_is($single, 'OOM, admitted before', 'u:mc', 4, 1);
     ledger_is($single, 'OOM, open', 'u:mo', 2, 0);
     ledger_is($single, 'OOM, closed', 'u:mc2', 0, 0);
     ledger_is($single, 'OOM, admitted before, an expired reservation'
-              . ' to purge', 'u:mx', 4, 0);
-    my $idx = $single->redis('SMEMBERS', "tg:idx:$month:users") || [];
-    my %in = map { $_ => 1 } @$idx;
+              . ' to purge (journaled)', 'u:mx', 4, 5);
+    my %in;
+    TG::wait_for(sub {
+        %in = map { $_ => 1 }
+              @{ $single->redis('SMEMBERS', "tg:idx:$month:users") || [] };
+        $in{mc} && $in{mo} && $in{mx};
+    }, 5);
     ok($in{mc} && $in{mo} && $in{mx},
        'OOM: the users are in the period index');
     push @check, ['mc'], ['mx'], ['mc2'], ['mo'];
