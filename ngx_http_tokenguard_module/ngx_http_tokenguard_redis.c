@@ -50,6 +50,8 @@ static void ngx_http_tokenguard_redis_handshake(
     ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(void);
 static void ngx_http_tokenguard_redis_dispatch(redisReply *reply);
+static ngx_int_t ngx_http_tokenguard_redis_as_eval(
+    ngx_http_tokenguard_redis_op_t *op);
 static void ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress);
 
 
@@ -671,14 +673,18 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
     if (reply->type == REDIS_REPLY_ERROR && op->script >= 0
         && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
     {
-        /* the server lost its scripts (SCRIPT FLUSH, a restart): the
-         * handshake loads them again ahead of this op, sent once more */
+        /*
+         * The server lost its scripts (SCRIPT FLUSH, a restart).  The op
+         * is sent once more as EVAL with the script's text, which no
+         * later flush can fail; the handshake loads the scripts again
+         * for the EVALSHAs behind it.
+         */
 
-        if (ngx_http_tokenguard_redis_queue_handshake() == NGX_OK
+        if (ngx_http_tokenguard_redis_as_eval(op) == NGX_OK
+            && ngx_http_tokenguard_redis_queue_handshake() == NGX_OK
             && ngx_http_tokenguard_redis_append(op->cmd, op->len) == NGX_OK)
         {
             ngx_queue_insert_tail(&rd->ops, &op->queue);
-            op->script = -1;
 
             if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
                 rd->c->read->error = 1;
@@ -694,6 +700,67 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
 
     op->handler(op, reply);
     ngx_http_tokenguard_redis_free(op);
+}
+
+
+/*
+ * Rewrites "*N $7 EVALSHA $40 <sha> args..." as "*N $4 EVAL $len <text>
+ * args...": the same arguments, the script carried in the command.
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_redis_as_eval(ngx_http_tokenguard_redis_op_t *op)
+{
+    u_char      *p, *end, *cmd, *q;
+    size_t       text_len, head_len, rest_len;
+    const char  *text;
+
+    static const char  sha_head[] = "$7\r\nEVALSHA\r\n$40\r\n";
+
+    p = (u_char *) op->cmd;
+    end = p + op->len;
+
+    q = ngx_strlchr(p, end, '\n');
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    head_len = q + 1 - p;
+    q++;
+
+    if ((size_t) (end - q) < sizeof(sha_head) - 1 + 40 + 2
+        || ngx_memcmp(q, sha_head, sizeof(sha_head) - 1) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    q += sizeof(sha_head) - 1 + 40 + 2;
+    rest_len = end - q;
+
+    text = tg_scripts[op->script];
+    text_len = ngx_strlen(text);
+
+    /* freed by redisFreeCommand(), which is free() */
+    cmd = ngx_alloc(head_len + sizeof("$4\r\nEVAL\r\n$\r\n") - 1
+                    + NGX_SIZE_T_LEN + text_len + 2 + rest_len,
+                    ngx_cycle->log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(cmd, op->cmd, head_len);
+    p = ngx_sprintf(p, "$4\r\nEVAL\r\n$%uz\r\n", text_len);
+    p = ngx_cpymem(p, text, text_len);
+    *p++ = '\r';
+    *p++ = '\n';
+    p = ngx_cpymem(p, q, rest_len);
+
+    redisFreeCommand(op->cmd);
+    op->cmd = (char *) cmd;
+    op->len = p - cmd;
+    op->script = -1;
+
+    return NGX_OK;
 }
 
 
