@@ -27,8 +27,11 @@ use Time::HiRes qw(sleep time);
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
 our $NGINX = $ENV{TG_NGINX_BIN}
     || (-x "$TOP/build/nginx-bin" ? "$TOP/build/nginx-bin" : '/usr/sbin/nginx');
-our $MODULE = "$TOP/build/ngx_http_tokenguard_module.so";
+# an ASan nginx loads only an ASan module: make test-asan sets both
+our $MODULE = $ENV{TG_MODULE} || "$TOP/build/ngx_http_tokenguard_module.so";
 our $JSON = JSON::PP->new->canonical->allow_nonref;
+# lines of AddressSanitizer, LeakSanitizer and UBSan reports
+our $SANITIZER = qr/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/;
 
 
 sub free_port {
@@ -286,14 +289,20 @@ sub start_stub {
 # runs "nginx -t" on the config; returns (exit code, output)
 sub nginx_test {
     my ($self) = @_;
+    # "nginx -t" returns from main() with its cycle never freed: by design
+    local @ENV{qw(ASAN_OPTIONS UBSAN_OPTIONS)} =
+        $self->sanitizer_env('detect_leaks=0');
     my $out = `$NGINX -t -p $self->{dir} -c $self->{dir}/nginx.conf 2>&1`;
-    return ($? >> 8, $out);
+    my $rc = $? >> 8;
+    push @{ $self->{sanitizer_out} }, $out if $out =~ $SANITIZER;
+    return ($rc, $out);
 }
 
 
 sub start_nginx {
     my ($self) = @_;
     my @cmd = ($NGINX, '-p', $self->{dir}, '-c', "$self->{dir}/nginx.conf");
+    local @ENV{qw(ASAN_OPTIONS UBSAN_OPTIONS)} = $self->sanitizer_env;
 
     if ($ENV{TG_VALGRIND}) {
         @cmd = ('valgrind', '--error-exitcode=99', '--leak-check=full',
@@ -306,6 +315,8 @@ sub start_nginx {
     } else {
         my $out = `@cmd 2>&1`;
         die "nginx did not start:\n$out" if $?;
+        # before nginx sends stderr to error.log
+        push @{ $self->{sanitizer_out} }, $out if $out =~ $SANITIZER;
     }
 
     wait_port($self->{port}, 'nginx');
@@ -334,10 +345,37 @@ sub stop {
     waitpid $self->{stub_pid}, 0 if $self->{stub_pid};
     $self->stop_redis;
 
-    my @bad = grep { /\[(alert|crit|emerg)\]|AddressSanitizer|runtime error/ }
-              grep { !$self->{allow_log} || !/$self->{allow_log}/ }
+    my $allow = $self->{allow_log};
+    my @bad = grep { /\[(alert|crit|emerg)\]/ && !($allow && /$allow/)
+                     || /$SANITIZER/ }
               split /\n/, $self->read_file('logs/error.log');
-    ok(!@bad, 'no alert, crit or emerg in error.log') or diag join "\n", @bad;
+    push @bad, $self->sanitizer_reports;
+    ok(!@bad, 'no alert, crit, emerg or sanitizer report')
+        or diag join "\n", @bad;
+}
+
+
+# a sanitizer-built nginx (make test-asan) writes its reports to
+# logs/sanitizer.PID rather than to a stderr that may be closed
+sub sanitizer_env {
+    my ($self, $asan) = @_;
+    my $log = "log_path=$self->{dir}/logs/sanitizer";
+    return (join(':', grep { length } $ENV{ASAN_OPTIONS} // '', $asan // '',
+                 $log),
+            join(':', grep { length } $ENV{UBSAN_OPTIONS} // '', $log));
+}
+
+
+sub sanitizer_reports {
+    my ($self) = @_;
+    my @r = @{ $self->{sanitizer_out} || [] };
+    for my $f (sort glob "$self->{dir}/logs/sanitizer.*") {
+        open my $fh, '<', $f or next;
+        local $/;
+        my $text = <$fh>;
+        push @r, "$f:\n$text" if length $text;
+    }
+    return @r;
 }
 
 
@@ -347,6 +385,10 @@ sub stop_stub {
     kill 'TERM', $self->{stub_pid};
     waitpid $self->{stub_pid}, 0;
     $self->stop_redis;
+    # "nginx -t" only: a point of its own only when a sanitizer spoke
+    my @r = $self->sanitizer_reports;
+    fail('no sanitizer report') if @r;
+    diag join "\n", @r if @r;
 }
 
 
