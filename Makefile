@@ -5,6 +5,8 @@
 #   make run        Redis, the stub provider and nginx on 127.0.0.1:8080
 #   make test       unit tests and prove -r t/, ending "N passed, N failed"
 #   make ctl        build/tokenguardctl, the ops CLI (tools/tokenguardctl/)
+#   make test-asan  the tests against nginx built with ASan and UBSan
+#   make test-tiny  the tests with tiny buffers (short reads everywhere)
 
 CC ?= gcc
 CORE := ngx_http_tokenguard_module/core
@@ -76,6 +78,11 @@ test-asan: test-deps ctl unit t/clients/node_modules
 	@TG_EXTRA_PKGS="libssl-dev zlib1g-dev" tools/install-deps.sh
 	@tools/build-asan.sh
 	@$(ASAN_ENV) perl tools/run-tests.pl
+
+# tiny buffers: request headers and bodies, the provider's responses and
+# Redis replies all arrive in short reads (t/lib/TG.pm, TG_TINY)
+test-tiny: test-deps module ctl unit t/clients/node_modules
+	@TG_TINY=1 perl tools/run-tests.pl
 
 run: deps module ctl
 	@tools/run.sh
