@@ -72,6 +72,8 @@ sub new {
     $self->{port} = free_port();
     $self->{upstream_port} = free_port();
 
+    # each redis reply takes some milliseconds through the TG_TINY proxy
+    $self->{redis_timeout} //= '3s' if $ENV{TG_TINY};
     $self->start_stub;
     # redis_port => N shares another test instance's redis
     $self->start_redis unless $opt{no_redis} || $opt{redis_port};
