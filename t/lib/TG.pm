@@ -48,7 +48,8 @@ sub free_port {
 
 sub wait_port {
     my ($port, $what) = @_;
-    for (1 .. 300) {
+    # nginx under valgrind on a busy machine may take seconds
+    for (1 .. ($ENV{TG_VALGRIND} ? 1500 : 300)) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $port);
         if ($s) { close $s; return 1; }
