@@ -74,10 +74,18 @@ ASAN_ENV = TG_NGINX_BIN=$(CURDIR)/build/asan/nginx-bin \
     LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:suppressions=$(CURDIR)/t/ubsan.supp
 
-test-asan: test-deps ctl unit t/clients/node_modules
+# the core/ unit tests too (t/unit.t runs TG_UNIT_TESTS)
+build/asan/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p build/asan
+	$(CC) $(CFLAGS_CORE) -fsanitize=address,undefined \
+	    -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	    -o $@ $(UNIT_SRCS) $(CORE_SRCS) -ljansson
+
+test-asan: test-deps ctl build/asan/unit_tests t/clients/node_modules
 	@TG_EXTRA_PKGS="libssl-dev zlib1g-dev" tools/install-deps.sh
 	@tools/build-asan.sh
-	@$(ASAN_ENV) perl tools/run-tests.pl
+	@$(ASAN_ENV) TG_UNIT_TESTS=$(CURDIR)/build/asan/unit_tests \
+	    perl tools/run-tests.pl
 
 # tiny buffers: request headers and bodies, the provider's responses and
 # Redis replies all arrive in short reads (t/lib/TG.pm, TG_TINY)
