@@ -90,6 +90,10 @@ fetch_debian_source() {
 
 
 origin=${NGINX_SRC:+$(cd "$NGINX_SRC" && pwd)}
+if [ "$origin" = "$src" ]; then
+    echo "$0: error: NGINX_SRC is $src, where this script builds" >&2
+    exit 1
+fi
 if [ ! -f "$src/src/core/nginx.c" ] \
    || [ "$(cat "$out/nginx.origin" 2>/dev/null)" != "$origin" ]; then
     rm -rf "$src"
