@@ -25,6 +25,7 @@ use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
 use Test::More;
@@ -33,8 +34,11 @@ use Time::HiRes qw(sleep time);
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
 our $NGINX = $ENV{TG_NGINX_BIN}
     || (-x "$TOP/build/nginx-bin" ? "$TOP/build/nginx-bin" : '/usr/sbin/nginx');
-our $MODULE = "$TOP/build/ngx_http_tokenguard_module.so";
+# an ASan nginx loads only an ASan module: make test-asan sets both
+our $MODULE = $ENV{TG_MODULE} || "$TOP/build/ngx_http_tokenguard_module.so";
 our $JSON = JSON::PP->new->canonical->allow_nonref;
+# lines of AddressSanitizer, LeakSanitizer and UBSan reports
+our $SANITIZER = qr/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/;
 
 
 sub free_port {
@@ -75,9 +79,12 @@ sub new {
     $self->{port} = free_port();
     $self->{upstream_port} = free_port();
 
+    # each redis reply takes some milliseconds through the TG_TINY proxy
+    $self->{redis_timeout} //= '3s' if $ENV{TG_TINY};
     $self->start_stub;
     # redis_port => N shares another test instance's redis
     $self->start_redis unless $opt{no_redis} || $opt{redis_port};
+    $self->start_redis_proxy if $ENV{TG_TINY} && $self->{redis_port};
     $self->{redis_timeout} //= '1s';
     $self->write_prices;
     $self->write_conf;
@@ -101,7 +108,8 @@ sub conf_text {
     $http =~ s/%%UPSTREAM%%/127.0.0.1:$self->{upstream_port}/g;
     my $ledger = ($self->{http} // '') =~ /tokenguard_prices/ ? ''
                  : "tokenguard_prices $self->{dir}/prices.json;\n";
-    $ledger .= "    tokenguard_redis 127.0.0.1:$self->{redis_port}"
+    my $redis = $self->{redis_proxy_port} // $self->{redis_port};
+    $ledger .= "    tokenguard_redis 127.0.0.1:$redis"
                . " timeout=$self->{redis_timeout};\n"
         if $self->{redis_port} && !$self->{no_redis_directive};
     # TG_LEASE=1 (or lease => 1): every worker admits from budget leases
@@ -109,6 +117,7 @@ sub conf_text {
         if ($self->{lease} // $ENV{TG_LEASE}) && $self->{redis_port}
            && ($self->{http} // '') !~ /tokenguard_lease/;
     my $main = $self->{main} // '';
+    my $tiny = $ENV{TG_TINY} ? $self->tiny_conf : '';
     my $user = $> == 0 ? 'user root;' : '';
     my $workers = $self->{workers} // 1;
     my $mp = $ENV{TG_VALGRIND} ? "master_process off;\ndaemon off;" : '';
@@ -146,6 +155,7 @@ http {
     scgi_temp_path $d/scgi;
     client_max_body_size 16m;
     upstream stub { server 127.0.0.1:$self->{upstream_port}; }
+    $tiny
     $ledger
     $http
     server {
@@ -154,6 +164,31 @@ http {
     }
 }
 END
+}
+
+
+# TG_TINY=1 (make test-tiny): buffers so small that request headers and
+# bodies, and responses from the provider, arrive in many short reads and
+# spill to temp files.  A test that sets a size of its own keeps it.
+sub tiny_conf {
+    my ($self) = @_;
+    my $own = join ' ', map { $self->{$_} // '' }
+                        qw(main http server location);
+    my @conf = (
+        client_header_buffer_size => '64',
+        client_body_buffer_size => '128',
+        proxy_buffer_size => '256',
+        proxy_buffers => '8 128',
+    );
+    # at least proxy_buffer_size, less than all proxy_buffers but one
+    push @conf, proxy_busy_buffers_size => '256'
+        unless $own =~ /proxy_buffers?(_size)?\s/;
+    my $conf = '';
+    while (my ($name, $value) = splice @conf, 0, 2) {
+        $conf .= "$name $value;\n    "
+            unless ($self->{http} // '') =~ /\b$name\s/;
+    }
+    return $conf;
 }
 
 
@@ -212,6 +247,127 @@ sub stop_redis {
     kill $sig // 'TERM', $self->{redis_pid};
     waitpid $self->{redis_pid}, 0;
     delete $self->{redis_pid};
+}
+
+
+# TG_TINY=1: nginx reaches redis through a proxy that passes commands as
+# they are and cuts every reply at random points, sending the pieces a
+# millisecond apart, so that replies arrive in short reads.  The proxy
+# outlives stop_redis/start_redis; with redis down it closes each
+# connection it accepts.
+sub start_redis_proxy {
+    my ($self) = @_;
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => 0, Listen => 16,
+                                       ReuseAddr => 1)
+        or die "redis proxy: $!";
+    $self->{redis_proxy_port} = $listen->sockport;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        redis_proxy($listen, $self->{redis_port});
+        POSIX::_exit(0);
+    }
+    close $listen;
+    $self->{redis_proxy_pid} = $pid;
+}
+
+
+sub redis_proxy {
+    my ($listen, $port) = @_;
+    my $sel = IO::Select->new($listen);
+    # keyed by the socket as a string; %client turns it back to the socket
+    my (%peer, %from_redis, %client, %queue, %due);
+    srand($port);
+    $SIG{PIPE} = 'IGNORE';
+
+    my $close = sub {
+        for my $x (@_) {
+            $sel->remove($x);
+            delete $peer{$x};
+            delete $from_redis{$x};
+            delete $client{$x};
+            delete $queue{$x};
+            delete $due{$x};
+            close $x;
+        }
+    };
+    my $write = sub {
+        my ($to, $data) = @_;
+        for (my $off = 0; $off < length $data; ) {
+            my $w = syswrite $to, $data, 65536, $off;
+            return 0 unless $w;
+            $off += $w;
+        }
+        return 1;
+    };
+
+    for (;;) {
+        my $now = time;
+        my ($next) = sort { $a <=> $b } values %due;
+        for my $s ($sel->can_read(defined $next ? ($next > $now ? $next - $now : 0)
+                                                : undef))
+        {
+            if ($s == $listen) {
+                my $c = $listen->accept or next;
+                my $r = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                              PeerPort => $port);
+                if (!$r) {
+                    close $c;
+                    next;
+                }
+                setsockopt($c, IPPROTO_TCP, TCP_NODELAY, 1);
+                @peer{$c, $r} = ($r, $c);
+                $from_redis{$r} = 1;
+                $client{$c} = $c;
+                $sel->add($c, $r);
+                next;
+            }
+
+            my $to = $peer{$s} or next;
+            my $n = sysread $s, my $buf, 65536;
+
+            if (!$n) {
+                # what redis sent before it closed still goes out
+                $write->($to, join '', @{ $queue{$to} || [] })
+                    if $from_redis{$s};
+                $close->($s, $to);
+                next;
+            }
+
+            if (!$from_redis{$s}) {
+                $close->($s, $to) unless $write->($to, $buf);
+                next;
+            }
+
+            push @{ $queue{$to} },
+                 substr($buf, 0, 1 + int rand length $buf, '')
+                while length $buf;
+            $due{$to} //= time;
+        }
+
+        # one piece per connection at a time, a millisecond apart
+        $now = time;
+        for my $c (map { $client{$_} } grep { $due{$_} <= $now } keys %due) {
+            if (!$write->($c, shift @{ $queue{$c} })) {
+                $close->($c, $peer{$c});
+                next;
+            }
+            if (@{ $queue{$c} }) {
+                $due{$c} = $now + 0.001;
+            } else {
+                delete $queue{$c};
+                delete $due{$c};
+            }
+        }
+    }
+}
+
+
+sub stop_redis_proxy {
+    my ($self) = @_;
+    my $pid = delete $self->{redis_proxy_pid} or return;
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
 }
 
 
@@ -317,14 +473,20 @@ sub start_stub {
 # runs "nginx -t" on the config; returns (exit code, output)
 sub nginx_test {
     my ($self) = @_;
+    # "nginx -t" returns from main() with its cycle never freed: by design
+    local @ENV{qw(ASAN_OPTIONS UBSAN_OPTIONS)} =
+        $self->sanitizer_env('detect_leaks=0');
     my $out = `$NGINX -t -p $self->{dir} -c $self->{dir}/nginx.conf 2>&1`;
-    return ($? >> 8, $out);
+    my $rc = $? >> 8;
+    push @{ $self->{sanitizer_out} }, $out if $out =~ $SANITIZER;
+    return ($rc, $out);
 }
 
 
 sub start_nginx {
     my ($self) = @_;
     my @cmd = ($NGINX, '-p', $self->{dir}, '-c', "$self->{dir}/nginx.conf");
+    local @ENV{qw(ASAN_OPTIONS UBSAN_OPTIONS)} = $self->sanitizer_env;
 
     if ($ENV{TG_VALGRIND}) {
         @cmd = ('valgrind', '--error-exitcode=99', '--leak-check=full',
@@ -337,6 +499,8 @@ sub start_nginx {
     } else {
         my $out = `@cmd 2>&1`;
         die "nginx did not start:\n$out" if $?;
+        # before nginx sends stderr to error.log
+        push @{ $self->{sanitizer_out} }, $out if $out =~ $SANITIZER;
     }
 
     wait_port($self->{port}, 'nginx');
@@ -364,11 +528,39 @@ sub stop {
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     waitpid $self->{stub_pid}, 0 if $self->{stub_pid};
     $self->stop_redis;
+    $self->stop_redis_proxy;
 
-    my @bad = grep { /\[(alert|crit|emerg)\]|AddressSanitizer|runtime error/ }
-              grep { !$self->{allow_log} || !/$self->{allow_log}/ }
+    my $allow = $self->{allow_log};
+    my @bad = grep { /\[(alert|crit|emerg)\]/ && !($allow && /$allow/)
+                     || /$SANITIZER/ }
               split /\n/, $self->read_file('logs/error.log');
-    ok(!@bad, 'no alert, crit or emerg in error.log') or diag join "\n", @bad;
+    push @bad, $self->sanitizer_reports;
+    ok(!@bad, 'no alert, crit, emerg or sanitizer report')
+        or diag join "\n", @bad;
+}
+
+
+# a sanitizer-built nginx (make test-asan) writes its reports to
+# logs/sanitizer.PID rather than to a stderr that may be closed
+sub sanitizer_env {
+    my ($self, $asan) = @_;
+    my $log = "log_path=$self->{dir}/logs/sanitizer";
+    return (join(':', grep { length } $ENV{ASAN_OPTIONS} // '', $asan // '',
+                 $log),
+            join(':', grep { length } $ENV{UBSAN_OPTIONS} // '', $log));
+}
+
+
+sub sanitizer_reports {
+    my ($self) = @_;
+    my @r = @{ $self->{sanitizer_out} || [] };
+    for my $f (sort glob "$self->{dir}/logs/sanitizer.*") {
+        open my $fh, '<', $f or next;
+        local $/;
+        my $text = <$fh>;
+        push @r, "$f:\n$text" if length $text;
+    }
+    return @r;
 }
 
 
@@ -378,6 +570,11 @@ sub stop_stub {
     kill 'TERM', $self->{stub_pid};
     waitpid $self->{stub_pid}, 0;
     $self->stop_redis;
+    $self->stop_redis_proxy;
+    # "nginx -t" only: a point of its own only when a sanitizer spoke
+    my @r = $self->sanitizer_reports;
+    fail('no sanitizer report') if @r;
+    diag join "\n", @r if @r;
 }
 
 
@@ -393,6 +590,7 @@ sub DESTROY {
     }
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     kill 'TERM', $self->{redis_pid} if $self->{redis_pid};
+    kill 'TERM', $self->{redis_proxy_pid} if $self->{redis_proxy_pid};
 }
 
 

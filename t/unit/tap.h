@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-void tap_ok(int pass, const char *file, int line, const char *fmt, ...);
+void tap_ok(int pass, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void tap_is_str(const char *got, const char *want, const char *file,
     int line, const char *name);
 void tap_is_int(int64_t got, int64_t want, const char *file, int line,

@@ -32,12 +32,12 @@ test_route_cond(void)
     ok(parse("prompt_tokens<1x", &c) != 0, "cond: prompt_tokens<1x refused");
 
     ok(parse("budget>=80%", &c) == 0 && c.type == TG_COND_BUDGET_GE
-       && c.number == 80, "cond: budget>=80%");
+       && c.number == 80, "cond: budget>=80%%");
     ok(!tg_cond_holds(&c, &f), "cond: budget unknown never holds");
     f.budget_pct = 85;
-    ok(tg_cond_holds(&c, &f), "cond: budget 85% >= 80%");
-    ok(parse("budget>=80", &c) != 0, "cond: budget needs %");
-    ok(parse("budget>=101%", &c) != 0, "cond: budget over 100% refused");
+    ok(tg_cond_holds(&c, &f), "cond: budget 85%% >= 80%%");
+    ok(parse("budget>=80", &c) != 0, "cond: budget needs %%");
+    ok(parse("budget>=101%", &c) != 0, "cond: budget over 100%% refused");
     ok(parse("budget>=%", &c) != 0, "cond: budget needs a number");
 
     ok(parse("tools", &c) == 0 && tg_cond_holds(&c, &f), "cond: tools");
