@@ -47,6 +47,10 @@ typedef struct {
 } ngx_http_tokenguard_reserve_payload_t;
 
 
+static ngx_int_t ngx_http_tokenguard_reserve_send(
+    ngx_http_tokenguard_ctx_t *ctx, ngx_uint_t i);
+
+
 static void
 ngx_http_tokenguard_args_init(ngx_http_tokenguard_args_t *a, tg_script_e s,
     int nkeys)
@@ -634,10 +638,19 @@ done:
 
     ctx->ops[pl->index] = NULL;
 
-    if (--ctx->waiting == 0) {
-        ngx_http_tokenguard_ledger_reserve_done(ctx);
-        ngx_http_tokenguard_resume(ctx);
+    if (--ctx->waiting != 0) {
+        return;
     }
+
+    if (pl->index == 0 && ctx->reserved_user && ctx->cap_field[0] == '\0'
+        && ngx_http_tokenguard_reserve_send(ctx, 1) == NGX_OK)
+    {
+        /* the user admitted: now the team */
+        return;
+    }
+
+    ngx_http_tokenguard_ledger_reserve_done(ctx);
+    ngx_http_tokenguard_resume(ctx);
 }
 
 
@@ -709,6 +722,39 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
 
 
 /*
+ * Sends the reservation of scope i (0 the user, 1 the team).  NGX_DECLINED:
+ * there is no such scope; NGX_ERROR: it could not be sent (store_failed).
+ */
+static ngx_int_t
+ngx_http_tokenguard_reserve_send(ngx_http_tokenguard_ctx_t *ctx,
+    ngx_uint_t i)
+{
+    ngx_http_tokenguard_scope_t      sc[2];
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    if (i >= ngx_http_tokenguard_scopes(ctx, sc)) {
+        return NGX_DECLINED;
+    }
+
+    op = ngx_http_tokenguard_reserve_op(ctx->request, ctx, &sc[i], i);
+
+    if (op == NULL || ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+        if (op) {
+            ngx_http_tokenguard_redis_free(op);
+        }
+
+        ctx->store_failed = 1;
+        return NGX_ERROR;
+    }
+
+    ctx->ops[i] = op;
+    ctx->waiting++;
+
+    return NGX_OK;
+}
+
+
+/*
  * NGX_OK: waiting for the replies (ctx->state is WAIT_STORE); otherwise
  * ctx->state says what was decided without the store.
  */
@@ -717,9 +763,6 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
     int64_t                           output;
-    ngx_uint_t                        i, n;
-    ngx_http_tokenguard_scope_t       sc[2];
-    ngx_http_tokenguard_redis_op_t   *op;
     ngx_http_tokenguard_loc_conf_t   *tlcf;
     static ngx_uint_t                 seq;
 
@@ -750,26 +793,12 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
                                                             : NGX_DECLINED;
     }
 
-    n = ngx_http_tokenguard_scopes(ctx, sc);
-
-    for (i = 0; i < n; i++) {
-        op = ngx_http_tokenguard_reserve_op(r, ctx, &sc[i], i);
-
-        if (op == NULL || ngx_http_tokenguard_redis_send(op) != NGX_OK) {
-            if (op) {
-                ngx_http_tokenguard_redis_free(op);
-            }
-
-            /* replies to the ops already sent are still owed */
-            ctx->store_failed = 1;
-            break;
-        }
-
-        ctx->ops[i] = op;
-        ctx->waiting++;
-    }
-
-    if (ctx->waiting) {
+    /*
+     * The team is asked only once the user has admitted (one more round
+     * trip): a request its user refuses must not hold, even for a round
+     * trip, team headroom that another user's request fits in.
+     */
+    if (ngx_http_tokenguard_reserve_send(ctx, 0) == NGX_OK) {
         ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
         return NGX_OK;
     }
