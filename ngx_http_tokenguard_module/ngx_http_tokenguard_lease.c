@@ -730,6 +730,11 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
     ngx_http_tokenguard_ctx_t    *ctx;
     ngx_http_tokenguard_lease_t  *l = op->data;
 
+    if (l == NULL) {
+        /* the worker is exiting: its slices are already given back */
+        return;
+    }
+
     l->busy = 0;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
@@ -1195,17 +1200,24 @@ ngx_http_tokenguard_lease_exit_process(void)
         return;
     }
 
-    for (q = ngx_queue_head(&ls->all);
-         q != ngx_queue_sentinel(&ls->all);
-         q = ngx_queue_next(q))
-    {
+    while (!ngx_queue_empty(&ls->all)) {
+        q = ngx_queue_head(&ls->all);
         l = ngx_queue_data(q, ngx_http_tokenguard_lease_t, queue);
 
-        /* a call in flight is failed by the store, and journaled then */
-        if (!l->busy && (l->known || l->pairs.nelts)) {
-            ngx_http_tokenguard_lease_call(l, NULL, 1);
-            ngx_http_tokenguard_lease_reset(l);
+        /*
+         * A call in flight finds no slice when it fails at the store's
+         * exit: its spend is sent again now, with its batch id, which
+         * counts nothing if the call did land.
+         */
+        if (l->busy && l->sent_pairs.nelts) {
+            ngx_http_tokenguard_lease_call(l, NULL, 3);
         }
+
+        if (l->busy || l->known || l->pairs.nelts) {
+            ngx_http_tokenguard_lease_call(l, NULL, 1);
+        }
+
+        ngx_http_tokenguard_lease_free(l);
     }
 }
 
