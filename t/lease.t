@@ -7,6 +7,7 @@ use warnings;
 use lib 't/lib';
 use POSIX qw(strftime);
 use Test::More;
+use Time::HiRes qw(sleep);
 use TG;
 
 my $month = strftime('%Y-%m', gmtime);
@@ -76,13 +77,36 @@ is(chat('cyd')->{status}, 429, 'an ops cap of 0 refuses');
 
 # a worker that exits (reload) journals its spend and gives back its slice
 SKIP: {
-skip 'valgrind runs nginx as one process: no reload', 2 if $ENV{TG_VALGRIND};
+skip 'valgrind runs nginx as one process: no reload', 4 if $ENV{TG_VALGRIND};
 for (1 .. 10) { chat('dee') }
 my $pid = $t->read_file('logs/nginx.pid');
 chomp $pid;
 kill 'HUP', $pid;
 ok($t->wait_settled("tg:{u:dee}:$month"), 'reload: slice given back');
 is($t->hash("tg:{u:dee}:$month")->{requests}, 10, 'reload: 10 counted once');
+
+# nginx stopped at once while a lease call waits on a stalled Redis: the
+# call fails at the worker's exit, after its slices are gone (it crashed
+# the worker once)
+for (1 .. 3) { chat('eve') }
+kill 'STOP', $t->{redis_pid};
+my $client = fork // die;
+if ($client == 0) { chat('fay'); POSIX::_exit(0) }
+sleep 0.3;
+chomp($pid = $t->read_file('logs/nginx.pid'));
+kill 'TERM', $pid;
+my $gone;
+for (1 .. 250) {
+    # nginx may be our child (then a zombie until reaped)
+    $gone = waitpid($pid, POSIX::WNOHANG()) == $pid || !kill(0, $pid);
+    last if $gone;
+    sleep 0.02;
+}
+kill 'CONT', $t->{redis_pid};
+waitpid $client, 0;
+ok($gone, 'stopped with a lease call in flight');
+unlike($t->read_file('logs/error.log'), qr/exited on signal/,
+       'no worker crashed at its exit');
 }
 
 $t->stop;
