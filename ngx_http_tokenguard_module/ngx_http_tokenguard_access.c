@@ -9,7 +9,6 @@
  */
 
 #include "ngx_http_tokenguard_module.h"
-#include "tg_json_edit.h"
 
 
 static ngx_int_t ngx_http_tokenguard_start(ngx_http_request_t *r,
@@ -376,10 +375,10 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx,
     ngx_str_t *body)
 {
-    int         rc, include_usage;
-    char       *out, *model;
-    size_t      out_len;
-    ngx_int_t   n;
+    int             rc, include_usage, n;
+    char           *model;
+    ngx_int_t       rv;
+    tg_json_edit_t  edits[TG_JSON_EDITS_MAX];
 
     model = NULL;
 
@@ -404,8 +403,8 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    rc = tg_json_edit_body((char *) body->data, body->len, model,
-                           ctx->model.len, include_usage, &out, &out_len);
+    rc = tg_json_edit_plan((char *) body->data, body->len, model,
+                           ctx->model.len, include_usage, edits, &n);
 
     if (rc == -2) {
         return NGX_ERROR;
@@ -421,10 +420,10 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    n = ngx_http_tokenguard_body_replace(r, (u_char *) out, out_len);
-    free(out);
+    rv = ngx_http_tokenguard_body_splice(r, body, edits, n);
+    tg_json_edits_free(edits, n);
 
-    return n;
+    return rv;
 }
 
 

@@ -146,38 +146,112 @@ ngx_http_tokenguard_body_get(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * One in-memory buffer becomes the whole body.  Both the length the
- * proxy sends (content_length_n) and the header string behind
- * $content_length are updated.
+ * The body sent upstream becomes the client's body with the edits
+ * spliced in: buffers that point into it around small ones with the new
+ * bytes, so that a long prompt is never copied (and not held twice for a
+ * stream's life).  body is what ngx_http_tokenguard_body_get() returned:
+ * request memory.  Both the length the proxy sends (content_length_n)
+ * and the header string behind $content_length are updated.
  */
 
 ngx_int_t
-ngx_http_tokenguard_body_replace(ngx_http_request_t *r, u_char *data,
-    size_t len)
+ngx_http_tokenguard_body_splice(ngx_http_request_t *r, ngx_str_t *body,
+    tg_json_edit_t *edits, ngx_uint_t n)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    off_t          len;
+    u_char        *text;
+    size_t         pos, end;
+    ngx_buf_t     *b;
+    ngx_uint_t     i;
+    ngx_chain_t   *cl, **ll;
 
-    b = ngx_create_temp_buf(r->pool, len ? len : 1);
-    if (b == NULL) {
-        return NGX_ERROR;
+    ll = &r->request_body->bufs;
+    len = 0;
+    pos = 0;
+    cl = NULL;
+
+    /* an original span, then an edit's text; once more for the tail */
+    for (i = 0; i <= n; i++) {
+        end = i < n ? edits[i].off : body->len;
+
+        if (end > pos) {
+            b = ngx_calloc_buf(r->pool);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            /* start/end too: a retry to the next upstream rewinds to start */
+            b->start = body->data + pos;
+            b->pos = b->start;
+            b->last = body->data + end;
+            b->end = b->last;
+            b->memory = 1;
+
+            cl = ngx_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            cl->buf = b;
+            *ll = cl;
+            ll = &cl->next;
+            len += end - pos;
+        }
+
+        if (i == n) {
+            break;
+        }
+
+        if (edits[i].len) {
+            text = ngx_pnalloc(r->pool, edits[i].len);
+            if (text == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(text, edits[i].text, edits[i].len);
+
+            b = ngx_calloc_buf(r->pool);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->start = text;
+            b->pos = text;
+            b->last = text + edits[i].len;
+            b->end = b->last;
+            b->memory = 1;
+
+            cl = ngx_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            cl->buf = b;
+            *ll = cl;
+            ll = &cl->next;
+            len += edits[i].len;
+        }
+
+        pos = edits[i].off + edits[i].remove;
     }
 
-    b->last = ngx_cpymem(b->pos, data, len);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
     if (cl == NULL) {
-        return NGX_ERROR;
+        /* an empty body stays one empty buffer */
+        b = ngx_calloc_buf(r->pool);
+        cl = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = b;
+        *ll = cl;
     }
 
-    cl->buf = b;
-    cl->next = NULL;
+    *ll = NULL;
+    cl->buf->last_buf = 1;
+    cl->buf->last_in_chain = 1;
 
-    r->request_body->bufs = cl;
     r->request_body->temp_file = NULL;
-
     r->headers_in.content_length_n = len;
 
     if (r->headers_in.content_length) {
@@ -189,7 +263,7 @@ ngx_http_tokenguard_body_replace(ngx_http_request_t *r, u_char *data,
 
         r->headers_in.content_length->value.len =
                         ngx_sprintf(r->headers_in.content_length->value.data,
-                                    "%O", (off_t) len)
+                                    "%O", len)
                         - r->headers_in.content_length->value.data;
     }
 

@@ -13,6 +13,7 @@
 
 #include "ngx_http_tokenguard_redis.h"
 #include "tg_endpoint.h"
+#include "tg_json_edit.h"
 #include "tg_limit.h"
 #include "tg_prices.h"
 #include "tg_refusal.h"
@@ -226,8 +227,8 @@ void ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx);
 ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
 ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
     ngx_str_t *body);
-ngx_int_t ngx_http_tokenguard_body_replace(ngx_http_request_t *r,
-    u_char *data, size_t len);
+ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
+    ngx_str_t *body, tg_json_edit_t *edits, ngx_uint_t n);
 void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
 
 /* ngx_http_tokenguard_identity.c */

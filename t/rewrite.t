@@ -6,7 +6,26 @@ use lib 't/lib';
 use Test::More;
 use TG;
 
-my $t = TG->new(server => q{
+my $closer = TG::free_port();
+my $t = TG->new(http => qq{
+    # the first server closes every connection: nginx sends the request
+    # again to the next, rewinding the spliced body
+    server {
+        listen 127.0.0.1:$closer;
+        return 444;
+    }
+    upstream retry {
+        server 127.0.0.1:$closer;
+        server %%UPSTREAM%%;
+    }
+}, server => q{
+    location /retry/ {
+        tokenguard on;
+        tokenguard_user alice;
+        tokenguard_route ^gpt-4o$ gpt-4o-mini;
+        proxy_next_upstream error non_idempotent;
+        proxy_pass http://retry/;
+    }
     location / {
         tokenguard on;
         tokenguard_user alice;
@@ -39,6 +58,13 @@ is($up->{headers}{'content-length'}, length $want,
    'Content-Length matches the new body');
 is($t->last_log->{content_length}, length $want,
    '$content_length matches the new body');
+
+# sent twice (the first upstream closed): the same body the second time
+($r, $up) = post_raw('/retry/v1/chat/completions', $raw);
+is($r->{status}, 200, 'retried to the next upstream: 200');
+is($up->{body}, $want, 'the next upstream got the whole spliced body');
+like($t->error_log, qr/prematurely closed|reset by peer|broken pipe/i,
+     'the first upstream did close');
 
 ($r, $up) = post_raw('/v1/chat/completions',
                      '{"model":"gpt-4o-mini","messages":[]}');

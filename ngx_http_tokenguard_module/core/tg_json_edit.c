@@ -12,14 +12,6 @@
 
 
 typedef struct {
-    size_t   off;           /* where the edit starts */
-    size_t   remove;        /* bytes of the original replaced */
-    char    *text;          /* bytes put there instead */
-    size_t   len;
-} tg_edit_t;
-
-
-typedef struct {
     size_t   open;          /* offset of '{' */
     size_t   close;         /* offset of the matching '}' */
     int      empty;
@@ -295,25 +287,23 @@ tg_dup(const char *s, size_t *len)
 static int
 tg_edit_cmp(const void *a, const void *b)
 {
-    const tg_edit_t  *x = a, *y = b;
+    const tg_json_edit_t  *x = a, *y = b;
 
     return (x->off > y->off) - (x->off < y->off);
 }
 
 
 int
-tg_json_edit_body(const char *body, size_t len, const char *model,
-    size_t model_len, int include_usage, char **out, size_t *out_len)
+tg_json_edit_plan(const char *body, size_t len, const char *model,
+    size_t model_len, int include_usage, tg_json_edit_t *edits, int *nedits)
 {
-    int          rc, n, i, found;
-    char        *o;
-    size_t       vs, ve, us, ue, total, pos;
-    tg_edit_t    edits[2];
+    int          n, found;
+    size_t       vs, ve, us, ue;
     tg_object_t  root, so;
 
     n = 0;
-    rc = -1;
-    memset(edits, 0, sizeof(edits));
+    *nedits = 0;
+    memset(edits, 0, TG_JSON_EDITS_MAX * sizeof(tg_json_edit_t));
 
     root.open = tg_skip_ws(body, 0, len);
 
@@ -340,7 +330,7 @@ tg_json_edit_body(const char *body, size_t len, const char *model,
     if (include_usage) {
         found = tg_find_member(body, len, &root, "stream_options", &vs, &ve);
         if (found == -1) {
-            goto done;
+            goto failed;
         }
 
         if (found == 0) {
@@ -364,7 +354,7 @@ tg_json_edit_body(const char *body, size_t len, const char *model,
             so.open = vs;
             found = tg_find_member(body, ve, &so, "include_usage", &us, &ue);
             if (found == -1) {
-                goto done;
+                goto failed;
             }
 
             if (found == 1) {
@@ -381,14 +371,51 @@ tg_json_edit_body(const char *body, size_t len, const char *model,
         }
 
         if (edits[n].text == NULL) {
-            rc = -2;
-            goto done;
+            tg_json_edits_free(edits, n);
+            return -2;
         }
 
         n++;
     }
 
-    qsort(edits, n, sizeof(tg_edit_t), tg_edit_cmp);
+    qsort(edits, n, sizeof(tg_json_edit_t), tg_edit_cmp);
+    *nedits = n;
+
+    return 0;
+
+failed:
+
+    tg_json_edits_free(edits, n);
+    return -1;
+}
+
+
+void
+tg_json_edits_free(tg_json_edit_t *edits, int n)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        free(edits[i].text);
+        edits[i].text = NULL;
+    }
+}
+
+
+int
+tg_json_edit_body(const char *body, size_t len, const char *model,
+    size_t model_len, int include_usage, char **out, size_t *out_len)
+{
+    int             rc, n, i;
+    char           *o;
+    size_t          total, pos;
+    tg_json_edit_t  edits[TG_JSON_EDITS_MAX];
+
+    rc = tg_json_edit_plan(body, len, model, model_len, include_usage,
+                           edits, &n);
+    if (rc != 0) {
+        return rc;
+    }
 
     total = len;
 
@@ -398,8 +425,8 @@ tg_json_edit_body(const char *body, size_t len, const char *model,
 
     o = malloc(total + 1);
     if (o == NULL) {
-        rc = -2;
-        goto done;
+        tg_json_edits_free(edits, n);
+        return -2;
     }
 
     *out = o;
@@ -418,13 +445,7 @@ tg_json_edit_body(const char *body, size_t len, const char *model,
     *o = '\0';
 
     *out_len = total;
-    rc = 0;
+    tg_json_edits_free(edits, n);
 
-done:
-
-    for (i = 0; i < 2; i++) {
-        free(edits[i].text);
-    }
-
-    return rc;
+    return 0;
 }

@@ -11,6 +11,30 @@
 #include <stddef.h>
 
 
+#define TG_JSON_EDITS_MAX  2
+
+
+/* one splice: "remove" bytes at "off" of the original become "text" */
+typedef struct {
+    size_t   off;
+    size_t   remove;
+    char    *text;          /* malloc()ed */
+    size_t   len;
+} tg_json_edit_t;
+
+
+/*
+ * The edits tg_json_edit_body() applies, sorted by offset and not
+ * overlapping, for a caller that splices them without copying the body
+ * (edits has room for TG_JSON_EDITS_MAX).  Same arguments and results;
+ * on success the caller frees the texts with tg_json_edits_free().
+ */
+int tg_json_edit_plan(const char *body, size_t len, const char *model,
+    size_t model_len, int include_usage, tg_json_edit_t *edits, int *n);
+
+void tg_json_edits_free(tg_json_edit_t *edits, int n);
+
+
 /*
  * body must be a JSON object (already validated by the caller's parser).
  * model: the new model name (raw, escaped here), or NULL to keep it.

@@ -42,9 +42,43 @@ check(const char *body, const char *model, int include_usage,
 }
 
 
+/* the plan: splices of the original, in order, that give the edited body */
+static void
+plan(void)
+{
+    int             n;
+    const char     *body = "{\"stream\":true,\"model\":\"gpt-4o\"}";
+    tg_json_edit_t  e[TG_JSON_EDITS_MAX];
+
+    is_int(tg_json_edit_plan(body, strlen(body), "m\"1", 3, 1, e, &n), 0,
+           "plan: model and include_usage");
+    is_int(n, 2, "plan: two edits");
+    is_int(e[0].off, 1, "plan: the member added first, at the object");
+    is_int(e[0].remove, 0, "plan: inserted, nothing removed");
+    is_str(e[0].text, "\"stream_options\":{\"include_usage\":true},",
+           "plan: the inserted member");
+    is_int(e[1].off, strlen("{\"stream\":true,\"model\":"),
+           "plan: then the model's value");
+    is_int(e[1].remove, strlen("\"gpt-4o\""), "plan: the old value replaced");
+    is_str(e[1].text, "\"m\\\"1\"", "plan: the new value, escaped");
+    tg_json_edits_free(e, n);
+
+    is_int(tg_json_edit_plan(body, strlen(body), NULL, 0, 0, e, &n), 0,
+           "plan: nothing to do");
+    is_int(n, 0, "plan: no edit");
+
+    is_int(tg_json_edit_plan("[1]", 3, "x", 1, 0, e, &n), -1,
+           "plan: not an object");
+    is_int(tg_json_edit_plan("{\"a\":1}", 7, "x", 1, 1, e, &n), -1,
+           "plan: no model to replace");
+}
+
+
 void
 test_json_edit(void)
 {
+    plan();
+
     check("{\"model\":\"gpt-4o\",\"temperature\":0.7}", "gpt-4o-mini", 0,
           "{\"model\":\"gpt-4o-mini\",\"temperature\":0.7}",
           "edit: model replaced, numbers kept byte for byte");
