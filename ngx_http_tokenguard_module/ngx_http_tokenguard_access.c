@@ -171,7 +171,9 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
 
     body = &ctx->body;
 
-    if (ngx_http_tokenguard_body_get(r, body) != NGX_OK) {
+    if (ngx_http_tokenguard_body_get(r, body, &ctx->body_temporary)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -276,8 +278,12 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
         n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &ctx->body);
     }
 
-    /* the prompt was for policy and routing: a stream does not keep it */
+    /*
+     * The prompt was for policy and routing, the body's copy for the
+     * parsers: a stream keeps neither.
+     */
     tg_request_drop_prompt(&ctx->rq);
+    ngx_http_tokenguard_body_release(r, &ctx->body, &ctx->body_temporary);
 
     if (n == NGX_ERROR) {
         return NGX_ERROR;
@@ -420,7 +426,8 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rv = ngx_http_tokenguard_body_splice(r, body, edits, n);
+    rv = ngx_http_tokenguard_body_splice(r, body, ctx->body_temporary,
+                                         edits, n);
     tg_json_edits_free(edits, n);
 
     return rv;

@@ -69,16 +69,31 @@ ngx_http_tokenguard_body_readable(ngx_http_request_t *r)
 }
 
 
+/*
+ * A contiguous view of the body for the parsers.  One memory buffer is
+ * used as it is.  Several memory buffers (the part nginx read with the
+ * headers, then the rest) are copied into a separate allocation that
+ * ngx_http_tokenguard_body_release() frees once the body is rewritten:
+ * what goes upstream is spliced from the client's own buffers.  A body
+ * in a temp file is read into the request pool and kept, because the
+ * rewritten body is spliced from that copy (nginx rewinds file buffers
+ * from offset 0 when it retries another upstream, so a file cannot be
+ * cut).
+ */
+
 ngx_int_t
-ngx_http_tokenguard_body_get(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_tokenguard_body_get(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_uint_t *temporary)
 {
     off_t         len, size;
     u_char       *p;
     ssize_t       n;
     ngx_buf_t    *b;
+    ngx_uint_t    memory;
     ngx_chain_t  *cl;
 
     ngx_str_set(body, "");
+    *temporary = 0;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
@@ -93,22 +108,27 @@ ngx_http_tokenguard_body_get(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     len = 0;
+    memory = 1;
 
     for ( /* void */ ; cl; cl = cl->next) {
         len += ngx_buf_size(cl->buf);
+        memory &= ngx_buf_in_memory(cl->buf) ? 1 : 0;
     }
 
     if (len == 0) {
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, len);
+    /* a large allocation of the pool, which ngx_pfree() can give back */
+    p = memory ? ngx_pmemalign(r->pool, len, NGX_ALIGNMENT)
+               : ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     body->data = p;
     body->len = len;
+    *temporary = memory;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
@@ -145,61 +165,134 @@ ngx_http_tokenguard_body_get(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
+/* the view's copy is no longer needed (see above) */
+
+void
+ngx_http_tokenguard_body_release(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_uint_t *temporary)
+{
+    if (*temporary) {
+        (void) ngx_pfree(r->pool, body->data);
+        *temporary = 0;
+    }
+
+    ngx_str_null(body);
+}
+
+
+/* appends a buffer of [pos, last) to *ll */
+
+static ngx_int_t
+ngx_http_tokenguard_body_link(ngx_http_request_t *r, ngx_chain_t ***ll,
+    u_char *pos, u_char *last)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* start and end too: a retry to the next upstream rewinds to start */
+    b->start = pos;
+    b->pos = pos;
+    b->last = last;
+    b->end = last;
+    b->memory = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Appends buffers for the bytes [from, to) of the original body, taken
+ * from the chain "src" of memory buffers.
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_body_span(ngx_http_request_t *r, ngx_chain_t ***ll,
+    ngx_chain_t *src, size_t from, size_t to)
+{
+    size_t  start, size, a, b;
+
+    for (start = 0; src && start < to; src = src->next) {
+        size = src->buf->last - src->buf->pos;
+        a = ngx_max(from, start);
+        b = ngx_min(to, start + size);
+
+        if (a < b
+            && ngx_http_tokenguard_body_link(r, ll,
+                                             src->buf->pos + (a - start),
+                                             src->buf->pos + (b - start))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        start += size;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * The body sent upstream becomes the client's body with the edits
- * spliced in: buffers that point into it around small ones with the new
- * bytes, so that a long prompt is never copied (and not held twice for a
- * stream's life).  body is what ngx_http_tokenguard_body_get() returned:
- * request memory.  Both the length the proxy sends (content_length_n)
- * and the header string behind $content_length are updated.
+ * spliced in: buffers that point into the client's own buffers (or into
+ * the copy of a body that was in a file) around small ones with the new
+ * bytes, so that a prompt is not held twice for a stream's life.  Both
+ * the length the proxy sends (content_length_n) and the header string
+ * behind $content_length are updated.
  */
 
 ngx_int_t
 ngx_http_tokenguard_body_splice(ngx_http_request_t *r, ngx_str_t *body,
-    tg_json_edit_t *edits, ngx_uint_t n)
+    ngx_uint_t temporary, tg_json_edit_t *edits, ngx_uint_t n)
 {
-    off_t          len;
-    u_char        *text;
-    size_t         pos, end;
-    ngx_buf_t     *b;
-    ngx_uint_t     i;
-    ngx_chain_t   *cl, **ll;
+    off_t         len;
+    u_char       *text;
+    size_t        pos;
+    ngx_buf_t     whole;
+    ngx_uint_t    i;
+    ngx_chain_t  *src, *out, **ll, one;
 
-    ll = &r->request_body->bufs;
-    len = 0;
+    if (temporary || (r->request_body->bufs->next == NULL
+                      && ngx_buf_in_memory(r->request_body->bufs->buf)))
+    {
+        /* the client's memory buffers themselves */
+        src = r->request_body->bufs;
+
+    } else {
+        /* the copy of a body read from a file */
+        ngx_memzero(&whole, sizeof(ngx_buf_t));
+        whole.pos = body->data;
+        whole.last = body->data + body->len;
+        one.buf = &whole;
+        one.next = NULL;
+        src = &one;
+    }
+
+    out = NULL;
+    ll = &out;
+    len = body->len;
     pos = 0;
-    cl = NULL;
 
-    /* an original span, then an edit's text; once more for the tail */
-    for (i = 0; i <= n; i++) {
-        end = i < n ? edits[i].off : body->len;
-
-        if (end > pos) {
-            b = ngx_calloc_buf(r->pool);
-            if (b == NULL) {
-                return NGX_ERROR;
-            }
-
-            /* start/end too: a retry to the next upstream rewinds to start */
-            b->start = body->data + pos;
-            b->pos = b->start;
-            b->last = body->data + end;
-            b->end = b->last;
-            b->memory = 1;
-
-            cl = ngx_alloc_chain_link(r->pool);
-            if (cl == NULL) {
-                return NGX_ERROR;
-            }
-
-            cl->buf = b;
-            *ll = cl;
-            ll = &cl->next;
-            len += end - pos;
-        }
-
-        if (i == n) {
-            break;
+    for (i = 0; i < n; i++) {
+        if (ngx_http_tokenguard_body_span(r, &ll, src, pos, edits[i].off)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         if (edits[i].len) {
@@ -210,47 +303,37 @@ ngx_http_tokenguard_body_splice(ngx_http_request_t *r, ngx_str_t *body,
 
             ngx_memcpy(text, edits[i].text, edits[i].len);
 
-            b = ngx_calloc_buf(r->pool);
-            if (b == NULL) {
+            if (ngx_http_tokenguard_body_link(r, &ll, text,
+                                              text + edits[i].len)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
-
-            b->start = text;
-            b->pos = text;
-            b->last = text + edits[i].len;
-            b->end = b->last;
-            b->memory = 1;
-
-            cl = ngx_alloc_chain_link(r->pool);
-            if (cl == NULL) {
-                return NGX_ERROR;
-            }
-
-            cl->buf = b;
-            *ll = cl;
-            ll = &cl->next;
-            len += edits[i].len;
         }
 
         pos = edits[i].off + edits[i].remove;
+        len += (off_t) edits[i].len - (off_t) edits[i].remove;
     }
 
-    if (cl == NULL) {
-        /* an empty body stays one empty buffer */
-        b = ngx_calloc_buf(r->pool);
-        cl = ngx_alloc_chain_link(r->pool);
-        if (b == NULL || cl == NULL) {
-            return NGX_ERROR;
-        }
-
-        cl->buf = b;
-        *ll = cl;
+    if (ngx_http_tokenguard_body_span(r, &ll, src, pos, body->len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    *ll = NULL;
-    cl->buf->last_buf = 1;
-    cl->buf->last_in_chain = 1;
+    if (out == NULL
+        && ngx_http_tokenguard_body_link(r, &ll, body->data, body->data)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
+    for (src = out; src->next; src = src->next) { /* void */ }
+
+    src->buf->last_buf = 1;
+    src->buf->last_in_chain = 1;
+
+    r->request_body->bufs = out;
     r->request_body->temp_file = NULL;
     r->headers_in.content_length_n = len;
 

@@ -155,6 +155,7 @@ typedef struct {
     time_t                       retry_after;   /* budget refusals, or 0 */
 
     ngx_str_t                    body;          /* as the client sent it */
+    ngx_uint_t                   body_temporary;    /* a copy to free */
 
     /* the ledger */
     ngx_http_request_t          *request;
@@ -226,9 +227,12 @@ void ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx);
 /* ngx_http_tokenguard_body.c */
 ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
 ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
-    ngx_str_t *body);
+    ngx_str_t *body, ngx_uint_t *temporary);
+void ngx_http_tokenguard_body_release(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_uint_t *temporary);
 ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
-    ngx_str_t *body, tg_json_edit_t *edits, ngx_uint_t n);
+    ngx_str_t *body, ngx_uint_t temporary, tg_json_edit_t *edits,
+    ngx_uint_t n);
 void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
 
 /* ngx_http_tokenguard_identity.c */

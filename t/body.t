@@ -19,6 +19,10 @@ my $t = TG->new(server => q{
         client_body_in_file_only clean;
         proxy_pass http://stub/;
     }
+    location /memory/ {
+        client_body_buffer_size 64k;
+        proxy_pass http://stub/;
+    }
     location /small/ {
         tokenguard_max_body 2k;
         proxy_pass http://stub/;
@@ -68,6 +72,32 @@ is($r->{status}, 200, 'chunked small body: 200');
 is($t->upstream->{body}, $small, 'chunked small body: untouched');
 is($t->upstream->{headers}{'content-length'}, length $small,
    'chunked small body: Content-Length');
+
+# bodies in several memory buffers (part read with the headers, then the
+# rest; or one buffer per chunk): what goes upstream is spliced from
+# them, the edits falling across their boundaries
+my $mid = JSON::PP->new->canonical->encode({ model => 'gpt-4o',
+    messages => [{ role => 'user', content => 'lorem ipsum ' x 500 }],
+    stream => JSON::PP::true });
+(my $mid_routed = $mid) =~ s/"gpt-4o"/"gpt-4o-mini"/;
+$mid_routed =~ s/^\{/{"stream_options":{"include_usage":true},/;
+for my $body ([$mid, 'read with the headers, then the rest'],
+              [chunked($mid, 7), 'seven-byte chunks'],
+              [chunked($mid, 3000), 'two chunks'])
+{
+    # the headers and the body in one write: nginx reads the first part
+    # of the body into its header buffer
+    my $status = ref $body->[0]
+        ? $t->post('/memory/v1/chat/completions', $body->[0],
+                   { 'Content-Type' => 'application/json' })->{status}
+        : $t->http10('POST', '/memory/v1/chat/completions', $body->[0],
+                     { 'Content-Type' => 'application/json' })->{status};
+    is($status, 200, "memory buffers, $body->[1]: 200");
+    is($t->upstream->{body}, $mid_routed,
+       "memory buffers, $body->[1]: spliced byte for byte");
+    is($t->upstream->{headers}{'content-length'}, length $mid_routed,
+       "memory buffers, $body->[1]: Content-Length");
+}
 
 # tokenguard_max_body
 $r = $t->post('/small/v1/chat/completions', $big);

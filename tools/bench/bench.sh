@@ -5,7 +5,8 @@
 # build/bench/results.md (pasted into BENCHMARKS.md by hand).
 #
 #   DURATION=10s CONNS=32 ROUNDS=3 STREAMS=2000 LEASE=on tools/bench/bench.sh
-#   (LEASE=off: B reserves in Redis per request, without budget leases)
+#   (LEASE=off: B reserves in Redis per request, without budget leases;
+#   ONLY=load or ONLY=streams runs one half)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -157,6 +158,7 @@ echo "DURATION=$DURATION CONNS=$CONNS ROUNDS=$ROUNDS STREAMS=$STREAMS; wrk -t2, 
 echo
 } > "$results"
 
+if [ "${ONLY:-}" != streams ]; then
 # warm up both sides (caches, Redis scripts, connections)
 run A body.json "" "$CONNS" >/dev/null
 run B body.json "" "$CONNS" >/dev/null
@@ -197,7 +199,9 @@ for kind in json stream; do
 done
 echo
 } >> "$results"
+fi
 
+if [ "${ONLY:-}" != load ]; then
 # streams held open: memory per stream with and without tokenguard
 stop_nginx
 start_all 200          # the provider trickles each stream out slowly
@@ -229,5 +233,6 @@ b=$(awk '$1 == "B" { print $3 - $2 }' "$dir/rss")
 echo
 echo "tokenguard adds $(( (b - a) * 1024 / STREAMS )) bytes per stream."
 } >> "$results"
+fi
 
 cat "$results"
