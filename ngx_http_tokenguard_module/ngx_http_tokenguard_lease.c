@@ -53,7 +53,6 @@ struct ngx_http_tokenguard_lease_s {
     ngx_queue_t                  queue;         /* every slice, for ticks */
     char                         scope;
     ngx_str_t                    name;
-    u_char                       prefix[TG_KEY_PREFIX_MAX];
     size_t                       prefix_len;
     int64_t                      caps[NGX_HTTP_TOKENGUARD_CAPS];
     ngx_msec_t                   ttl;
@@ -85,6 +84,9 @@ struct ngx_http_tokenguard_lease_s {
     unsigned                     busy:1;
     unsigned                     retry:1;
     unsigned                     known:1;       /* a reply was seen */
+
+    /* a slice per active user: the key prefix takes only its own size */
+    u_char                       prefix[];
 };
 
 
@@ -301,7 +303,8 @@ ngx_http_tokenguard_lease_get(char scope, ngx_str_t *name,
         return NULL;
     }
 
-    l = ngx_calloc(sizeof(ngx_http_tokenguard_lease_t), ngx_cycle->log);
+    l = ngx_calloc(sizeof(ngx_http_tokenguard_lease_t) + key.len,
+                   ngx_cycle->log);
     if (l == NULL) {
         return NULL;
     }
