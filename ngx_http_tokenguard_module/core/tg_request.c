@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 
 #include "tg_estimate.h"
+#include "tg_json.h"
 #include "tg_request.h"
 
 
@@ -33,26 +33,26 @@ typedef struct {
 
 static int tg_invalid(tg_inspect_t *in, const char *fmt, const char *field);
 static int tg_text(tg_inspect_t *in, const char *s, size_t len);
-static int tg_json_text(tg_inspect_t *in, json_t *v);
-static int tg_get_limit(tg_inspect_t *in, json_t *obj, const char *key,
+static int tg_value_text(tg_inspect_t *in, tg_json_t *v);
+static int tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key,
     int64_t *out);
-static int tg_get_model(tg_inspect_t *in, json_t *root);
-static int tg_get_stream(tg_inspect_t *in, json_t *root);
-static int tg_nonempty_array(json_t *obj, const char *key);
+static int tg_get_model(tg_inspect_t *in, tg_json_t *root);
+static int tg_get_stream(tg_inspect_t *in, tg_json_t *root);
+static int tg_nonempty_array(tg_json_t *obj, const char *key);
 
-static int tg_openai_chat(tg_inspect_t *in, json_t *root);
-static int tg_openai_parts(tg_inspect_t *in, json_t *content,
+static int tg_openai_chat(tg_inspect_t *in, tg_json_t *root);
+static int tg_openai_parts(tg_inspect_t *in, tg_json_t *content,
     const char *field);
-static int tg_openai_prompt(tg_inspect_t *in, json_t *v, const char *field);
-static int tg_openai_responses(tg_inspect_t *in, json_t *root);
-static int tg_anthropic_messages(tg_inspect_t *in, json_t *root);
-static int tg_anthropic_blocks(tg_inspect_t *in, json_t *content,
+static int tg_openai_prompt(tg_inspect_t *in, tg_json_t *v, const char *field);
+static int tg_openai_responses(tg_inspect_t *in, tg_json_t *root);
+static int tg_anthropic_messages(tg_inspect_t *in, tg_json_t *root);
+static int tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content,
     const char *field);
-static int tg_gemini_generate(tg_inspect_t *in, json_t *root,
+static int tg_gemini_generate(tg_inspect_t *in, tg_json_t *root,
     const tg_endpoint_t *ep, const char *uri);
-static int tg_gemini_parts(tg_inspect_t *in, json_t *holder,
+static int tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder,
     const char *field);
-static json_t *tg_get2(json_t *obj, const char *camel, const char *snake);
+static tg_json_t *tg_get2(tg_json_t *obj, const char *camel, const char *snake);
 
 
 int
@@ -60,10 +60,9 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
     const char *body, size_t len, tg_request_t *rq)
 {
     int            rc;
-    char          *near;
-    json_t        *root;
+    tg_json_t     *root;
     tg_inspect_t   in;
-    json_error_t   err;
+    tg_json_doc_t  doc;
 
     memset(rq, 0, sizeof(tg_request_t));
     rq->max_output = -1;
@@ -77,24 +76,23 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
         return tg_invalid(&in, "the request body is empty", NULL);
     }
 
-    root = json_loadb(body, len,
-                      JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL
-                      | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
+    root = tg_json_parse(&doc, body, len,
+                         TG_JSON_REJECT_DUPLICATES | TG_JSON_ALLOW_NUL);
     if (root == NULL) {
-        /* jansson quotes the input "near '...'": that may be prompt text */
-        near = strstr(err.text, " near '");
-        if (near != NULL) {
-            *near = '\0';
+        tg_json_free(&doc);
+
+        if (doc.nomem) {
+            return TG_NOMEM;
         }
 
         snprintf(rq->error, sizeof(rq->error),
-                 "the request body is not valid JSON: %.80s at byte %d",
-                 err.text, err.position);
+                 "the request body is not valid JSON: %s at byte %zu",
+                 doc.error, doc.position);
         return TG_INVALID;
     }
 
-    if (!json_is_object(root)) {
-        json_decref(root);
+    if (!tg_json_is_object(root)) {
+        tg_json_free(&doc);
         return tg_invalid(&in, "the request body must be a JSON object",
                           NULL);
     }
@@ -108,7 +106,7 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
     case TG_API_COMPLETIONS:
         rc = tg_get_model(&in, root);
         if (rc == TG_OK) {
-            rc = tg_openai_prompt(&in, json_object_get(root, "prompt"),
+            rc = tg_openai_prompt(&in, tg_json_get(root, "prompt"),
                                   "prompt");
         }
         if (rc == TG_OK) {
@@ -128,7 +126,7 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
         rq->max_output = 0;
         rc = tg_get_model(&in, root);
         if (rc == TG_OK) {
-            rc = tg_openai_prompt(&in, json_object_get(root, "input"),
+            rc = tg_openai_prompt(&in, tg_json_get(root, "input"),
                                   "input");
         }
         break;
@@ -156,7 +154,7 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
         rq->choices = 1;
     }
 
-    json_decref(root);
+    tg_json_free(&doc);
 
     if (in.nomem) {
         return TG_NOMEM;
@@ -251,26 +249,27 @@ tg_text(tg_inspect_t *in, const char *s, size_t len)
 
 /* a string is text; anything else (tool arguments) counts serialised */
 static int
-tg_json_text(tg_inspect_t *in, json_t *v)
+tg_value_text(tg_inspect_t *in, tg_json_t *v)
 {
-    int    rc;
-    char  *s;
+    int     rc;
+    char   *s;
+    size_t  len;
 
-    if (v == NULL || json_is_null(v)) {
+    if (v == NULL || tg_json_is_null(v)) {
         return TG_OK;
     }
 
-    if (json_is_string(v)) {
-        return tg_text(in, json_string_value(v), json_string_length(v));
+    if (tg_json_is_string(v)) {
+        return tg_text(in, tg_json_string_value(v), tg_json_string_length(v));
     }
 
-    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    s = tg_json_compact(v, &len);
     if (s == NULL) {
         in->nomem = 1;
         return TG_NOMEM;
     }
 
-    rc = tg_text(in, s, strlen(s));
+    rc = tg_text(in, s, len);
     free(s);
 
     return rc;
@@ -279,22 +278,22 @@ tg_json_text(tg_inspect_t *in, json_t *v)
 
 /* an optional non-negative integer field; absent or null leaves *out */
 static int
-tg_get_limit(tg_inspect_t *in, json_t *obj, const char *key, int64_t *out)
+tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key, int64_t *out)
 {
     double   d;
-    json_t  *v;
+    tg_json_t  *v;
 
-    v = json_object_get(obj, key);
+    v = tg_json_get(obj, key);
 
-    if (v == NULL || json_is_null(v)) {
+    if (v == NULL || tg_json_is_null(v)) {
         return TG_OK;
     }
 
-    if (!json_is_number(v)) {
+    if (!tg_json_is_number(v)) {
         return tg_invalid(in, "\"%s\" must be an integer", key);
     }
 
-    d = json_number_value(v);
+    d = tg_json_number_value(v);
 
     if (d < 0 || d > 1e12 || d != (double) (int64_t) d) {
         return tg_invalid(in, "\"%s\" must be a non-negative integer", key);
@@ -307,27 +306,27 @@ tg_get_limit(tg_inspect_t *in, json_t *obj, const char *key, int64_t *out)
 
 
 static int
-tg_get_model(tg_inspect_t *in, json_t *root)
+tg_get_model(tg_inspect_t *in, tg_json_t *root)
 {
-    json_t        *v;
+    tg_json_t     *v;
     size_t         len;
     tg_request_t  *rq;
 
     rq = in->rq;
-    v = json_object_get(root, "model");
+    v = tg_json_get(root, "model");
 
     if (v == NULL) {
         return tg_invalid(in, "the request names no \"model\"", NULL);
     }
 
-    if (!json_is_string(v)) {
+    if (!tg_json_is_string(v)) {
         return tg_invalid(in, "\"model\" must be a string", NULL);
     }
 
-    len = json_string_length(v);
+    len = tg_json_string_length(v);
 
     if (len == 0 || len > TG_MODEL_MAX
-        || memchr(json_string_value(v), '\0', len) != NULL)
+        || memchr(tg_json_string_value(v), '\0', len) != NULL)
     {
         return tg_invalid(in, "\"model\" must be a non-empty name of at most"
                           " 256 bytes", NULL);
@@ -339,7 +338,7 @@ tg_get_model(tg_inspect_t *in, json_t *root)
         return TG_NOMEM;
     }
 
-    memcpy(rq->model, json_string_value(v), len + 1);
+    memcpy(rq->model, tg_json_string_value(v), len + 1);
     rq->model_len = len;
 
     return TG_OK;
@@ -347,44 +346,44 @@ tg_get_model(tg_inspect_t *in, json_t *root)
 
 
 static int
-tg_get_stream(tg_inspect_t *in, json_t *root)
+tg_get_stream(tg_inspect_t *in, tg_json_t *root)
 {
-    json_t  *v;
+    tg_json_t  *v;
 
-    v = json_object_get(root, "stream");
+    v = tg_json_get(root, "stream");
 
-    if (v == NULL || json_is_null(v)) {
+    if (v == NULL || tg_json_is_null(v)) {
         return TG_OK;
     }
 
-    if (!json_is_boolean(v)) {
+    if (!tg_json_is_boolean(v)) {
         return tg_invalid(in, "\"stream\" must be true or false", NULL);
     }
 
-    in->rq->stream = json_is_true(v);
+    in->rq->stream = tg_json_is_true(v);
 
     return TG_OK;
 }
 
 
 static int
-tg_nonempty_array(json_t *obj, const char *key)
+tg_nonempty_array(tg_json_t *obj, const char *key)
 {
-    json_t  *v;
+    tg_json_t  *v;
 
-    v = json_object_get(obj, key);
+    v = tg_json_get(obj, key);
 
-    return json_is_array(v) && json_array_size(v) > 0;
+    return tg_json_is_array(v) && tg_json_array_size(v) > 0;
 }
 
 
 /* OpenAI chat completions: messages[].content, tool calls and results */
 static int
-tg_openai_chat(tg_inspect_t *in, json_t *root)
+tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
     size_t         i, j;
-    json_t        *messages, *m, *role, *calls, *call;
+    tg_json_t     *messages, *m, *role, *calls, *call;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -394,9 +393,9 @@ tg_openai_chat(tg_inspect_t *in, json_t *root)
         return rc;
     }
 
-    messages = json_object_get(root, "messages");
+    messages = tg_json_get(root, "messages");
 
-    if (!json_is_array(messages)) {
+    if (!tg_json_is_array(messages)) {
         return tg_invalid(in, "\"messages\" must be an array", NULL);
     }
 
@@ -406,37 +405,37 @@ tg_openai_chat(tg_inspect_t *in, json_t *root)
         rq->tools = 1;
     }
 
-    json_array_foreach(messages, i, m) {
+    tg_json_array_foreach(messages, i, m) {
 
-        if (!json_is_object(m)) {
+        if (!tg_json_is_object(m)) {
             return tg_invalid(in, "each of \"messages\" must be an object",
                               NULL);
         }
 
         in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
 
-        role = json_object_get(m, "role");
+        role = tg_json_get(m, "role");
 
-        if (json_is_string(role)
-            && (strcmp(json_string_value(role), "tool") == 0
-                || strcmp(json_string_value(role), "function") == 0))
+        if (tg_json_is_string(role)
+            && (strcmp(tg_json_string_value(role), "tool") == 0
+                || strcmp(tg_json_string_value(role), "function") == 0))
         {
             rq->tools = 1;
         }
 
-        rc = tg_openai_parts(in, json_object_get(m, "content"),
+        rc = tg_openai_parts(in, tg_json_get(m, "content"),
                              "messages[].content");
         if (rc != TG_OK) {
             return rc;
         }
 
-        calls = json_object_get(m, "tool_calls");
+        calls = tg_json_get(m, "tool_calls");
 
-        if (json_is_array(calls)) {
-            json_array_foreach(calls, j, call) {
+        if (tg_json_is_array(calls)) {
+            tg_json_array_foreach(calls, j, call) {
                 rq->tools = 1;
-                rc = tg_json_text(in, json_object_get(
-                                      json_object_get(call, "function"),
+                rc = tg_value_text(in, tg_json_get(
+                                      tg_json_get(call, "function"),
                                       "arguments"));
                 if (rc != TG_OK) {
                     return rc;
@@ -444,7 +443,7 @@ tg_openai_chat(tg_inspect_t *in, json_t *root)
             }
         }
 
-        if (json_object_get(m, "function_call") != NULL) {
+        if (tg_json_get(m, "function_call") != NULL) {
             rq->tools = 1;
         }
     }
@@ -470,35 +469,35 @@ tg_openai_chat(tg_inspect_t *in, json_t *root)
  * media, reserved at a flat rate.
  */
 static int
-tg_openai_parts(tg_inspect_t *in, json_t *content, const char *field)
+tg_openai_parts(tg_inspect_t *in, tg_json_t *content, const char *field)
 {
     int      rc;
     size_t   i;
-    json_t  *part, *text;
+    tg_json_t  *part, *text;
 
-    if (content == NULL || json_is_null(content)) {
+    if (content == NULL || tg_json_is_null(content)) {
         return TG_OK;
     }
 
-    if (json_is_string(content)) {
-        return tg_json_text(in, content);
+    if (tg_json_is_string(content)) {
+        return tg_value_text(in, content);
     }
 
-    if (!json_is_array(content)) {
+    if (!tg_json_is_array(content)) {
         return tg_invalid(in, "\"%s\" must be a string or an array", field);
     }
 
-    json_array_foreach(content, i, part) {
+    tg_json_array_foreach(content, i, part) {
 
-        if (!json_is_object(part)) {
+        if (!tg_json_is_object(part)) {
             return tg_invalid(in, "each part of \"%s\" must be an object",
                               field);
         }
 
-        text = json_object_get(part, "text");
+        text = tg_json_get(part, "text");
 
         if (text == NULL) {
-            text = json_object_get(part, "refusal");
+            text = tg_json_get(part, "refusal");
         }
 
         if (text == NULL) {
@@ -506,12 +505,12 @@ tg_openai_parts(tg_inspect_t *in, json_t *content, const char *field)
             continue;
         }
 
-        if (!json_is_string(text)) {
+        if (!tg_json_is_string(text)) {
             return tg_invalid(in, "the \"text\" of a part of \"%s\" must be"
                               " a string", field);
         }
 
-        rc = tg_json_text(in, text);
+        rc = tg_value_text(in, text);
         if (rc != TG_OK) {
             return rc;
         }
@@ -526,37 +525,37 @@ tg_openai_parts(tg_inspect_t *in, json_t *content, const char *field)
  * strings, an array of token ids, or an array of arrays of token ids
  */
 static int
-tg_openai_prompt(tg_inspect_t *in, json_t *v, const char *field)
+tg_openai_prompt(tg_inspect_t *in, tg_json_t *v, const char *field)
 {
     int      rc;
     size_t   i;
-    json_t  *e;
+    tg_json_t  *e;
 
     if (v == NULL) {
         return tg_invalid(in, "the request has no \"%s\"", field);
     }
 
-    if (json_is_string(v)) {
-        return tg_json_text(in, v);
+    if (tg_json_is_string(v)) {
+        return tg_value_text(in, v);
     }
 
-    if (!json_is_array(v)) {
+    if (!tg_json_is_array(v)) {
         return tg_invalid(in, "\"%s\" must be a string or an array", field);
     }
 
-    json_array_foreach(v, i, e) {
+    tg_json_array_foreach(v, i, e) {
 
-        if (json_is_string(e)) {
-            rc = tg_json_text(in, e);
+        if (tg_json_is_string(e)) {
+            rc = tg_value_text(in, e);
             if (rc != TG_OK) {
                 return rc;
             }
 
-        } else if (json_is_number(e)) {
+        } else if (tg_json_is_number(e)) {
             in->extra_tokens++;
 
-        } else if (json_is_array(e)) {
-            in->extra_tokens += json_array_size(e);
+        } else if (tg_json_is_array(e)) {
+            in->extra_tokens += tg_json_array_size(e);
 
         } else {
             return tg_invalid(in, "\"%s\" must hold strings or token ids",
@@ -570,11 +569,11 @@ tg_openai_prompt(tg_inspect_t *in, json_t *v, const char *field)
 
 /* OpenAI Responses: instructions and input (a string or items) */
 static int
-tg_openai_responses(tg_inspect_t *in, json_t *root)
+tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
     size_t         i;
-    json_t        *input, *item, *type, *v;
+    tg_json_t     *input, *item, *type, *v;
     const char    *t;
     tg_request_t  *rq;
 
@@ -585,13 +584,13 @@ tg_openai_responses(tg_inspect_t *in, json_t *root)
         return rc;
     }
 
-    v = json_object_get(root, "instructions");
+    v = tg_json_get(root, "instructions");
 
-    if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
+    if (v != NULL && !tg_json_is_null(v) && !tg_json_is_string(v)) {
         return tg_invalid(in, "\"instructions\" must be a string", NULL);
     }
 
-    rc = tg_json_text(in, v);
+    rc = tg_value_text(in, v);
     if (rc != TG_OK) {
         return rc;
     }
@@ -600,43 +599,43 @@ tg_openai_responses(tg_inspect_t *in, json_t *root)
         rq->tools = 1;
     }
 
-    input = json_object_get(root, "input");
+    input = tg_json_get(root, "input");
 
-    if (json_is_string(input)) {
+    if (tg_json_is_string(input)) {
         in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
-        rc = tg_json_text(in, input);
+        rc = tg_value_text(in, input);
         if (rc != TG_OK) {
             return rc;
         }
 
-    } else if (json_is_array(input)) {
+    } else if (tg_json_is_array(input)) {
 
-        json_array_foreach(input, i, item) {
+        tg_json_array_foreach(input, i, item) {
 
-            if (!json_is_object(item)) {
+            if (!tg_json_is_object(item)) {
                 return tg_invalid(in, "each item of \"input\" must be an"
                                   " object", NULL);
             }
 
             in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
 
-            type = json_object_get(item, "type");
-            t = json_is_string(type) ? json_string_value(type) : "message";
+            type = tg_json_get(item, "type");
+            t = tg_json_is_string(type) ? tg_json_string_value(type) : "message";
 
             if (strcmp(t, "function_call") == 0
                 || strcmp(t, "custom_tool_call") == 0)
             {
                 rq->tools = 1;
-                rc = tg_json_text(in, json_object_get(item, "arguments"));
+                rc = tg_value_text(in, tg_json_get(item, "arguments"));
 
             } else if (strcmp(t, "function_call_output") == 0
                        || strcmp(t, "custom_tool_call_output") == 0)
             {
                 rq->tools = 1;
-                rc = tg_json_text(in, json_object_get(item, "output"));
+                rc = tg_value_text(in, tg_json_get(item, "output"));
 
             } else if (strcmp(t, "message") == 0) {
-                rc = tg_openai_parts(in, json_object_get(item, "content"),
+                rc = tg_openai_parts(in, tg_json_get(item, "content"),
                                      "input[].content");
 
             } else {
@@ -650,7 +649,7 @@ tg_openai_responses(tg_inspect_t *in, json_t *root)
             }
         }
 
-    } else if (input != NULL && !json_is_null(input)) {
+    } else if (input != NULL && !tg_json_is_null(input)) {
         return tg_invalid(in, "\"input\" must be a string or an array",
                           NULL);
     }
@@ -661,11 +660,11 @@ tg_openai_responses(tg_inspect_t *in, json_t *root)
 
 /* Anthropic messages: system, messages[].content blocks */
 static int
-tg_anthropic_messages(tg_inspect_t *in, json_t *root)
+tg_anthropic_messages(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
     size_t         i;
-    json_t        *messages, *m;
+    tg_json_t     *messages, *m;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -675,7 +674,7 @@ tg_anthropic_messages(tg_inspect_t *in, json_t *root)
         return rc;
     }
 
-    rc = tg_anthropic_blocks(in, json_object_get(root, "system"), "system");
+    rc = tg_anthropic_blocks(in, tg_json_get(root, "system"), "system");
     if (rc != TG_OK) {
         return rc;
     }
@@ -684,22 +683,22 @@ tg_anthropic_messages(tg_inspect_t *in, json_t *root)
         rq->tools = 1;
     }
 
-    messages = json_object_get(root, "messages");
+    messages = tg_json_get(root, "messages");
 
-    if (!json_is_array(messages)) {
+    if (!tg_json_is_array(messages)) {
         return tg_invalid(in, "\"messages\" must be an array", NULL);
     }
 
-    json_array_foreach(messages, i, m) {
+    tg_json_array_foreach(messages, i, m) {
 
-        if (!json_is_object(m)) {
+        if (!tg_json_is_object(m)) {
             return tg_invalid(in, "each of \"messages\" must be an object",
                               NULL);
         }
 
         in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
 
-        rc = tg_anthropic_blocks(in, json_object_get(m, "content"),
+        rc = tg_anthropic_blocks(in, tg_json_get(m, "content"),
                                  "messages[].content");
         if (rc != TG_OK) {
             return rc;
@@ -712,50 +711,50 @@ tg_anthropic_messages(tg_inspect_t *in, json_t *root)
 
 /* a string or an array of content blocks (text, tool_use, tool_result) */
 static int
-tg_anthropic_blocks(tg_inspect_t *in, json_t *content, const char *field)
+tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content, const char *field)
 {
     int          rc;
     size_t       i;
-    json_t      *block, *type;
+    tg_json_t      *block, *type;
     const char  *t;
 
-    if (content == NULL || json_is_null(content)) {
+    if (content == NULL || tg_json_is_null(content)) {
         return TG_OK;
     }
 
-    if (json_is_string(content)) {
-        return tg_json_text(in, content);
+    if (tg_json_is_string(content)) {
+        return tg_value_text(in, content);
     }
 
-    if (!json_is_array(content)) {
+    if (!tg_json_is_array(content)) {
         return tg_invalid(in, "\"%s\" must be a string or an array", field);
     }
 
-    json_array_foreach(content, i, block) {
+    tg_json_array_foreach(content, i, block) {
 
-        if (!json_is_object(block)) {
+        if (!tg_json_is_object(block)) {
             return tg_invalid(in, "each block of \"%s\" must be an object",
                               field);
         }
 
-        type = json_object_get(block, "type");
-        t = json_is_string(type) ? json_string_value(type) : "";
+        type = tg_json_get(block, "type");
+        t = tg_json_is_string(type) ? tg_json_string_value(type) : "";
 
         if (strcmp(t, "text") == 0) {
-            rc = tg_json_text(in, json_object_get(block, "text"));
+            rc = tg_value_text(in, tg_json_get(block, "text"));
 
         } else if (strcmp(t, "thinking") == 0) {
-            rc = tg_json_text(in, json_object_get(block, "thinking"));
+            rc = tg_value_text(in, tg_json_get(block, "thinking"));
 
         } else if (strcmp(t, "tool_use") == 0
                    || strcmp(t, "server_tool_use") == 0)
         {
             in->rq->tools = 1;
-            rc = tg_json_text(in, json_object_get(block, "input"));
+            rc = tg_value_text(in, tg_json_get(block, "input"));
 
         } else if (strcmp(t, "tool_result") == 0) {
             in->rq->tools = 1;
-            rc = tg_anthropic_blocks(in, json_object_get(block, "content"),
+            rc = tg_anthropic_blocks(in, tg_json_get(block, "content"),
                                      "tool_result.content");
 
         } else {
@@ -774,25 +773,25 @@ tg_anthropic_blocks(tg_inspect_t *in, json_t *content, const char *field)
 
 
 /* Gemini accepts both the proto JSON names and the snake_case ones */
-static json_t *
-tg_get2(json_t *obj, const char *camel, const char *snake)
+static tg_json_t *
+tg_get2(tg_json_t *obj, const char *camel, const char *snake)
 {
-    json_t  *v;
+    tg_json_t  *v;
 
-    v = json_object_get(obj, camel);
+    v = tg_json_get(obj, camel);
 
-    return v ? v : json_object_get(obj, snake);
+    return v ? v : tg_json_get(obj, snake);
 }
 
 
 /* Gemini generateContent: model in the URI, contents[].parts[] */
 static int
-tg_gemini_generate(tg_inspect_t *in, json_t *root, const tg_endpoint_t *ep,
+tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
     const char *uri)
 {
     int            rc;
     size_t         i;
-    json_t        *contents, *c, *cfg, *v;
+    tg_json_t     *contents, *c, *cfg, *v;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -821,7 +820,7 @@ tg_gemini_generate(tg_inspect_t *in, json_t *root, const tg_endpoint_t *ep,
 
     v = tg_get2(root, "systemInstruction", "system_instruction");
 
-    if (v != NULL && !json_is_null(v)) {
+    if (v != NULL && !tg_json_is_null(v)) {
         rc = tg_gemini_parts(in, v, "systemInstruction");
         if (rc != TG_OK) {
             return rc;
@@ -832,13 +831,13 @@ tg_gemini_generate(tg_inspect_t *in, json_t *root, const tg_endpoint_t *ep,
         rq->tools = 1;
     }
 
-    contents = json_object_get(root, "contents");
+    contents = tg_json_get(root, "contents");
 
-    if (!json_is_array(contents)) {
+    if (!tg_json_is_array(contents)) {
         return tg_invalid(in, "\"contents\" must be an array", NULL);
     }
 
-    json_array_foreach(contents, i, c) {
+    tg_json_array_foreach(contents, i, c) {
         in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
 
         rc = tg_gemini_parts(in, c, "contents[]");
@@ -849,16 +848,16 @@ tg_gemini_generate(tg_inspect_t *in, json_t *root, const tg_endpoint_t *ep,
 
     cfg = tg_get2(root, "generationConfig", "generation_config");
 
-    if (cfg == NULL || json_is_null(cfg)) {
+    if (cfg == NULL || tg_json_is_null(cfg)) {
         return TG_OK;
     }
 
-    if (!json_is_object(cfg)) {
+    if (!tg_json_is_object(cfg)) {
         return tg_invalid(in, "\"generationConfig\" must be an object", NULL);
     }
 
     rc = tg_get_limit(in, cfg,
-                      json_object_get(cfg, "maxOutputTokens")
+                      tg_json_get(cfg, "maxOutputTokens")
                       ? "maxOutputTokens" : "max_output_tokens",
                       &rq->max_output);
     if (rc != TG_OK) {
@@ -866,7 +865,7 @@ tg_gemini_generate(tg_inspect_t *in, json_t *root, const tg_endpoint_t *ep,
     }
 
     return tg_get_limit(in, cfg,
-                        json_object_get(cfg, "candidateCount")
+                        tg_json_get(cfg, "candidateCount")
                         ? "candidateCount" : "candidate_count",
                         &rq->choices);
 }
@@ -874,52 +873,52 @@ tg_gemini_generate(tg_inspect_t *in, json_t *root, const tg_endpoint_t *ep,
 
 /* a Content object: {"role": ..., "parts": [{"text": ...} ...]} */
 static int
-tg_gemini_parts(tg_inspect_t *in, json_t *holder, const char *field)
+tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder, const char *field)
 {
     int      rc;
     size_t   i;
-    json_t  *parts, *part, *v;
+    tg_json_t  *parts, *part, *v;
 
-    if (!json_is_object(holder)) {
+    if (!tg_json_is_object(holder)) {
         return tg_invalid(in, "\"%s\" must be an object", field);
     }
 
-    parts = json_object_get(holder, "parts");
+    parts = tg_json_get(holder, "parts");
 
-    if (parts == NULL || json_is_null(parts)) {
+    if (parts == NULL || tg_json_is_null(parts)) {
         return TG_OK;
     }
 
-    if (!json_is_array(parts)) {
+    if (!tg_json_is_array(parts)) {
         return tg_invalid(in, "\"%s.parts\" must be an array", field);
     }
 
-    json_array_foreach(parts, i, part) {
+    tg_json_array_foreach(parts, i, part) {
 
-        if (!json_is_object(part)) {
+        if (!tg_json_is_object(part)) {
             return tg_invalid(in, "each of \"%s.parts\" must be an object",
                               field);
         }
 
-        v = json_object_get(part, "text");
+        v = tg_json_get(part, "text");
 
         if (v != NULL) {
-            if (!json_is_string(v)) {
+            if (!tg_json_is_string(v)) {
                 return tg_invalid(in, "the \"text\" of a part of \"%s\" must"
                                   " be a string", field);
             }
 
-            rc = tg_json_text(in, v);
+            rc = tg_value_text(in, v);
 
         } else if ((v = tg_get2(part, "functionCall", "function_call"))) {
             in->rq->tools = 1;
-            rc = tg_json_text(in, json_object_get(v, "args"));
+            rc = tg_value_text(in, tg_json_get(v, "args"));
 
         } else if ((v = tg_get2(part, "functionResponse",
                                 "function_response")))
         {
             in->rq->tools = 1;
-            rc = tg_json_text(in, json_object_get(v, "response"));
+            rc = tg_value_text(in, tg_json_get(v, "response"));
 
         } else {
             in->extra_tokens += TG_ESTIMATE_PER_MEDIA;

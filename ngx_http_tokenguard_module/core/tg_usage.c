@@ -21,8 +21,8 @@
 
 #include <string.h>
 
-#include <jansson.h>
 
+#include "tg_json.h"
 #include "tg_usage.h"
 
 
@@ -34,19 +34,19 @@
 
 
 static int
-tg_int(json_t *obj, const char *key, int64_t *v)
+tg_int(tg_json_t *obj, const char *key, int64_t *v)
 {
-    json_t  *n;
+    tg_json_t  *n;
 
-    n = json_object_get(obj, key);
+    n = tg_json_get(obj, key);
 
-    if (!json_is_number(n) || json_number_value(n) < 0
-        || json_number_value(n) > TG_USAGE_MAX)
+    if (!tg_json_is_number(n) || tg_json_number_value(n) < 0
+        || tg_json_number_value(n) > TG_USAGE_MAX)
     {
         return 0;
     }
 
-    *v = (int64_t) json_number_value(n);
+    *v = (int64_t) tg_json_number_value(n);
 
     return 1;
 }
@@ -54,12 +54,12 @@ tg_int(json_t *obj, const char *key, int64_t *v)
 
 /* a usage object in the api's own shape */
 static int
-tg_usage_apply(tg_api_e api, json_t *usage, tg_usage_t *u)
+tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
 {
     int64_t  v, w;
-    json_t  *details;
+    tg_json_t  *details;
 
-    if (!json_is_object(usage)) {
+    if (!tg_json_is_object(usage)) {
         return 0;
     }
 
@@ -76,7 +76,7 @@ tg_usage_apply(tg_api_e api, json_t *usage, tg_usage_t *u)
             u->has_output = 1;
         }
 
-        details = json_object_get(usage, "input_tokens_details");
+        details = tg_json_get(usage, "input_tokens_details");
         if (tg_int(details, "cached_tokens", &v)) {
             u->cached = v;
         }
@@ -120,7 +120,7 @@ tg_usage_apply(tg_api_e api, json_t *usage, tg_usage_t *u)
         }
 
         if (tg_int(usage, "candidatesTokenCount", &v)
-            || json_object_get(usage, "promptTokenCount"))
+            || tg_json_get(usage, "promptTokenCount"))
         {
             if (!tg_int(usage, "candidatesTokenCount", &v)) {
                 v = 0;
@@ -150,7 +150,7 @@ tg_usage_apply(tg_api_e api, json_t *usage, tg_usage_t *u)
             u->has_output = 1;
         }
 
-        details = json_object_get(usage, "prompt_tokens_details");
+        details = tg_json_get(usage, "prompt_tokens_details");
         if (tg_int(details, "cached_tokens", &v)) {
             u->cached = v;
         }
@@ -168,22 +168,22 @@ tg_usage_apply(tg_api_e api, json_t *usage, tg_usage_t *u)
 
 /* the usage object of one JSON value (a body, a chunk, an event) */
 static int
-tg_usage_value(tg_api_e api, json_t *v, tg_usage_t *u)
+tg_usage_value(tg_api_e api, tg_json_t *v, tg_usage_t *u)
 {
     int       found;
-    json_t   *usage;
+    tg_json_t  *usage;
     int64_t   output;
     unsigned  has_output;
 
     if (api == TG_API_GENERATE) {
-        return tg_usage_apply(api, json_object_get(v, "usageMetadata"), u);
+        return tg_usage_apply(api, tg_json_get(v, "usageMetadata"), u);
     }
 
-    usage = json_object_get(v, "usage");
+    usage = tg_json_get(v, "usage");
 
     if (usage == NULL) {
         /* Responses events: {"response": {...}}; Anthropic message_start */
-        usage = json_object_get(json_object_get(v, "response"), "usage");
+        usage = tg_json_get(tg_json_get(v, "response"), "usage");
     }
 
     if (usage == NULL && api == TG_API_MESSAGES) {
@@ -192,7 +192,7 @@ tg_usage_value(tg_api_e api, json_t *v, tg_usage_t *u)
          * (1), only message_delta says how much came; a stream cut before
          * that is estimated from what was relayed
          */
-        usage = json_object_get(json_object_get(v, "message"), "usage");
+        usage = tg_json_get(tg_json_get(v, "message"), "usage");
 
         if (usage != NULL) {
             output = u->output;
@@ -241,18 +241,18 @@ tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
 {
     int            found, tries;
     size_t         i, klen;
-    json_t        *root, *v;
+    tg_json_t     *root, *v;
     const char    *key, *p;
-    json_error_t   err;
+    tg_json_doc_t  doc;
 
     if (whole) {
-        root = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, &err);
+        root = tg_json_parse(&doc, body, len, 0);
 
         if (root != NULL) {
             found = 0;
 
-            if (json_is_array(root)) {
-                json_array_foreach(root, i, v) {
+            if (tg_json_is_array(root)) {
+                tg_json_array_foreach(root, i, v) {
                     found |= tg_usage_value(api, v, u);
                 }
 
@@ -260,12 +260,13 @@ tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
                 found = tg_usage_value(api, root, u);
             }
 
-            json_decref(root);
-
             if (found) {
+                tg_json_free(&doc);
                 return 1;
             }
         }
+
+        tg_json_free(&doc);
     }
 
     /*
@@ -296,28 +297,13 @@ tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
             q++;
             tries--;
 
-            v = json_loadb(q, body + len - q,
-                           JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL,
-                           &err);
-            if (v != NULL) {
-                json_t  *wrap = json_object();
+            /* the value of the key: its usage object itself */
+            v = tg_json_parse(&doc, q, body + len - q, TG_JSON_ONE_VALUE);
+            found = v != NULL && tg_usage_apply(api, v, u);
+            tg_json_free(&doc);
 
-                found = 0;
-
-                if (wrap != NULL
-                    && json_object_set(wrap, api == TG_API_GENERATE
-                                             ? "usageMetadata" : "usage",
-                                       v) == 0)
-                {
-                    found = tg_usage_value(api, wrap, u);
-                }
-
-                json_decref(wrap);
-                json_decref(v);
-
-                if (found) {
-                    return 1;
-                }
+            if (found) {
+                return 1;
             }
         }
 
@@ -332,8 +318,8 @@ void
 tg_usage_from_event(tg_api_e api, const char *data, size_t len,
     tg_usage_t *u)
 {
-    json_t        *v;
-    json_error_t   err;
+    tg_json_t      *v;
+    tg_json_doc_t   doc;
 
     /* most events carry no usage: skip them without parsing */
     if (len < 7 || memmem(data, len, api == TG_API_GENERATE
@@ -343,12 +329,11 @@ tg_usage_from_event(tg_api_e api, const char *data, size_t len,
         return;
     }
 
-    v = json_loadb(data, len, JSON_DECODE_INT_AS_REAL, &err);
-    if (v == NULL) {
-        return;
+    v = tg_json_parse(&doc, data, len, 0);
+
+    if (v != NULL) {
+        (void) tg_usage_value(api, v, u);
     }
 
-    (void) tg_usage_value(api, v, u);
-
-    json_decref(v);
+    tg_json_free(&doc);
 }

@@ -116,8 +116,8 @@ test_request(void)
                "\"text\",\"text\":\"ok\"}]}]}],\"stream\":true}", &rq)
        == TG_OK, "request: anthropic parses");
     is_str(rq.model, "claude-sonnet-4-5", "request: anthropic model");
-    /* integers are decoded as reals, so tool input re-serialises so */
-    is_str(rq.prompt, "You are terse.\nHi\n{\"q\":1.0}\nok",
+    /* tool input counts as the client wrote it, without whitespace */
+    is_str(rq.prompt, "You are terse.\nHi\n{\"q\":1}\nok",
            "request: anthropic prompt");
     ok(rq.tools && rq.stream, "request: anthropic tools and stream");
     is_int(rq.max_output, 1024, "request: anthropic max_tokens");

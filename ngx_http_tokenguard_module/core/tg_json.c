@@ -1,0 +1,739 @@
+/*
+ * The parser: recursive descent bounded by TG_JSON_MAX_DEPTH.  Nodes link
+ * to their first child and next sibling by offsets, so the array that
+ * holds them may move while it grows.  Decoded strings never take more
+ * room than their quoted form, so one allocation the size of the input
+ * holds them all.
+ */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_json.h"
+
+
+typedef struct {
+    tg_json_doc_t   *doc;
+    const char      *s;
+    size_t           len;
+    size_t           i;
+    int              flags;
+} tg_parser_t;
+
+
+static int tg_value(tg_parser_t *p, size_t depth, size_t *node);
+
+
+static int
+tg_fail(tg_parser_t *p, const char *what)
+{
+    if (p->doc->error[0] == '\0' && !p->doc->nomem) {
+        snprintf(p->doc->error, sizeof(p->doc->error), "%s", what);
+        p->doc->position = p->i;
+    }
+
+    return -1;
+}
+
+
+static void
+tg_ws(tg_parser_t *p)
+{
+    while (p->i < p->len
+           && (p->s[p->i] == ' ' || p->s[p->i] == '\n' || p->s[p->i] == '\r'
+               || p->s[p->i] == '\t'))
+    {
+        p->i++;
+    }
+}
+
+
+static int
+tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
+{
+    size_t          n;
+    tg_json_t      *nodes;
+    tg_json_doc_t  *doc = p->doc;
+
+    if (doc->n == doc->nalloc) {
+        n = doc->nalloc ? 2 * doc->nalloc : 32;
+
+        if (n > INT32_MAX / 2) {
+            return tg_fail(p, "too many values");
+        }
+
+        nodes = realloc(doc->nodes, n * sizeof(tg_json_t));
+        if (nodes == NULL) {
+            doc->nomem = 1;
+            return -1;
+        }
+
+        doc->nodes = nodes;
+        doc->nalloc = n;
+    }
+
+    *node = doc->n++;
+    memset(&doc->nodes[*node], 0, sizeof(tg_json_t));
+    doc->nodes[*node].type = type;
+    doc->nodes[*node].raw = p->s + p->i;
+
+    return 0;
+}
+
+
+/* the length of the UTF-8 sequence at s (n bytes left), 0 if invalid */
+static size_t
+tg_utf8(const unsigned char *s, size_t n)
+{
+    size_t    k, i;
+    uint32_t  c, min;
+
+    if (s[0] < 0x80) {
+        return 1;
+
+    } else if ((s[0] & 0xe0) == 0xc0) {
+        k = 2; c = s[0] & 0x1f; min = 0x80;
+
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        k = 3; c = s[0] & 0x0f; min = 0x800;
+
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        k = 4; c = s[0] & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (n < k) {
+        return 0;
+    }
+
+    for (i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    return k;
+}
+
+
+static int
+tg_hex4(const char *s, uint32_t *out)
+{
+    int       i;
+    uint32_t  v;
+    char      c;
+
+    v = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = s[i];
+        v <<= 4;
+
+        if (c >= '0' && c <= '9') {
+            v |= c - '0';
+
+        } else if (c >= 'a' && c <= 'f') {
+            v |= c - 'a' + 10;
+
+        } else if (c >= 'A' && c <= 'F') {
+            v |= c - 'A' + 10;
+
+        } else {
+            return -1;
+        }
+    }
+
+    *out = v;
+
+    return 0;
+}
+
+
+/* p->i at the opening quote: decodes into the string space */
+static int
+tg_string(tg_parser_t *p, const char **out, size_t *out_len)
+{
+    char           *d, *start;
+    size_t          k;
+    uint32_t        c, lo;
+    const char     *s = p->s;
+    unsigned char   b;
+
+    start = p->doc->strings + p->doc->slen;
+    d = start;
+    p->i++;
+
+    for ( ;; ) {
+        /* a run of plain bytes at once */
+        k = p->i;
+
+        while (k < p->len) {
+            b = (unsigned char) s[k];
+
+            if (b == '"' || b == '\\' || b < 0x20 || b >= 0x80) {
+                break;
+            }
+
+            k++;
+        }
+
+        memcpy(d, s + p->i, k - p->i);
+        d += k - p->i;
+        p->i = k;
+
+        if (p->i >= p->len) {
+            return tg_fail(p, "unterminated string");
+        }
+
+        b = (unsigned char) s[p->i];
+
+        if (b == '"') {
+            p->i++;
+            break;
+        }
+
+        if (b < 0x20) {
+            return tg_fail(p, "control character in a string");
+        }
+
+        if (b >= 0x80) {
+            k = tg_utf8((const unsigned char *) s + p->i, p->len - p->i);
+            if (k == 0) {
+                return tg_fail(p, "invalid UTF-8 in a string");
+            }
+
+            memcpy(d, s + p->i, k);
+            d += k;
+            p->i += k;
+            continue;
+        }
+
+        /* an escape */
+        if (p->i + 1 >= p->len) {
+            return tg_fail(p, "unterminated string");
+        }
+
+        p->i++;
+
+        switch (s[p->i]) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '/': *d++ = '/'; break;
+        case 'b': *d++ = '\b'; break;
+        case 'f': *d++ = '\f'; break;
+        case 'n': *d++ = '\n'; break;
+        case 'r': *d++ = '\r'; break;
+        case 't': *d++ = '\t'; break;
+
+        case 'u':
+            if (p->i + 4 >= p->len || tg_hex4(s + p->i + 1, &c) != 0) {
+                return tg_fail(p, "invalid \\u escape");
+            }
+
+            p->i += 4;
+
+            if (c >= 0xdc00 && c <= 0xdfff) {
+                return tg_fail(p, "invalid Unicode escape");
+            }
+
+            if (c >= 0xd800 && c <= 0xdbff) {
+                /* a high surrogate: its low half must follow */
+                if (p->i + 6 >= p->len || s[p->i + 1] != '\\'
+                    || s[p->i + 2] != 'u'
+                    || tg_hex4(s + p->i + 3, &lo) != 0
+                    || lo < 0xdc00 || lo > 0xdfff)
+                {
+                    return tg_fail(p, "invalid Unicode escape");
+                }
+
+                p->i += 6;
+                c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+            }
+
+            if (c == 0 && !(p->flags & TG_JSON_ALLOW_NUL)) {
+                return tg_fail(p, "\\u0000 is not allowed");
+            }
+
+            /* at most 4 bytes out for at least 6 in */
+            if (c < 0x80) {
+                *d++ = (char) c;
+
+            } else if (c < 0x800) {
+                *d++ = (char) (0xc0 | (c >> 6));
+                *d++ = (char) (0x80 | (c & 0x3f));
+
+            } else if (c < 0x10000) {
+                *d++ = (char) (0xe0 | (c >> 12));
+                *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
+                *d++ = (char) (0x80 | (c & 0x3f));
+
+            } else {
+                *d++ = (char) (0xf0 | (c >> 18));
+                *d++ = (char) (0x80 | ((c >> 12) & 0x3f));
+                *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
+                *d++ = (char) (0x80 | (c & 0x3f));
+            }
+
+            break;
+
+        default:
+            return tg_fail(p, "invalid escape in a string");
+        }
+
+        p->i++;
+    }
+
+    *d++ = '\0';
+    *out = start;
+    *out_len = d - start - 1;
+    p->doc->slen += d - start;
+
+    return 0;
+}
+
+
+static int
+tg_number(tg_parser_t *p, double *out)
+{
+    char    buf[64], *copy, *end;
+    size_t  start, n;
+    double  v;
+
+    start = p->i;
+
+    if (p->i < p->len && p->s[p->i] == '-') {
+        p->i++;
+    }
+
+    if (p->i >= p->len || p->s[p->i] < '0' || p->s[p->i] > '9') {
+        return tg_fail(p, "invalid number");
+    }
+
+    if (p->s[p->i] == '0') {
+        p->i++;
+
+    } else {
+        while (p->i < p->len && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+            p->i++;
+        }
+    }
+
+    if (p->i < p->len && p->s[p->i] == '.') {
+        p->i++;
+
+        if (p->i >= p->len || p->s[p->i] < '0' || p->s[p->i] > '9') {
+            return tg_fail(p, "invalid number");
+        }
+
+        while (p->i < p->len && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+            p->i++;
+        }
+    }
+
+    if (p->i < p->len && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+        p->i++;
+
+        if (p->i < p->len && (p->s[p->i] == '+' || p->s[p->i] == '-')) {
+            p->i++;
+        }
+
+        if (p->i >= p->len || p->s[p->i] < '0' || p->s[p->i] > '9') {
+            return tg_fail(p, "invalid number");
+        }
+
+        while (p->i < p->len && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+            p->i++;
+        }
+    }
+
+    /* strtod() wants a terminated copy: the input is not */
+    n = p->i - start;
+    copy = n < sizeof(buf) ? buf : malloc(n + 1);
+    if (copy == NULL) {
+        p->doc->nomem = 1;
+        return -1;
+    }
+
+    memcpy(copy, p->s + start, n);
+    copy[n] = '\0';
+    v = strtod(copy, &end);
+
+    if (copy != buf) {
+        free(copy);
+    }
+
+    if (isinf(v)) {
+        return tg_fail(p, "number out of range");
+    }
+
+    *out = v;
+
+    return 0;
+}
+
+
+static int
+tg_literal(tg_parser_t *p, const char *word, size_t len)
+{
+    if (p->len - p->i < len || memcmp(p->s + p->i, word, len) != 0) {
+        return tg_fail(p, "invalid token");
+    }
+
+    p->i += len;
+
+    return 0;
+}
+
+
+static int
+tg_key_cmp(const void *a, const void *b)
+{
+    const tg_json_t  *x = *(tg_json_t * const *) a;
+    const tg_json_t  *y = *(tg_json_t * const *) b;
+    size_t            n;
+    int               rc;
+
+    n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    rc = memcmp(x->key, y->key, n);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+
+/* any two members with the same key?  Sorted, so n log n for any n */
+static int
+tg_duplicates(tg_parser_t *p, size_t obj)
+{
+    size_t       i, n;
+    tg_json_t   *v, **m;
+
+    n = p->doc->nodes[obj].count;
+
+    if (n < 2) {
+        return 0;
+    }
+
+    m = malloc(n * sizeof(tg_json_t *));
+    if (m == NULL) {
+        p->doc->nomem = 1;
+        return -1;
+    }
+
+    i = 0;
+
+    tg_json_foreach(&p->doc->nodes[obj], v) {
+        m[i++] = v;
+    }
+
+    qsort(m, n, sizeof(tg_json_t *), tg_key_cmp);
+
+    for (i = 1; i < n; i++) {
+        if (tg_key_cmp(&m[i - 1], &m[i]) == 0) {
+            free(m);
+            return tg_fail(p, "duplicate object key");
+        }
+    }
+
+    free(m);
+
+    return 0;
+}
+
+
+/* an array or an object, p->i at its bracket */
+static int
+tg_container(tg_parser_t *p, size_t depth, size_t node)
+{
+    int          object;
+    char         close;
+    size_t       child, last, n;
+    size_t       key_len;
+    const char  *key;
+
+    object = p->s[p->i] == '{';
+    close = object ? '}' : ']';
+    p->i++;
+    last = 0;
+    n = 0;
+
+    tg_ws(p);
+
+    if (p->i < p->len && p->s[p->i] == close) {
+        p->i++;
+        return 0;
+    }
+
+    for ( ;; ) {
+        key = NULL;
+        key_len = 0;
+
+        if (object) {
+            if (p->i >= p->len || p->s[p->i] != '"') {
+                return tg_fail(p, "a string key expected");
+            }
+
+            if (tg_string(p, &key, &key_len) != 0) {
+                return -1;
+            }
+
+            tg_ws(p);
+
+            if (p->i >= p->len || p->s[p->i] != ':') {
+                return tg_fail(p, "':' expected");
+            }
+
+            p->i++;
+            tg_ws(p);
+        }
+
+        if (tg_value(p, depth + 1, &child) != 0) {
+            return -1;
+        }
+
+        p->doc->nodes[child].key = key;
+        p->doc->nodes[child].key_len = key_len;
+
+        if (n == 0) {
+            p->doc->nodes[node].child = (int32_t) (child - node);
+
+        } else {
+            p->doc->nodes[last].next = (int32_t) (child - last);
+        }
+
+        last = child;
+        n++;
+
+        tg_ws(p);
+
+        if (p->i < p->len && p->s[p->i] == ',') {
+            p->i++;
+            tg_ws(p);
+            continue;
+        }
+
+        if (p->i < p->len && p->s[p->i] == close) {
+            p->i++;
+            break;
+        }
+
+        return tg_fail(p, object ? "',' or '}' expected"
+                                 : "',' or ']' expected");
+    }
+
+    p->doc->nodes[node].count = (uint32_t) n;
+
+    if (object && (p->flags & TG_JSON_REJECT_DUPLICATES)) {
+        return tg_duplicates(p, node);
+    }
+
+    return 0;
+}
+
+
+static int
+tg_value(tg_parser_t *p, size_t depth, size_t *node)
+{
+    int          rc;
+    double       num;
+    size_t       len;
+    const char  *str;
+
+    num = 0;
+
+    if (depth > TG_JSON_MAX_DEPTH) {
+        return tg_fail(p, "nested too deep");
+    }
+
+    if (p->i >= p->len) {
+        return tg_fail(p, "unexpected end of input");
+    }
+
+    switch (p->s[p->i]) {
+
+    case '{':
+    case '[':
+        if (tg_node(p, p->s[p->i] == '{' ? TG_JSON_OBJECT : TG_JSON_ARRAY,
+                    node) != 0)
+        {
+            return -1;
+        }
+
+        rc = tg_container(p, depth, *node);
+        break;
+
+    case '"':
+        if (tg_node(p, TG_JSON_STRING, node) != 0) {
+            return -1;
+        }
+
+        rc = tg_string(p, &str, &len);
+        p->doc->nodes[*node].str = str;
+        p->doc->nodes[*node].len = len;
+        break;
+
+    case 't':
+        rc = tg_node(p, TG_JSON_TRUE, node) ? -1 : tg_literal(p, "true", 4);
+        break;
+
+    case 'f':
+        rc = tg_node(p, TG_JSON_FALSE, node) ? -1 : tg_literal(p, "false", 5);
+        break;
+
+    case 'n':
+        rc = tg_node(p, TG_JSON_NULL, node) ? -1 : tg_literal(p, "null", 4);
+        break;
+
+    default:
+        if (tg_node(p, TG_JSON_NUMBER, node) != 0) {
+            return -1;
+        }
+
+        rc = tg_number(p, &num);
+        p->doc->nodes[*node].num = num;
+        break;
+    }
+
+    if (rc == 0) {
+        p->doc->nodes[*node].raw_len = p->s + p->i - p->doc->nodes[*node].raw;
+    }
+
+    return rc;
+}
+
+
+tg_json_t *
+tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len, int flags)
+{
+    size_t       root;
+    tg_parser_t  p;
+
+    memset(doc, 0, sizeof(tg_json_doc_t));
+
+    /* decoded strings and their NULs fit in the input's size plus one */
+    doc->strings = malloc(len + 1);
+    if (doc->strings == NULL) {
+        doc->nomem = 1;
+        return NULL;
+    }
+
+    p.doc = doc;
+    p.s = s;
+    p.len = len;
+    p.i = 0;
+    p.flags = flags;
+
+    tg_ws(&p);
+
+    if (tg_value(&p, 1, &root) != 0) {
+        return NULL;
+    }
+
+    if (!(flags & TG_JSON_ONE_VALUE)) {
+        tg_ws(&p);
+
+        if (p.i != len) {
+            tg_fail(&p, "end of input expected");
+            return NULL;
+        }
+    }
+
+    return &doc->nodes[root];
+}
+
+
+void
+tg_json_free(tg_json_doc_t *doc)
+{
+    free(doc->nodes);
+    free(doc->strings);
+
+    doc->nodes = NULL;
+    doc->strings = NULL;
+    doc->n = 0;
+    doc->nalloc = 0;
+}
+
+
+tg_json_t *
+tg_json_get(const tg_json_t *v, const char *key)
+{
+    size_t      len;
+    tg_json_t  *m, *found;
+
+    if (!tg_json_is_object(v)) {
+        return NULL;
+    }
+
+    len = strlen(key);
+    found = NULL;
+
+    /* as jansson: keys are unique, or asked so, or the last one wins */
+
+    tg_json_foreach(v, m) {
+        if (m->key_len == len && memcmp(m->key, key, len) == 0) {
+            found = m;
+        }
+    }
+
+    return found;
+}
+
+
+char *
+tg_json_compact(const tg_json_t *v, size_t *len)
+{
+    char    *out, *d, c;
+    size_t   i;
+    int      in_string;
+
+    out = malloc(v->raw_len + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    d = out;
+    in_string = 0;
+
+    for (i = 0; i < v->raw_len; i++) {
+        c = v->raw[i];
+
+        if (in_string) {
+            *d++ = c;
+
+            if (c == '\\' && i + 1 < v->raw_len) {
+                *d++ = v->raw[++i];
+
+            } else if (c == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            continue;
+        }
+
+        in_string = c == '"';
+        *d++ = c;
+    }
+
+    *d = '\0';
+    *len = d - out;
+
+    return out;
+}

@@ -1,0 +1,103 @@
+/*
+ * A small JSON parser for the request and response bodies read on every
+ * request: one pass, nodes in one growing array, strings decoded into one
+ * allocation, no allocation per value.  It checks what jansson checks
+ * (UTF-8, escapes, numbers, nesting, duplicate keys when asked) and never
+ * quotes the input in its errors.  Pure C, no nginx headers.
+ */
+
+#ifndef TG_JSON_H
+#define TG_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+typedef enum {
+    TG_JSON_NULL = 0,
+    TG_JSON_FALSE,
+    TG_JSON_TRUE,
+    TG_JSON_NUMBER,
+    TG_JSON_STRING,
+    TG_JSON_ARRAY,
+    TG_JSON_OBJECT
+} tg_json_type_e;
+
+
+typedef struct tg_json_s  tg_json_t;
+
+struct tg_json_s {
+    tg_json_type_e   type;
+    int32_t          next;      /* to the next sibling, in nodes; 0: none */
+    int32_t          child;     /* to the first child, in nodes; 0: none */
+    uint32_t         count;     /* children of an array or object */
+    const char      *key;       /* a member's decoded key */
+    size_t           key_len;
+    const char      *str;       /* a string, decoded and NUL-terminated */
+    size_t           len;
+    const char      *raw;       /* the value as it is in the input */
+    size_t           raw_len;
+    double           num;
+};
+
+
+typedef struct {
+    tg_json_t       *nodes;
+    size_t           n;
+    size_t           nalloc;
+    char            *strings;
+    size_t           slen;
+    int              nomem;
+    size_t           position;  /* of an error, in bytes */
+    char             error[64];
+} tg_json_doc_t;
+
+
+#define TG_JSON_REJECT_DUPLICATES  0x1
+#define TG_JSON_ALLOW_NUL          0x2      /* "\u0000" in strings */
+#define TG_JSON_ONE_VALUE          0x4      /* whatever follows is ignored */
+
+#define TG_JSON_MAX_DEPTH          2048
+
+
+/* NULL on error: doc->error and doc->position, or doc->nomem */
+tg_json_t *tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len,
+    int flags);
+void tg_json_free(tg_json_doc_t *doc);
+
+/* the member "key" of an object; NULL if v is not an object or has none */
+tg_json_t *tg_json_get(const tg_json_t *v, const char *key);
+
+#define tg_json_first(v)                                                      \
+    ((v) != NULL && (v)->child ? (tg_json_t *) (v) + (v)->child : NULL)
+#define tg_json_next(v)   ((v)->next ? (tg_json_t *) (v) + (v)->next : NULL)
+
+/* the elements of an array (members of an object); none for a scalar */
+#define tg_json_foreach(a, v)                                                 \
+    for ((v) = tg_json_first(a); (v) != NULL; (v) = tg_json_next(v))
+#define tg_json_array_foreach(a, i, v)                                        \
+    for ((i) = 0, (v) = tg_json_first(a); (v) != NULL;                       \
+         (i)++, (v) = tg_json_next(v))
+
+#define tg_json_string_value(v)   ((v)->str)
+#define tg_json_string_length(v)  ((v)->len)
+#define tg_json_number_value(v)   ((v)->num)
+#define tg_json_array_size(v)     ((size_t) (v)->count)
+
+#define tg_json_is(v, t)        ((v) != NULL && (v)->type == (t))
+#define tg_json_is_null(v)      tg_json_is(v, TG_JSON_NULL)
+#define tg_json_is_true(v)      tg_json_is(v, TG_JSON_TRUE)
+#define tg_json_is_boolean(v)                                                 \
+    (tg_json_is(v, TG_JSON_TRUE) || tg_json_is(v, TG_JSON_FALSE))
+#define tg_json_is_number(v)    tg_json_is(v, TG_JSON_NUMBER)
+#define tg_json_is_string(v)    tg_json_is(v, TG_JSON_STRING)
+#define tg_json_is_array(v)     tg_json_is(v, TG_JSON_ARRAY)
+#define tg_json_is_object(v)    tg_json_is(v, TG_JSON_OBJECT)
+
+/*
+ * The value's text without the whitespace between tokens (a malloc()ed,
+ * NUL-terminated copy), for values counted as text: tool arguments.
+ */
+char *tg_json_compact(const tg_json_t *v, size_t *len);
+
+#endif /* TG_JSON_H */
