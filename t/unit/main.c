@@ -66,6 +66,7 @@ main(void)
     test_endpoint();
     test_estimate();
     test_request();
+    test_json();
     test_json_edit();
     test_route_cond();
     test_template();

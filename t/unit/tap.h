@@ -20,6 +20,7 @@ int tap_done(void);
 void test_endpoint(void);
 void test_estimate(void);
 void test_request(void);
+void test_json(void);
 void test_json_edit(void);
 void test_route_cond(void);
 void test_template(void);

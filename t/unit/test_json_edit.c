@@ -47,6 +47,7 @@ static void
 plan(void)
 {
     int             n;
+    char           *text;
     const char     *body = "{\"stream\":true,\"model\":\"gpt-4o\"}";
     tg_json_edit_t  e[TG_JSON_EDITS_MAX];
 
@@ -55,12 +56,17 @@ plan(void)
     is_int(n, 2, "plan: two edits");
     is_int(e[0].off, 1, "plan: the member added first, at the object");
     is_int(e[0].remove, 0, "plan: inserted, nothing removed");
-    is_str(e[0].text, "\"stream_options\":{\"include_usage\":true},",
+    text = strndup(e[0].text, e[0].len);
+    is_str(text, "\"stream_options\":{\"include_usage\":true},",
            "plan: the inserted member");
+    free(text);
     is_int(e[1].off, strlen("{\"stream\":true,\"model\":"),
            "plan: then the model's value");
     is_int(e[1].remove, strlen("\"gpt-4o\""), "plan: the old value replaced");
-    is_str(e[1].text, "\"m\\\"1\"", "plan: the new value, escaped");
+    /* an edit's text is not NUL-terminated */
+    text = strndup(e[1].text, e[1].len);
+    is_str(text, "\"m\\\"1\"", "plan: the new value, escaped");
+    free(text);
     tg_json_edits_free(e, n);
 
     is_int(tg_json_edit_plan(body, strlen(body), NULL, 0, 0, e, &n), 0,

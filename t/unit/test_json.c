@@ -1,0 +1,123 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "tg_json.h"
+
+
+/* "ok", or the parser's error */
+static const char *
+parse(const char *s, int flags)
+{
+    tg_json_t            *v;
+    tg_json_doc_t         doc;
+    static char           out[80];
+
+    v = tg_json_parse(&doc, s, strlen(s), flags);
+    strcpy(out, v != NULL ? "ok" : doc.error);
+    tg_json_free(&doc);
+
+    return out;
+}
+
+
+void
+test_json(void)
+{
+    tg_json_t      *v, *m, *e;
+    size_t          i, len;
+    char           *c;
+    tg_json_doc_t   doc;
+    const char     *s;
+
+    s = " {\"a\" : [1, -2.5e1, \"x\\u00e9\\ud83d\\ude00\\n\", true, false,"
+        " null, {}], \"b\": {\"c\": \"d\"}, \"a2\": 0} ";
+    v = tg_json_parse(&doc, s, strlen(s), TG_JSON_REJECT_DUPLICATES);
+    ok(tg_json_is_object(v) && v->count == 3, "json: an object of three");
+    m = tg_json_get(v, "a");
+    ok(tg_json_is_array(m) && tg_json_array_size(m) == 7, "json: an array");
+
+    i = 0;
+    tg_json_array_foreach(m, i, e) {
+        if (i == 0) {
+            ok(tg_json_is_number(e) && e->num == 1, "json: 1");
+        } else if (i == 1) {
+            ok(tg_json_is_number(e) && e->num == -25, "json: -2.5e1");
+        } else if (i == 2) {
+            is_str(e->str, "x\xc3\xa9\xf0\x9f\x98\x80\n",
+                   "json: escapes and a surrogate pair decoded");
+            is_int(e->len, 8, "json: decoded length");
+        } else if (i == 3) {
+            ok(tg_json_is_true(e), "json: true");
+        } else if (i == 4) {
+            ok(tg_json_is_boolean(e) && !tg_json_is_true(e), "json: false");
+        } else if (i == 5) {
+            ok(tg_json_is_null(e), "json: null");
+        } else {
+            ok(tg_json_is_object(e) && e->count == 0, "json: {}");
+        }
+    }
+
+    is_int(i, 7, "json: seven elements visited");
+    is_str(tg_json_get(tg_json_get(v, "b"), "c")->str, "d", "json: nested");
+    ok(tg_json_get(v, "z") == NULL, "json: no such key");
+    ok(tg_json_get(m, "a") == NULL, "json: get on an array");
+    ok(tg_json_first(tg_json_get(v, "a2")) == NULL, "json: a scalar has no"
+       " elements");
+
+    c = tg_json_compact(tg_json_get(v, "a"), &len);
+    is_str(c, "[1,-2.5e1,\"x\\u00e9\\ud83d\\ude00\\n\",true,false,null,{}]",
+           "json: compact text, strings as written");
+    is_int(len, strlen(c), "json: compact length");
+    free(c);
+    tg_json_free(&doc);
+
+    is_str(parse("{\"a\":1,\"a\":2}", TG_JSON_REJECT_DUPLICATES),
+           "duplicate object key", "json: duplicates refused when asked");
+    is_str(parse("{\"a\":1,\"a\":2}", 0), "ok", "json: else the last wins");
+    is_str(parse("\"\\u0000\"", 0), "\\u0000 is not allowed",
+           "json: NUL refused by default");
+    is_str(parse("\"\\u0000\"", TG_JSON_ALLOW_NUL), "ok",
+           "json: NUL allowed when asked");
+    is_str(parse("\"\xc3\x28\"", 0), "invalid UTF-8 in a string",
+           "json: invalid UTF-8");
+    is_str(parse("\"\xe0\x80\xaf\"", 0), "invalid UTF-8 in a string",
+           "json: overlong UTF-8");
+    is_str(parse("\"\xed\xa0\x80\"", 0), "invalid UTF-8 in a string",
+           "json: an encoded surrogate");
+    is_str(parse("\"\\ud800\"", 0), "invalid Unicode escape",
+           "json: a lone high surrogate");
+    is_str(parse("\"\\udc00\"", 0), "invalid Unicode escape",
+           "json: a lone low surrogate");
+    is_str(parse("\"a\tb\"", 0), "control character in a string",
+           "json: a raw tab in a string");
+    is_str(parse("01", 0), "end of input expected", "json: leading zero");
+    is_str(parse("1.", 0), "invalid number", "json: 1.");
+    is_str(parse("-", 0), "invalid number", "json: -");
+    is_str(parse("1e999", 0), "number out of range", "json: 1e999");
+    is_str(parse("[1,]", 0), "invalid number", "json: trailing comma");
+    is_str(parse("{\"a\" 1}", 0), "':' expected", "json: no colon");
+    is_str(parse("{1:2}", 0), "a string key expected", "json: number key");
+    is_str(parse("[1 2]", 0), "',' or ']' expected", "json: no comma");
+    is_str(parse("tru", 0), "invalid token", "json: tru");
+    is_str(parse("\"abc", 0), "unterminated string", "json: unterminated");
+    is_str(parse("", 0), "unexpected end of input", "json: empty");
+    is_str(parse("{} x", 0), "end of input expected", "json: trailing text");
+    is_str(parse("{} x", TG_JSON_ONE_VALUE), "ok", "json: one value");
+
+    c = malloc(2 * TG_JSON_MAX_DEPTH + 3);
+    memset(c, '[', TG_JSON_MAX_DEPTH + 1);
+    memset(c + TG_JSON_MAX_DEPTH + 1, ']', TG_JSON_MAX_DEPTH + 1);
+    c[2 * TG_JSON_MAX_DEPTH + 2] = '\0';
+    is_str(parse(c, 0), "nested too deep", "json: nesting bounded");
+    c[TG_JSON_MAX_DEPTH] = ' ';
+    c[TG_JSON_MAX_DEPTH + 1] = ' ';
+    is_str(parse(c, 0), "ok", "json: nesting at the limit");
+    free(c);
+
+    /* the position of an error, never the text */
+    v = tg_json_parse(&doc, "{\"secret\": x}", 13, 0);
+    ok(v == NULL && doc.position == 11, "json: the error's position");
+    ok(strstr(doc.error, "secret") == NULL, "json: the error quotes nothing");
+    tg_json_free(&doc);
+}
