@@ -675,7 +675,7 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
     /* the release this reservation needs if its request disappears */
     ngx_http_tokenguard_settle_args(&a, ctx, sc, tmcf, 0, 0, 0, 0);
 
-    len = redisFormatCommandArgv(&release, a.n, a.argv, a.len);
+    len = ngx_http_tokenguard_redis_format(&release, a.n, a.argv, a.len);
     if (len < 0) {
         return NULL;
     }

@@ -168,6 +168,64 @@ ngx_http_tokenguard_redis_transient(redisReply *reply)
 }
 
 
+/* digits of n, backwards from p; returns where they start */
+static u_char *
+ngx_http_tokenguard_redis_digits(u_char *p, size_t n)
+{
+    do {
+        *--p = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return p;
+}
+
+
+/*
+ * A command in RESP, malloc()ed like hiredis' (freed by
+ * redisFreeCommand()), without its printf per argument: a lease call
+ * has dozens of arguments.
+ */
+int
+ngx_http_tokenguard_redis_format(char **out, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    int      i;
+    size_t   total;
+    u_char  *cmd, *p, *d, num[NGX_SIZE_T_LEN];
+
+    total = 1 + NGX_SIZE_T_LEN + 2;
+
+    for (i = 0; i < argc; i++) {
+        total += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
+    }
+
+    cmd = ngx_alloc(total, ngx_cycle->log);
+    if (cmd == NULL) {
+        return -1;
+    }
+
+    p = cmd;
+    *p++ = '*';
+    d = ngx_http_tokenguard_redis_digits(num + NGX_SIZE_T_LEN, argc);
+    p = ngx_cpymem(p, d, num + NGX_SIZE_T_LEN - d);
+    *p++ = '\r'; *p++ = '\n';
+
+    for (i = 0; i < argc; i++) {
+        *p++ = '$';
+        d = ngx_http_tokenguard_redis_digits(num + NGX_SIZE_T_LEN, argvlen[i]);
+        p = ngx_cpymem(p, d, num + NGX_SIZE_T_LEN - d);
+        *p++ = '\r'; *p++ = '\n';
+        p = ngx_cpymem(p, argv[i], argvlen[i]);
+        *p++ = '\r'; *p++ = '\n';
+    }
+
+    *out = (char *) cmd;
+
+    return (int) (p - cmd);
+}
+
+
 ngx_http_tokenguard_redis_op_t *
 ngx_http_tokenguard_redis_op(ngx_int_t script, int argc, const char **argv,
     const size_t *argvlen, size_t size, ngx_http_tokenguard_redis_pt handler,
@@ -182,7 +240,7 @@ ngx_http_tokenguard_redis_op(ngx_int_t script, int argc, const char **argv,
         return NULL;
     }
 
-    n = redisFormatCommandArgv(&op->cmd, argc, argv, argvlen);
+    n = ngx_http_tokenguard_redis_format(&op->cmd, argc, argv, argvlen);
     if (n < 0) {
         ngx_free(op);
         return NULL;

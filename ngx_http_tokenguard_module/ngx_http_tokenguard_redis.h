@@ -51,6 +51,10 @@ typedef struct {
 } ngx_http_tokenguard_redis_conf_t;
 
 
+/* RESP of argv into a malloc()ed *out; its length, or -1 */
+int ngx_http_tokenguard_redis_format(char **out, int argc, const char **argv,
+    const size_t *argvlen);
+
 /* a new op with "size" bytes of payload, formatted from argv */
 ngx_http_tokenguard_redis_op_t *ngx_http_tokenguard_redis_op(
     ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
