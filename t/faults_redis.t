@@ -437,7 +437,7 @@ $single->stop;
 # ---- C: the default timeout (1s); a steady trickle of requests to a
 # stalled Redis must not keep pushing the timeout back
 
-my $c = TG->new(server => $server);
+my $c = TG->new(server => $server, redis_timeout => '1s');
 {
     kill 'STOP', $c->{redis_pid};
     my @st = $c->parallel(map { [@{ req('/closed', 'tc') }, 0.45 * $_] }
