@@ -26,6 +26,24 @@ typedef struct {
 static int tg_value(tg_parser_t *p, size_t depth, size_t *node);
 
 
+/* bytes copied as they are in a string: not '"', '\\', controls, UTF-8 */
+static const unsigned char  tg_plain[256] = {
+    /* 0x00 - 0x1f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20 - 0x3f: '"' is 0x22 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x40 - 0x5f: '\\' is 0x5c */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    /* 0x60 - 0x7f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x80 - 0xff: checked as UTF-8 */
+};
+
+
 static int
 tg_fail(tg_parser_t *p, const char *what)
 {
@@ -177,13 +195,7 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
         /* a run of plain bytes at once */
         k = p->i;
 
-        while (k < p->len) {
-            b = (unsigned char) s[k];
-
-            if (b == '"' || b == '\\' || b < 0x20 || b >= 0x80) {
-                break;
-            }
-
+        while (k < p->len && tg_plain[(unsigned char) s[k]]) {
             k++;
         }
 
