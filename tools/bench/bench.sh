@@ -125,6 +125,7 @@ run() {
     c0=$(redis_calls)
     e0=$(redis_scripts)
     out=$(BODY_FILE="$dir/$body" BENCH_PATH=/v1/chat/completions \
+          PACE_MS=${pace:-} \
           wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$here/post.lua" \
               ${stream:+-H "X-Stream: 1"} "http://127.0.0.1:$port")
     req=$(echo "$out" | awk '/requests in/ { print $1 }')
@@ -195,6 +196,44 @@ for kind in json stream; do
         a=$(cut -d' ' -f1 "$dir/A.$kind.$conns" | median)
         b=$(cut -d' ' -f1 "$dir/B.$kind.$conns" | median)
         echo "| $kind c=$conns | B/A | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }') | | | | | |"
+    done
+done
+echo
+} >> "$results"
+
+# latency at about half of A's peak JSON rate, the same paced load on
+# both sides: PACE_CONNS connections, each waiting PACE_MS between
+# requests
+peak=$(cut -d' ' -f1 "$dir/A.json.$CONNS" | median)
+PACE_CONNS=${PACE_CONNS:-64}
+pace_ms=$(awk -v p="$peak" -v c="$PACE_CONNS" \
+          'BEGIN { d = int(c * 1000 / (p / 2) + 0.5); print d < 1 ? 1 : d }')
+pace=$pace_ms
+for kind in json stream; do
+    body=body.json stream=""
+    [ $kind = stream ] && body=body-stream.json stream=1
+    : > "$dir/A.paced.$kind"; : > "$dir/B.paced.$kind"
+    for round in $(seq "$ROUNDS"); do
+        for side in A B; do
+            run $side $body "$stream" "$PACE_CONNS" >> "$dir/$side.paced.$kind"
+            echo "round $round paced $kind $side: $(tail -1 "$dir/$side.paced.$kind")" >&2
+        done
+    done
+done
+pace=""
+{
+echo "Paced: $PACE_CONNS connections, each waiting $pace_ms ms between requests (about half of A's JSON peak, $peak req/s)"
+echo
+echo "| paced load | side | req/s | p50 ms | p99 ms | p99 added ms |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for kind in json stream; do
+    a99=$(for v in $(cut -d' ' -f3 "$dir/A.paced.$kind"); do ms "$v"; echo; done | median)
+    for side in A B; do
+        f="$dir/$side.paced.$kind"
+        p99=$(for v in $(cut -d' ' -f3 "$f"); do ms "$v"; echo; done | median)
+        echo "| $kind | $side | $(cut -d' ' -f1 "$f" | median) |" \
+             "$(for v in $(cut -d' ' -f2 "$f"); do ms "$v"; echo; done | median) |" \
+             "$p99 | $([ $side = B ] && awk -v a="$a99" -v b="$p99" 'BEGIN { printf "%.3f", b - a }') |"
     done
 done
 echo

@@ -15,3 +15,13 @@ request = function()
     ["X-Team"] = "team" .. (tonumber(user:sub(5)) % 20),
   }, body)
 end
+
+-- PACE_MS: each connection waits this long after each answer, so that a
+-- run offers about conns * 1000 / PACE_MS requests a second to both
+-- sides alike (wrk has no open-loop fixed rate)
+local pace = tonumber(os.getenv("PACE_MS") or "")
+if pace then
+  delay = function()
+    return pace
+  end
+end
