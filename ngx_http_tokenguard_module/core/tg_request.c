@@ -1,9 +1,9 @@
 /*
  * Request inspection per provider dialect.
  *
- * The body is parsed with jansson, duplicate keys rejected: an upstream
+ * The body is parsed by tg_json, duplicate keys rejected: an upstream
  * that reads the first "model" while we read the last would be a policy
- * bypass.  Integers are decoded as reals so that a huge "seed" or
+ * bypass.  Numbers are decoded as doubles so that a huge "seed" or
  * "logit_bias" value the provider accepts does not make us refuse; the
  * fields we use are checked to be integral and in range.
  *
