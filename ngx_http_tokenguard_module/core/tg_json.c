@@ -334,6 +334,10 @@ tg_number(tg_parser_t *p, double *out)
     if (p->s[p->i] == '0') {
         p->i++;
 
+        if (p->i < p->len && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+            return tg_fail(p, "invalid number");
+        }
+
     } else {
         while (p->i < p->len && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
             p->i++;
@@ -402,6 +406,13 @@ tg_literal(tg_parser_t *p, const char *word, size_t len)
     }
 
     p->i += len;
+
+    /* a longer word ("truex") is not the literal */
+    if (p->i < p->len
+        && ((p->s[p->i] | 0x20) >= 'a' && (p->s[p->i] | 0x20) <= 'z'))
+    {
+        return tg_fail(p, "invalid token");
+    }
 
     return 0;
 }

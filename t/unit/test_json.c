@@ -91,7 +91,13 @@ test_json(void)
            "json: a lone low surrogate");
     is_str(parse("\"a\tb\"", 0), "control character in a string",
            "json: a raw tab in a string");
-    is_str(parse("01", 0), "end of input expected", "json: leading zero");
+    is_str(parse("01", 0), "invalid number", "json: leading zero");
+    is_str(parse("01", TG_JSON_ONE_VALUE), "invalid number",
+           "json: leading zero, one value");
+    is_str(parse("truex", TG_JSON_ONE_VALUE), "invalid token",
+           "json: a longer word");
+    is_str(parse("true,", TG_JSON_ONE_VALUE), "ok", "json: one value, then"
+           " a comma");
     is_str(parse("1.", 0), "invalid number", "json: 1.");
     is_str(parse("-", 0), "invalid number", "json: -");
     is_str(parse("1e999", 0), "number out of range", "json: 1e999");
