@@ -199,12 +199,19 @@ ngx_http_tokenguard_pairs_field(ngx_http_tokenguard_pairs_t *pairs,
     const char *head, ngx_str_t *mid, const char *tail, int64_t delta)
 {
     u_char  *p, buf[512];
+    size_t   hlen, tlen;
 
-    if (ngx_strlen(head) + mid->len + ngx_strlen(tail) > sizeof(buf)) {
+    hlen = ngx_strlen(head);
+    tlen = ngx_strlen(tail);
+
+    if (hlen + mid->len + tlen > sizeof(buf)) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(buf, "%s%V%s", head, mid, tail);
+    /* on every settle: copies, not a printf */
+    p = ngx_cpymem(buf, head, hlen);
+    p = ngx_cpymem(p, mid->data, mid->len);
+    p = ngx_cpymem(p, tail, tlen);
 
     return ngx_http_tokenguard_pairs_add(pairs, buf, p - buf, delta);
 }
