@@ -734,12 +734,11 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
         /*
          * The server lost its scripts (SCRIPT FLUSH, a restart).  The op
          * is sent once more as EVAL with the script's text, which no
-         * later flush can fail; the handshake loads the scripts again
-         * for the EVALSHAs behind it.
+         * later flush can fail, and which caches the script again for
+         * the EVALSHAs behind it.
          */
 
         if (ngx_http_tokenguard_redis_as_eval(op) == NGX_OK
-            && ngx_http_tokenguard_redis_queue_handshake() == NGX_OK
             && ngx_http_tokenguard_redis_append(op->cmd, op->len) == NGX_OK)
         {
             ngx_queue_insert_tail(&rd->ops, &op->queue);
