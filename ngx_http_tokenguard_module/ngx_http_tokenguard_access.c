@@ -426,8 +426,7 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rv = ngx_http_tokenguard_body_splice(r, body, ctx->body_temporary,
-                                         edits, n);
+    rv = ngx_http_tokenguard_body_splice(r, body, edits, n);
     tg_json_edits_free(edits, n);
 
     return rv;

@@ -258,7 +258,7 @@ ngx_http_tokenguard_body_span(ngx_http_request_t *r, ngx_chain_t ***ll,
 
 ngx_int_t
 ngx_http_tokenguard_body_splice(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_uint_t temporary, tg_json_edit_t *edits, ngx_uint_t n)
+    tg_json_edit_t *edits, ngx_uint_t n)
 {
     off_t         len;
     u_char       *text;
@@ -267,9 +267,13 @@ ngx_http_tokenguard_body_splice(ngx_http_request_t *r, ngx_str_t *body,
     ngx_uint_t    i;
     ngx_chain_t  *src, *out, **ll, one;
 
-    if (temporary || (r->request_body->bufs->next == NULL
-                      && ngx_buf_in_memory(r->request_body->bufs->buf)))
-    {
+    for (src = r->request_body->bufs; src; src = src->next) {
+        if (!ngx_buf_in_memory(src->buf)) {
+            break;
+        }
+    }
+
+    if (src == NULL) {
         /* the client's memory buffers themselves */
         src = r->request_body->bufs;
 

@@ -231,8 +231,7 @@ ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
 void ngx_http_tokenguard_body_release(ngx_http_request_t *r,
     ngx_str_t *body, ngx_uint_t *temporary);
 ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_uint_t temporary, tg_json_edit_t *edits,
-    ngx_uint_t n);
+    ngx_str_t *body, tg_json_edit_t *edits, ngx_uint_t n);
 void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
 
 /* ngx_http_tokenguard_identity.c */

@@ -36,6 +36,9 @@ void tg_json_edits_free(tg_json_edit_t *edits, int n);
 
 
 /*
+ * The plan applied to a copy.  The module splices the edits instead
+ * (ngx_http_tokenguard_body_splice()); the unit and fuzz tests check the
+ * plan's result through this.
  * body must be a JSON object (already validated by the caller's parser).
  * model: the new model name (raw, escaped here), or NULL to keep it.
  * include_usage: non-zero to set stream_options.include_usage to true.
