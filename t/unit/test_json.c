@@ -30,6 +30,67 @@ test_json(void)
     tg_json_doc_t   doc;
     const char     *s;
 
+    /* input, flags, "ok" or the error, test name */
+    static const struct {
+        const char  *input;
+        int          flags;
+        const char  *want;
+        const char  *name;
+    } cases[] = {
+        { "{\"a\":1,\"a\":2}", TG_JSON_REJECT_DUPLICATES,
+          "duplicate object key", "json: duplicates refused when asked" },
+        { "{\"a\":1,\"a\":2}", 0, "ok",
+          "json: else the last wins" },
+        { "\"\\u0000\"", 0, "\\u0000 is not allowed",
+          "json: NUL refused by default" },
+        { "\"\\u0000\"", TG_JSON_ALLOW_NUL, "ok",
+          "json: NUL allowed when asked" },
+        { "\"\xc3\x28\"", 0, "invalid UTF-8 in a string",
+          "json: invalid UTF-8" },
+        { "\"\xe0\x80\xaf\"", 0, "invalid UTF-8 in a string",
+          "json: overlong UTF-8" },
+        { "\"\xed\xa0\x80\"", 0, "invalid UTF-8 in a string",
+          "json: an encoded surrogate" },
+        { "\"\\ud800\"", 0, "invalid Unicode escape",
+          "json: a lone high surrogate" },
+        { "\"\\udc00\"", 0, "invalid Unicode escape",
+          "json: a lone low surrogate" },
+        { "\"a\tb\"", 0, "control character in a string",
+          "json: a raw tab in a string" },
+        { "01", 0, "invalid number",
+          "json: leading zero" },
+        { "01", TG_JSON_ONE_VALUE, "invalid number",
+          "json: leading zero, one value" },
+        { "truex", TG_JSON_ONE_VALUE, "invalid token",
+          "json: a longer word" },
+        { "true,", TG_JSON_ONE_VALUE, "ok",
+          "json: one value, then a comma" },
+        { "1.", 0, "invalid number",
+          "json: 1." },
+        { "-", 0, "invalid number",
+          "json: -" },
+        { "1e999", 0, "number out of range",
+          "json: 1e999" },
+        { "[1,]", 0, "invalid number",
+          "json: trailing comma" },
+        { "{\"a\" 1}", 0, "':' expected",
+          "json: no colon" },
+        { "{1:2}", 0, "a string key expected",
+          "json: number key" },
+        { "[1 2]", 0, "',' or ']' expected",
+          "json: no comma" },
+        { "tru", 0, "invalid token",
+          "json: tru" },
+        { "\"abc", 0, "unterminated string",
+          "json: unterminated" },
+        { "", 0, "unexpected end of input",
+          "json: empty" },
+        { "{} x", 0, "end of input expected",
+          "json: trailing text" },
+        { "{} x", TG_JSON_ONE_VALUE, "ok",
+          "json: one value" },
+    };
+
     s = " {\"a\" : [1, -2.5e1, \"x\\u00e9\\ud83d\\ude00\\n\", true, false,"
         " null, {}], \"b\": {\"c\": \"d\"}, \"a2\": 0} ";
     v = tg_json_parse(&doc, s, strlen(s), TG_JSON_REJECT_DUPLICATES);
@@ -72,44 +133,10 @@ test_json(void)
     free(c);
     tg_json_free(&doc);
 
-    is_str(parse("{\"a\":1,\"a\":2}", TG_JSON_REJECT_DUPLICATES),
-           "duplicate object key", "json: duplicates refused when asked");
-    is_str(parse("{\"a\":1,\"a\":2}", 0), "ok", "json: else the last wins");
-    is_str(parse("\"\\u0000\"", 0), "\\u0000 is not allowed",
-           "json: NUL refused by default");
-    is_str(parse("\"\\u0000\"", TG_JSON_ALLOW_NUL), "ok",
-           "json: NUL allowed when asked");
-    is_str(parse("\"\xc3\x28\"", 0), "invalid UTF-8 in a string",
-           "json: invalid UTF-8");
-    is_str(parse("\"\xe0\x80\xaf\"", 0), "invalid UTF-8 in a string",
-           "json: overlong UTF-8");
-    is_str(parse("\"\xed\xa0\x80\"", 0), "invalid UTF-8 in a string",
-           "json: an encoded surrogate");
-    is_str(parse("\"\\ud800\"", 0), "invalid Unicode escape",
-           "json: a lone high surrogate");
-    is_str(parse("\"\\udc00\"", 0), "invalid Unicode escape",
-           "json: a lone low surrogate");
-    is_str(parse("\"a\tb\"", 0), "control character in a string",
-           "json: a raw tab in a string");
-    is_str(parse("01", 0), "invalid number", "json: leading zero");
-    is_str(parse("01", TG_JSON_ONE_VALUE), "invalid number",
-           "json: leading zero, one value");
-    is_str(parse("truex", TG_JSON_ONE_VALUE), "invalid token",
-           "json: a longer word");
-    is_str(parse("true,", TG_JSON_ONE_VALUE), "ok", "json: one value, then"
-           " a comma");
-    is_str(parse("1.", 0), "invalid number", "json: 1.");
-    is_str(parse("-", 0), "invalid number", "json: -");
-    is_str(parse("1e999", 0), "number out of range", "json: 1e999");
-    is_str(parse("[1,]", 0), "invalid number", "json: trailing comma");
-    is_str(parse("{\"a\" 1}", 0), "':' expected", "json: no colon");
-    is_str(parse("{1:2}", 0), "a string key expected", "json: number key");
-    is_str(parse("[1 2]", 0), "',' or ']' expected", "json: no comma");
-    is_str(parse("tru", 0), "invalid token", "json: tru");
-    is_str(parse("\"abc", 0), "unterminated string", "json: unterminated");
-    is_str(parse("", 0), "unexpected end of input", "json: empty");
-    is_str(parse("{} x", 0), "end of input expected", "json: trailing text");
-    is_str(parse("{} x", TG_JSON_ONE_VALUE), "ok", "json: one value");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        is_str(parse(cases[i].input, cases[i].flags), cases[i].want,
+               cases[i].name);
+    }
 
     c = malloc(2 * TG_JSON_MAX_DEPTH + 3);
     memset(c, '[', TG_JSON_MAX_DEPTH + 1);
