@@ -185,6 +185,12 @@ sub respond {
         $words = [map { "w$_" } 1 .. $n];
         $text = join ' ', @$words;
     }
+    # a request for structured output (agent CLIs route and summarise
+    # with these) gets a JSON text that fits its schema, in one piece
+    if (my $schema = answer_schema($body)) {
+        $text = $json->encode(schema_sample($schema, 0));
+        $words = [$text];
+    }
 
     if ($path =~ m{/v1/models$}) {
         return send_json($c, $keep, 200, { object => 'list', data => [
@@ -257,12 +263,29 @@ sub respond {
                                 output_tokens_details =>
                                     { reasoning_tokens => 0 } })) };
         return send_json($c, $keep, 200, $resp) unless $body->{stream};
+        # the item events around the deltas: Codex shows only text that
+        # belongs to an item it was told of
+        my %at = (item_id => 'msg_stub', output_index => 0);
+        my $item = { id => 'msg_stub', type => 'message', role => 'assistant',
+                     status => 'in_progress', content => [] };
+        my $part = { type => 'output_text', text => '', annotations => [] };
         my @ev = ([ 'response.created', { type => 'response.created',
                     response => { id => 'resp_stub', model => $model,
-                                  status => 'in_progress' } } ]);
+                                  status => 'in_progress' } } ],
+                  [ 'response.output_item.added', {
+                    type => 'response.output_item.added', output_index => 0,
+                    item => $item } ],
+                  [ 'response.content_part.added', {
+                    type => 'response.content_part.added', %at,
+                    content_index => 0, part => $part } ]);
         push @ev, map { [ 'response.output_text.delta',
-                          { type => 'response.output_text.delta',
-                            delta => "$_ " } ] } @$words;
+                          { type => 'response.output_text.delta', %at,
+                            content_index => 0, delta => "$_ " } ] } @$words;
+        my $done = $resp->{output}[0];
+        push @ev, [ 'response.output_item.done', {
+                    type => 'response.output_item.done', output_index => 0,
+                    item => { %$done, id => 'msg_stub',
+                              status => 'completed' } } ];
         push @ev, [ 'response.completed', { type => 'response.completed',
                                             response => $resp } ];
         return send_sse($c, $keep, \@ev, 0);
@@ -323,16 +346,71 @@ sub respond {
                      modelVersion => $gmodel,
                      ($u ? (usageMetadata => $u) : ()) };
         };
-        return send_json($c, $keep, 200, $chunk->($text, $usage))
-            unless $stream;
+        my $answer = $chunk->($text, $usage);
+        $answer->{candidates}[0]{finishReason} = 'STOP';
+        return send_json($c, $keep, 200, $answer) unless $stream;
         my @ev = map { [undef, $chunk->("$_ ")] } @$words;
         $ev[-1][1]{usageMetadata} = $usage if $usage;
+        # a stream without a finish reason is a broken one to Gemini CLI
+        $ev[-1][1]{candidates}[0]{finishReason} = 'STOP';
         return send_sse($c, $keep, \@ev, 0) if $query =~ /alt=sse/;
         return send_json($c, $keep, 200, [map { $_->[1] } @ev]);
     }
 
     return send_json($c, $keep, 404, { error => {
         message => "stub: no such endpoint $path", type => 'not_found' } });
+}
+
+
+# the JSON schema the answer must follow, if the request asks for one:
+# Gemini generationConfig, OpenAI chat response_format, Responses
+# text.format, Anthropic output_format or output_config.format
+sub answer_schema {
+    my ($b) = @_;
+    my $g = $b->{generationConfig};
+    if (ref $g eq 'HASH'
+        && ($g->{responseMimeType} // '') eq 'application/json')
+    {
+        return $g->{responseJsonSchema} || $g->{responseSchema}
+               || { type => 'object' };
+    }
+    my @f = (ref $b->{response_format} eq 'HASH'
+             ? $b->{response_format}{json_schema} : undef,
+             ref $b->{text} eq 'HASH' ? $b->{text}{format} : undef,
+             $b->{output_format},
+             ref $b->{output_config} eq 'HASH'
+             ? $b->{output_config}{format} : undef);
+    for my $f (grep { ref $_ eq 'HASH' } @f) {
+        return $f->{schema} if ref $f->{schema} eq 'HASH';
+    }
+    return undef;
+}
+
+
+# the smallest value of a schema: every property listed, the
+# first enum value, 1 for a number, "stub" for a string
+sub schema_sample {
+    my ($s, $depth) = @_;
+    return undef if ref $s ne 'HASH' || $depth > 16;
+    return $s->{enum}[0] if ref $s->{enum} eq 'ARRAY' && @{ $s->{enum} };
+    return $s->{const} if exists $s->{const};
+    for my $k (qw(anyOf oneOf allOf)) {
+        return schema_sample($s->{$k}[0], $depth + 1)
+            if ref $s->{$k} eq 'ARRAY' && @{ $s->{$k} };
+    }
+    my $type = $s->{type} // ($s->{properties} ? 'object' : 'string');
+    $type = (grep { lc $_ ne 'null' } @$type)[0] // 'null'
+        if ref $type eq 'ARRAY';
+    $type = lc $type;
+    if ($type eq 'object') {
+        my $p = ref $s->{properties} eq 'HASH' ? $s->{properties} : {};
+        return { map { $_ => schema_sample($p->{$_}, $depth + 1) } keys %$p };
+    }
+    return [] if $type eq 'array';
+    return 1 if $type eq 'integer' || $type eq 'number';
+    return JSON::PP::false if $type eq 'boolean';
+    return undef if $type eq 'null';
+    return 'stub';
 }
 
 
