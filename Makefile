@@ -66,10 +66,17 @@ t/clients/node_modules: t/clients/package.json t/clients/package-lock.json
 	@cd t/clients && (npm ci --no-audit --no-fund --loglevel=error \
 	    || echo "warning: npm ci failed: t/clients.t will be skipped")
 
-test: test-deps module ctl unit t/clients/node_modules
+# the agent CLIs for t/agents.t (Claude Code, Gemini CLI, Codex with its
+# native binary; about 900 MB, under a minute), pinned the same way
+t/agents/node_modules: t/agents/package.json t/agents/package-lock.json
+	@cd t/agents && (npm ci --no-audit --no-fund --loglevel=error \
+	    || echo "warning: npm ci failed: t/agents.t will be skipped")
+
+test: test-deps module ctl unit t/clients/node_modules t/agents/node_modules
 	@perl tools/run-tests.pl
 
-test-valgrind: test-deps module ctl unit t/clients/node_modules
+test-valgrind: test-deps module ctl unit t/clients/node_modules \
+               t/agents/node_modules
 	@TG_EXTRA_PKGS=valgrind tools/install-deps.sh
 	@TG_VALGRIND=1 perl tools/run-tests.pl
 
@@ -90,7 +97,8 @@ build/asan/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CORE_HDRS)
 	    -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	    -o $@ $(UNIT_SRCS) $(CORE_SRCS) -ljansson
 
-test-asan: test-deps ctl build/asan/unit_tests t/clients/node_modules
+test-asan: test-deps ctl build/asan/unit_tests t/clients/node_modules \
+           t/agents/node_modules
 	@TG_EXTRA_PKGS="libssl-dev zlib1g-dev" tools/install-deps.sh
 	@tools/build-asan.sh
 	@$(ASAN_ENV) TG_UNIT_TESTS=$(CURDIR)/build/asan/unit_tests \
@@ -98,7 +106,8 @@ test-asan: test-deps ctl build/asan/unit_tests t/clients/node_modules
 
 # tiny buffers: request headers and bodies, the provider's responses and
 # Redis replies all arrive in short reads (t/lib/TG.pm, TG_TINY)
-test-tiny: test-deps module ctl unit t/clients/node_modules
+test-tiny: test-deps module ctl unit t/clients/node_modules \
+           t/agents/node_modules
 	@TG_TINY=1 perl tools/run-tests.pl
 
 run: deps module ctl
