@@ -1,15 +1,18 @@
 # Real agent CLIs: Claude Code, Gemini CLI and Codex (the npm packages
 # pinned in t/agents/package.json, unmodified) each run one
-# non-interactive turn through nginx + tokenguard in front of the stub
-# provider, with only a base URL and a key changed.  Each must finish with
-# the stub's answer; every call it made must have a tokenguard decision
-# and none a refusal; every generation call must be metered to the key's
+# non-interactive agent turn through nginx + tokenguard in front of the
+# stub provider, with only a base URL and a key changed: the stub first
+# asks for one of the CLI's own tools (X-Stub-Tool-Call), the CLI runs it
+# and sends its result, the stub answers.  Each must finish with the
+# stub's answer; every call it made must have a tokenguard decision and
+# none a refusal; every generation call must be metered to the key's
 # owner exactly as the stub reported it, and any other call the stub saw
 # must be on the free list (model listing, token counting).
 use strict;
 use warnings;
 use lib 't/lib';
 use File::Path qw(make_path);
+use File::Temp qw(tempdir);
 use POSIX qw(strftime);
 use Test::More;
 use Time::HiRes qw(time);
@@ -24,6 +27,16 @@ my $month = strftime('%Y-%m', gmtime);
 # each CLI run is bounded: no network here but loopback, and a CLI that
 # waits on something it cannot reach must not stall the suite
 my $timeout = 60;
+
+# each CLI's HOME, made first: its tool reads a file in its working folder
+my $homes = tempdir('tg-agents-XXXXXX', TMPDIR => 1,
+                    CLEANUP => !$ENV{TG_KEEP});
+my %file;
+for my $cli (qw(claude gemini codex)) {
+    make_path("$homes/$cli/work");
+    $file{$cli} = "$homes/$cli/work/notes.txt";
+    spew($file{$cli}, "tokenguard agents test: marker-$cli-4711\n");
+}
 
 # one owner per CLI, mapped from the key the CLI sends in its own header;
 # one price for every model, so the cost is exact whatever model the CLI
@@ -49,21 +62,28 @@ my $t = TG->new(
         tokenguard on;
         tokenguard_provider anthropic;
         tokenguard_user $tg_ant_user;
+        proxy_set_header X-Stub-Tool-Call
+                         'Read {"file_path":"%%CLAUDE_FILE%%"}';
         proxy_pass http://stub/;
     }
     location /gemini/ {
         tokenguard on;
         tokenguard_provider gemini;
         tokenguard_user $tg_gem_user;
+        proxy_set_header X-Stub-Tool-Call
+                         'read_file {"file_path":"%%GEMINI_FILE%%"}';
         proxy_pass http://stub/;
     }
     location /openai/ {
         tokenguard on;
         tokenguard_provider openai;
         tokenguard_user $tg_oai_user;
+        # Codex's default model gets its tools in namespaces; a harmless
+        # one (it reads no file: its shell would need a sandbox)
+        proxy_set_header X-Stub-Tool-Call 'clock.sleep {"duration_ms":10}';
         proxy_pass http://stub/;
     }
-});
+} =~ s/%%(\w+)_FILE%%/$file{lc $1}/gr);
 my $gw = "http://127.0.0.1:$t->{port}";
 
 # generation calls, metered; and the free ones a CLI may make besides
@@ -94,7 +114,7 @@ sub run_cli {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $out or die;
         open STDERR, '>', $err or die;
-        exec 'timeout', '-k', '5', $timeout, @cmd;
+        { exec 'timeout', '-k', '5', $timeout, @cmd; }
         POSIX::_exit(127);
     }
     waitpid $pid, 0;
@@ -141,7 +161,7 @@ sub new_log_lines {
 # what every CLI must show: its answer, the stub's record of its calls,
 # a decision for each, none refused, the generation calls metered
 sub check_cli {
-    my ($name, $user, $r, $prompt) = @_;
+    my ($name, $user, $r, $prompt, $result) = @_;
     is($r->{rc}, 0, "$name: exits 0 ($r->{secs} s)")
         or diag "stdout:\n$r->{out}\nstderr:\n" . substr($r->{err}, -4000);
 
@@ -151,7 +171,10 @@ sub check_cli {
        "$name: the prompt reached the provider");
     my @gen = grep { (split /\?/, $_->{uri})[0] =~ $generation } @up;
     my @other = grep { (split /\?/, $_->{uri})[0] !~ $generation } @up;
-    ok(@gen, "$name: at least one generation call");
+    cmp_ok(scalar @gen, '>=', 2,
+           "$name: generation calls for the tool call and the answer");
+    ok((grep { $_->{body} =~ $result } @gen),
+       "$name: ran the tool and sent its result through the gateway");
     note "$name called: $_->{method} $_->{uri}" for @up;
     my @unmetered = grep { (split /\?/, $_->{uri})[0] !~ $free } @other;
     ok(!@unmetered, "$name: nothing but generation and free calls")
@@ -199,8 +222,8 @@ sub check_cli {
 
 # ---- Claude Code: ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY
 {
-    my $home = "$t->{dir}/claude";
-    my $prompt = 'Say hello to the tokenguard agents test';
+    my $home = "$homes/claude";
+    my $prompt = 'Read notes.txt and say hello to the tokenguard agents test';
     $t->clear_upstream;
     my $r = run_cli('claude', $home, {
         ANTHROPIC_BASE_URL => "$gw/anthropic",
@@ -212,7 +235,8 @@ sub check_cli {
     my $j = eval { $TG::JSON->decode($r->{out}) } || {};
     like($j->{result} // '', qr/^$ANSWER/, 'claude: prints the answer');
     ok(!$j->{is_error}, 'claude: no error');
-    my ($in, $out) = check_cli('claude', 'ann', $r, $prompt);
+    my ($in, $out) = check_cli('claude', 'ann', $r, $prompt,
+                               qr/^(?=.*"tool_result").*marker-claude-4711/s);
     my $u = $j->{usage} || {};
     is(($u->{input_tokens} // 0) + ($u->{cache_read_input_tokens} // 0)
        + ($u->{cache_creation_input_tokens} // 0), $in,
@@ -224,8 +248,8 @@ sub check_cli {
 # ---- Gemini CLI: GOOGLE_GEMINI_BASE_URL and GEMINI_API_KEY, the API key
 # auth chosen in its settings, the workspace trusted
 {
-    my $home = "$t->{dir}/gemini";
-    my $prompt = 'Say hello to the tokenguard agents test';
+    my $home = "$homes/gemini";
+    my $prompt = 'Read notes.txt and say hello to the tokenguard agents test';
     make_path("$home/.gemini");
     spew("$home/.gemini/settings.json", $TG::JSON->encode({
         security => { auth => { selectedType => 'gemini-api-key' } },
@@ -241,11 +265,13 @@ sub check_cli {
     }, "$bin/gemini", '-p', $prompt, '-o', 'json');
     my $j = eval { $TG::JSON->decode($r->{out}) } || {};
     like($j->{response} // '', qr/^$ANSWER/, 'gemini: prints the answer');
-    my ($in, $out) = check_cli('gemini', 'gus', $r, $prompt);
+    my ($in, $out) = check_cli('gemini', 'gus', $r, $prompt,
+        qr/^(?=.*"functionResponse").*marker-gemini-4711/s);
     my ($sin, $sout) = (0, 0);
     for my $m (values %{ $j->{stats}{models} || {} }) {
         $sin += $m->{tokens}{prompt} // 0;
-        $sout += ($m->{tokens}{candidates} // 0) + ($m->{tokens}{thoughts} // 0);
+        $sout += ($m->{tokens}{candidates} // 0)
+                 + ($m->{tokens}{thoughts} // 0);
     }
     is($sin, $in, 'gemini: the usage it saw is the one metered (input)');
     is($sout, $out, 'gemini: the usage it saw is the one metered (output)');
@@ -254,8 +280,8 @@ sub check_cli {
 # ---- Codex: a model provider of its own in $CODEX_HOME/config.toml, the
 # key in the environment variable the provider names
 {
-    my $home = "$t->{dir}/codex";
-    my $prompt = 'Say hello to the tokenguard agents test';
+    my $home = "$homes/codex";
+    my $prompt = 'Wait a moment and say hello to the tokenguard agents test';
     make_path("$home/.codex");
     spew("$home/.codex/config.toml", <<"END");
 model_provider = "tokenguard"
@@ -273,7 +299,8 @@ END
     }, "$bin/codex", 'exec', '--skip-git-repo-check', $prompt);
     # exec prints the last answer alone on stdout, the session on stderr
     like($r->{out}, qr/^$ANSWER/, 'codex: prints the answer');
-    my ($in, $out) = check_cli('codex', 'cody', $r, $prompt);
+    my ($in, $out) = check_cli('codex', 'cody', $r, $prompt,
+                               qr/^(?=.*"function_call_output").*"call_stub"/s);
     my ($used) = $r->{err} =~ /tokens used\s+([\d,]+)/;
     $used =~ tr/,//d if defined $used;
     is($used, $in + $out, 'codex: the usage it saw is the one metered');

@@ -191,6 +191,22 @@ sub respond {
         $text = $json->encode(schema_sample($schema, 0));
         $words = [$text];
     }
+    # X-Stub-Tool-Call: "NAME ARGS-JSON" answers with a call of that tool
+    # when the request offers that tool and holds no tool's result yet:
+    # an agent's whole turn, its side calls (routers, titles) answered
+    my $call;
+    if (my $spec = $req->{headers}{'x-stub-tool-call'}) {
+        my ($name, $args) = split / /, $spec, 2;
+        # NAMESPACE.NAME: a Responses tool inside a "namespace" tool
+        my $ns = $name =~ s/^([^.]+)\.// ? $1 : undef;
+        $call = { name => $name, namespace => $ns,
+                  args => eval { decode_json($args // '{}') } || {} }
+            if find_hash($body, sub { ($_[0]{name} // '') eq $name }, 0)
+               && !find_hash($body, sub { exists $_[0]{functionResponse}
+                   || ($_[0]{type} // '') =~ /^(?:tool_result
+                      |function_call_output|custom_tool_call_output)$/x },
+                   0);
+    }
 
     if ($path =~ m{/v1/models$}) {
         return send_json($c, $keep, 200, { object => 'list', data => [
@@ -262,7 +278,37 @@ sub respond {
                                     { cached_tokens => $cached },
                                 output_tokens_details =>
                                     { reasoning_tokens => 0 } })) };
+        if ($call) {
+            $resp->{output} = [{ type => 'function_call', id => 'fc_stub',
+                                 call_id => 'call_stub', status => 'completed',
+                                 name => $call->{name},
+                                 ($call->{namespace}
+                                  ? (namespace => $call->{namespace}) : ()),
+                                 arguments => $json->encode($call->{args}) }];
+        }
         return send_json($c, $keep, 200, $resp) unless $body->{stream};
+        return send_sse($c, $keep, [
+            [ 'response.created', { type => 'response.created',
+              response => { id => 'resp_stub', model => $model,
+                            status => 'in_progress' } } ],
+            [ 'response.output_item.added', {
+              type => 'response.output_item.added', output_index => 0,
+              item => { %{ $resp->{output}[0] }, arguments => '',
+                        status => 'in_progress' } } ],
+            [ 'response.function_call_arguments.delta', {
+              type => 'response.function_call_arguments.delta',
+              item_id => 'fc_stub', output_index => 0,
+              delta => $resp->{output}[0]{arguments} } ],
+            [ 'response.function_call_arguments.done', {
+              type => 'response.function_call_arguments.done',
+              item_id => 'fc_stub', output_index => 0,
+              arguments => $resp->{output}[0]{arguments} } ],
+            [ 'response.output_item.done', {
+              type => 'response.output_item.done', output_index => 0,
+              item => $resp->{output}[0] } ],
+            [ 'response.completed', { type => 'response.completed',
+                                      response => $resp } ] ], 0)
+            if $call;
         # the item events around the deltas: Codex shows only text that
         # belongs to an item it was told of
         my %at = (item_id => 'msg_stub', output_index => 0);
@@ -309,22 +355,33 @@ sub respond {
                                cache_read_input_tokens => $cached,
                                cache_creation_input_tokens => $cwrite } };
         delete $msg->{usage} if $no_usage;
+        if ($call) {
+            $msg->{stop_reason} = 'tool_use';
+            $msg->{content} = [{ type => 'tool_use', id => 'toolu_stub',
+                                 name => $call->{name},
+                                 input => $call->{args} }];
+        }
         return send_json($c, $keep, 200, $msg) unless $body->{stream};
         my @ev = ([ 'message_start', { type => 'message_start', message => {
                     %$msg, content => [], stop_reason => undef,
                     ($no_usage ? () : (usage => { %{ $msg->{usage} },
                                                   output_tokens => 1 })) } } ],
                   [ 'content_block_start', { type => 'content_block_start',
-                    index => 0, content_block => { type => 'text',
-                                                   text => '' } } ]);
-        push @ev, map { [ 'content_block_delta', {
+                    index => 0, content_block => $call
+                        ? { %{ $msg->{content}[0] }, input => {} }
+                        : { type => 'text', text => '' } } ]);
+        push @ev, $call
+            ? [ 'content_block_delta', { type => 'content_block_delta',
+                index => 0, delta => { type => 'input_json_delta',
+                partial_json => $json->encode($call->{args}) } } ]
+            : map { [ 'content_block_delta', {
                     type => 'content_block_delta', index => 0,
                     delta => { type => 'text_delta', text => "$_ " } } ] }
                   @$words;
         push @ev, [ 'content_block_stop', { type => 'content_block_stop',
                                             index => 0 } ],
                   [ 'message_delta', { type => 'message_delta',
-                    delta => { stop_reason => 'end_turn' },
+                    delta => { stop_reason => $msg->{stop_reason} },
                     ($no_usage ? () : (usage => { output_tokens => $out })) } ],
                   [ 'message_stop', { type => 'message_stop' } ];
         return send_sse($c, $keep, \@ev, 0);
@@ -348,7 +405,12 @@ sub respond {
         };
         my $answer = $chunk->($text, $usage);
         $answer->{candidates}[0]{finishReason} = 'STOP';
+        $answer->{candidates}[0]{content}{parts} = [{ functionCall => {
+            name => $call->{name}, args => $call->{args} } }] if $call;
         return send_json($c, $keep, 200, $answer) unless $stream;
+        return send_sse($c, $keep, [[undef, $answer]], 0)
+            if $call && $query =~ /alt=sse/;
+        return send_json($c, $keep, 200, [$answer]) if $call;
         my @ev = map { [undef, $chunk->("$_ ")] } @$words;
         $ev[-1][1]{usageMetadata} = $usage if $usage;
         # a stream without a finish reason is a broken one to Gemini CLI
@@ -359,6 +421,21 @@ sub respond {
 
     return send_json($c, $keep, 404, { error => {
         message => "stub: no such endpoint $path", type => 'not_found' } });
+}
+
+
+# whether an object anywhere in a request passes $test: a tool offered
+# or a tool's result, whatever the dialect puts it in
+sub find_hash {
+    my ($v, $test, $depth) = @_;
+    return 0 if $depth > 64;
+    if (ref $v eq 'HASH') {
+        return 1 if $test->($v);
+        return !!grep { find_hash($_, $test, $depth + 1) } values %$v;
+    }
+    return !!grep { find_hash($_, $test, $depth + 1) } @$v
+        if ref $v eq 'ARRAY';
+    return 0;
 }
 
 
@@ -425,6 +502,9 @@ sub schema_sample {
 #                         Content-Length) and N bytes of its body, then RST
 #   X-Stub-Truncate: N    a JSON answer cut to its first N bytes, with
 #                         Content-Length N: valid HTTP, broken JSON
+#   X-Stub-Tool-Call: NAME ARGS-JSON  a call of that tool (NS.NAME: in a
+#                         Responses namespace) while the request offers it
+#                         and holds no tool result yet
 #   X-Stub-Garbage: N[,flat]  200 and N bytes of garbage as the body
 #                         (text/event-stream if the request streams, else
 #                         application/json); flat: no CR or LF in it
