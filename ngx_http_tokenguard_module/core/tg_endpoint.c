@@ -271,6 +271,16 @@ tg_endpoint_listing(const char *p, size_t len, tg_provider_e forced,
     p += seg - 1;
     len -= seg - 1;
 
+    /* "/openai/v1/models": a gateway's prefix, then the version */
+    if (len > 7 && tg_eq(p, "/openai/", 8, fold)) {
+        for (i = 8; i < len && p[i] != '/'; i++) { /* void */ }
+
+        if (tg_version_segment(p + 8, i - 8, fold)) {
+            p += 7;
+            len -= 7;
+        }
+    }
+
     for (s = tg_endpoint_listings; s->name; s++) {
         n = strlen(s->name);
 
