@@ -138,6 +138,20 @@ sub respond {
     my ($path, $query) = split /\?/, $req->{uri}, 2;
     $query //= '';
 
+    # the same dialects on other surfaces: Azure deployments, Vertex AI,
+    # the OpenAI-compatible endpoints; a model the URI names is echoed
+    my ($uri_model, $uri_stream);
+    if ($path =~ m{/openai/deployments/([^/]+)(/(?:chat/completions
+                   |completions|embeddings|responses))$}x) {
+        ($uri_model, $path) = ($1, "/v1$2");
+    } elsif ($path =~ m{/v1beta/openai(/(?:chat/completions|embeddings))$}
+             || $path =~ m{/endpoints/openapi(/chat/completions)$}) {
+        $path = "/v1$1";
+    } elsif ($path =~ m{/publishers/anthropic/models/([^/:]+)
+                        :(stream)?rawPredict$}x) {
+        ($uri_model, $uri_stream, $path) = ($1, $2, '/v1/messages');
+    }
+
     my $body = eval { decode_json($req->{body} || '{}') };
     if (ref $body ne 'HASH') {
         return send_json($c, $keep, 400,
@@ -166,6 +180,8 @@ sub respond {
     }
 
     my $model = $body->{model} // 'stub-model';
+    $model = $uri_model if defined $uri_model;
+    $body->{stream} = JSON::PP::true if $uri_stream;
     my $in = count_tokens($req->{body});
     my $words = [split / /, "Hello from the tokenguard stub provider, a canned"
                     . " answer in a few words."];
