@@ -1,8 +1,9 @@
 #!/usr/bin/env perl
 # A local stand-in for the AI providers: OpenAI (chat, completions,
 # responses, embeddings, models), Anthropic (messages) and Gemini
-# (generateContent, streamGenerateContent), each as JSON or as an SSE
-# stream, with usage numbers in each provider's own shape.
+# (generateContent, streamGenerateContent), the same dialects on Azure
+# deployments, Vertex AI and the OpenAI-compatible endpoints, each as JSON
+# or as an SSE stream, with usage numbers in each provider's own shape.
 #
 #   stub-provider.pl [--listen 127.0.0.1:9000] [--record DIR] [--delay MS]
 #
@@ -148,7 +149,7 @@ sub respond {
              || $path =~ m{/endpoints/openapi(/chat/completions)$}) {
         $path = "/v1$1";
     } elsif ($path =~ m{/publishers/anthropic/models/([^/:]+)
-                        :(stream)?rawPredict$}x) {
+                        :(?:(stream)R|r)awPredict$}x) {
         ($uri_model, $uri_stream, $path) = ($1, $2, '/v1/messages');
     }
 
