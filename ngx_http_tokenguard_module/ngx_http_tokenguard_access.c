@@ -215,6 +215,10 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
         return n == NGX_ERROR ? NGX_ERROR : NGX_OK;
     }
 
+    if (ctx->ep.kind == TG_ENDPOINT_FREE) {
+        return ngx_http_tokenguard_endpoint_free(r, tlcf, ctx);
+    }
+
     ctx->now = ngx_time();
     ctx->budget_pct = -1;
 

@@ -123,6 +123,11 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
         return NGX_OK;
 
     case TG_ENDPOINT_FREE:
+        if (ctx->ep.api != TG_API_NONE) {
+            /* token counting sends a prompt: the policy reads it */
+            return NGX_OK;
+        }
+
         ctx->decision = ngx_http_tokenguard_free;
         ctx->state = NGX_HTTP_TOKENGUARD_DONE;
         return NGX_DONE;
@@ -171,6 +176,31 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
                                path.len < r->uri.len ? "..." : "");
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A token count, inspected and found within the prompt policy: the model
+ * must be allowed too; nothing is reserved, routed or counted.
+ */
+
+ngx_int_t
+ngx_http_tokenguard_endpoint_free(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_int_t  n;
+
+    n = ngx_http_tokenguard_check_model(r, tlcf, ctx);
+
+    tg_request_drop_prompt(&ctx->rq);
+    ngx_http_tokenguard_body_release(r, &ctx->body, &ctx->body_temporary);
+
+    if (n == NGX_OK) {
+        ctx->decision = ngx_http_tokenguard_free;
+        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+    }
+
+    return n == NGX_ERROR ? NGX_ERROR : NGX_OK;
 }
 
 

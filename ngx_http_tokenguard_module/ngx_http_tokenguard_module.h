@@ -244,6 +244,8 @@ void ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
 ngx_int_t ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_endpoint_free(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
 char *ngx_http_tokenguard_passthrough(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -109,8 +109,41 @@ $t->post('/v1beta/models/gemini-2.0-flash:countTokens', { contents => [] },
          $u);
 is($t->upstream->{uri}, '/v1beta/models/gemini-2.0-flash:countTokens',
    'gemini countTokens: free');
+$t->post('/v1/responses/input_tokens', { model => 'gpt-4o-mini',
+         input => 'hello' }, $u);
+is($t->upstream->{uri}, '/v1/responses/input_tokens',
+   'openai input_tokens: free');
+is($t->last_log->{decision}, 'allow', 'token counting: allow');
 $t->wait_settled("tg:{u:alice}:$month");
 is(user_hash('alice')->{requests}, 1, 'free calls are not charged');
+
+# token counting sends the prompt to the provider: the policy reads it
+$r = $t->post('/v1/messages/count_tokens', { model => 'claude-haiku-4-5',
+              messages => [{ role => 'user', content => "key $secret" }] },
+              $u);
+is($r->{headers}{'x-tokenguard-code'}, 'prompt_denied',
+   'count_tokens: a secret is refused');
+ok(!$t->upstream, 'count_tokens: the secret did not go up');
+$r = $t->post('/v1/messages/count_tokens', { model => 'claude-opus-4-1',
+              messages => [] }, $u);
+is($r->{headers}{'x-tokenguard-code'}, 'model_not_allowed',
+   'count_tokens: a disallowed model is refused');
+$r = $t->post('/v1beta/models/gemini-2.0-flash:countTokens',
+              { contents => [{ parts => [{ text => $secret }] }] }, $u);
+is($r->{headers}{'x-tokenguard-code'}, 'prompt_denied',
+   'gemini countTokens: a secret is refused');
+$r = $t->post('/v1beta/models/gemini-2.5-pro:countTokens',
+              { contents => [] }, $u);
+is($r->{headers}{'x-tokenguard-code'}, 'model_not_allowed',
+   'gemini countTokens: the URI model is checked');
+$r = $t->post('/v1/responses/input_tokens', { model => 'gpt-4o-mini',
+              input => $secret }, $u);
+is($r->{headers}{'x-tokenguard-code'}, 'prompt_denied',
+   'input_tokens: a secret is refused');
+$r = $t->post('/v1/messages/count_tokens', 'not json', $u);
+is($r->{headers}{'x-tokenguard-code'}, 'invalid_request',
+   'count_tokens: a body the gateway cannot read is refused');
+is(user_hash('alice')->{requests}, 1, 'refused counts are not charged');
 
 # --- the red-team list: refused, nothing upstream
 $r = $t->post('/v1/messages/batches', { requests => [{ custom_id => 'a',

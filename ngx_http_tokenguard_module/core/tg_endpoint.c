@@ -48,7 +48,10 @@ typedef struct {
 } tg_endpoint_surface_t;
 
 
-/* matched on the path's tail */
+/*
+ * Matched on the path's tail.  Token counting is free, its body read in
+ * the dialect named here so that the policy sees its prompt.
+ */
 static const tg_endpoint_surface_t  tg_endpoint_suffixes[] = {
     { "/v1/chat/completions", TG_V_OPENAI | TG_V_ANTHROPIC, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
@@ -71,9 +74,9 @@ static const tg_endpoint_surface_t  tg_endpoint_suffixes[] = {
 
     /* token counting */
     { "/v1/messages/count_tokens", TG_V_ANTHROPIC, TG_PATH_FREE_POST,
-      TG_PROVIDER_ANTHROPIC, TG_API_NONE, 0 },
+      TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 0 },
     { "/v1/responses/input_tokens", TG_V_OPENAI, TG_PATH_FREE_POST,
-      TG_PROVIDER_OPENAI, TG_API_NONE, 0 },
+      TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
 
     { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
 };
@@ -100,9 +103,9 @@ static const tg_endpoint_surface_t  tg_endpoint_actions[] = {
     { "streamGenerateContent", TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_GEMINI, TG_API_GENERATE, 1 },
     { "countTokens", TG_V_GEMINI, TG_PATH_FREE_POST,
-      TG_PROVIDER_GEMINI, TG_API_NONE, 0 },
+      TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
     { "computeTokens", TG_V_GEMINI, TG_PATH_FREE_POST,
-      TG_PROVIDER_GEMINI, TG_API_NONE, 0 },
+      TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
 
     /* Vertex AI Anthropic: ".../publishers/anthropic/models/{model}:" */
     { "rawPredict", TG_V_ANTHROPIC | TG_V_GEMINI, TG_PATH_METERED,
@@ -365,7 +368,7 @@ tg_endpoint_action(const char *p, size_t len, tg_provider_e forced,
 
         tg_found(ep, s);
 
-        if (s->path == TG_PATH_METERED) {
+        if (s->api != TG_API_NONE) {
             ep->model_off = start;
             ep->model_len = colon - start;
         }

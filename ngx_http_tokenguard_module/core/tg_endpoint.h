@@ -49,7 +49,8 @@ typedef enum {
 typedef struct {
     tg_endpoint_kind_e  kind;
     tg_provider_e       provider;   /* the dialect; never AUTO */
-    tg_api_e            api;        /* TG_API_NONE unless METERED */
+    tg_api_e            api;        /* METERED, or FREE token counting
+                                       (its body's dialect); else NONE */
     int                 stream;     /* streamGenerateContent ... */
 
     /*

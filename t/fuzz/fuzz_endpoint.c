@@ -325,12 +325,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_assert(ep.provider != TG_PROVIDER_AUTO);
     fuzz_assert(strcmp(tg_provider_name(ep.provider), "auto") != 0);
     fuzz_assert(ep.api >= TG_API_NONE && ep.api <= TG_API_GENERATE);
-    fuzz_assert((kind == TG_ENDPOINT_METERED) == (ep.api != TG_API_NONE));
+    fuzz_assert(kind != TG_ENDPOINT_METERED || ep.api != TG_API_NONE);
+    fuzz_assert(ep.api == TG_API_NONE || kind == TG_ENDPOINT_METERED
+                || (kind == TG_ENDPOINT_FREE && method == TG_METHOD_POST));
     fuzz_assert((kind == TG_ENDPOINT_AMBIGUOUS) == (ep.why != NULL));
 
     if (kind == TG_ENDPOINT_METERED) {
         fuzz_assert(method == TG_METHOD_POST);
+    }
 
+    if (ep.api != TG_API_NONE) {
         if (ep.model_len) {
             fuzz_assert(ep.model_off + ep.model_len < len);
             fuzz_assert(memchr(uri + ep.model_off, '/', ep.model_len)

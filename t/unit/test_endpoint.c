@@ -81,12 +81,16 @@ static const tg_class_case_t  tg_class_cases[] = {
     { "GET", "/v1beta/openai/models", AUTO, F, TG_API_NONE, OAI, NULL },
     { "GET", "/openai/models", TG_PROVIDER_OPENAI, F, TG_API_NONE, OAI,
       NULL },
-    { "POST", "/v1/messages/count_tokens", AUTO, F, TG_API_NONE, ANT, NULL },
+    { "POST", "/v1/messages/count_tokens", AUTO, F, TG_API_MESSAGES, ANT,
+      NULL },
     { "GET", "/v1/messages/count_tokens", AUTO, O, TG_API_NONE, ANT, NULL },
-    { "POST", "/v1/responses/input_tokens", AUTO, F, TG_API_NONE, OAI,
+    { "POST", "/v1/responses/input_tokens", AUTO, F, TG_API_RESPONSES, OAI,
       NULL },
     { "POST", "/v1beta/models/gemini-2.0-flash:countTokens", AUTO, F,
-      TG_API_NONE, GEM, NULL },
+      TG_API_GENERATE, GEM, "gemini-2.0-flash" },
+    { "POST", "/v1/projects/p/locations/l/publishers/google/models/"
+      "gemini-2.0-flash:computeTokens", AUTO, F, TG_API_GENERATE, GEM,
+      "gemini-2.0-flash" },
     { "GET", "/v1beta/models/gemini-2.0-flash:countTokens", AUTO, O,
       TG_API_NONE, GEM, NULL },
 
@@ -203,7 +207,7 @@ test_endpoint_classify(void)
                && memcmp(c->uri + ep.model_off, c->model, ep.model_len) == 0,
                "classify: %s names the model %s", c->uri, c->model);
 
-        } else if (kind != M || c->api != TG_API_GENERATE) {
+        } else if (c->api != TG_API_GENERATE) {
             ok(ep.model_len == 0, "classify: %s names no model in the URI",
                c->uri);
         }
@@ -241,8 +245,9 @@ test_endpoint(void)
     ok(detect("/v1/models", 0).api == TG_API_NONE, "endpoint: models list");
     ok(detect("/v1/responses/resp_1", 0).api == TG_API_NONE,
        "endpoint: a stored response is not a generation call");
-    ok(detect("/v1/messages/count_tokens", 0).api == TG_API_NONE,
-       "endpoint: count_tokens is not a generation call");
+    ep = detect("/v1/messages/count_tokens", 0);
+    ok(ep.kind == TG_ENDPOINT_FREE && ep.api == TG_API_MESSAGES,
+       "endpoint: count_tokens is free, its body a Messages request");
 
     ep = detect("/v1beta/models/gemini-1.5-pro:generateContent", 0);
     ok(ep.provider == TG_PROVIDER_GEMINI && ep.api == TG_API_GENERATE
@@ -256,8 +261,9 @@ test_endpoint(void)
 
     ok(detect("/v1beta/models/:generateContent", 0).api == TG_API_NONE,
        "endpoint: gemini without a model");
-    ok(detect("/v1beta/models/x:countTokens", 0).api == TG_API_NONE,
-       "endpoint: gemini countTokens");
+    ep = detect("/v1beta/models/x:countTokens", 0);
+    ok(ep.kind == TG_ENDPOINT_FREE && ep.api == TG_API_GENERATE
+       && ep.model_len == 1, "endpoint: gemini countTokens is free");
     ok(detect("/v1beta/tunedModels/x:generateContent", 0).api == TG_API_NONE,
        "endpoint: gemini needs /models/");
 
