@@ -41,7 +41,7 @@ static ngx_http_tokenguard_method_t  ngx_http_tokenguard_methods[] = {
 };
 
 
-static ngx_str_t  ngx_http_tokenguard_free = ngx_string("allow");
+static ngx_str_t  ngx_http_tokenguard_endpoint_allow = ngx_string("allow");
 static ngx_str_t  ngx_http_tokenguard_passed = ngx_string("passthrough");
 
 
@@ -128,7 +128,7 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
             return NGX_OK;
         }
 
-        ctx->decision = ngx_http_tokenguard_free;
+        ctx->decision = ngx_http_tokenguard_endpoint_allow;
         ctx->state = NGX_HTTP_TOKENGUARD_DONE;
         return NGX_DONE;
 
@@ -196,7 +196,7 @@ ngx_http_tokenguard_endpoint_free(ngx_http_request_t *r,
     ngx_http_tokenguard_body_release(r, &ctx->body, &ctx->body_temporary);
 
     if (n == NGX_OK) {
-        ctx->decision = ngx_http_tokenguard_free;
+        ctx->decision = ngx_http_tokenguard_endpoint_allow;
         ctx->state = NGX_HTTP_TOKENGUARD_DONE;
     }
 

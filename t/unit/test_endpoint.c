@@ -2,6 +2,7 @@
 
 #include "tap.h"
 #include "tg_endpoint.h"
+#include "tg_request.h"
 
 
 static tg_endpoint_t
@@ -219,6 +220,53 @@ test_endpoint_classify(void)
 }
 
 
+/* where the URI names the model, the body cannot name another */
+static void
+test_endpoint_uri_model(void)
+{
+    int             rc;
+    const char     *uri, *body;
+    tg_request_t    rq;
+    tg_endpoint_t   ep;
+
+    uri = "/openai/deployments/dep-1/chat/completions";
+    body = "{\"model\":\"other\",\"messages\":[]}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK, "uri model: azure parses");
+    is_str(rq.model, "dep-1", "uri model: the deployment, not the body's");
+    tg_request_free(&rq);
+
+    uri = "/openai/deployments/dep-1/embeddings";
+    body = "{\"input\":\"abc\"}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK && rq.embeddings, "uri model: azure embeddings");
+    is_str(rq.model, "dep-1", "uri model: no body model needed");
+    tg_request_free(&rq);
+
+    uri = "/v1/projects/p/locations/l/publishers/anthropic/models/"
+          "claude-x@1:streamRawPredict";
+    body = "{\"anthropic_version\":\"vertex-2023-10-16\",\"max_tokens\":5,"
+           "\"stream\":true,\"messages\":[{\"role\":\"user\","
+           "\"content\":\"hi\"}]}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK, "uri model: vertex anthropic parses");
+    is_str(rq.model, "claude-x@1", "uri model: vertex anthropic model");
+    ok(rq.stream && rq.max_output == 5, "uri model: messages dialect");
+    tg_request_free(&rq);
+
+    uri = "/v1/messages/count_tokens";
+    body = "{\"model\":\"claude-x\",\"messages\":[]}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK, "uri model: count_tokens reads as messages");
+    is_str(rq.model, "claude-x", "uri model: count_tokens body model");
+    tg_request_free(&rq);
+}
+
+
 void
 test_endpoint(void)
 {
@@ -276,4 +324,5 @@ test_endpoint(void)
     ok(detect("", 0).api == TG_API_NONE, "endpoint: empty uri");
 
     test_endpoint_classify();
+    test_endpoint_uri_model();
 }
