@@ -28,8 +28,8 @@ typedef struct {
     tg_request_t         *rq;
     const tg_endpoint_t  *ep;           /* the URI may name the model */
     const char           *uri;
-    int64_t        extra_tokens;    /* format overhead, media, token ids */
-    int            nomem;
+    int64_t               extra_tokens; /* format overhead, media, ids */
+    int                   nomem;
 } tg_inspect_t;
 
 
