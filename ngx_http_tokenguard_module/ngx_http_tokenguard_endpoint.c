@@ -70,6 +70,53 @@ ngx_http_tokenguard_written_as_read(ngx_http_request_t *r)
 }
 
 
+/*
+ * Google's APIs and many frameworks serve the method such a header names,
+ * not the request's.  Exact names: the SDKs send X-Stainless-Helper-Method.
+ */
+
+static ngx_str_t  ngx_http_tokenguard_overrides[] = {
+    ngx_string("X-HTTP-Method-Override"),
+    ngx_string("X-HTTP-Method"),
+    ngx_string("X-Method-Override"),
+    ngx_null_string
+};
+
+
+static ngx_int_t
+ngx_http_tokenguard_method_override(ngx_http_request_t *r)
+{
+    ngx_str_t        *n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (n = ngx_http_tokenguard_overrides; n->len; n++) {
+            if (h[i].key.len == n->len
+                && ngx_strncasecmp(h[i].key.data, n->data, n->len) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+}
+
+
 void
 ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
@@ -98,8 +145,18 @@ ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
         ctx->ep.api = TG_API_NONE;
         ctx->ep.model_off = 0;
         ctx->ep.model_len = 0;
-        ctx->ep.why = "is written with escapes, dot segments or repeated"
-                      " slashes";
+        ctx->ep.why = "path is written with escapes, dot segments or"
+                      " repeated slashes";
+    }
+
+    if (ctx->ep.kind != TG_ENDPOINT_AMBIGUOUS
+        && ngx_http_tokenguard_method_override(r))
+    {
+        ctx->ep.kind = TG_ENDPOINT_AMBIGUOUS;
+        ctx->ep.api = TG_API_NONE;
+        ctx->ep.model_off = 0;
+        ctx->ep.model_len = 0;
+        ctx->ep.why = "comes with a header that overrides its method";
     }
 }
 
@@ -134,11 +191,10 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
 
     case TG_ENDPOINT_AMBIGUOUS:
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_ENDPOINT,
-                                   "the request path %s, so the provider"
-                                   " could route it otherwise than this"
-                                   " gateway reads it; write the path as"
-                                   " the provider documents it",
-                                   ctx->ep.why);
+                                   "the request %s, so the provider could"
+                                   " route it otherwise than this gateway"
+                                   " reads it; send it as the provider"
+                                   " documents it", ctx->ep.why);
         return NGX_DECLINED;
 
     default:

@@ -172,7 +172,7 @@ tg_endpoint_ambiguous(const char *p, size_t len)
     size_t  i, seg;
 
     if (len == 0 || p[0] != '/') {
-        return "does not start with \"/\"";
+        return "path does not start with \"/\"";
     }
 
     seg = 1;
@@ -182,13 +182,13 @@ tg_endpoint_ambiguous(const char *p, size_t len)
         if (i == len || p[i] == '/') {
 
             if (i == seg && i < len) {
-                return "has repeated slashes";
+                return "path has repeated slashes";
             }
 
             if ((i - seg == 1 && p[seg] == '.')
                 || (i - seg == 2 && p[seg] == '.' && p[seg + 1] == '.'))
             {
-                return "has a \".\" or \"..\" segment";
+                return "path has a \".\" or \"..\" segment";
             }
 
             seg = i + 1;
@@ -196,19 +196,19 @@ tg_endpoint_ambiguous(const char *p, size_t len)
         }
 
         if ((unsigned char) p[i] <= ' ' || (unsigned char) p[i] > '~') {
-            return "has a space, a control or a non-ASCII byte";
+            return "path has a space, a control or a non-ASCII byte";
         }
 
         switch (p[i]) {
         case '%':
-            return "has an escape the provider could decode again";
+            return "path has an escape the provider could decode again";
         case ';':
-            return "has a \";\" parameter";
+            return "path has a \";\" parameter";
         case '\\':
-            return "has a backslash";
+            return "path has a backslash";
         case '?':
         case '#':
-            return "has an escaped \"?\" or \"#\"";
+            return "path has an escaped \"?\" or \"#\"";
         }
     }
 
@@ -520,7 +520,7 @@ tg_endpoint_classify(const char *uri, size_t len, tg_method_e method,
     if (folded != path || f.api != ep->api) {
         memset(ep, 0, sizeof(tg_endpoint_t));
         ep->provider = f.provider ? f.provider : shape;
-        ep->why = "names an API only in another letter case";
+        ep->why = "path names an API only in another letter case";
         ep->kind = TG_ENDPOINT_AMBIGUOUS;
         return ep->kind;
     }
