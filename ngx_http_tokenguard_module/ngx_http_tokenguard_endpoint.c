@@ -45,7 +45,10 @@ static ngx_str_t  ngx_http_tokenguard_endpoint_allow = ngx_string("allow");
 static ngx_str_t  ngx_http_tokenguard_passed = ngx_string("passthrough");
 
 
-/* the path as the client wrote it, when proxy_pass may send it so */
+/*
+ * Whether the path as the client wrote it is r->uri: proxy_pass without
+ * a URI part sends it as written
+ */
 
 static ngx_int_t
 ngx_http_tokenguard_written_as_read(ngx_http_request_t *r)
@@ -121,7 +124,8 @@ void
 ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
 {
-    tg_method_e  method;
+    const char   *why;
+    tg_method_e   method;
 
     switch (r->method) {
     case NGX_HTTP_GET:
@@ -138,26 +142,27 @@ ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
     (void) tg_endpoint_classify((char *) r->uri.data, r->uri.len, method,
                                 (tg_provider_e) tlcf->provider, &ctx->ep);
 
-    if (ctx->ep.kind != TG_ENDPOINT_AMBIGUOUS
-        && !ngx_http_tokenguard_written_as_read(r))
-    {
-        ctx->ep.kind = TG_ENDPOINT_AMBIGUOUS;
-        ctx->ep.api = TG_API_NONE;
-        ctx->ep.model_off = 0;
-        ctx->ep.model_len = 0;
-        ctx->ep.why = "path is written with escapes, dot segments or"
-                      " repeated slashes";
+    if (ctx->ep.kind == TG_ENDPOINT_AMBIGUOUS) {
+        return;
     }
 
-    if (ctx->ep.kind != TG_ENDPOINT_AMBIGUOUS
-        && ngx_http_tokenguard_method_override(r))
-    {
-        ctx->ep.kind = TG_ENDPOINT_AMBIGUOUS;
-        ctx->ep.api = TG_API_NONE;
-        ctx->ep.model_off = 0;
-        ctx->ep.model_len = 0;
-        ctx->ep.why = "comes with a header that overrides its method";
+    if (!ngx_http_tokenguard_written_as_read(r)) {
+        why = "path is written with escapes, dot segments or repeated"
+              " slashes";
+
+    } else if (ngx_http_tokenguard_method_override(r)) {
+        why = "comes with a header that overrides its method";
+
+    } else {
+        return;
     }
+
+    ctx->ep.kind = TG_ENDPOINT_AMBIGUOUS;
+    ctx->ep.api = TG_API_NONE;
+    ctx->ep.stream = 0;
+    ctx->ep.model_off = 0;
+    ctx->ep.model_len = 0;
+    ctx->ep.why = why;
 }
 
 
