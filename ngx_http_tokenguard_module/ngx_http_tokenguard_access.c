@@ -25,9 +25,6 @@ static ngx_int_t ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 
 
-static ngx_str_t  ngx_http_tokenguard_allow = ngx_string("allow");
-
-
 ngx_int_t
 ngx_http_tokenguard_handler(ngx_http_request_t *r)
 {
@@ -88,18 +85,15 @@ ngx_http_tokenguard_start(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    tg_endpoint_detect((char *) r->uri.data, r->uri.len,
-                       (tg_provider_e) tlcf->provider, &ctx->ep);
+    ngx_http_tokenguard_endpoint_classify(r, tlcf, ctx);
 
     rc = ngx_http_tokenguard_identify(r, tlcf, ctx);
     if (rc != NGX_OK) {
         return rc == NGX_DECLINED ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->ep.api == TG_API_NONE || r->method != NGX_HTTP_POST) {
-        /* listing models and the like: nothing to inspect or count */
-        ctx->decision = ngx_http_tokenguard_allow;
-        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+    if (ngx_http_tokenguard_endpoint_check(r, tlcf, ctx) != NGX_OK) {
+        /* free, passed through or refused: nothing to inspect or count */
         return NGX_OK;
     }
 
@@ -219,6 +213,10 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
 
     if (n != NGX_OK) {
         return n == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    }
+
+    if (ctx->ep.kind == TG_ENDPOINT_FREE) {
+        return ngx_http_tokenguard_endpoint_free(r, tlcf, ctx);
     }
 
     ctx->now = ngx_time();
@@ -391,7 +389,7 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
     ngx_http_tokenguard_body_identity(r);
 
     if (ctx->rerouted) {
-        if (ctx->ep.provider == TG_PROVIDER_GEMINI) {
+        if (ctx->ep.model_len) {
             if (ngx_http_tokenguard_rewrite_uri(r, ctx) != NGX_OK) {
                 return NGX_ERROR;
             }
@@ -433,7 +431,10 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
 }
 
 
-/* Gemini names the model in the URI: "/v1beta/models/M:generateContent" */
+/*
+ * The URI names the model: "/v1beta/models/M:generateContent", Vertex AI,
+ * an Azure deployment
+ */
 
 static ngx_int_t
 ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,

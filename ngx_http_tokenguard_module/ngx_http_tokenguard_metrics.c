@@ -18,10 +18,11 @@
 
 static const char  *ngx_http_tokenguard_decisions[] = {
     "allow", "deny_identity", "deny_policy", "deny_budget", "deny_sandbox",
-    "deny_invalid", "store_error", "open", NULL
+    "deny_invalid", "store_error", "open", "deny_endpoint", "passthrough",
+    NULL
 };
 
-#define NGX_HTTP_TOKENGUARD_DECISIONS  8
+#define NGX_HTTP_TOKENGUARD_DECISIONS  10
 
 
 /* latency buckets: the bound in microseconds and as the "le" label */

@@ -117,6 +117,13 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("tokenguard_passthrough"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_tokenguard_passthrough,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("tokenguard_route"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_tokenguard_route_directive,
@@ -416,6 +423,7 @@ ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf)
      *     conf->deny_prompts = NULL;
      *     conf->routes = NULL;
      *     conf->classes = NULL;
+     *     conf->passthrough = NULL;
      */
 
     conf->user = NGX_CONF_UNSET_PTR;
@@ -463,6 +471,10 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->classes == NULL) {
         conf->classes = prev->classes;
+    }
+
+    if (conf->passthrough == NULL) {
+        conf->passthrough = prev->passthrough;
     }
 
     ngx_conf_merge_value(conf->max_tokens_default, prev->max_tokens_default,

@@ -103,6 +103,7 @@ typedef struct {
     ngx_array_t                 *deny_prompts;  /* of .._deny_t */
     ngx_array_t                 *routes;        /* of .._route_t */
     ngx_array_t                 *classes;       /* of .._class_t */
+    ngx_array_t                 *passthrough;   /* of .._passthrough_t */
 
     ngx_int_t                    max_tokens_default;
     ngx_int_t                    regex_match_limit;
@@ -237,6 +238,16 @@ void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
 /* ngx_http_tokenguard_identity.c */
 ngx_int_t ngx_http_tokenguard_identify(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_endpoint.c */
+void ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_endpoint_free(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+char *ngx_http_tokenguard_passthrough(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_tokenguard_policy.c */
 ngx_int_t ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,

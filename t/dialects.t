@@ -82,14 +82,20 @@ check('not streaming', '/v1/chat/completions',
       { model => 'x-stream', messages => [] }, model => 'x-stream',
       route => '');
 
-# an OpenAI-compatible server forced with tokenguard_provider openai
+# tokenguard_provider anthropic: /v1/chat/completions is Anthropic's
+# OpenAI-compatible endpoint, inspected in the OpenAI dialect; another
+# OpenAI path is no API of Anthropic's and refused
 my $t2 = TG->new(location => q{
     tokenguard on;
     tokenguard_user alice;
     tokenguard_provider anthropic;
 });
 my $r = $t2->post('/v1/chat/completions', { model => 7 });
-is($r->{status}, 200, 'forced anthropic: openai path is not inspected');
+is($r->{status}, 400, 'forced anthropic: the compatible chat is inspected');
+is($r->{json}{error}{code}, 'invalid_request', 'compatible chat: openai shape');
+$r = $t2->post('/v1/embeddings', { model => 'x', input => 'y' });
+is($r->{status}, 403, 'forced anthropic: openai embeddings refused');
+is($r->{json}{error}{type}, 'permission_error', 'refused in anthropic shape');
 $r = $t2->post('/v1/messages', { model => 7 });
 is($r->{status}, 400, 'forced anthropic: messages inspected');
 is($r->{json}{error}{type}, 'invalid_request_error', 'anthropic 400 shape');

@@ -1,8 +1,9 @@
 #!/usr/bin/env perl
 # A local stand-in for the AI providers: OpenAI (chat, completions,
 # responses, embeddings, models), Anthropic (messages) and Gemini
-# (generateContent, streamGenerateContent), each as JSON or as an SSE
-# stream, with usage numbers in each provider's own shape.
+# (generateContent, streamGenerateContent), the same dialects on Azure
+# deployments, Vertex AI and the OpenAI-compatible endpoints, each as JSON
+# or as an SSE stream, with usage numbers in each provider's own shape.
 #
 #   stub-provider.pl [--listen 127.0.0.1:9000] [--record DIR] [--delay MS]
 #
@@ -138,6 +139,20 @@ sub respond {
     my ($path, $query) = split /\?/, $req->{uri}, 2;
     $query //= '';
 
+    # the same dialects on other surfaces: Azure deployments, Vertex AI,
+    # the OpenAI-compatible endpoints; a model the URI names is echoed
+    my ($uri_model, $uri_stream);
+    if ($path =~ m{/openai/deployments/([^/]+)(/(?:chat/completions
+                   |completions|embeddings|responses))$}x) {
+        ($uri_model, $path) = ($1, "/v1$2");
+    } elsif ($path =~ m{/v1beta/openai(/(?:chat/completions|embeddings))$}
+             || $path =~ m{/endpoints/openapi(/chat/completions)$}) {
+        $path = "/v1$1";
+    } elsif ($path =~ m{/publishers/anthropic/models/([^/:]+)
+                        :(?:(stream)R|r)awPredict$}x) {
+        ($uri_model, $uri_stream, $path) = ($1, $2, '/v1/messages');
+    }
+
     my $body = eval { decode_json($req->{body} || '{}') };
     if (ref $body ne 'HASH') {
         return send_json($c, $keep, 400,
@@ -166,6 +181,8 @@ sub respond {
     }
 
     my $model = $body->{model} // 'stub-model';
+    $model = $uri_model if defined $uri_model;
+    $body->{stream} = JSON::PP::true if $uri_stream;
     my $in = count_tokens($req->{body});
     my $words = [split / /, "Hello from the tokenguard stub provider, a canned"
                     . " answer in a few words."];

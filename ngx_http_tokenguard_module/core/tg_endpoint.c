@@ -1,105 +1,551 @@
 /*
- * URI -> provider dialect.  OpenAI-style paths may carry any prefix before
- * "/v1/" (Azure-like gateways, "/openai/v1/..."), so they are matched on
- * the path's tail.
+ * Endpoint classification: deny by default what is not metered.
+ *
+ * A path is read as the provider will route it, or refused: nginx has
+ * decoded %-escapes and resolved dot segments in the path we get, so a
+ * path that still holds "%", ";", "\", "?", "#", a dot segment, repeated
+ * slashes (merge_slashes off) or a byte outside printable ASCII could be
+ * normalised once more upstream, and is AMBIGUOUS.  So is a path that
+ * names an API only once letter case is folded: some servers route case
+ * insensitively.
+ *
+ * OpenAI-style paths may carry any prefix before "/v1/" (gateways,
+ * "/openai/v1/..."), so metered paths are matched on their tail: a wrong
+ * prefix costs a charge, never a free call.  Free paths are anchored at
+ * the path's first version segment ("v1", "v1beta" ...), so that no
+ * prefix can hide another API in front of them.
  */
 
 #include <string.h>
+#include <strings.h>
 
 #include "tg_endpoint.h"
 
 
+/* the configured providers a surface is recognised under (auto: all) */
+#define TG_V_OPENAI     (1 << TG_PROVIDER_OPENAI)
+#define TG_V_ANTHROPIC  (1 << TG_PROVIDER_ANTHROPIC)
+#define TG_V_GEMINI     (1 << TG_PROVIDER_GEMINI)
+#define TG_V_ALL        (TG_V_OPENAI | TG_V_ANTHROPIC | TG_V_GEMINI)
+
+
+/* what a path is, before its method is looked at */
+typedef enum {
+    TG_PATH_OTHER = 0,
+    TG_PATH_METERED,
+    TG_PATH_FREE_GET,
+    TG_PATH_FREE_POST
+} tg_path_e;
+
+
 typedef struct {
-    const char     *suffix;
+    const char     *name;
+    unsigned        vendors;
+    tg_path_e       path;
     tg_provider_e   provider;
     tg_api_e        api;
-} tg_endpoint_suffix_t;
+    int             stream;
+} tg_endpoint_surface_t;
 
 
-static const tg_endpoint_suffix_t  tg_endpoint_suffixes[] = {
-    { "/v1/chat/completions", TG_PROVIDER_OPENAI, TG_API_CHAT },
-    { "/v1/completions", TG_PROVIDER_OPENAI, TG_API_COMPLETIONS },
-    { "/v1/responses", TG_PROVIDER_OPENAI, TG_API_RESPONSES },
-    { "/v1/embeddings", TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS },
-    { "/v1/messages", TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES },
-    { NULL, TG_PROVIDER_AUTO, TG_API_NONE }
+/*
+ * Matched on the path's tail.  Token counting is free, its body read in
+ * the dialect named here so that the policy sees its prompt.
+ */
+static const tg_endpoint_surface_t  tg_endpoint_suffixes[] = {
+    { "/v1/chat/completions", TG_V_OPENAI | TG_V_ANTHROPIC, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
+    { "/v1/completions", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_COMPLETIONS, 0 },
+    { "/v1/responses", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
+    { "/v1/embeddings", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS, 0 },
+    { "/v1/messages", TG_V_ANTHROPIC, TG_PATH_METERED,
+      TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 0 },
+
+    /* the OpenAI-compatible endpoints of Gemini and Vertex AI */
+    { "/v1beta/openai/chat/completions", TG_V_GEMINI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
+    { "/v1beta/openai/embeddings", TG_V_GEMINI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS, 0 },
+    { "/endpoints/openapi/chat/completions", TG_V_GEMINI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
+
+    /* token counting */
+    { "/v1/messages/count_tokens", TG_V_ANTHROPIC, TG_PATH_FREE_POST,
+      TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 0 },
+    { "/v1/responses/input_tokens", TG_V_OPENAI, TG_PATH_FREE_POST,
+      TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
+
+    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
+};
+
+
+/* Azure OpenAI: ".../openai/deployments/{deployment}" + one of these */
+static const tg_endpoint_surface_t  tg_endpoint_azure[] = {
+    { "/chat/completions", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
+    { "/completions", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_COMPLETIONS, 0 },
+    { "/embeddings", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS, 0 },
+    { "/responses", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
+    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
+};
+
+
+/* ".../models/{model}:ACTION" (Gemini, Vertex AI) */
+static const tg_endpoint_surface_t  tg_endpoint_actions[] = {
+    { "generateContent", TG_V_GEMINI, TG_PATH_METERED,
+      TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
+    { "streamGenerateContent", TG_V_GEMINI, TG_PATH_METERED,
+      TG_PROVIDER_GEMINI, TG_API_GENERATE, 1 },
+    { "countTokens", TG_V_GEMINI, TG_PATH_FREE_POST,
+      TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
+    { "computeTokens", TG_V_GEMINI, TG_PATH_FREE_POST,
+      TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
+
+    /* Vertex AI Anthropic: ".../publishers/anthropic/models/{model}:" */
+    { "rawPredict", TG_V_ANTHROPIC | TG_V_GEMINI, TG_PATH_METERED,
+      TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 0 },
+    { "streamRawPredict", TG_V_ANTHROPIC | TG_V_GEMINI, TG_PATH_METERED,
+      TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 1 },
+
+    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
+};
+
+
+/* model listings: GET LISTING or LISTING/{id}, at the first version */
+static const tg_endpoint_surface_t  tg_endpoint_listings[] = {
+    { "/v1/models", TG_V_ALL, TG_PATH_FREE_GET,
+      TG_PROVIDER_OPENAI, TG_API_NONE, 0 },
+    { "/v1beta/models", TG_V_GEMINI, TG_PATH_FREE_GET,
+      TG_PROVIDER_GEMINI, TG_API_NONE, 0 },
+    { "/v1beta/openai/models", TG_V_GEMINI, TG_PATH_FREE_GET,
+      TG_PROVIDER_OPENAI, TG_API_NONE, 0 },
+    { "/openai/models", TG_V_OPENAI, TG_PATH_FREE_GET,
+      TG_PROVIDER_OPENAI, TG_API_NONE, 0 },
+    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
 };
 
 
 static int
-tg_ends_with(const char *s, size_t len, const char *suffix)
+tg_eq(const char *a, const char *b, size_t n, int fold)
+{
+    return fold ? strncasecmp(a, b, n) == 0 : memcmp(a, b, n) == 0;
+}
+
+
+static int
+tg_ends_with(const char *s, size_t len, const char *suffix, int fold)
 {
     size_t  n;
 
     n = strlen(suffix);
 
-    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+    return len >= n && tg_eq(s + len - n, suffix, n, fold);
 }
 
 
-/*
- * ".../models/{model}:generateContent" or ":streamGenerateContent";
- * the model is the last path segment before the colon.
- */
 static int
-tg_endpoint_gemini(const char *uri, size_t len, tg_endpoint_t *ep)
+tg_allowed(const tg_endpoint_surface_t *s, tg_provider_e forced)
 {
-    size_t       i, colon, start;
-    const char  *action;
+    return forced == TG_PROVIDER_AUTO || (s->vendors & (1u << forced));
+}
+
+
+static void
+tg_found(tg_endpoint_t *ep, const tg_endpoint_surface_t *s)
+{
+    ep->provider = s->provider;
+    ep->api = s->api;
+    ep->stream = s->stream;
+}
+
+
+/* what the provider could read otherwise than we do, or NULL */
+static const char *
+tg_endpoint_ambiguous(const char *p, size_t len)
+{
+    size_t  i, seg;
+
+    if (len == 0 || p[0] != '/') {
+        return "path does not start with \"/\"";
+    }
+
+    seg = 1;
+
+    for (i = 1; i <= len; i++) {
+
+        if (i == len || p[i] == '/') {
+
+            if (i == seg && i < len) {
+                return "path has repeated slashes";
+            }
+
+            if ((i - seg == 1 && p[seg] == '.')
+                || (i - seg == 2 && p[seg] == '.' && p[seg + 1] == '.'))
+            {
+                return "path has a \".\" or \"..\" segment";
+            }
+
+            seg = i + 1;
+            continue;
+        }
+
+        if ((unsigned char) p[i] <= ' ' || (unsigned char) p[i] > '~') {
+            return "path has a space, a control or a non-ASCII byte";
+        }
+
+        switch (p[i]) {
+        case '%':
+            return "path has an escape the provider could decode again";
+        case ';':
+            return "path has a \";\" parameter";
+        case '\\':
+            return "path has a backslash";
+        case '?':
+        case '#':
+            return "path has an escaped \"?\" or \"#\"";
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a version segment: "v" and a digit, then letters and digits */
+static int
+tg_version_segment(const char *p, size_t n, int fold)
+{
+    size_t  i;
+
+    if (n < 2 || !(p[0] == 'v' || (fold && p[0] == 'V'))
+        || p[1] < '0' || p[1] > '9')
+    {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z')
+              || (fold && p[i] >= 'A' && p[i] <= 'Z')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* GET /v1/models[/{id}] and friends, anchored at the first version */
+static tg_path_e
+tg_endpoint_listing(const char *p, size_t len, tg_provider_e forced,
+    int fold, tg_endpoint_t *ep)
+{
+    size_t                        i, seg, n, rest;
+    const char                   *id;
+    const tg_endpoint_surface_t  *s;
+
+    /* the first segment that is a version or "openai" */
+
+    seg = 1;
+
+    for (i = 1; i <= len; i++) {
+        if (i < len && p[i] != '/') {
+            continue;
+        }
+
+        if (tg_version_segment(p + seg, i - seg, fold)
+            || (i - seg == 6 && tg_eq(p + seg, "openai", 6, fold)))
+        {
+            break;
+        }
+
+        seg = i + 1;
+    }
+
+    if (i > len) {
+        return TG_PATH_OTHER;
+    }
+
+    p += seg - 1;
+    len -= seg - 1;
+
+    /* "/openai/v1/models": a gateway's prefix, then the version */
+    if (len > 7 && tg_eq(p, "/openai/", 8, fold)) {
+        for (i = 8; i < len && p[i] != '/'; i++) { /* void */ }
+
+        if (tg_version_segment(p + 8, i - 8, fold)) {
+            p += 7;
+            len -= 7;
+        }
+    }
+
+    for (s = tg_endpoint_listings; s->name; s++) {
+        n = strlen(s->name);
+
+        if (!tg_allowed(s, forced) || len < n || !tg_eq(p, s->name, n, fold))
+        {
+            continue;
+        }
+
+        rest = len - n;
+        id = p + n;
+
+        if (rest == 0
+            || (rest > 1 && id[0] == '/'
+                && memchr(id + 1, '/', rest - 1) == NULL))
+        {
+            tg_found(ep, s);
+            return s->path;
+        }
+    }
+
+    return TG_PATH_OTHER;
+}
+
+
+/* ".../models/{model}:ACTION": the model is the last segment's head */
+static tg_path_e
+tg_endpoint_action(const char *p, size_t len, tg_provider_e forced,
+    int fold, tg_endpoint_t *ep)
+{
+    size_t                        i, colon, start, n;
+    const tg_endpoint_surface_t  *s;
 
     colon = len;
 
     for (i = len; i > 0; i--) {
-        if (uri[i - 1] == '/') {
-            return 0;
+        if (p[i - 1] == '/') {
+            return TG_PATH_OTHER;
         }
 
-        if (uri[i - 1] == ':') {
+        if (p[i - 1] == ':') {
             colon = i - 1;
             break;
         }
     }
 
     if (colon == len) {
-        return 0;
-    }
-
-    action = uri + colon + 1;
-
-    if (len - colon - 1 == sizeof("generateContent") - 1
-        && memcmp(action, "generateContent", len - colon - 1) == 0)
-    {
-        ep->stream = 0;
-
-    } else if (len - colon - 1 == sizeof("streamGenerateContent") - 1
-               && memcmp(action, "streamGenerateContent", len - colon - 1)
-                  == 0)
-    {
-        ep->stream = 1;
-
-    } else {
-        return 0;
+        return TG_PATH_OTHER;
     }
 
     start = colon;
 
-    while (start > 0 && uri[start - 1] != '/') {
+    while (start > 0 && p[start - 1] != '/') {
         start--;
     }
 
-    if (start == colon || start < sizeof("/models/") - 1
-        || memcmp(uri + start - (sizeof("/models/") - 1), "/models/",
-                  sizeof("/models/") - 1) != 0)
+    n = sizeof("/models/") - 1;
+
+    if (start == colon || start < n
+        || !tg_eq(p + start - n, "/models/", n, fold))
     {
-        return 0;
+        return TG_PATH_OTHER;
     }
 
-    ep->provider = TG_PROVIDER_GEMINI;
-    ep->api = TG_API_GENERATE;
-    ep->model_off = start;
-    ep->model_len = colon - start;
+    for (s = tg_endpoint_actions; s->name; s++) {
+        if (!tg_allowed(s, forced)
+            || strlen(s->name) != len - colon - 1
+            || !tg_eq(p + colon + 1, s->name, len - colon - 1, fold))
+        {
+            continue;
+        }
 
-    return 1;
+        if (s->provider == TG_PROVIDER_ANTHROPIC) {
+            n = sizeof("/publishers/anthropic/models/") - 1;
+
+            if (start < n
+                || !tg_eq(p + start - n, "/publishers/anthropic/models/", n,
+                          fold))
+            {
+                return TG_PATH_OTHER;
+            }
+        }
+
+        tg_found(ep, s);
+
+        if (s->api != TG_API_NONE) {
+            ep->model_off = start;
+            ep->model_len = colon - start;
+        }
+
+        return s->path;
+    }
+
+    return TG_PATH_OTHER;
+}
+
+
+/* ".../openai/deployments/{deployment}/chat/completions" and others */
+static tg_path_e
+tg_endpoint_deployment(const char *p, size_t len, tg_provider_e forced,
+    int fold, tg_endpoint_t *ep)
+{
+    size_t                        end, start, n;
+    const tg_endpoint_surface_t  *s;
+
+    for (s = tg_endpoint_azure; s->name; s++) {
+        if (!tg_allowed(s, forced) || !tg_ends_with(p, len, s->name, fold)) {
+            continue;
+        }
+
+        end = len - strlen(s->name);
+        start = end;
+
+        while (start > 0 && p[start - 1] != '/') {
+            start--;
+        }
+
+        n = sizeof("/openai/deployments/") - 1;
+
+        if (start == end || start < n
+            || !tg_eq(p + start - n, "/openai/deployments/", n, fold))
+        {
+            continue;
+        }
+
+        tg_found(ep, s);
+        ep->model_off = start;
+        ep->model_len = end - start;
+
+        return s->path;
+    }
+
+    return TG_PATH_OTHER;
+}
+
+
+static tg_path_e
+tg_endpoint_path(const char *p, size_t len, tg_provider_e forced, int fold,
+    tg_endpoint_t *ep)
+{
+    tg_path_e                     path;
+    const tg_endpoint_surface_t  *s;
+
+    path = tg_endpoint_action(p, len, forced, fold, ep);
+    if (path != TG_PATH_OTHER) {
+        return path;
+    }
+
+    /* before the suffixes: a deployment may be called "v1" */
+    path = tg_endpoint_deployment(p, len, forced, fold, ep);
+    if (path != TG_PATH_OTHER) {
+        return path;
+    }
+
+    for (s = tg_endpoint_suffixes; s->name; s++) {
+        if (tg_allowed(s, forced) && tg_ends_with(p, len, s->name, fold)) {
+            tg_found(ep, s);
+            return s->path;
+        }
+    }
+
+    return tg_endpoint_listing(p, len, forced, fold, ep);
+}
+
+
+/* the error shape of a path that matched nothing */
+static tg_provider_e
+tg_endpoint_shape(const char *p, size_t len, tg_provider_e forced)
+{
+    size_t  i;
+
+    if (forced != TG_PROVIDER_AUTO) {
+        return forced;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (len - i >= sizeof("/publishers/anthropic/") - 1
+            && memcmp(p + i, "/publishers/anthropic/",
+                      sizeof("/publishers/anthropic/") - 1) == 0)
+        {
+            return TG_PROVIDER_ANTHROPIC;
+        }
+
+        if (len - i >= sizeof("/v1/messages") - 1
+            && memcmp(p + i, "/v1/messages", sizeof("/v1/messages") - 1)
+               == 0)
+        {
+            return TG_PROVIDER_ANTHROPIC;
+        }
+
+        if ((len - i >= sizeof("/v1beta/") - 1
+             && memcmp(p + i, "/v1beta/", sizeof("/v1beta/") - 1) == 0)
+            || (len - i >= sizeof("/publishers/google/") - 1
+                && memcmp(p + i, "/publishers/google/",
+                          sizeof("/publishers/google/") - 1) == 0))
+        {
+            return TG_PROVIDER_GEMINI;
+        }
+    }
+
+    return TG_PROVIDER_OPENAI;
+}
+
+
+tg_endpoint_kind_e
+tg_endpoint_classify(const char *uri, size_t len, tg_method_e method,
+    tg_provider_e forced, tg_endpoint_t *ep)
+{
+    tg_path_e      path, folded;
+    tg_provider_e  shape;
+    tg_endpoint_t  f;
+
+    memset(ep, 0, sizeof(tg_endpoint_t));
+
+    shape = tg_endpoint_shape(uri, len, forced);
+    ep->provider = shape;
+
+    ep->why = tg_endpoint_ambiguous(uri, len);
+
+    if (ep->why != NULL) {
+        ep->kind = TG_ENDPOINT_AMBIGUOUS;
+        return ep->kind;
+    }
+
+    /* one trailing slash is routed as none; more are repeated slashes */
+    if (len > 1 && uri[len - 1] == '/') {
+        len--;
+    }
+
+    memset(&f, 0, sizeof(tg_endpoint_t));
+
+    path = tg_endpoint_path(uri, len, forced, 0, ep);
+    folded = tg_endpoint_path(uri, len, forced, 1, &f);
+
+    if (folded != path || f.api != ep->api) {
+        memset(ep, 0, sizeof(tg_endpoint_t));
+        ep->provider = f.provider ? f.provider : shape;
+        ep->why = "path names an API only in another letter case";
+        ep->kind = TG_ENDPOINT_AMBIGUOUS;
+        return ep->kind;
+    }
+
+    if ((path == TG_PATH_METERED && method == TG_METHOD_POST)
+        || (path == TG_PATH_FREE_POST && method == TG_METHOD_POST)
+        || (path == TG_PATH_FREE_GET && method == TG_METHOD_GET))
+    {
+        ep->kind = (path == TG_PATH_METERED) ? TG_ENDPOINT_METERED
+                                             : TG_ENDPOINT_FREE;
+        return ep->kind;
+    }
+
+    /* another method on an API path is another API: stored completions */
+    ep->kind = TG_ENDPOINT_OTHER;
+    ep->api = TG_API_NONE;
+    ep->stream = 0;
+    ep->model_off = 0;
+    ep->model_len = 0;
+
+    if (path == TG_PATH_OTHER) {
+        ep->provider = shape;
+    }
+
+    return ep->kind;
 }
 
 
@@ -107,38 +553,7 @@ int
 tg_endpoint_detect(const char *uri, size_t len, tg_provider_e forced,
     tg_endpoint_t *ep)
 {
-    const tg_endpoint_suffix_t  *s;
-
-    memset(ep, 0, sizeof(tg_endpoint_t));
-
-    ep->provider = (forced == TG_PROVIDER_AUTO) ? TG_PROVIDER_OPENAI : forced;
-    ep->api = TG_API_NONE;
-
-    while (len > 1 && uri[len - 1] == '/') {
-        len--;
-    }
-
-    if (forced == TG_PROVIDER_AUTO || forced == TG_PROVIDER_GEMINI) {
-        if (tg_endpoint_gemini(uri, len, ep)) {
-            return 0;
-        }
-
-        if (forced == TG_PROVIDER_GEMINI) {
-            return 0;
-        }
-    }
-
-    for (s = tg_endpoint_suffixes; s->suffix; s++) {
-        if (forced != TG_PROVIDER_AUTO && forced != s->provider) {
-            continue;
-        }
-
-        if (tg_ends_with(uri, len, s->suffix)) {
-            ep->provider = s->provider;
-            ep->api = s->api;
-            return 0;
-        }
-    }
+    (void) tg_endpoint_classify(uri, len, TG_METHOD_POST, forced, ep);
 
     return 0;
 }

@@ -1,5 +1,8 @@
 /*
- * Which provider dialect and which API a request URI speaks.
+ * What a request is, from its method and decoded URI path: a metered
+ * generation call of some provider dialect, a call on the built-in free
+ * list, anything else (allowed only by tokenguard_passthrough), or a
+ * path the provider could route otherwise than we read it.
  * Pure C, no nginx headers.
  */
 
@@ -28,23 +31,49 @@ typedef enum {
 } tg_api_e;
 
 
-typedef struct {
-    tg_provider_e   provider;     /* never AUTO once detected */
-    tg_api_e        api;
-    int             stream;       /* Gemini: streamGenerateContent */
+typedef enum {
+    TG_ENDPOINT_METERED = 0,  /* inspected, reserved, counted */
+    TG_ENDPOINT_FREE,         /* the built-in free list */
+    TG_ENDPOINT_OTHER,        /* tokenguard_passthrough, or refused */
+    TG_ENDPOINT_AMBIGUOUS     /* refused: the provider may read it otherwise */
+} tg_endpoint_kind_e;
 
-    /* Gemini: the model's span inside the URI passed in */
-    size_t          model_off;
-    size_t          model_len;
+
+typedef enum {
+    TG_METHOD_GET = 0,
+    TG_METHOD_POST,
+    TG_METHOD_OTHER           /* HEAD, PUT, DELETE, OPTIONS ... */
+} tg_method_e;
+
+
+typedef struct {
+    tg_endpoint_kind_e  kind;
+    tg_provider_e       provider;   /* the dialect; never AUTO */
+    tg_api_e            api;        /* METERED, or FREE token counting
+                                       (its body's dialect); else NONE */
+    int                 stream;     /* streamGenerateContent ... */
+
+    /*
+     * The model named by the URI (Gemini, Vertex, an Azure deployment):
+     * its span inside the path passed in; 0, 0 when the body names it.
+     */
+    size_t              model_off;
+    size_t              model_len;
+
+    /* AMBIGUOUS: what is wrong with the path, for the refusal message */
+    const char         *why;
 } tg_endpoint_t;
 
 
 /*
- * Classifies a decoded URI path (no query string).  "forced" is the
- * configured provider, or TG_PROVIDER_AUTO to decide from the URI.
- * Returns 0; ep->api is TG_API_NONE for anything that is not a
- * generation call of that provider.
+ * Classifies a request by its method and decoded URI path (no query
+ * string).  "forced" is the configured provider, or TG_PROVIDER_AUTO.
+ * Returns ep->kind.
  */
+tg_endpoint_kind_e tg_endpoint_classify(const char *uri, size_t len,
+    tg_method_e method, tg_provider_e forced, tg_endpoint_t *ep);
+
+/* the metered API of a POST to uri, TG_API_NONE if none */
 int tg_endpoint_detect(const char *uri, size_t len, tg_provider_e forced,
     tg_endpoint_t *ep);
 

@@ -22,7 +22,9 @@ static const tg_refusal_info_t  tg_refusals[] = {
     { "sandbox_exhausted", 429, "deny_sandbox", "rate_limit_error",
       "RESOURCE_EXHAUSTED" },
     { "store_unavailable", 503, "store_error", "api_error",
-      "UNAVAILABLE" }
+      "UNAVAILABLE" },
+    { "endpoint_not_allowed", 403, "deny_endpoint", "permission_error",
+      "PERMISSION_DENIED" }
 };
 
 

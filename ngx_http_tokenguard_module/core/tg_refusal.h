@@ -20,7 +20,8 @@ typedef enum {
     TG_REFUSE_PROMPT,
     TG_REFUSE_BUDGET,
     TG_REFUSE_SANDBOX,
-    TG_REFUSE_STORE
+    TG_REFUSE_STORE,
+    TG_REFUSE_ENDPOINT
 } tg_refusal_e;
 
 

@@ -25,9 +25,11 @@
 
 
 typedef struct {
-    tg_request_t  *rq;
-    int64_t        extra_tokens;    /* format overhead, media, token ids */
-    int            nomem;
+    tg_request_t         *rq;
+    const tg_endpoint_t  *ep;           /* the URI may name the model */
+    const char           *uri;
+    int64_t               extra_tokens; /* format overhead, media, ids */
+    int                   nomem;
 } tg_inspect_t;
 
 
@@ -36,6 +38,7 @@ static int tg_text(tg_inspect_t *in, const char *s, size_t len);
 static int tg_value_text(tg_inspect_t *in, tg_json_t *v);
 static int tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key,
     int64_t *out);
+static int tg_uri_model(tg_inspect_t *in);
 static int tg_get_model(tg_inspect_t *in, tg_json_t *root);
 static int tg_get_stream(tg_inspect_t *in, tg_json_t *root);
 static int tg_nonempty_array(tg_json_t *obj, const char *key);
@@ -69,6 +72,8 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
     rq->choices = 1;
 
     in.rq = rq;
+    in.ep = ep;
+    in.uri = uri;
     in.extra_tokens = 0;
     in.nomem = 0;
 
@@ -306,6 +311,42 @@ tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key, int64_t *out)
 
 
 static int
+tg_uri_model(tg_inspect_t *in)
+{
+    size_t         i;
+    const char    *m;
+    tg_request_t  *rq;
+
+    rq = in->rq;
+    m = in->uri + in->ep->model_off;
+
+    if (in->ep->model_len > TG_MODEL_MAX) {
+        return tg_invalid(in, "the model in the URI must be at most 256"
+                          " bytes", NULL);
+    }
+
+    for (i = 0; i < in->ep->model_len; i++) {
+        if (m[i] <= ' ' || m[i] > '~') {
+            return tg_invalid(in, "the model in the URI must be printable"
+                              " ASCII", NULL);
+        }
+    }
+
+    rq->model = malloc(in->ep->model_len + 1);
+    if (rq->model == NULL) {
+        in->nomem = 1;
+        return TG_NOMEM;
+    }
+
+    memcpy(rq->model, m, in->ep->model_len);
+    rq->model[in->ep->model_len] = '\0';
+    rq->model_len = in->ep->model_len;
+
+    return TG_OK;
+}
+
+
+static int
 tg_get_model(tg_inspect_t *in, tg_json_t *root)
 {
     tg_json_t     *v;
@@ -313,6 +354,15 @@ tg_get_model(tg_inspect_t *in, tg_json_t *root)
     tg_request_t  *rq;
 
     rq = in->rq;
+
+    if (in->ep->model_len) {
+        /*
+         * Vertex AI, an Azure deployment: the provider serves the model
+         * the URI names, whatever the body says
+         */
+        return tg_uri_model(in);
+    }
+
     v = tg_json_get(root, "model");
 
     if (v == NULL) {

@@ -2,6 +2,7 @@
 
 #include "tap.h"
 #include "tg_endpoint.h"
+#include "tg_request.h"
 
 
 static tg_endpoint_t
@@ -12,6 +13,257 @@ detect(const char *uri, tg_provider_e forced)
     tg_endpoint_detect(uri, strlen(uri), forced, &ep);
 
     return ep;
+}
+
+
+typedef struct {
+    const char          *method;
+    const char          *uri;
+    tg_provider_e        forced;
+    tg_endpoint_kind_e   kind;
+    tg_api_e             api;
+    tg_provider_e        provider;      /* AUTO: not checked */
+    const char          *model;         /* from the URI, or NULL */
+} tg_class_case_t;
+
+
+#define M  TG_ENDPOINT_METERED
+#define F  TG_ENDPOINT_FREE
+#define O  TG_ENDPOINT_OTHER
+#define A  TG_ENDPOINT_AMBIGUOUS
+
+#define AUTO  TG_PROVIDER_AUTO
+#define OAI   TG_PROVIDER_OPENAI
+#define ANT   TG_PROVIDER_ANTHROPIC
+#define GEM   TG_PROVIDER_GEMINI
+
+
+static const tg_class_case_t  tg_class_cases[] = {
+    /* metered, POST only */
+    { "POST", "/v1/chat/completions", AUTO, M, TG_API_CHAT, OAI, NULL },
+    { "POST", "/v1/chat/completions/", AUTO, M, TG_API_CHAT, OAI, NULL },
+    { "GET", "/v1/chat/completions", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "OTHER", "/v1/chat/completions", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "GET", "/v1/chat/completions/chatcmpl-1/messages", AUTO, O,
+      TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/messages", AUTO, M, TG_API_MESSAGES, ANT, NULL },
+    { "POST", "/v1/messages/batches", AUTO, O, TG_API_NONE, ANT, NULL },
+    { "POST", "/v1/batches", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/images/generations", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/audio/speech", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/realtime/sessions", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/fine_tuning/jobs", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/assistants", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/vector_stores", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/complete", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/responses/compact", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "GET", "/v1/files/file-1/content", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "OTHER", "/v1/files/file-1", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1beta/models/gemini-2.0-flash:batchGenerateContent", AUTO,
+      O, TG_API_NONE, GEM, NULL },
+    { "POST", "/v1beta/models/text-embedding-004:embedContent", AUTO, O,
+      TG_API_NONE, GEM, NULL },
+
+    /* free */
+    { "GET", "/v1/models", AUTO, F, TG_API_NONE, OAI, NULL },
+    { "GET", "/v1/models/gpt-4o", AUTO, F, TG_API_NONE, OAI, NULL },
+    { "GET", "/v1/models/ft:gpt-4o-mini:org::abc", AUTO, F, TG_API_NONE,
+      OAI, NULL },
+    { "GET", "/openai/v1/models", AUTO, F, TG_API_NONE, OAI, NULL },
+    { "OTHER", "/v1/models/ft:x", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/models", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "GET", "/v1/models/a/b", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "GET", "/v1/files/x/v1/models", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "GET", "/v1/chat/completions/v1/models", AUTO, O, TG_API_NONE, OAI,
+      NULL },
+    { "GET", "/v1beta/models", AUTO, F, TG_API_NONE, GEM, NULL },
+    { "GET", "/v1beta/models/gemini-2.0-flash", AUTO, F, TG_API_NONE, GEM,
+      NULL },
+    { "GET", "/v1beta/openai/models", AUTO, F, TG_API_NONE, OAI, NULL },
+    { "GET", "/openai/models", TG_PROVIDER_OPENAI, F, TG_API_NONE, OAI,
+      NULL },
+    { "POST", "/v1/messages/count_tokens", AUTO, F, TG_API_MESSAGES, ANT,
+      NULL },
+    { "GET", "/v1/messages/count_tokens", AUTO, O, TG_API_NONE, ANT, NULL },
+    { "POST", "/v1/responses/input_tokens", AUTO, F, TG_API_RESPONSES, OAI,
+      NULL },
+    { "POST", "/v1beta/models/gemini-2.0-flash:countTokens", AUTO, F,
+      TG_API_GENERATE, GEM, "gemini-2.0-flash" },
+    { "POST", "/v1/projects/p/locations/l/publishers/google/models/"
+      "gemini-2.0-flash:computeTokens", AUTO, F, TG_API_GENERATE, GEM,
+      "gemini-2.0-flash" },
+    { "GET", "/v1beta/models/gemini-2.0-flash:countTokens", AUTO, O,
+      TG_API_NONE, GEM, NULL },
+
+    /* Azure OpenAI deployments: the deployment is the model */
+    { "POST", "/openai/deployments/gpt-4o/chat/completions", AUTO, M,
+      TG_API_CHAT, OAI, "gpt-4o" },
+    { "POST", "/openai/deployments/prod-4o/completions", AUTO, M,
+      TG_API_COMPLETIONS, OAI, "prod-4o" },
+    { "POST", "/openai/deployments/emb/embeddings", AUTO, M,
+      TG_API_EMBEDDINGS, OAI, "emb" },
+    { "POST", "/openai/deployments/o4/responses", AUTO, M,
+      TG_API_RESPONSES, OAI, "o4" },
+    { "POST", "/openai/deployments/v1/chat/completions", AUTO, M,
+      TG_API_CHAT, OAI, "v1" },
+    { "POST", "/openai/deployments/dalle/images/generations", AUTO, O,
+      TG_API_NONE, OAI, NULL },
+    { "POST", "/openai/deployments//chat/completions", AUTO, A,
+      TG_API_NONE, AUTO, NULL },
+    { "POST", "/openai/deployments/gpt-4o/chat/completions",
+      TG_PROVIDER_ANTHROPIC, O, TG_API_NONE, ANT, NULL },
+
+    /* Vertex AI */
+    { "POST", "/v1/projects/p/locations/us-central1/publishers/google/"
+      "models/gemini-2.0-flash:generateContent", AUTO, M, TG_API_GENERATE,
+      GEM, "gemini-2.0-flash" },
+    { "POST", "/v1/projects/p/locations/us-east5/publishers/anthropic/"
+      "models/claude-sonnet-4@20250514:streamRawPredict", AUTO, M,
+      TG_API_MESSAGES, ANT, "claude-sonnet-4@20250514" },
+    { "POST", "/v1/projects/p/locations/us-east5/publishers/anthropic/"
+      "models/claude-sonnet-4:rawPredict", TG_PROVIDER_GEMINI, M,
+      TG_API_MESSAGES, ANT, "claude-sonnet-4" },
+    { "POST", "/v1/projects/p/locations/l/publishers/meta/models/"
+      "llama:rawPredict", AUTO, O, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/projects/p/locations/l/endpoints/openapi/chat/"
+      "completions", AUTO, M, TG_API_CHAT, OAI, NULL },
+    { "POST", "/v1beta/openai/chat/completions", AUTO, M, TG_API_CHAT, OAI,
+      NULL },
+    { "POST", "/v1beta/openai/chat/completions", TG_PROVIDER_GEMINI, M,
+      TG_API_CHAT, OAI, NULL },
+    { "POST", "/v1beta/openai/embeddings", AUTO, M, TG_API_EMBEDDINGS, OAI,
+      NULL },
+
+    /* Anthropic's OpenAI-compatible endpoint */
+    { "POST", "/v1/chat/completions", TG_PROVIDER_ANTHROPIC, M, TG_API_CHAT,
+      OAI, NULL },
+    { "POST", "/v1/responses", TG_PROVIDER_ANTHROPIC, O, TG_API_NONE, ANT,
+      NULL },
+
+    /* what the provider could read otherwise */
+    { "POST", "/v1/Chat/Completions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/V1/chat/completions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/MESSAGES", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "GET", "/v1/Models", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1beta/models/g:GenerateContent", AUTO, A, TG_API_NONE,
+      AUTO, NULL },
+    { "POST", "/v1/chat%2Fcompletions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1//chat/completions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/chat/completions//", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/chat/completions;x", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/./chat/completions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/foo/../chat/completions", AUTO, A, TG_API_NONE, AUTO,
+      NULL },
+    { "POST", "/v1/chat/completions/.", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/chat\\completions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/chat/completions\\x00", AUTO, A, TG_API_NONE, AUTO,
+      NULL },
+    { "POST", "/v1/chat/completions?x", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "/v1/chat/compl etions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "v1/chat/completions", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "POST", "", AUTO, A, TG_API_NONE, AUTO, NULL },
+    { "GET", "/v1/Files/x", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "GET", "/", AUTO, O, TG_API_NONE, OAI, NULL },
+
+    { NULL, NULL, AUTO, O, TG_API_NONE, AUTO, NULL }
+};
+
+
+static void
+test_endpoint_classify(void)
+{
+    size_t                  len;
+    tg_method_e             method;
+    tg_endpoint_t           ep;
+    tg_endpoint_kind_e      kind;
+    const tg_class_case_t  *c;
+
+    for (c = tg_class_cases; c->uri; c++) {
+        method = strcmp(c->method, "GET") == 0 ? TG_METHOD_GET
+                 : strcmp(c->method, "POST") == 0 ? TG_METHOD_POST
+                 : TG_METHOD_OTHER;
+
+        /* "\\x00" in a case stands for a NUL byte */
+        len = strlen(c->uri);
+        if (len > 4 && strcmp(c->uri + len - 4, "\\x00") == 0) {
+            char  buf[256];
+
+            memcpy(buf, c->uri, len - 4);
+            buf[len - 4] = '\0';
+            kind = tg_endpoint_classify(buf, len - 3, method, c->forced, &ep);
+
+        } else {
+            kind = tg_endpoint_classify(c->uri, len, method, c->forced, &ep);
+        }
+
+        ok(kind == c->kind && ep.kind == kind && ep.api == c->api
+           && (c->provider == AUTO || ep.provider == c->provider)
+           && ep.provider != AUTO,
+           "classify: %s %s (forced %s): kind %d api %d provider %s",
+           c->method, c->uri, tg_provider_name(c->forced), (int) kind,
+           (int) ep.api, tg_provider_name(ep.provider));
+
+        if (c->model != NULL) {
+            ok(ep.model_len == strlen(c->model)
+               && memcmp(c->uri + ep.model_off, c->model, ep.model_len) == 0,
+               "classify: %s names the model %s", c->uri, c->model);
+
+        } else if (c->api != TG_API_GENERATE) {
+            ok(ep.model_len == 0, "classify: %s names no model in the URI",
+               c->uri);
+        }
+
+        if (kind == A) {
+            ok(ep.why != NULL, "classify: %s says why", c->uri);
+        }
+    }
+}
+
+
+/* where the URI names the model, the body cannot name another */
+static void
+test_endpoint_uri_model(void)
+{
+    int             rc;
+    const char     *uri, *body;
+    tg_request_t    rq;
+    tg_endpoint_t   ep;
+
+    uri = "/openai/deployments/dep-1/chat/completions";
+    body = "{\"model\":\"other\",\"messages\":[]}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK, "uri model: azure parses");
+    is_str(rq.model, "dep-1", "uri model: the deployment, not the body's");
+    tg_request_free(&rq);
+
+    uri = "/openai/deployments/dep-1/embeddings";
+    body = "{\"input\":\"abc\"}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK && rq.embeddings, "uri model: azure embeddings");
+    is_str(rq.model, "dep-1", "uri model: no body model needed");
+    tg_request_free(&rq);
+
+    uri = "/v1/projects/p/locations/l/publishers/anthropic/models/"
+          "claude-x@1:streamRawPredict";
+    body = "{\"anthropic_version\":\"vertex-2023-10-16\",\"max_tokens\":5,"
+           "\"stream\":true,\"messages\":[{\"role\":\"user\","
+           "\"content\":\"hi\"}]}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK, "uri model: vertex anthropic parses");
+    is_str(rq.model, "claude-x@1", "uri model: vertex anthropic model");
+    ok(rq.stream && rq.max_output == 5, "uri model: messages dialect");
+    tg_request_free(&rq);
+
+    uri = "/v1/messages/count_tokens";
+    body = "{\"model\":\"claude-x\",\"messages\":[]}";
+    tg_endpoint_detect(uri, strlen(uri), TG_PROVIDER_AUTO, &ep);
+    rc = tg_request_inspect(&ep, uri, body, strlen(body), &rq);
+    ok(rc == TG_OK, "uri model: count_tokens reads as messages");
+    is_str(rq.model, "claude-x", "uri model: count_tokens body model");
+    tg_request_free(&rq);
 }
 
 
@@ -41,8 +293,9 @@ test_endpoint(void)
     ok(detect("/v1/models", 0).api == TG_API_NONE, "endpoint: models list");
     ok(detect("/v1/responses/resp_1", 0).api == TG_API_NONE,
        "endpoint: a stored response is not a generation call");
-    ok(detect("/v1/messages/count_tokens", 0).api == TG_API_NONE,
-       "endpoint: count_tokens is not a generation call");
+    ep = detect("/v1/messages/count_tokens", 0);
+    ok(ep.kind == TG_ENDPOINT_FREE && ep.api == TG_API_MESSAGES,
+       "endpoint: count_tokens is free, its body a Messages request");
 
     ep = detect("/v1beta/models/gemini-1.5-pro:generateContent", 0);
     ok(ep.provider == TG_PROVIDER_GEMINI && ep.api == TG_API_GENERATE
@@ -56,8 +309,9 @@ test_endpoint(void)
 
     ok(detect("/v1beta/models/:generateContent", 0).api == TG_API_NONE,
        "endpoint: gemini without a model");
-    ok(detect("/v1beta/models/x:countTokens", 0).api == TG_API_NONE,
-       "endpoint: gemini countTokens");
+    ep = detect("/v1beta/models/x:countTokens", 0);
+    ok(ep.kind == TG_ENDPOINT_FREE && ep.api == TG_API_GENERATE
+       && ep.model_len == 1, "endpoint: gemini countTokens is free");
     ok(detect("/v1beta/tunedModels/x:generateContent", 0).api == TG_API_NONE,
        "endpoint: gemini needs /models/");
 
@@ -68,4 +322,7 @@ test_endpoint(void)
     ok(detect("/v1/chat/completions", TG_PROVIDER_GEMINI).api == TG_API_NONE,
        "endpoint: forced gemini ignores openai paths");
     ok(detect("", 0).api == TG_API_NONE, "endpoint: empty uri");
+
+    test_endpoint_classify();
+    test_endpoint_uri_model();
 }
