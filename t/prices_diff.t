@@ -49,6 +49,9 @@ my $t = TG->new(prices => $table, http => q{
         proxy_set_header Connection "";
         proxy_pass http://stub_ka;
     }
+    location = /metrics {
+        tokenguard_metrics;
+    }
 });
 
 # one user per provider: the ledger's sum is checked per provider
@@ -102,13 +105,24 @@ is(scalar @differ, 0, scalar(@cases) . ' cases: tokenguard settles what'
    . ' genai-prices charges, to the micro-dollar')
     or diag(join "\n", 'differ:', @differ);
 
-# the ledger holds the same figures
+# the ledger, tokenguardctl and the metrics hold the same figures
+my $total = 0;
 for my $user (sort keys %want) {
     my $key = "tg:{u:diff-$user}:$month";
     ok($t->wait_settled($key), "$user: every request settled");
     is($t->redis('HGET', $key, 'usd'), $want{$user},
        "$user: the Redis ledger holds the sum of the database's prices");
+    my $c = $t->ctl('--json', 'usage', 'user', "diff-$user");
+    is(sprintf('%.6f', $c->{json}{spent_usd} // -1),
+       sprintf('%.6f', $want{$user} / 1e6), "$user: tokenguardctl too");
+    $total += $want{$user};
 }
+
+my $m = $t->get('/metrics')->{content} // '';
+my $sum = 0;
+$sum += $1 * 1000000 + $2
+    while $m =~ /^tokenguard_cost_usd_total\{[^}]*\} (\d+)\.(\d{6})$/mg;
+is($sum, $total, 'the metrics count the same dollars');
 
 my %models = map { ($_->{name} =~ m{^(\S+)})[0] => 1 } @cases;
 cmp_ok(scalar keys %models, '>', 150, scalar(keys %models)
