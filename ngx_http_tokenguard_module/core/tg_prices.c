@@ -780,7 +780,10 @@ tg_prices_add(tg_prices_t *p, const char *json, size_t len, char *err,
         }
 
         /* the new layer is searched first */
-        memcpy(pv + n, p->providers, p->nproviders * sizeof(tg_provider_t));
+        if (p->nproviders) {
+            memcpy(pv + n, p->providers,
+                   p->nproviders * sizeof(tg_provider_t));
+        }
         free(p->providers);
         p->providers = pv;
         p->nproviders += n;
