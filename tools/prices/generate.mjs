@@ -64,6 +64,11 @@ function prices(pid, model, p) {
   for (const [k, v] of Object.entries(p)) {
     if (v === undefined) continue;
     if (!UNITS.includes(k)) {
+      // a token unit left out would bill its tokens at its parent's rate
+      if (k.endsWith('_mtok')) {
+        throw new Error(`${pid} ${model}: ${k} is not a tokenguard unit:`
+                        + ' add it to UNITS and core/tg_prices.c');
+      }
       dropped[k] = (dropped[k] ?? 0) + 1;
       continue;
     }
