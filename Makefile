@@ -5,6 +5,7 @@
 #   make run        Redis, the stub provider and nginx on 127.0.0.1:8080
 #   make test       unit tests and prove -r t/, ending "N passed, N failed"
 #   make ctl        build/tokenguardctl, the ops CLI (tools/tokenguardctl/)
+#   make prices     conf/prices.json from @pydantic/genai-prices (tools/prices/)
 #   make test-asan  the tests against nginx built with ASan and UBSan
 #   make test-tiny  the tests with tiny buffers (short reads everywhere)
 
@@ -20,7 +21,7 @@ CTL_HDRS := $(wildcard tools/tokenguardctl/*.h)
 CFLAGS_CTL := -g -O2 -Wall -Wextra -Werror -std=gnu99 -I$(CORE)
 
 .PHONY: all deps test-deps module ctl unit fuzz test test-valgrind test-asan \
-        test-tiny run bench nginx-tests clean
+        test-tiny run bench nginx-tests clean prices
 
 all: module ctl
 
@@ -72,11 +73,28 @@ t/agents/node_modules: t/agents/package.json t/agents/package-lock.json
 	@cd t/agents && (npm ci --no-audit --no-fund --loglevel=error \
 	    || echo "warning: npm ci failed: t/agents.t will be skipped")
 
-test: test-deps module ctl unit t/clients/node_modules t/agents/node_modules
+# @pydantic/genai-prices, pinned by package-lock.json: the generator's
+# source and t/prices_diff.t's independent calculator
+tools/prices/node_modules: tools/prices/package.json \
+                           tools/prices/package-lock.json
+	@cd tools/prices && (npm ci --no-audit --no-fund --loglevel=error \
+	    || echo "warning: npm ci failed: t/prices_diff.t will be skipped")
+
+# the price table, from a fresh install of the pinned version (the
+# network is needed here only; the table is committed)
+prices:
+	@rm -rf tools/prices/node_modules
+	@cd tools/prices && npm ci --no-audit --no-fund --loglevel=error
+	@node tools/prices/generate.mjs conf/prices.json
+
+# what the tests install from npm
+NODE_DEPS := t/clients/node_modules t/agents/node_modules \
+             tools/prices/node_modules
+
+test: test-deps module ctl unit $(NODE_DEPS)
 	@perl tools/run-tests.pl
 
-test-valgrind: test-deps module ctl unit t/clients/node_modules \
-               t/agents/node_modules
+test-valgrind: test-deps module ctl unit $(NODE_DEPS)
 	@TG_EXTRA_PKGS=valgrind tools/install-deps.sh
 	@TG_VALGRIND=1 perl tools/run-tests.pl
 
@@ -97,8 +115,7 @@ build/asan/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CORE_HDRS)
 	    -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	    -o $@ $(UNIT_SRCS) $(CORE_SRCS) -ljansson
 
-test-asan: test-deps ctl build/asan/unit_tests t/clients/node_modules \
-           t/agents/node_modules
+test-asan: test-deps ctl build/asan/unit_tests $(NODE_DEPS)
 	@TG_EXTRA_PKGS="libssl-dev zlib1g-dev" tools/install-deps.sh
 	@tools/build-asan.sh
 	@$(ASAN_ENV) TG_UNIT_TESTS=$(CURDIR)/build/asan/unit_tests \
@@ -106,8 +123,7 @@ test-asan: test-deps ctl build/asan/unit_tests t/clients/node_modules \
 
 # tiny buffers: request headers and bodies, the provider's responses and
 # Redis replies all arrive in short reads (t/lib/TG.pm, TG_TINY)
-test-tiny: test-deps module ctl unit t/clients/node_modules \
-           t/agents/node_modules
+test-tiny: test-deps module ctl unit $(NODE_DEPS)
 	@TG_TINY=1 perl tools/run-tests.pl
 
 run: deps module ctl

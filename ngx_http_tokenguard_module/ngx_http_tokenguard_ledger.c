@@ -331,10 +331,9 @@ ngx_http_tokenguard_scopes(ngx_http_tokenguard_ctx_t *ctx,
 
 void
 ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, int64_t input, int64_t cached,
-    int64_t cache_write, int64_t output)
+    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u)
 {
-    int64_t                           usd;
+    int64_t                           usd, input, output;
     ngx_uint_t                        i, n;
     const tg_price_t                 *requested;
     ngx_http_tokenguard_args_t        a;
@@ -349,15 +348,17 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
-    usd = tg_price_cost(ctx->price, input, cached, cache_write, output);
+    input = u->input;
+    output = u->output;
+    usd = tg_price_cost(ctx->price, u, ngx_time());
 
     if (ctx->rerouted) {
         /* the routing's worth: the same usage at the requested model */
         requested = tg_prices_lookup(tmcf->prices,
                                      (char *) ctx->model_requested.data,
                                      ctx->model_requested.len);
-        ctx->saved_usd = requested ? tg_price_cost(requested, input, cached,
-                                                   cache_write, output) - usd
+        ctx->saved_usd = requested ? tg_price_cost(requested, u, ngx_time())
+                                     - usd
                                    : 0;
     }
 
@@ -781,8 +782,8 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
 
     output = ngx_min(output, TG_COST_MAX - ctx->rq.prompt_tokens);
 
-    ctx->reserve_usd = tg_price_cost(ctx->price, ctx->rq.prompt_tokens, 0,
-                                     0, output);
+    ctx->reserve_usd = tg_price_reserve(ctx->price, ctx->rq.prompt_tokens,
+                                        output, ngx_time());
     ctx->reserve_tokens = ctx->rq.prompt_tokens + output;
     ctx->remaining_usd = -1;
 

@@ -10,6 +10,8 @@ static void *ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf);
 static char *ngx_http_tokenguard_retention(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_tokenguard_prices(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_tokenguard_init_process(ngx_cycle_t *cycle);
 static void ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
@@ -188,10 +190,10 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       NULL },
 
     { ngx_string("tokenguard_prices"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_tokenguard_prices,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_tokenguard_main_conf_t, prices_file),
+      0,
       NULL },
 
     { ngx_string("tokenguard_retention"),
@@ -292,7 +294,7 @@ ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     tmcf->redis.addr = NULL;
-     *     tmcf->prices_file = { 0, NULL };
+     *     tmcf->prices_files = NULL;
      *     tmcf->prices = NULL;
      */
 
@@ -315,7 +317,7 @@ ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_tokenguard_main_conf_t *tmcf = conf;
 
     ngx_str_t  dflt = ngx_string("127.0.0.1:6379");
-    ngx_str_t  args[2];
+    ngx_str_t  args[2], *file;
     ngx_array_t  a, *saved;
     ngx_command_t  cmd;
 
@@ -347,8 +349,50 @@ ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(tmcf->lease_flush, 1000);
     ngx_conf_init_msec_value(tmcf->lease_idle, 3000);
 
-    if (tmcf->prices_file.len == 0) {
-        ngx_str_set(&tmcf->prices_file, "conf/prices.json");
+    if (tmcf->prices_files == NULL) {
+        tmcf->prices_files = ngx_array_create(cf->pool, 1,
+                                              sizeof(ngx_str_t));
+        file = tmcf->prices_files ? ngx_array_push(tmcf->prices_files)
+                                  : NULL;
+        if (file == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(file, "conf/prices.json");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* tokenguard_prices FILE [FILE ...]: each later one layered over the last */
+static char *
+ngx_http_tokenguard_prices(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_tokenguard_main_conf_t *tmcf = conf;
+
+    ngx_str_t   *value, *file;
+    ngx_uint_t   i;
+
+    if (tmcf->prices_files != NULL) {
+        return "is duplicate";
+    }
+
+    tmcf->prices_files = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (tmcf->prices_files == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        file = ngx_array_push(tmcf->prices_files);
+        if (file == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *file = value[i];
     }
 
     return NGX_CONF_OK;
@@ -610,18 +654,12 @@ ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
     char                 err[256];
     ngx_str_t            name = ngx_string("tokenguard");
     ngx_str_t            metrics = ngx_string("tokenguard_metrics");
+    ngx_str_t           *file;
+    ngx_uint_t           i;
     ngx_pool_cleanup_t  *cln;
 
-    if (ngx_conf_full_name(cf->cycle, &tmcf->prices_file, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    tmcf->prices = tg_prices_load((char *) tmcf->prices_file.data, err,
-                                  sizeof(err));
+    tmcf->prices = tg_prices_new();
     if (tmcf->prices == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "tokenguard_prices \"%V\": %s",
-                           &tmcf->prices_file, err);
         return NGX_ERROR;
     }
 
@@ -633,6 +671,24 @@ ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
 
     cln->handler = (ngx_pool_cleanup_pt) tg_prices_free;
     cln->data = tmcf->prices;
+
+    file = tmcf->prices_files->elts;
+
+    for (i = 0; i < tmcf->prices_files->nelts; i++) {
+        if (ngx_conf_full_name(cf->cycle, &file[i], 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (tg_prices_add_file(tmcf->prices, (char *) file[i].data, err,
+                               sizeof(err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "tokenguard_prices \"%V\": %s", &file[i],
+                               err);
+            return NGX_ERROR;
+        }
+    }
 
     ngx_http_tokenguard_scripts_init();
 

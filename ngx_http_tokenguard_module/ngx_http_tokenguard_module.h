@@ -77,7 +77,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_tokenguard_redis_conf_t  redis;
-    ngx_str_t                    prices_file;
+    ngx_array_t                 *prices_files;      /* of ngx_str_t */
     tg_prices_t                 *prices;
     time_t                       retention_month;   /* seconds */
     time_t                       retention_day;
@@ -282,8 +282,7 @@ ngx_int_t ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
 ngx_int_t ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, int64_t input, int64_t cached,
-    int64_t cache_write, int64_t output);
+    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u);
 void ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,

@@ -279,8 +279,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
         ctx->estimated = 1;
     }
 
-    ngx_http_tokenguard_ledger_settle(r, ctx, u->input, u->cached,
-                                      u->cache_write, u->output);
+    ngx_http_tokenguard_ledger_settle(r, ctx, u);
 }
 
 

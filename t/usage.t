@@ -107,15 +107,16 @@ check('anthropic JSON', '/v1/messages',
 check('anthropic SSE', '/v1/messages',
       { model => 'claude-sonnet-4-5', max_tokens => 300, stream => $true,
         messages => $msgs }, '1000,200,300,50', 5228);
-# gemini-2.5-flash 0.3/0.075/2.5: 700 * 0.3 + 300 * 0.075 + 200 * 2.5
+# gemini-2.5-flash 0.3/0.03/2.5 (genai-prices; the old table had 0.075):
+# 700 * 0.3 + 300 * 0.03 + 200 * 2.5
 my $g = { contents => [{ parts => [{ text => 'hi' }] }] };
 check('gemini JSON', '/v1beta/models/gemini-2.5-flash:generateContent',
-      $g, '1000,200,300', 733);
+      $g, '1000,200,300', 719);
 check('gemini SSE', '/v1beta/models/gemini-2.5-flash:streamGenerateContent'
-      . '?alt=sse', $g, '1000,200,300', 733);
+      . '?alt=sse', $g, '1000,200,300', 719);
 check('gemini JSON array stream',
       '/v1beta/models/gemini-2.5-flash:streamGenerateContent', $g,
-      '1000,200,300', 733);
+      '1000,200,300', 719);
 
 # gzip: the provider is asked for identity, and counts stay exact
 my ($r) = check('client accepts gzip', '/v1/chat/completions',

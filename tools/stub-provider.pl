@@ -197,6 +197,10 @@ sub respond {
     ($in, $out, $cached, $cwrite) = map { ($_ // 0) + 0 }
                                     (split(/,/, $force), 0, 0)[0 .. 3]
         if $force =~ /^\d/;
+    # X-Stub-Usage-Json: the usage object itself, in the dialect's shape
+    # (Gemini's usageMetadata), for every unit a price can name
+    my $raw = $req->{headers}{'x-stub-usage-json'};
+    $raw = eval { $json->decode($raw) } if defined $raw;
     # X-Stub-Words: N answers with N words (a long stream)
     if (my $n = $req->{headers}{'x-stub-words'}) {
         $words = [map { "w$_" } 1 .. $n];
@@ -232,7 +236,7 @@ sub respond {
     }
 
     if ($path =~ m{/v1/chat/completions$}) {
-        my $usage = { prompt_tokens => $in, completion_tokens => $out,
+        my $usage = $raw // { prompt_tokens => $in, completion_tokens => $out,
                       total_tokens => $in + $out,
                       prompt_tokens_details => { cached_tokens => $cached },
                       completion_tokens_details =>
@@ -288,7 +292,7 @@ sub respond {
                      output => [{ type => 'message', role => 'assistant',
                         content => [{ type => 'output_text',
                                       text => $text }] }],
-                     ($no_usage ? () : (usage => { input_tokens => $in,
+                     ($no_usage ? () : (usage => $raw // { input_tokens => $in,
                                 output_tokens => $out,
                                 total_tokens => $in + $out,
                                 input_tokens_details =>
@@ -367,7 +371,7 @@ sub respond {
         my $msg = { id => 'msg_stub', type => 'message', role => 'assistant',
                     model => $model, stop_reason => 'end_turn',
                     content => [{ type => 'text', text => $text }],
-                    usage => { input_tokens => $in - $cached - $cwrite,
+                    usage => $raw // { input_tokens => $in - $cached - $cwrite,
                                output_tokens => $out,
                                cache_read_input_tokens => $cached,
                                cache_creation_input_tokens => $cwrite } };
@@ -399,7 +403,8 @@ sub respond {
                                             index => 0 } ],
                   [ 'message_delta', { type => 'message_delta',
                     delta => { stop_reason => $msg->{stop_reason} },
-                    ($no_usage ? () : (usage => { output_tokens => $out })) } ],
+                    ($no_usage ? () : (usage => $raw
+                                       // { output_tokens => $out })) } ],
                   [ 'message_stop', { type => 'message_stop' } ];
         return send_sse($c, $keep, \@ev, 0);
     }
@@ -408,7 +413,7 @@ sub respond {
         my ($gmodel, $stream) = ($1, $2);
         # thoughts are not part of candidatesTokenCount
         my $thoughts = int($out / 3);
-        my $usage = $no_usage ? undef : { promptTokenCount => $in,
+        my $usage = $no_usage ? undef : $raw // { promptTokenCount => $in,
                       candidatesTokenCount => $out - $thoughts,
                       thoughtsTokenCount => $thoughts,
                       cachedContentTokenCount => $cached,

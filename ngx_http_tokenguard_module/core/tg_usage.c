@@ -3,20 +3,28 @@
 /*
  * Usage per dialect:
  *
- *   OpenAI chat, completions, embeddings: usage.prompt_tokens (cached:
- *     prompt_tokens_details.cached_tokens), usage.completion_tokens
- *     (reasoning_tokens are part of it); streams: the chunk with "usage",
- *     whatever its "choices" holds.
- *   OpenAI Responses: usage.input_tokens (input_tokens_details.
- *     cached_tokens), usage.output_tokens; streams: response.usage of
- *     response.completed (or .incomplete / .failed).
+ *   OpenAI chat, completions, embeddings: usage.prompt_tokens
+ *     (prompt_tokens_details: cached_tokens, cache_write_tokens,
+ *     audio_tokens), usage.completion_tokens (completion_tokens_details:
+ *     reasoning_tokens and audio_tokens are part of it); streams: the
+ *     chunk with "usage", whatever its "choices" holds.
+ *   OpenAI Responses: usage.input_tokens (input_tokens_details:
+ *     cached_tokens, cache_write_tokens), usage.output_tokens
+ *     (output_tokens_details.reasoning_tokens); streams: response.usage
+ *     of response.completed (or .incomplete / .failed).
  *   Anthropic: usage.input_tokens + cache_read_input_tokens +
- *     cache_creation_input_tokens, usage.output_tokens; streams:
- *     message.usage of message_start, then the cumulative usage of
- *     message_delta.
+ *     cache_creation_input_tokens (cache_creation: ephemeral_5m_ and
+ *     ephemeral_1h_input_tokens), usage.output_tokens,
+ *     server_tool_use.web_search_requests; streams: message.usage of
+ *     message_start, then the cumulative usage of message_delta.
  *   Gemini: usageMetadata.promptTokenCount (+ toolUsePromptTokenCount;
- *     cachedContentTokenCount of it cached), candidatesTokenCount +
- *     thoughtsTokenCount; streams: the last chunk's usageMetadata.
+ *     cachedContentTokenCount of it cached; the AUDIO, IMAGE, DOCUMENT and
+ *     VIDEO parts of promptTokensDetails, toolUsePromptTokensDetails,
+ *     cacheTokensDetails), candidatesTokenCount + thoughtsTokenCount
+ *     (thoughts are billed as output; candidatesTokensDetails' parts);
+ *     streams: the last chunk's usageMetadata.
+ *
+ * The same fields as @pydantic/genai-prices' extractUsage reads.
  */
 
 #include <string.h>
@@ -52,6 +60,42 @@ tg_int(tg_json_t *obj, const char *key, int64_t *v)
 }
 
 
+/* the tokenCount of the first {"modality": M, "tokenCount": N} in a */
+static int64_t
+tg_modality(tg_json_t *a, const char *modality)
+{
+    size_t      i;
+    int64_t     v;
+    tg_json_t  *e, *m;
+
+    if (!tg_json_is_array(a)) {
+        return 0;
+    }
+
+    tg_json_array_foreach(a, i, e) {
+        m = tg_json_get(e, "modality");
+
+        if (tg_json_is_string(m)
+            && strcmp(tg_json_string_value(m), modality) == 0)
+        {
+            return tg_int(e, "tokenCount", &v) ? v : 0;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Gemini's images and documents are billed as images */
+static void
+tg_modalities(tg_json_t *a, int64_t *audio, int64_t *image, int64_t *video)
+{
+    *audio += tg_modality(a, "AUDIO");
+    *image += tg_modality(a, "IMAGE") + tg_modality(a, "DOCUMENT");
+    *video += tg_modality(a, "VIDEO");
+}
+
+
 /* a usage object in the api's own shape */
 static int
 tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
@@ -81,6 +125,15 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
             u->cached = v;
         }
 
+        if (tg_int(details, "cache_write_tokens", &v)) {
+            u->cache_write = v;
+        }
+
+        details = tg_json_get(usage, "output_tokens_details");
+        if (tg_int(details, "reasoning_tokens", &v)) {
+            u->reasoning = v;
+        }
+
         break;
 
     case TG_API_MESSAGES:
@@ -102,6 +155,25 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
             u->has_output = 1;
         }
 
+        details = tg_json_get(usage, "cache_creation");
+        if (tg_int(details, "ephemeral_5m_input_tokens", &v)) {
+            u->cache_write_5m = v;
+        }
+
+        if (tg_int(details, "ephemeral_1h_input_tokens", &v)) {
+            u->cache_write_1h = v;
+        }
+
+        details = tg_json_get(usage, "server_tool_use");
+        if (tg_int(details, "web_search_requests", &v)) {
+            u->web_searches = v;
+        }
+
+        details = tg_json_get(usage, "output_tokens_details");
+        if (tg_int(details, "thinking_tokens", &v)) {
+            u->reasoning = v;
+        }
+
         u->input = u->a_input + u->a_read + u->a_write;
         u->cached = u->a_read;
         u->cache_write = u->a_write;
@@ -113,6 +185,21 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
             (void) tg_int(usage, "toolUsePromptTokenCount", &w);
             u->input = v + w;
             u->has_input = 1;
+
+            u->input_audio = 0;
+            u->input_image = 0;
+            u->input_video = 0;
+            tg_modalities(tg_json_get(usage, "promptTokensDetails"),
+                          &u->input_audio, &u->input_image, &u->input_video);
+            tg_modalities(tg_json_get(usage, "toolUsePromptTokensDetails"),
+                          &u->input_audio, &u->input_image, &u->input_video);
+
+            u->cache_audio_read = 0;
+            u->cache_image_read = 0;
+            u->cache_video_read = 0;
+            tg_modalities(tg_json_get(usage, "cacheTokensDetails"),
+                          &u->cache_audio_read, &u->cache_image_read,
+                          &u->cache_video_read);
         }
 
         if (tg_int(usage, "cachedContentTokenCount", &v)) {
@@ -129,7 +216,15 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
             w = 0;
             (void) tg_int(usage, "thoughtsTokenCount", &w);
             u->output = v + w;
+            u->reasoning = w;
             u->has_output = 1;
+
+            u->output_audio = 0;
+            u->output_image = 0;
+            u->output_video = 0;
+            tg_modalities(tg_json_get(usage, "candidatesTokensDetails"),
+                          &u->output_audio, &u->output_image,
+                          &u->output_video);
         }
 
         break;
@@ -153,6 +248,23 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
         details = tg_json_get(usage, "prompt_tokens_details");
         if (tg_int(details, "cached_tokens", &v)) {
             u->cached = v;
+        }
+
+        if (tg_int(details, "cache_write_tokens", &v)) {
+            u->cache_write = v;
+        }
+
+        if (tg_int(details, "audio_tokens", &v)) {
+            u->input_audio = v;
+        }
+
+        details = tg_json_get(usage, "completion_tokens_details");
+        if (tg_int(details, "reasoning_tokens", &v)) {
+            u->reasoning = v;
+        }
+
+        if (tg_int(details, "audio_tokens", &v)) {
+            u->output_audio = v;
         }
 
         break;

@@ -12,11 +12,29 @@
 #include "tg_endpoint.h"
 
 
+/*
+ * Every unit a price can name (core/tg_prices.c): each is a part of the
+ * one above it in this list that it names (cache_audio_read of cached and
+ * of input_audio, both of input), never added to it.
+ */
 typedef struct {
     int64_t   input;            /* every input token, cached included */
     int64_t   cached;           /* read from a prompt cache */
     int64_t   cache_write;      /* written to a prompt cache */
+    int64_t   cache_write_5m;   /* of cache_write: with a 5-minute TTL */
+    int64_t   cache_write_1h;   /* of cache_write: with a 1-hour TTL */
+    int64_t   input_audio;
+    int64_t   cache_audio_read;
+    int64_t   input_image;      /* images and documents */
+    int64_t   cache_image_read;
+    int64_t   input_video;
+    int64_t   cache_video_read;
     int64_t   output;           /* reasoning and thoughts included */
+    int64_t   reasoning;        /* of output */
+    int64_t   output_audio;
+    int64_t   output_image;
+    int64_t   output_video;
+    int64_t   web_searches;     /* server-side tool calls */
 
     /* Anthropic reports the parts of the input apart, in two events */
     int64_t   a_input;

@@ -72,6 +72,7 @@ main(void)
     test_template();
     test_refusal();
     test_ledger_core();
+    test_prices();
     test_usage();
 
     printf("1..%d\n", tap_n);

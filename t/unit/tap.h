@@ -26,6 +26,7 @@ void test_route_cond(void);
 void test_template(void);
 void test_refusal(void);
 void test_ledger_core(void);
+void test_prices(void);
 void test_usage(void);
 
 #endif

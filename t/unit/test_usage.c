@@ -351,6 +351,51 @@ test_usage(void)
     ok(u.input == 1000000000000LL && u.output == 2,
        "usage: gemini sums take counts up to a trillion");
 
+    /* every unit a price can name, as each dialect reports it */
+    s = "event: message_start\ndata: {\"type\":\"message_start\","
+        "\"message\":{\"usage\":{\"input_tokens\":10,"
+        "\"cache_read_input_tokens\":20,\"cache_creation_input_tokens\":"
+        "30,\"cache_creation\":{\"ephemeral_5m_input_tokens\":10,"
+        "\"ephemeral_1h_input_tokens\":20},\"output_tokens\":1}}}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\","
+        "\"usage\":{\"output_tokens\":50,\"server_tool_use\":"
+        "{\"web_search_requests\":2}}}\n\n";
+    is_int(usage_every_split(TG_API_MESSAGES, s, &u), 0,
+           "usage: anthropic cache TTLs and searches split at every byte");
+    ok(u.input == 60 && u.cached == 20 && u.cache_write == 30
+       && u.cache_write_5m == 10 && u.cache_write_1h == 20
+       && u.web_searches == 2 && u.output == 50,
+       "usage: anthropic: writes by TTL, web searches from message_delta");
+
+    u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":100,"
+             "\"completion_tokens\":40,\"prompt_tokens_details\":"
+             "{\"cached_tokens\":10,\"audio_tokens\":30,"
+             "\"cache_write_tokens\":5},\"completion_tokens_details\":"
+             "{\"reasoning_tokens\":20,\"audio_tokens\":15}}}", 1);
+    ok(u.input == 100 && u.cached == 10 && u.input_audio == 30
+       && u.cache_write == 5 && u.output == 40 && u.reasoning == 20
+       && u.output_audio == 15, "usage: openai chat audio and reasoning");
+
+    u = body(TG_API_RESPONSES, "{\"usage\":{\"input_tokens\":100,"
+             "\"output_tokens\":40,\"output_tokens_details\":"
+             "{\"reasoning_tokens\":25}}}", 1);
+    ok(u.output == 40 && u.reasoning == 25, "usage: responses reasoning");
+
+    u = body(TG_API_GENERATE, "{\"usageMetadata\":{\"promptTokenCount\":"
+             "100,\"cachedContentTokenCount\":40,\"candidatesTokenCount\":"
+             "30,\"thoughtsTokenCount\":20,\"promptTokensDetails\":["
+             "{\"modality\":\"TEXT\",\"tokenCount\":50},"
+             "{\"modality\":\"AUDIO\",\"tokenCount\":30},"
+             "{\"modality\":\"IMAGE\",\"tokenCount\":15},"
+             "{\"modality\":\"DOCUMENT\",\"tokenCount\":5}],"
+             "\"cacheTokensDetails\":[{\"modality\":\"AUDIO\","
+             "\"tokenCount\":12}],\"candidatesTokensDetails\":["
+             "{\"modality\":\"AUDIO\",\"tokenCount\":7}]}}", 1);
+    ok(u.input == 100 && u.cached == 40 && u.input_audio == 30
+       && u.input_image == 20 && u.cache_audio_read == 12
+       && u.output == 50 && u.reasoning == 20 && u.output_audio == 7,
+       "usage: gemini modalities, thoughts as output and as reasoning");
+
     nested_usage();
     sse_cr_only();
 }
