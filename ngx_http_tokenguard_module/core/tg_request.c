@@ -199,6 +199,25 @@ tg_request_free(tg_request_t *rq)
 }
 
 
+int
+tg_request_model_valid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > TG_MODEL_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 void
 tg_request_drop_prompt(tg_request_t *rq)
 {
@@ -268,11 +287,10 @@ tg_get_model(tg_inspect_t *in, tg_json_t *root)
 
     len = tg_json_string_length(v);
 
-    if (len == 0 || len > TG_MODEL_MAX
-        || memchr(tg_json_string_value(v), '\0', len) != NULL)
-    {
-        return tg_invalid(in, "\"model\" must be a non-empty name of at most"
-                          " 256 bytes", NULL);
+    if (!tg_request_model_valid(tg_json_string_value(v), len)) {
+        return tg_invalid(in, "\"model\" must be a name of 1 to 256"
+                          " printable ASCII characters, without spaces",
+                          NULL);
     }
 
     rq->model = malloc(len + 1);
@@ -745,11 +763,9 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
         return tg_invalid(in, "the URI names no model", NULL);
     }
 
-    for (i = 0; i < ep->model_len; i++) {
-        if (uri[ep->model_off + i] <= ' ' || uri[ep->model_off + i] > '~') {
-            return tg_invalid(in, "the model in the URI must be printable"
-                              " ASCII", NULL);
-        }
+    if (!tg_request_model_valid(uri + ep->model_off, ep->model_len)) {
+        return tg_invalid(in, "the model in the URI must be printable"
+                          " ASCII", NULL);
     }
 
     rq->model = malloc(ep->model_len + 1);
