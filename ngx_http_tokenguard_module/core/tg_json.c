@@ -80,7 +80,7 @@ tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
     }
 
     if (doc->n == doc->nalloc) {
-        n = doc->nalloc ? 2 * doc->nalloc : 32;
+        n = 2 * doc->nalloc;
 
         nodes = realloc(doc->nodes, n * sizeof(tg_json_t));
         if (nodes == NULL) {
@@ -669,6 +669,18 @@ tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len, int flags)
 
     doc->max = (flags & TG_JSON_BOUNDED) ? TG_JSON_NODES_MAX(len)
                                          : (size_t) INT32_MAX / 2;
+
+    /*
+     * Room for a node per 8 bytes at once, half the bound: JSON that is
+     * not dense never moves its nodes, and the allocator keeps a block of
+     * that size for the next body instead of mapping new pages each time.
+     */
+    doc->nalloc = len / 8 + 32;
+    doc->nodes = malloc(doc->nalloc * sizeof(tg_json_t));
+    if (doc->nodes == NULL) {
+        doc->nomem = 1;
+        return NULL;
+    }
 
     /* decoded strings and their NULs fit in the input's size plus one */
     doc->strings = malloc(len + 1);

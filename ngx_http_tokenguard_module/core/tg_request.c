@@ -164,8 +164,13 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
 
     memset(&sc, 0, sizeof(tg_scan_t));
 
-    if (rc == TG_OK && !in.nomem && tg_scan_body(&sc, root) != 0) {
-        in.nomem = 1;
+    if (rc == TG_OK && !in.nomem) {
+        sc.text = malloc(len + 2);
+        sc.size = len + 2;
+
+        if (sc.text == NULL || tg_scan_body(&sc, root) != 0) {
+            in.nomem = 1;
+        }
     }
 
     tg_json_free(&doc);

@@ -30,6 +30,8 @@ typedef struct {
 /*
  * Adds the text of the body whose root is root to sc (zeroed first; its
  * text is the caller's to free).  Returns 0, or -1 when out of memory.
+ * The text is never longer than the body: a text of the body's size plus
+ * 2 bytes, allocated before, is never moved.
  */
 int tg_scan_body(tg_scan_t *sc, const tg_json_t *root);
 
