@@ -178,6 +178,13 @@ my @cases = (
     ['gemini: inlineData text/plain', $gemini, sub {
         gem({ inlineData => { mimeType => 'text/plain',
                               data => b64($_[0]) } }) }, 0],
+    ['gemini: inlineData labelled binary that is text', $gemini, sub {
+        gem({ inlineData => { mimeType => 'application/x-unknown',
+                              data => b64("notes: $_[0]") } }) }, 0],
+    ['chat: an "image" data URL that is text', '/v1/chat/completions', sub {
+        chat({ role => 'user', content => [{ type => 'image_url',
+              image_url => { url => 'data:image/png;base64,'
+                                    . b64($_[0]) } }] }) }, 0],
     ['gemini: inline_data text/csv', $gemini, sub {
         gem({ inline_data => { mime_type => 'text/csv',
                                data => b64("a,$_[0]\n") } }) }, 0],

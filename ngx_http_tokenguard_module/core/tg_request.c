@@ -293,8 +293,8 @@ tg_get_model(tg_inspect_t *in, tg_json_t *root)
     len = tg_json_string_length(v);
 
     if (!tg_request_model_valid(tg_json_string_value(v), len)) {
-        return tg_invalid(in, "\"model\" must be a name of 1 to 256"
-                          " printable ASCII characters, without spaces",
+        return tg_invalid(in, "\"model\" must be a non-empty name of at most"
+                          " 256 bytes of printable ASCII, without spaces",
                           NULL);
     }
 

@@ -10,7 +10,8 @@
  *   - opaque tokens the provider checks (signature, thoughtSignature,
  *     encrypted_content);
  *   - binary media: "data" next to a media type that is not text (or of
- *     input_audio, redacted_thinking), and data: URLs of such a type.
+ *     input_audio, redacted_thinking), and data: URLs of such a type,
+ *     unless it decodes to UTF-8 text: then it is text whatever its label.
  *     The same with a text media type is decoded (base64 or %XX) and read.
  *
  * "Where the provider's structure puts them" is a structural path: from
@@ -102,6 +103,8 @@ static void tg_scan_text(tg_scan_t *sc, const char *s, size_t len);
 static void tg_scan_media(tg_scan_t *sc, const char *s, size_t len,
     int base64);
 static void tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len);
+static void tg_scan_binary(tg_scan_t *sc, const char *s, size_t len);
+static int tg_scan_is_text(const char *s, size_t len);
 static char *tg_scan_part(tg_scan_t *sc, size_t len);
 static void tg_scan_end(tg_scan_t *sc, char *p, size_t n);
 static int tg_scan_is(const tg_scan_key_t *keys, const char *key,
@@ -219,7 +222,7 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
             || (tg_json_is_string(type)
                 && tg_scan_eq(type->str, type->len, "redacted_thinking")))
         {
-            sc->media++;
+            tg_scan_binary(sc, v->str, v->len);
             return;
         }
     }
@@ -315,7 +318,7 @@ tg_scan_media(tg_scan_t *sc, const char *s, size_t len, int base64)
 static void
 tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
 {
-    int          base64;
+    int          base64, text;
     char        *p;
     size_t       i, n, tlen;
     const char  *comma, *payload;
@@ -340,16 +343,19 @@ tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
     }
 
     /* "data:,..." is text/plain */
-    if (tlen > 5 && !tg_scan_text_media(s + 5, tlen - 5)) {
-        sc->media++;
-        return;
-    }
+    text = tlen == 5 || tg_scan_text_media(s + 5, tlen - 5);
 
     payload = comma + 1;
     len -= payload - s;
 
     if (base64) {
-        tg_scan_media(sc, payload, len, 1);
+        if (text) {
+            tg_scan_media(sc, payload, len, 1);
+
+        } else {
+            tg_scan_binary(sc, payload, len);
+        }
+
         return;
     }
 
@@ -363,9 +369,95 @@ tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
     }
 
     n = tg_scan_percent(payload, len, p);
+
+    if (!text && !tg_scan_is_text(p, n)) {
+        sc->media++;
+        n = 0;
+    }
+
     tg_scan_scrub(p, n);
     tg_estimate_add(&sc->est, p, n);
     tg_scan_end(sc, p, n);
+}
+
+
+/* media labelled binary: read if it is UTF-8 text after all */
+static void
+tg_scan_binary(tg_scan_t *sc, const char *s, size_t len)
+{
+    char    *p;
+    size_t   n;
+
+    if (len == 0) {
+        return;
+    }
+
+    p = tg_scan_part(sc, len);
+    if (p == NULL) {
+        return;
+    }
+
+    n = tg_scan_base64(s, len, p);
+
+    if (n == (size_t) -1 || !tg_scan_is_text(p, n)) {
+        /* an image, audio, a PDF: not text, estimated at a flat rate */
+        sc->media++;
+        n = 0;
+    }
+
+    tg_estimate_add(&sc->est, p, n);
+    tg_scan_end(sc, p, n);
+}
+
+
+/* valid UTF-8 without control bytes other than tab, CR, LF and FF */
+static int
+tg_scan_is_text(const char *s, size_t len)
+{
+    size_t         i, k, j;
+    uint32_t       c, min;
+    unsigned char  b;
+
+    for (i = 0; i < len; i += k) {
+        b = (unsigned char) s[i];
+        k = 1;
+
+        if (b < 0x80) {
+            if (b < 0x20 && b != '\t' && b != '\n' && b != '\r' && b != '\f')
+            {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if ((b & 0xe0) == 0xc0) {
+            k = 2; c = b & 0x1f; min = 0x80;
+
+        } else if ((b & 0xf0) == 0xe0) {
+            k = 3; c = b & 0x0f; min = 0x800;
+
+        } else if ((b & 0xf8) == 0xf0) {
+            k = 4; c = b & 0x07; min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        for (j = 1; j < k && i + j < len
+                    && ((unsigned char) s[i + j] & 0xc0) == 0x80; j++)
+        {
+            c = (c << 6) | ((unsigned char) s[i + j] & 0x3f);
+        }
+
+        if (j < k || c < min || c > 0x10ffff
+            || (c >= 0xd800 && c <= 0xdfff))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -112,8 +112,16 @@ test_scan(void)
             "{\"file_data\":\"data:text/plain;base64,QUtJQQ\"}},"
             "{\"type\":\"image_url\",\"image_url\":{\"url\":"
             "\"data:image/png;base64,QUtJQQ==\"}},{\"type\":\"image_url\","
-            "\"image_url\":{\"url\":\"data:,A%4bIA\"}}]}]}", "AKIA\nAKIA",
-            "scan: data URLs: text decoded, images left out");
+            "\"image_url\":{\"url\":\"data:,A%4bIA\"}},{\"type\":"
+            "\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
+            "iVBORw0KGgo=\"}}]}]}", "AKIA\nAKIA\nAKIA",
+            "scan: data URLs: text decoded (an \"image\" that is text"
+            " too), images left out");
+    scanned("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
+            "\"application/x-unknown\",\"data\":\"QUtJQQ==\"}},"
+            "{\"inlineData\":{\"mimeType\":\"audio/wav\",\"data\":"
+            "\"UklGRiQAAABXQVZF\"}}]}]}", "application/x-unknown\nAKIA\n"
+            "audio/wav", "scan: any label, UTF-8 text is read");
     scanned("{\"messages\":[{\"content\":"
             "\"data:image/png;base64,QUtJQQ==\"}]}",
             "data:image/png;base64,QUtJQQ==",
