@@ -115,6 +115,7 @@ static const tg_json_t *tg_scan_media_type(const tg_json_t *holder);
 static size_t tg_scan_base64(const char *s, size_t len, char *out);
 static size_t tg_scan_percent(const char *s, size_t len, char *out);
 static void tg_scan_scrub(char *s, size_t len);
+static size_t tg_scan_utf8_len(const char *s, size_t len);
 static int tg_scan_hex(char c);
 static size_t tg_scan_utf8(char *d, uint32_t c);
 static int tg_scan_u(const char *s, size_t len, size_t i, uint32_t *out);
@@ -414,45 +415,18 @@ tg_scan_binary(tg_scan_t *sc, const char *s, size_t len)
 static int
 tg_scan_is_text(const char *s, size_t len)
 {
-    size_t         i, k, j;
-    uint32_t       c, min;
+    size_t         i, k;
     unsigned char  b;
 
     for (i = 0; i < len; i += k) {
         b = (unsigned char) s[i];
-        k = 1;
 
-        if (b < 0x80) {
-            if (b < 0x20 && b != '\t' && b != '\n' && b != '\r' && b != '\f')
-            {
-                return 0;
-            }
-
-            continue;
-        }
-
-        if ((b & 0xe0) == 0xc0) {
-            k = 2; c = b & 0x1f; min = 0x80;
-
-        } else if ((b & 0xf0) == 0xe0) {
-            k = 3; c = b & 0x0f; min = 0x800;
-
-        } else if ((b & 0xf8) == 0xf0) {
-            k = 4; c = b & 0x07; min = 0x10000;
-
-        } else {
+        if (b < 0x20 && b != '\t' && b != '\n' && b != '\r' && b != '\f') {
             return 0;
         }
 
-        for (j = 1; j < k && i + j < len
-                    && ((unsigned char) s[i + j] & 0xc0) == 0x80; j++)
-        {
-            c = (c << 6) | ((unsigned char) s[i + j] & 0x3f);
-        }
-
-        if (j < k || c < min || c > 0x10ffff
-            || (c >= 0xd800 && c <= 0xdfff))
-        {
+        k = tg_scan_utf8_len(s + i, len - i);
+        if (k == 0) {
             return 0;
         }
     }
@@ -711,46 +685,62 @@ tg_scan_percent(const char *s, size_t len, char *out)
 static void
 tg_scan_scrub(char *s, size_t len)
 {
-    size_t         i, k, j;
-    uint32_t       c, min;
-    unsigned char  b;
+    size_t  i, k;
 
     for (i = 0; i < len; i += k) {
-        b = (unsigned char) s[i];
+        k = tg_scan_utf8_len(s + i, len - i);
 
-        if (b < 0x80) {
-            k = 1;
-            continue;
-        }
-
-        if ((b & 0xe0) == 0xc0) {
-            k = 2; c = b & 0x1f; min = 0x80;
-
-        } else if ((b & 0xf0) == 0xe0) {
-            k = 3; c = b & 0x0f; min = 0x800;
-
-        } else if ((b & 0xf8) == 0xf0) {
-            k = 4; c = b & 0x07; min = 0x10000;
-
-        } else {
-            s[i] = '?';
-            k = 1;
-            continue;
-        }
-
-        for (j = 1; j < k && i + j < len
-                    && ((unsigned char) s[i + j] & 0xc0) == 0x80; j++)
-        {
-            c = (c << 6) | ((unsigned char) s[i + j] & 0x3f);
-        }
-
-        if (j < k || c < min || c > 0x10ffff
-            || (c >= 0xd800 && c <= 0xdfff))
-        {
+        if (k == 0) {
             s[i] = '?';
             k = 1;
         }
     }
+}
+
+
+/* the length of the UTF-8 character at s, 0 if it is not one */
+static size_t
+tg_scan_utf8_len(const char *s, size_t len)
+{
+    size_t         k, j;
+    uint32_t       c, min;
+    unsigned char  b;
+
+    b = (unsigned char) s[0];
+
+    if (b < 0x80) {
+        return 1;
+
+    } else if ((b & 0xe0) == 0xc0) {
+        k = 2; c = b & 0x1f; min = 0x80;
+
+    } else if ((b & 0xf0) == 0xe0) {
+        k = 3; c = b & 0x0f; min = 0x800;
+
+    } else if ((b & 0xf8) == 0xf0) {
+        k = 4; c = b & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (len < k) {
+        return 0;
+    }
+
+    for (j = 1; j < k; j++) {
+        if (((unsigned char) s[j] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | ((unsigned char) s[j] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    return k;
 }
 
 

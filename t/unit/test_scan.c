@@ -108,6 +108,9 @@ test_scan(void)
     scanned("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
             "\"text/csv\",\"data\":\"YSxi\"}}]}]}", "text/csv\na,b",
             "scan: gemini inlineData text decoded");
+    scanned("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
+            "\"text/plain\",\"data\":\"/0Hg\"}}]}]}", "text/plain\n?A?",
+            "scan: bytes of text media that are not UTF-8 read as ?");
     scanned("{\"messages\":[{\"content\":[{\"type\":\"file\",\"file\":"
             "{\"file_data\":\"data:text/plain;base64,QUtJQQ\"}},"
             "{\"type\":\"image_url\",\"image_url\":{\"url\":"
