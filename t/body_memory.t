@@ -13,6 +13,9 @@ my $SIZE = 3_800_000;
 # nodes (8x) + decoded strings (1x) + prompt text (1x) + nginx's copies of
 # the body (2x) + allocator slack: 14 times the body over the idle worker
 my $BOUND = 14 * $SIZE;
+# under ASan or valgrind the process's own memory is theirs to count: the
+# bodies are still sent and checked, their peaks not compared
+my $MEASURE = !$ENV{TG_VALGRIND} && !$ENV{ASAN_OPTIONS};
 
 sub hwm {
     my ($pid) = @_;
@@ -97,7 +100,7 @@ for my $b (@bodies) {
     my $used = hwm($w) - $idle;
     $peak{$name} = $used;
     cmp_ok($used, '<', $BOUND, sprintf("%s: peak +%.1f MB for %.1f MB",
-           $name, $used / 1e6, length($body) / 1e6));
+           $name, $used / 1e6, length($body) / 1e6)) if $MEASURE;
     $t->stop;
 }
 
@@ -115,7 +118,8 @@ for my $b (@bodies) {
         my $used = hwm($w) - ($idle{$w} // 0);
         # each worker may hold the bodies of the requests it has read
         cmp_ok($used, '<', $BOUND + 8 * $SIZE,
-               sprintf('worker %d: peak +%.1f MB', $w, $used / 1e6));
+               sprintf('worker %d: peak +%.1f MB', $w, $used / 1e6))
+            if $MEASURE;
     }
     $t->stop;
 }
