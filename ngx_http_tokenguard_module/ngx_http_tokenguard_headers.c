@@ -7,6 +7,7 @@
  */
 
 #include "ngx_http_tokenguard_module.h"
+#include "tg_keys.h"
 
 
 static ngx_uint_t ngx_http_tokenguard_own_header(ngx_table_elt_t *h);
@@ -148,10 +149,18 @@ ngx_http_tokenguard_own_header(ngx_table_elt_t *h)
 }
 
 
+/*
+ * The values are checked where they are made (model names, tags); a byte
+ * outside printable ASCII is still never sent as it is: CR LF would split
+ * the response.
+ */
+
 static ngx_int_t
 ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
+    u_char           *p;
+    ngx_uint_t        i;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -163,6 +172,25 @@ ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
     h->key.data = (u_char *) name;
     h->key.len = ngx_strlen(name);
     h->value = *value;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] < 0x20 || value->data[i] > 0x7e) {
+            break;
+        }
+    }
+
+    if (i == value->len) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 3 * value->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = p;
+    h->value.len = tg_key_escape((char *) value->data, value->len,
+                                 (char *) p);
 
     return NGX_OK;
 }

@@ -6,6 +6,7 @@
  */
 
 #include "ngx_http_tokenguard_module.h"
+#include "tg_keys.h"
 
 
 static ngx_int_t
@@ -21,6 +22,32 @@ ngx_http_tokenguard_eval(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
 }
 
 
+/*
+ * A name as it may be shown: in a refusal message, a log line or a
+ * header, the client's bytes (CR LF, NUL, quotes, non-ASCII from a Basic
+ * Authorization header or a JWT claim) are escaped as in the Redis keys
+ * (tg_key_escape(): letters, digits and "._@-" stay, the rest is %XX).
+ */
+
+ngx_int_t
+ngx_http_tokenguard_shown(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *shown)
+{
+    size_t  n;
+
+    n = ngx_min(name->len, 256);
+
+    shown->data = ngx_pnalloc(r->pool, 3 * n + 1);
+    if (shown->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shown->len = tg_key_escape((char *) name->data, n, (char *) shown->data);
+
+    return NGX_OK;
+}
+
+
 /* NGX_OK, NGX_DECLINED once refused (no user), or NGX_ERROR */
 
 ngx_int_t
@@ -32,6 +59,13 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
     if (ngx_http_tokenguard_eval(r, tlcf->user, &ctx->user) != NGX_OK
         || ngx_http_tokenguard_eval(r, tlcf->team, &ctx->team) != NGX_OK
         || ngx_http_tokenguard_eval(r, tlcf->sandbox, &sandbox) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tokenguard_shown(r, &ctx->user, &ctx->user_shown) != NGX_OK
+        || ngx_http_tokenguard_shown(r, &ctx->team, &ctx->team_shown)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -885,7 +885,7 @@ ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
     ngx_sprintf(reset, "%4d-%02d-%02d 00:00 UTC%Z",
                 tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
 
-    who = ctx->refused_scope ? &ctx->team : &ctx->user;
+    who = ctx->refused_scope ? &ctx->team_shown : &ctx->user_shown;
 
     if (ngx_strstr(ctx->cap_field, "usd")) {
         kind = "USD";

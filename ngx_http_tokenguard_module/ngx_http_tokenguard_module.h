@@ -141,6 +141,8 @@ typedef struct {
 
     ngx_str_t                    user;
     ngx_str_t                    team;
+    ngx_str_t                    user_shown;    /* %XX-escaped: messages, */
+    ngx_str_t                    team_shown;    /* logs, headers */
     unsigned                     sandbox:1;
     unsigned                     inspected:1;   /* rq holds a request */
     unsigned                     rerouted:1;
@@ -236,6 +238,8 @@ ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
 void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
 
 /* ngx_http_tokenguard_identity.c */
+ngx_int_t ngx_http_tokenguard_shown(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *shown);
 ngx_int_t ngx_http_tokenguard_identify(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
 

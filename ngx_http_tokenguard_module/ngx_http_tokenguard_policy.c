@@ -30,7 +30,7 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
         if (rc == 1) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "tokenguard: prompt of user \"%V\" denied by rule"
-                          " \"%V\"", &ctx->user, &deny[i].name);
+                          " \"%V\"", &ctx->user_shown, &deny[i].name);
 
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_PROMPT,
                                        "the prompt was refused by the policy"
@@ -44,7 +44,7 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
             /* a rule that cannot be evaluated (a limit) fails closed */
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "tokenguard: prompt of user \"%V\" refused: rule"
-                          " \"%V\" could not be evaluated", &ctx->user,
+                          " \"%V\" could not be evaluated", &ctx->user_shown,
                           &deny[i].name);
 
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_PROMPT,

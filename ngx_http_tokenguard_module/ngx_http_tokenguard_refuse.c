@@ -65,7 +65,7 @@ ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "tokenguard: refused %s for user \"%V\"",
-                  info->code, &ctx->user);
+                  info->code, &ctx->user_shown);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

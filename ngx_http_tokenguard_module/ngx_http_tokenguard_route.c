@@ -134,11 +134,12 @@ ngx_http_tokenguard_route(ngx_http_request_t *r,
                                  (char *) ctx->model_requested.data,
                                  caps, ncaps, (char *) buf, TG_MODEL_MAX);
 
-        if (len <= 0) {
+        /* captures of a valid name are valid: this is defence in depth */
+        if (len <= 0 || !tg_request_model_valid((char *) buf, len)) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "tokenguard: route \"%V\" makes an empty or too"
-                          " long model name from \"%V\"; not routed",
-                          &route[i].tag, &ctx->model_requested);
+                          "tokenguard: route \"%V\" makes an empty, too"
+                          " long or invalid model name from \"%V\"; not"
+                          " routed", &route[i].tag, &ctx->model_requested);
             continue;
         }
 
@@ -231,6 +232,15 @@ ngx_http_tokenguard_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                            "invalid target \"%V\" in \"%V\" directive: use"
                            " a model name with $1..$9 for captures and $$"
                            " for a dollar", &value[2], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!tg_request_model_valid((char *) value[2].data, value[2].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid target \"%V\" in \"%V\" directive: a"
+                           " model name is up to 256 printable ASCII"
+                           " characters, without spaces",
+                           &value[2], &value[0]);
         return NGX_CONF_ERROR;
     }
 

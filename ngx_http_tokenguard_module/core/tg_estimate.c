@@ -8,27 +8,35 @@
 #include "tg_estimate.h"
 
 
-int64_t
-tg_estimate_text_tokens(const char *text, size_t len)
+void
+tg_estimate_add(tg_estimate_t *e, const char *text, size_t len)
 {
     size_t          i;
-    int64_t         ascii, other;
     unsigned char   c;
-
-    ascii = 0;
-    other = 0;
 
     for (i = 0; i < len; i++) {
         c = (unsigned char) text[i];
 
         if (c < 0x80) {
-            ascii++;
+            e->ascii++;
 
         } else if ((c & 0xc0) != 0x80) {
             /* a lead byte starts one non-ASCII character */
-            other++;
+            e->other++;
         }
     }
+}
 
-    return (ascii + 3) / 4 + other;
+
+int64_t
+tg_estimate_text_tokens(const char *text, size_t len)
+{
+    tg_estimate_t  e;
+
+    e.ascii = 0;
+    e.other = 0;
+
+    tg_estimate_add(&e, text, len);
+
+    return tg_estimate_tokens(&e);
 }

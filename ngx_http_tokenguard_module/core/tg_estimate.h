@@ -10,6 +10,18 @@
 #include <stdint.h>
 
 
+/* a text read in pieces: ASCII bytes and non-ASCII characters so far */
+typedef struct {
+    int64_t     ascii;
+    int64_t     other;
+} tg_estimate_t;
+
+
+void tg_estimate_add(tg_estimate_t *e, const char *text, size_t len);
+
+/* tokens of the pieces added, rounded up once */
+#define tg_estimate_tokens(e)   (((e)->ascii + 3) / 4 + (e)->other)
+
 /* tokens of UTF-8 text, rounded up; 0 for an empty text */
 int64_t tg_estimate_text_tokens(const char *text, size_t len);
 

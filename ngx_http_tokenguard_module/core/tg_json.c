@@ -1,9 +1,9 @@
 /*
  * The parser: recursive descent bounded by TG_JSON_MAX_DEPTH.  Nodes link
- * to their first child and next sibling by offsets, so the array that
- * holds them may move while it grows.  Decoded strings never take more
- * room than their quoted form, so one allocation the size of the input
- * holds them all.
+ * to their next sibling by offsets (the first child is the next node), so
+ * the array that holds them may move while it grows.  Decoded strings
+ * never take more room than their quoted form, so one allocation the
+ * size of the input holds them all.
  */
 
 #include <math.h>
@@ -75,12 +75,12 @@ tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
     tg_json_t      *nodes;
     tg_json_doc_t  *doc = p->doc;
 
-    if (doc->n == doc->nalloc) {
-        n = doc->nalloc ? 2 * doc->nalloc : 32;
+    if (doc->n >= doc->max) {
+        return tg_fail(p, "too many values for the size of the input");
+    }
 
-        if (n > INT32_MAX / 2) {
-            return tg_fail(p, "too many values");
-        }
+    if (doc->n == doc->nalloc) {
+        n = 2 * doc->nalloc;
 
         nodes = realloc(doc->nodes, n * sizeof(tg_json_t));
         if (nodes == NULL) {
@@ -95,7 +95,7 @@ tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
     *node = doc->n++;
     memset(&doc->nodes[*node], 0, sizeof(tg_json_t));
     doc->nodes[*node].type = type;
-    doc->nodes[*node].raw = p->s + p->i;
+    doc->nodes[*node].str = p->s + p->i;
 
     return 0;
 }
@@ -483,6 +483,7 @@ tg_container(tg_parser_t *p, size_t depth, size_t node)
 {
     int          object;
     char         close;
+    double       num;
     size_t       child, last, n;
     size_t       key_len;
     const char  *key;
@@ -523,21 +524,33 @@ tg_container(tg_parser_t *p, size_t depth, size_t node)
             tg_ws(p);
         }
 
-        if (tg_value(p, depth + 1, &child) != 0) {
-            return -1;
-        }
-
-        p->doc->nodes[child].key = key;
-        p->doc->nodes[child].key_len = key_len;
-
-        if (n == 0) {
-            p->doc->nodes[node].child = (int32_t) (child - node);
+        if (!object && (p->flags & TG_JSON_BOUNDED)
+            && p->i < p->len
+            && (p->s[p->i] == '-' || (p->s[p->i] >= '0' && p->s[p->i] <= '9')))
+        {
+            /* checked and counted, no node: a 2-byte "0," costs nothing */
+            if (tg_number(p, &num) != 0) {
+                return -1;
+            }
 
         } else {
-            p->doc->nodes[last].next = (int32_t) (child - last);
+            if (tg_value(p, depth + 1, &child) != 0) {
+                return -1;
+            }
+
+            p->doc->nodes[child].key = key;
+            p->doc->nodes[child].key_len = (uint32_t) key_len;
+
+            if (last == 0) {
+                p->doc->nodes[node].child = 1;
+
+            } else {
+                p->doc->nodes[last].next = (int32_t) (child - last);
+            }
+
+            last = child;
         }
 
-        last = child;
         n++;
 
         tg_ws(p);
@@ -605,8 +618,9 @@ tg_value(tg_parser_t *p, size_t depth, size_t *node)
 
         rc = tg_string(p, &str, &len);
         p->doc->nodes[*node].str = str;
-        p->doc->nodes[*node].len = len;
-        break;
+        p->doc->nodes[*node].len = (uint32_t) len;
+
+        return rc;
 
     case 't':
         rc = tg_node(p, TG_JSON_TRUE, node) ? -1 : tg_literal(p, "true", 4);
@@ -625,13 +639,14 @@ tg_value(tg_parser_t *p, size_t depth, size_t *node)
             return -1;
         }
 
+        /* the range is checked here, the value parsed again when read */
         rc = tg_number(p, &num);
-        p->doc->nodes[*node].num = num;
         break;
     }
 
     if (rc == 0) {
-        p->doc->nodes[*node].raw_len = p->s + p->i - p->doc->nodes[*node].raw;
+        p->doc->nodes[*node].len = (uint32_t) (p->s + p->i
+                                               - p->doc->nodes[*node].str);
     }
 
     return rc;
@@ -645,6 +660,27 @@ tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len, int flags)
     tg_parser_t  p;
 
     memset(doc, 0, sizeof(tg_json_doc_t));
+
+    /* lengths and counts are 32 and 28 bits */
+    if (len >= 0x0fffffff) {
+        snprintf(doc->error, sizeof(doc->error), "the input is too large");
+        return NULL;
+    }
+
+    doc->max = (flags & TG_JSON_BOUNDED) ? TG_JSON_NODES_MAX(len)
+                                         : (size_t) INT32_MAX / 2;
+
+    /*
+     * Room for a node per 8 bytes at once, half the bound: JSON that is
+     * not dense never moves its nodes, and the allocator keeps a block of
+     * that size for the next body instead of mapping new pages each time.
+     */
+    doc->nalloc = len / 8 + 32;
+    doc->nodes = malloc(doc->nalloc * sizeof(tg_json_t));
+    if (doc->nodes == NULL) {
+        doc->nomem = 1;
+        return NULL;
+    }
 
     /* decoded strings and their NULs fit in the input's size plus one */
     doc->strings = malloc(len + 1);
@@ -691,6 +727,33 @@ tg_json_free(tg_json_doc_t *doc)
 }
 
 
+double
+tg_json_number(const tg_json_t *v)
+{
+    char    buf[64], *copy;
+    double  d;
+
+    if (!tg_json_is_number(v)) {
+        return 0;
+    }
+
+    copy = v->len < sizeof(buf) ? buf : malloc(v->len + 1);
+    if (copy == NULL) {
+        return NAN;
+    }
+
+    memcpy(copy, v->str, v->len);
+    copy[v->len] = '\0';
+    d = strtod(copy, NULL);
+
+    if (copy != buf) {
+        free(copy);
+    }
+
+    return d;
+}
+
+
 tg_json_t *
 tg_json_get(const tg_json_t *v, const char *key)
 {
@@ -723,7 +786,7 @@ tg_json_compact(const tg_json_t *v, size_t *len)
     size_t   i;
     int      in_string;
 
-    out = malloc(v->raw_len + 1);
+    out = malloc(v->len + 1);
     if (out == NULL) {
         return NULL;
     }
@@ -731,14 +794,14 @@ tg_json_compact(const tg_json_t *v, size_t *len)
     d = out;
     in_string = 0;
 
-    for (i = 0; i < v->raw_len; i++) {
-        c = v->raw[i];
+    for (i = 0; i < v->len; i++) {
+        c = v->str[i];
 
         if (in_string) {
             *d++ = c;
 
-            if (c == '\\' && i + 1 < v->raw_len) {
-                *d++ = v->raw[++i];
+            if (c == '\\' && i + 1 < v->len) {
+                *d++ = v->str[++i];
 
             } else if (c == '"') {
                 in_string = 0;

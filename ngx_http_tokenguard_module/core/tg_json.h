@@ -26,18 +26,20 @@ typedef enum {
 
 typedef struct tg_json_s  tg_json_t;
 
+/*
+ * 32 bytes a value: the first child, when there is one, is the next node
+ * (nodes are in document order), and a number keeps only its text.
+ */
 struct tg_json_s {
-    tg_json_type_e   type;
-    int32_t          next;      /* to the next sibling, in nodes; 0: none */
-    int32_t          child;     /* to the first child, in nodes; 0: none */
-    uint32_t         count;     /* children of an array or object */
+    const char      *str;       /* a string, decoded and NUL-terminated;
+                                   any other value as it is in the input */
     const char      *key;       /* a member's decoded key */
-    size_t           key_len;
-    const char      *str;       /* a string, decoded and NUL-terminated */
-    size_t           len;
-    const char      *raw;       /* the value as it is in the input */
-    size_t           raw_len;
-    double           num;
+    uint32_t         len;       /* of str */
+    uint32_t         key_len;
+    int32_t          next;      /* to the next sibling, in nodes; 0: none */
+    uint32_t         type:3;    /* tg_json_type_e */
+    uint32_t         child:1;   /* the next node is the first child */
+    uint32_t         count:28;  /* children of an array or object */
 };
 
 
@@ -45,6 +47,7 @@ typedef struct {
     tg_json_t       *nodes;
     size_t           n;
     size_t           nalloc;
+    size_t           max;       /* nodes allowed, TG_JSON_BOUNDED */
     char            *strings;
     size_t           slen;
     int              nomem;
@@ -57,6 +60,14 @@ typedef struct {
 #define TG_JSON_ALLOW_NUL          0x2      /* "\u0000" in strings */
 #define TG_JSON_ONE_VALUE          0x4      /* whatever follows is ignored */
 
+/*
+ * The numbers of an array are checked and counted but get no node (token
+ * ids), and an input may have at most TG_JSON_NODES_MAX(len) nodes: the
+ * nodes then take at most 8 times the input's size plus 128 KB.
+ */
+#define TG_JSON_BOUNDED            0x8
+#define TG_JSON_NODES_MAX(len)     ((len) / 4 + 4096)
+
 #define TG_JSON_MAX_DEPTH          2048
 
 
@@ -65,11 +76,14 @@ tg_json_t *tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len,
     int flags);
 void tg_json_free(tg_json_doc_t *doc);
 
+/* a number's value (parsed again from its text: few are ever read) */
+double tg_json_number(const tg_json_t *v);
+
 /* the member "key" of an object; NULL if v is not an object or has none */
 tg_json_t *tg_json_get(const tg_json_t *v, const char *key);
 
 #define tg_json_first(v)                                                      \
-    ((v) != NULL && (v)->child ? (tg_json_t *) (v) + (v)->child : NULL)
+    ((v) != NULL && (v)->child ? (tg_json_t *) (v) + 1 : NULL)
 #define tg_json_next(v)   ((v)->next ? (tg_json_t *) (v) + (v)->next : NULL)
 
 /* the elements of an array (members of an object); none for a scalar */
@@ -81,10 +95,11 @@ tg_json_t *tg_json_get(const tg_json_t *v, const char *key);
 
 #define tg_json_string_value(v)   ((v)->str)
 #define tg_json_string_length(v)  ((v)->len)
-#define tg_json_number_value(v)   ((v)->num)
+#define tg_json_number_value(v)   tg_json_number(v)
 #define tg_json_array_size(v)     ((size_t) (v)->count)
 
-#define tg_json_is(v, t)        ((v) != NULL && (v)->type == (t))
+#define tg_json_is(v, t)                                                      \
+    ((v) != NULL && (tg_json_type_e) (v)->type == (t))
 #define tg_json_is_null(v)      tg_json_is(v, TG_JSON_NULL)
 #define tg_json_is_true(v)      tg_json_is(v, TG_JSON_TRUE)
 #define tg_json_is_boolean(v)                                                 \
@@ -96,7 +111,8 @@ tg_json_t *tg_json_get(const tg_json_t *v, const char *key);
 
 /*
  * The value's text without the whitespace between tokens (a malloc()ed,
- * NUL-terminated copy), for values counted as text: tool arguments.
+ * NUL-terminated copy), for values counted as text: tool arguments.  Not
+ * for a string, whose str is already decoded.
  */
 char *tg_json_compact(const tg_json_t *v, size_t *len);
 

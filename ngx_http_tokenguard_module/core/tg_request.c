@@ -18,6 +18,7 @@
 #include "tg_estimate.h"
 #include "tg_json.h"
 #include "tg_request.h"
+#include "tg_scan.h"
 
 
 /* reserved for an image, audio or file part whose size we cannot see */
@@ -34,14 +35,13 @@ typedef struct {
 
 
 static int tg_invalid(tg_inspect_t *in, const char *fmt, const char *field);
-static int tg_text(tg_inspect_t *in, const char *s, size_t len);
-static int tg_value_text(tg_inspect_t *in, tg_json_t *v);
 static int tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key,
     int64_t *out);
 static int tg_uri_model(tg_inspect_t *in);
 static int tg_get_model(tg_inspect_t *in, tg_json_t *root);
 static int tg_get_stream(tg_inspect_t *in, tg_json_t *root);
 static int tg_nonempty_array(tg_json_t *obj, const char *key);
+static int tg_holds_numbers(tg_json_t *a);
 
 static int tg_openai_chat(tg_inspect_t *in, tg_json_t *root);
 static int tg_openai_parts(tg_inspect_t *in, tg_json_t *content,
@@ -64,6 +64,7 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
 {
     int            rc;
     tg_json_t     *root;
+    tg_scan_t      sc;
     tg_inspect_t   in;
     tg_json_doc_t  doc;
 
@@ -82,12 +83,19 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
     }
 
     root = tg_json_parse(&doc, body, len,
-                         TG_JSON_REJECT_DUPLICATES | TG_JSON_ALLOW_NUL);
+                         TG_JSON_REJECT_DUPLICATES | TG_JSON_ALLOW_NUL
+                         | TG_JSON_BOUNDED);
     if (root == NULL) {
         tg_json_free(&doc);
 
         if (doc.nomem) {
             return TG_NOMEM;
+        }
+
+        if (strncmp(doc.error, "too many values", 15) == 0) {
+            /* the parser's memory is bounded by the body's size */
+            return tg_invalid(&in, "the request body holds more JSON values"
+                              " than one per 4 bytes", NULL);
         }
 
         snprintf(rq->error, sizeof(rq->error),
@@ -159,7 +167,22 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
         rq->choices = 1;
     }
 
+    memset(&sc, 0, sizeof(tg_scan_t));
+
+    if (rc == TG_OK && !in.nomem) {
+        sc.text = malloc(len + 2);
+        sc.size = len + 2;
+
+        if (sc.text == NULL || tg_scan_body(&sc, root) != 0) {
+            in.nomem = 1;
+        }
+    }
+
     tg_json_free(&doc);
+
+    rq->prompt = sc.text;
+    rq->prompt_len = sc.len;
+    rq->prompt_size = sc.size;
 
     if (in.nomem) {
         return TG_NOMEM;
@@ -169,8 +192,7 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
         return rc;
     }
 
-    rq->prompt_tokens = tg_estimate_text_tokens(rq->prompt, rq->prompt_len)
-                        + in.extra_tokens;
+    rq->prompt_tokens = tg_estimate_tokens(&sc.est) + in.extra_tokens;
 
     return TG_OK;
 }
@@ -184,6 +206,25 @@ tg_request_free(tg_request_t *rq)
 
     rq->model = NULL;
     rq->prompt = NULL;
+}
+
+
+int
+tg_request_model_valid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > TG_MODEL_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -204,80 +245,6 @@ tg_invalid(tg_inspect_t *in, const char *fmt, const char *field)
     snprintf(in->rq->error, sizeof(in->rq->error), fmt, field);
 
     return TG_INVALID;
-}
-
-
-/* appends one text part to the prompt, parts separated by a newline */
-static int
-tg_text(tg_inspect_t *in, const char *s, size_t len)
-{
-    char          *p;
-    size_t         need, size;
-    tg_request_t  *rq;
-
-    rq = in->rq;
-
-    if (len == 0) {
-        return TG_OK;
-    }
-
-    need = rq->prompt_len + len + 2;
-
-    if (need > rq->prompt_size) {
-        size = rq->prompt_size ? rq->prompt_size : 1024;
-
-        while (size < need) {
-            size *= 2;
-        }
-
-        p = realloc(rq->prompt, size);
-        if (p == NULL) {
-            in->nomem = 1;
-            return TG_NOMEM;
-        }
-
-        rq->prompt = p;
-        rq->prompt_size = size;
-    }
-
-    if (rq->prompt_len) {
-        rq->prompt[rq->prompt_len++] = '\n';
-    }
-
-    memcpy(rq->prompt + rq->prompt_len, s, len);
-    rq->prompt_len += len;
-    rq->prompt[rq->prompt_len] = '\0';
-
-    return TG_OK;
-}
-
-
-/* a string is text; anything else (tool arguments) counts serialised */
-static int
-tg_value_text(tg_inspect_t *in, tg_json_t *v)
-{
-    int     rc;
-    char   *s;
-    size_t  len;
-
-    if (v == NULL || tg_json_is_null(v)) {
-        return TG_OK;
-    }
-
-    if (tg_json_is_string(v)) {
-        return tg_text(in, tg_json_string_value(v), tg_json_string_length(v));
-    }
-
-    s = tg_json_compact(v, &len);
-    if (s == NULL) {
-        in->nomem = 1;
-        return TG_NOMEM;
-    }
-
-    rc = tg_text(in, s, len);
-    free(s);
-
-    return rc;
 }
 
 
@@ -375,11 +342,10 @@ tg_get_model(tg_inspect_t *in, tg_json_t *root)
 
     len = tg_json_string_length(v);
 
-    if (len == 0 || len > TG_MODEL_MAX
-        || memchr(tg_json_string_value(v), '\0', len) != NULL)
-    {
+    if (!tg_request_model_valid(tg_json_string_value(v), len)) {
         return tg_invalid(in, "\"model\" must be a non-empty name of at most"
-                          " 256 bytes", NULL);
+                          " 256 bytes of printable ASCII, without spaces",
+                          NULL);
     }
 
     rq->model = malloc(len + 1);
@@ -427,13 +393,30 @@ tg_nonempty_array(tg_json_t *obj, const char *key)
 }
 
 
+/* numbers of an array have no node (TG_JSON_BOUNDED): any there? */
+static int
+tg_holds_numbers(tg_json_t *a)
+{
+    size_t      n;
+    tg_json_t  *v;
+
+    n = 0;
+
+    tg_json_foreach(a, v) {
+        n++;
+    }
+
+    return n != tg_json_array_size(a);
+}
+
+
 /* OpenAI chat completions: messages[].content, tool calls and results */
 static int
 tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
-    size_t         i, j;
-    tg_json_t     *messages, *m, *role, *calls, *call;
+    size_t         i;
+    tg_json_t     *messages, *m, *role, *calls;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -453,6 +436,10 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
         || tg_nonempty_array(root, "functions"))
     {
         rq->tools = 1;
+    }
+
+    if (tg_holds_numbers(messages)) {
+        return tg_invalid(in, "each of \"messages\" must be an object", NULL);
     }
 
     tg_json_array_foreach(messages, i, m) {
@@ -481,16 +468,8 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 
         calls = tg_json_get(m, "tool_calls");
 
-        if (tg_json_is_array(calls)) {
-            tg_json_array_foreach(calls, j, call) {
-                rq->tools = 1;
-                rc = tg_value_text(in, tg_json_get(
-                                      tg_json_get(call, "function"),
-                                      "arguments"));
-                if (rc != TG_OK) {
-                    return rc;
-                }
-            }
+        if (tg_json_is_array(calls) && tg_json_array_size(calls) > 0) {
+            rq->tools = 1;
         }
 
         if (tg_json_get(m, "function_call") != NULL) {
@@ -521,7 +500,6 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 static int
 tg_openai_parts(tg_inspect_t *in, tg_json_t *content, const char *field)
 {
-    int      rc;
     size_t   i;
     tg_json_t  *part, *text;
 
@@ -530,11 +508,15 @@ tg_openai_parts(tg_inspect_t *in, tg_json_t *content, const char *field)
     }
 
     if (tg_json_is_string(content)) {
-        return tg_value_text(in, content);
+        return TG_OK;
     }
 
     if (!tg_json_is_array(content)) {
         return tg_invalid(in, "\"%s\" must be a string or an array", field);
+    }
+
+    if (tg_holds_numbers(content)) {
+        return tg_invalid(in, "each part of \"%s\" must be an object", field);
     }
 
     tg_json_array_foreach(content, i, part) {
@@ -559,11 +541,6 @@ tg_openai_parts(tg_inspect_t *in, tg_json_t *content, const char *field)
             return tg_invalid(in, "the \"text\" of a part of \"%s\" must be"
                               " a string", field);
         }
-
-        rc = tg_value_text(in, text);
-        if (rc != TG_OK) {
-            return rc;
-        }
     }
 
     return TG_OK;
@@ -577,7 +554,6 @@ tg_openai_parts(tg_inspect_t *in, tg_json_t *content, const char *field)
 static int
 tg_openai_prompt(tg_inspect_t *in, tg_json_t *v, const char *field)
 {
-    int      rc;
     size_t   i;
     tg_json_t  *e;
 
@@ -586,28 +562,23 @@ tg_openai_prompt(tg_inspect_t *in, tg_json_t *v, const char *field)
     }
 
     if (tg_json_is_string(v)) {
-        return tg_value_text(in, v);
+        return TG_OK;
     }
 
     if (!tg_json_is_array(v)) {
         return tg_invalid(in, "\"%s\" must be a string or an array", field);
     }
 
+    /* token ids have no node (TG_JSON_BOUNDED): those not visited */
+    in->extra_tokens += tg_json_array_size(v);
+
     tg_json_array_foreach(v, i, e) {
+        in->extra_tokens--;
 
-        if (tg_json_is_string(e)) {
-            rc = tg_value_text(in, e);
-            if (rc != TG_OK) {
-                return rc;
-            }
-
-        } else if (tg_json_is_number(e)) {
-            in->extra_tokens++;
-
-        } else if (tg_json_is_array(e)) {
+        if (tg_json_is_array(e)) {
             in->extra_tokens += tg_json_array_size(e);
 
-        } else {
+        } else if (!tg_json_is_string(e)) {
             return tg_invalid(in, "\"%s\" must hold strings or token ids",
                               field);
         }
@@ -640,11 +611,6 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
         return tg_invalid(in, "\"instructions\" must be a string", NULL);
     }
 
-    rc = tg_value_text(in, v);
-    if (rc != TG_OK) {
-        return rc;
-    }
-
     if (tg_nonempty_array(root, "tools")) {
         rq->tools = 1;
     }
@@ -653,12 +619,13 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
 
     if (tg_json_is_string(input)) {
         in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
-        rc = tg_value_text(in, input);
-        if (rc != TG_OK) {
-            return rc;
-        }
 
     } else if (tg_json_is_array(input)) {
+
+        if (tg_holds_numbers(input)) {
+            return tg_invalid(in, "each item of \"input\" must be an"
+                              " object", NULL);
+        }
 
         tg_json_array_foreach(input, i, item) {
 
@@ -673,16 +640,12 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
             t = tg_json_is_string(type) ? tg_json_string_value(type) : "message";
 
             if (strcmp(t, "function_call") == 0
-                || strcmp(t, "custom_tool_call") == 0)
+                || strcmp(t, "custom_tool_call") == 0
+                || strcmp(t, "function_call_output") == 0
+                || strcmp(t, "custom_tool_call_output") == 0)
             {
                 rq->tools = 1;
-                rc = tg_value_text(in, tg_json_get(item, "arguments"));
-
-            } else if (strcmp(t, "function_call_output") == 0
-                       || strcmp(t, "custom_tool_call_output") == 0)
-            {
-                rq->tools = 1;
-                rc = tg_value_text(in, tg_json_get(item, "output"));
+                rc = TG_OK;
 
             } else if (strcmp(t, "message") == 0) {
                 rc = tg_openai_parts(in, tg_json_get(item, "content"),
@@ -739,6 +702,10 @@ tg_anthropic_messages(tg_inspect_t *in, tg_json_t *root)
         return tg_invalid(in, "\"messages\" must be an array", NULL);
     }
 
+    if (tg_holds_numbers(messages)) {
+        return tg_invalid(in, "each of \"messages\" must be an object", NULL);
+    }
+
     tg_json_array_foreach(messages, i, m) {
 
         if (!tg_json_is_object(m)) {
@@ -773,11 +740,15 @@ tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content, const char *field)
     }
 
     if (tg_json_is_string(content)) {
-        return tg_value_text(in, content);
+        return TG_OK;
     }
 
     if (!tg_json_is_array(content)) {
         return tg_invalid(in, "\"%s\" must be a string or an array", field);
+    }
+
+    if (tg_holds_numbers(content)) {
+        return tg_invalid(in, "each block of \"%s\" must be an object", field);
     }
 
     tg_json_array_foreach(content, i, block) {
@@ -790,17 +761,14 @@ tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content, const char *field)
         type = tg_json_get(block, "type");
         t = tg_json_is_string(type) ? tg_json_string_value(type) : "";
 
-        if (strcmp(t, "text") == 0) {
-            rc = tg_value_text(in, tg_json_get(block, "text"));
-
-        } else if (strcmp(t, "thinking") == 0) {
-            rc = tg_value_text(in, tg_json_get(block, "thinking"));
+        if (strcmp(t, "text") == 0 || strcmp(t, "thinking") == 0) {
+            rc = TG_OK;
 
         } else if (strcmp(t, "tool_use") == 0
                    || strcmp(t, "server_tool_use") == 0)
         {
             in->rq->tools = 1;
-            rc = tg_value_text(in, tg_json_get(block, "input"));
+            rc = TG_OK;
 
         } else if (strcmp(t, "tool_result") == 0) {
             in->rq->tools = 1;
@@ -850,11 +818,9 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
         return tg_invalid(in, "the URI names no model", NULL);
     }
 
-    for (i = 0; i < ep->model_len; i++) {
-        if (uri[ep->model_off + i] <= ' ' || uri[ep->model_off + i] > '~') {
-            return tg_invalid(in, "the model in the URI must be printable"
-                              " ASCII", NULL);
-        }
+    if (!tg_request_model_valid(uri + ep->model_off, ep->model_len)) {
+        return tg_invalid(in, "the model in the URI must be printable"
+                          " ASCII", NULL);
     }
 
     rq->model = malloc(ep->model_len + 1);
@@ -885,6 +851,10 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
 
     if (!tg_json_is_array(contents)) {
         return tg_invalid(in, "\"contents\" must be an array", NULL);
+    }
+
+    if (tg_holds_numbers(contents)) {
+        return tg_invalid(in, "\"contents[]\" must be an object", NULL);
     }
 
     tg_json_array_foreach(contents, i, c) {
@@ -943,6 +913,10 @@ tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder, const char *field)
         return tg_invalid(in, "\"%s.parts\" must be an array", field);
     }
 
+    if (tg_holds_numbers(parts)) {
+        return tg_invalid(in, "each of \"%s.parts\" must be an object", field);
+    }
+
     tg_json_array_foreach(parts, i, part) {
 
         if (!tg_json_is_object(part)) {
@@ -958,17 +932,13 @@ tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder, const char *field)
                                   " be a string", field);
             }
 
-            rc = tg_value_text(in, v);
+            rc = TG_OK;
 
-        } else if ((v = tg_get2(part, "functionCall", "function_call"))) {
-            in->rq->tools = 1;
-            rc = tg_value_text(in, tg_json_get(v, "args"));
-
-        } else if ((v = tg_get2(part, "functionResponse",
-                                "function_response")))
+        } else if (tg_get2(part, "functionCall", "function_call")
+                   || tg_get2(part, "functionResponse", "function_response"))
         {
             in->rq->tools = 1;
-            rc = tg_value_text(in, tg_json_get(v, "response"));
+            rc = TG_OK;
 
         } else {
             in->extra_tokens += TG_ESTIMATE_PER_MEDIA;

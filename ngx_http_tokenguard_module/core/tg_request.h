@@ -51,6 +51,12 @@ int tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
 
 void tg_request_free(tg_request_t *rq);
 
+/*
+ * A model name reaches headers, logs and Redis: 1 to TG_MODEL_MAX bytes
+ * of printable ASCII (0x21-0x7e), no space, no control byte.
+ */
+int tg_request_model_valid(const char *s, size_t len);
+
 /* the prompt text, once policy and routing are done with it */
 void tg_request_drop_prompt(tg_request_t *rq);
 

@@ -36,8 +36,9 @@ fuzz_same(const tg_json_t *t, json_t *j)
 
     case TG_JSON_NUMBER:
         fuzz_assert(json_is_number(j));
-        fuzz_assert(t->num == json_number_value(j)
-                    || (isnan(t->num) && isnan(json_number_value(j))));
+        fuzz_assert(tg_json_number_value(t) == json_number_value(j)
+                    || (isnan(tg_json_number_value(t))
+                        && isnan(json_number_value(j))));
         break;
 
     case TG_JSON_STRING:

@@ -70,6 +70,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     || (rq.prompt_len < rq.prompt_size
                         && rq.prompt[rq.prompt_len] == '\0'));
         fuzz_assert(!rq.embeddings || rq.max_output == 0);
+        /* a model name is printable ASCII: it goes into headers */
+        fuzz_assert(tg_request_model_valid(rq.model, rq.model_len));
+        /* the prompt text never outgrows the body it was allocated for */
+        fuzz_assert(rq.prompt_len <= in.len && rq.prompt_size == in.len + 2);
 
     } else {
         fuzz_assert(rq.error[0] != '\0');

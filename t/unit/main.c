@@ -74,6 +74,7 @@ main(void)
     test_ledger_core();
     test_prices();
     test_usage();
+    test_scan();
 
     printf("1..%d\n", tap_n);
 

@@ -28,5 +28,6 @@ void test_refusal(void);
 void test_ledger_core(void);
 void test_prices(void);
 void test_usage(void);
+void test_scan(void);
 
 #endif

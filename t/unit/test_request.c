@@ -48,14 +48,15 @@ test_request(void)
     is_int(rq.max_output, 300, "request: max_completion_tokens wins");
     is_int(rq.choices, 2, "request: n");
     ok(!rq.tools, "request: chat without tools");
-    is_str(rq.prompt, "Be brief.\nSummarise this", "request: chat prompt");
-    /* 24 text bytes = 6 tokens, 2 messages x 4, one image 1000 */
-    is_int(rq.prompt_tokens, 6 + 8 + 1000, "request: chat estimate");
+    /* an image URL is read as it is (the provider fetches it) */
+    is_str(rq.prompt, "Be brief.\nSummarise this\nx", "request: chat prompt");
+    /* 26 text bytes = 7 tokens, 2 messages x 4, one image 1000 */
+    is_int(rq.prompt_tokens, 7 + 8 + 1000, "request: chat estimate");
     tg_request_drop_prompt(&rq);
     ok(rq.prompt == NULL && rq.prompt_len == 0,
        "request: the prompt dropped after the decision");
     is_str(rq.model, "gpt-4o", "request: the model kept");
-    is_int(rq.prompt_tokens, 6 + 8 + 1000, "request: the estimate kept");
+    is_int(rq.prompt_tokens, 7 + 8 + 1000, "request: the estimate kept");
     tg_request_free(&rq);
 
     ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
@@ -63,7 +64,8 @@ test_request(void)
                "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":"
                "\"{\\\"a\\\":1}\"}}]},{\"role\":\"tool\",\"content\":\"r\"}]}",
                &rq) == TG_OK && rq.tools, "request: chat tool calls");
-    is_str(rq.prompt, "q\n{\"a\":1}\nr", "request: tool arguments counted");
+    is_str(rq.prompt, "q\nf\n{\"a\":1}\nr",
+           "request: tool name and arguments counted");
     is_int(rq.max_output, -1, "request: no limit named");
     ok(!rq.stream, "request: stream absent");
     tg_request_free(&rq);
@@ -90,7 +92,7 @@ test_request(void)
                "\"function_call_output\",\"call_id\":\"c\",\"output\":\"42\"}],"
                "\"max_output_tokens\":77,\"stream\":true}", &rq) == TG_OK,
        "request: responses parses");
-    is_str(rq.prompt, "Sys\nHello\n42", "request: responses prompt");
+    is_str(rq.prompt, "Sys\nHello\nc\n42", "request: responses prompt");
     ok(rq.tools && rq.stream, "request: responses tools and stream");
     is_int(rq.max_output, 77, "request: max_output_tokens");
     tg_request_free(&rq);
@@ -116,8 +118,8 @@ test_request(void)
                "\"text\",\"text\":\"ok\"}]}]}],\"stream\":true}", &rq)
        == TG_OK, "request: anthropic parses");
     is_str(rq.model, "claude-sonnet-4-5", "request: anthropic model");
-    /* tool input counts as the client wrote it, without whitespace */
-    is_str(rq.prompt, "You are terse.\nHi\n{\"q\":1}\nok",
+    /* tool input is free-form: its keys and numbers are text too */
+    is_str(rq.prompt, "You are terse.\nHi\nt\nf\nq\n1\nt\nok",
            "request: anthropic prompt");
     ok(rq.tools && rq.stream, "request: anthropic tools and stream");
     is_int(rq.max_output, 1024, "request: anthropic max_tokens");
@@ -132,7 +134,7 @@ test_request(void)
                "\"candidateCount\":3}}", &rq) == TG_OK,
        "request: gemini parses");
     is_str(rq.model, "gemini-2.0-flash", "request: gemini model from URI");
-    is_str(rq.prompt, "Sys\nHello\n{}", "request: gemini prompt");
+    is_str(rq.prompt, "Sys\nHello\nf", "request: gemini prompt");
     ok(rq.stream && rq.tools, "request: gemini stream and tools");
     is_int(rq.max_output, 64, "request: gemini maxOutputTokens");
     is_int(rq.choices, 3, "request: gemini candidateCount");

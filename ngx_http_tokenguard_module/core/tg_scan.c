@@ -1,0 +1,891 @@
+/*
+ * One general rule rather than a list of fields: every string value of
+ * the body is text the provider may read, and so is every key and number
+ * of a free-form object (tool arguments, schemas).  Left out are only the
+ * values known not to be text, and only where the provider's own
+ * structure puts them:
+ *
+ *   - the top-level "model" (the model policy reads it);
+ *   - "type" and "role" tags that are identifiers (lower-case words);
+ *   - opaque tokens the provider checks (signature, thoughtSignature,
+ *     encrypted_content);
+ *   - binary media: "data" next to a media type that is not text (or of
+ *     input_audio, redacted_thinking), and data: URLs of such a type,
+ *     unless it decodes to UTF-8 text: then it is text whatever its label.
+ *     The same with a text media type is decoded (base64 or %XX) and read.
+ *
+ * "Where the provider's structure puts them" is a structural path: from
+ * the root through members named in tg_scan_structural[] and array
+ * elements.  Any other member (tools, tool_calls, arguments, args,
+ * tool_use "input", response_format, an unknown field) starts a free-form
+ * subtree where nothing is left out: a client cannot hide text behind a
+ * key or a shape that only looks like structure there.
+ *
+ * A string that looks like a JSON document and holds escapes (tool
+ * arguments) is read with its escapes decoded, in place, as often as
+ * nested documents need: the model reads "\u0041" as "A".  The estimate
+ * counts what the provider counts: the string as sent.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tg_scan.h"
+
+
+#define TG_SCAN_UNESCAPE_PASSES  4
+
+
+typedef struct {
+    const char  *name;
+    size_t       len;
+    unsigned     root_only;
+} tg_scan_key_t;
+
+
+#define tg_scan_key(s, r)  { s, sizeof(s) - 1, r }
+
+/* members whose value is the provider's structure, not free text */
+static const tg_scan_key_t  tg_scan_structural[] = {
+    tg_scan_key("messages", 0),
+    tg_scan_key("content", 0),
+    tg_scan_key("contents", 0),
+    tg_scan_key("parts", 0),
+    tg_scan_key("input", 1),            /* tool_use "input" is free-form */
+    tg_scan_key("system", 0),
+    tg_scan_key("systemInstruction", 0),
+    tg_scan_key("system_instruction", 0),
+    tg_scan_key("source", 0),
+    tg_scan_key("inlineData", 0),
+    tg_scan_key("inline_data", 0),
+    tg_scan_key("fileData", 0),
+    tg_scan_key("file_data", 0),
+    tg_scan_key("image_url", 0),
+    tg_scan_key("input_audio", 0),
+    tg_scan_key("file", 0),
+    tg_scan_key("tool_calls", 0),
+    tg_scan_key("function", 0),
+    tg_scan_key("function_call", 0),
+    tg_scan_key("functionCall", 0),
+    tg_scan_key("functionResponse", 0),
+    tg_scan_key("function_response", 0),
+    tg_scan_key("cache_control", 0),
+    tg_scan_key("citations", 0),
+    tg_scan_key("generationConfig", 1),
+    tg_scan_key("generation_config", 1),
+    tg_scan_key("safetySettings", 1),
+    tg_scan_key("safety_settings", 1),
+    tg_scan_key("stream_options", 1),
+    tg_scan_key("thinking", 1),
+    tg_scan_key("thinkingConfig", 0),
+    tg_scan_key("thinking_config", 0),
+    tg_scan_key("reasoning", 1),
+    { NULL, 0, 0 }
+};
+
+
+/* opaque values the provider verifies: never text for the model */
+static const tg_scan_key_t  tg_scan_opaque[] = {
+    tg_scan_key("signature", 0),
+    tg_scan_key("thoughtSignature", 0),
+    tg_scan_key("thought_signature", 0),
+    tg_scan_key("encrypted_content", 0),
+    { NULL, 0, 0 }
+};
+
+
+static void tg_scan_value(tg_scan_t *sc, const tg_json_t *v,
+    const tg_json_t *holder, int structural, unsigned depth);
+static void tg_scan_string(tg_scan_t *sc, const tg_json_t *v,
+    const tg_json_t *holder, int structural, unsigned depth);
+static void tg_scan_text(tg_scan_t *sc, const char *s, size_t len);
+static void tg_scan_media(tg_scan_t *sc, const char *s, size_t len,
+    int base64);
+static void tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len);
+static void tg_scan_binary(tg_scan_t *sc, const char *s, size_t len);
+static int tg_scan_is_text(const char *s, size_t len);
+static char *tg_scan_part(tg_scan_t *sc, size_t len);
+static void tg_scan_end(tg_scan_t *sc, char *p, size_t n);
+static int tg_scan_is(const tg_scan_key_t *keys, const char *key,
+    size_t len, unsigned depth);
+static int tg_scan_eq(const char *s, size_t len, const char *word);
+static int tg_scan_identifier(const char *s, size_t len);
+static const tg_json_t *tg_scan_media_type(const tg_json_t *holder);
+static size_t tg_scan_base64(const char *s, size_t len, char *out);
+static size_t tg_scan_percent(const char *s, size_t len, char *out);
+static void tg_scan_scrub(char *s, size_t len);
+static size_t tg_scan_utf8_len(const char *s, size_t len);
+static int tg_scan_hex(char c);
+static size_t tg_scan_utf8(char *d, uint32_t c);
+static int tg_scan_u(const char *s, size_t len, size_t i, uint32_t *out);
+
+
+int
+tg_scan_body(tg_scan_t *sc, const tg_json_t *root)
+{
+    tg_scan_value(sc, root, NULL, 1, 0);
+
+    return sc->nomem ? -1 : 0;
+}
+
+
+static void
+tg_scan_value(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
+    int structural, unsigned depth)
+{
+    int               s;
+    const tg_json_t  *m;
+
+    switch ((tg_json_type_e) v->type) {
+
+    case TG_JSON_OBJECT:
+        tg_json_foreach(v, m) {
+            if (!structural) {
+                tg_scan_text(sc, m->key, m->key_len);
+            }
+
+            s = structural
+                && (!(m->type == TG_JSON_OBJECT || m->type == TG_JSON_ARRAY)
+                    || tg_scan_is(tg_scan_structural, m->key, m->key_len,
+                                  depth + 1));
+
+            tg_scan_value(sc, m, v, s, depth + 1);
+        }
+
+        break;
+
+    case TG_JSON_ARRAY:
+        tg_json_foreach(v, m) {
+            tg_scan_value(sc, m, NULL, structural, depth + 1);
+        }
+
+        break;
+
+    case TG_JSON_STRING:
+        tg_scan_string(sc, v, holder, structural, depth);
+        break;
+
+    case TG_JSON_NUMBER:
+        /* an argument or an enum value; a setting of the provider's not */
+        if (!structural) {
+            tg_scan_text(sc, v->str, v->len);
+        }
+
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+static void
+tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
+    int structural, unsigned depth)
+{
+    const tg_json_t  *type, *mt;
+
+    if (!structural || holder == NULL) {
+        tg_scan_text(sc, v->str, v->len);
+        return;
+    }
+
+    if (depth == 1 && tg_scan_eq(v->key, v->key_len, "model")) {
+        return;
+    }
+
+    if ((tg_scan_eq(v->key, v->key_len, "type")
+         || tg_scan_eq(v->key, v->key_len, "role"))
+        && tg_scan_identifier(v->str, v->len))
+    {
+        return;
+    }
+
+    if (tg_scan_is(tg_scan_opaque, v->key, v->key_len, depth)) {
+        return;
+    }
+
+    if (tg_scan_eq(v->key, v->key_len, "data")) {
+        mt = tg_scan_media_type(holder);
+        type = tg_json_get(holder, "type");
+
+        if (mt != NULL && tg_scan_text_media(mt->str, mt->len)) {
+            /* Anthropic's "text" source is plain, the others base64 */
+            tg_scan_media(sc, v->str, v->len,
+                          !(tg_json_is_string(type)
+                            && tg_scan_eq(type->str, type->len, "text")));
+            return;
+        }
+
+        if (mt != NULL
+            || tg_scan_eq(holder->key, holder->key_len, "input_audio")
+            || (tg_json_is_string(type)
+                && tg_scan_eq(type->str, type->len, "redacted_thinking")))
+        {
+            tg_scan_binary(sc, v->str, v->len);
+            return;
+        }
+    }
+
+    if ((tg_scan_eq(v->key, v->key_len, "url")
+         || tg_scan_eq(v->key, v->key_len, "image_url")
+         || tg_scan_eq(v->key, v->key_len, "file_data")
+         || tg_scan_eq(v->key, v->key_len, "audio_url"))
+        && v->len > 5 && strncasecmp(v->str, "data:", 5) == 0)
+    {
+        tg_scan_data_url(sc, v->str, v->len);
+        return;
+    }
+
+    tg_scan_text(sc, v->str, v->len);
+}
+
+
+/* one part: as it is, or decoded if it is an escaped JSON document */
+static void
+tg_scan_text(tg_scan_t *sc, const char *s, size_t len)
+{
+    char    *p;
+    size_t   i;
+
+    if (len == 0) {
+        return;
+    }
+
+    p = tg_scan_part(sc, len);
+    if (p == NULL) {
+        return;
+    }
+
+    tg_estimate_add(&sc->est, s, len);
+    memcpy(p, s, len);
+
+    for (i = 0; i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r'
+                            || s[i] == '\t'); i++)
+    {
+        /* void */
+    }
+
+    if (i < len && (s[i] == '{' || s[i] == '[' || s[i] == '"')
+        && memchr(s + i, '\\', len - i) != NULL)
+    {
+        len = tg_scan_unescape(p, len);
+    }
+
+    tg_scan_end(sc, p, len);
+}
+
+
+/* a text document: base64 (or plain) as sent, read decoded */
+static void
+tg_scan_media(tg_scan_t *sc, const char *s, size_t len, int base64)
+{
+    char    *p;
+    size_t   n;
+
+    if (len == 0) {
+        return;
+    }
+
+    if (!base64) {
+        tg_scan_text(sc, s, len);
+        return;
+    }
+
+    p = tg_scan_part(sc, len);
+    if (p == NULL) {
+        return;
+    }
+
+    n = tg_scan_base64(s, len, p);
+
+    if (n == (size_t) -1) {
+        /* not base64 after all: what was sent is what is read */
+        tg_estimate_add(&sc->est, s, len);
+        memcpy(p, s, len);
+        n = len;
+
+    } else {
+        tg_scan_scrub(p, n);
+        tg_estimate_add(&sc->est, p, n);
+    }
+
+    tg_scan_end(sc, p, n);
+}
+
+
+/* "data:[type][;base64],payload" */
+static void
+tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
+{
+    int          base64, text;
+    char        *p;
+    size_t       i, n, tlen;
+    const char  *comma, *payload;
+
+    comma = memchr(s, ',', len);
+
+    if (comma == NULL) {
+        tg_scan_text(sc, s, len);
+        return;
+    }
+
+    for (tlen = 5; s + tlen < comma && s[tlen] != ';'; tlen++) {
+        /* void */
+    }
+
+    base64 = 0;
+
+    for (i = tlen; s + i + 7 <= comma; i++) {
+        if (strncasecmp(s + i, ";base64", 7) == 0) {
+            base64 = 1;
+        }
+    }
+
+    /* "data:,..." is text/plain */
+    text = tlen == 5 || tg_scan_text_media(s + 5, tlen - 5);
+
+    payload = comma + 1;
+    len -= payload - s;
+
+    if (base64) {
+        if (text) {
+            tg_scan_media(sc, payload, len, 1);
+
+        } else {
+            tg_scan_binary(sc, payload, len);
+        }
+
+        return;
+    }
+
+    if (len == 0) {
+        return;
+    }
+
+    p = tg_scan_part(sc, len);
+    if (p == NULL) {
+        return;
+    }
+
+    n = tg_scan_percent(payload, len, p);
+
+    if (!text && !tg_scan_is_text(p, n)) {
+        sc->media++;
+        n = 0;
+    }
+
+    tg_scan_scrub(p, n);
+    tg_estimate_add(&sc->est, p, n);
+    tg_scan_end(sc, p, n);
+}
+
+
+/* media labelled binary: read if it is UTF-8 text after all */
+static void
+tg_scan_binary(tg_scan_t *sc, const char *s, size_t len)
+{
+    char    *p;
+    size_t   n;
+
+    if (len == 0) {
+        return;
+    }
+
+    p = tg_scan_part(sc, len);
+    if (p == NULL) {
+        return;
+    }
+
+    n = tg_scan_base64(s, len, p);
+
+    if (n == (size_t) -1 || !tg_scan_is_text(p, n)) {
+        /* an image, audio, a PDF: not text, estimated at a flat rate */
+        sc->media++;
+        n = 0;
+    }
+
+    tg_estimate_add(&sc->est, p, n);
+    tg_scan_end(sc, p, n);
+}
+
+
+/* valid UTF-8 without control bytes other than tab, CR, LF and FF */
+static int
+tg_scan_is_text(const char *s, size_t len)
+{
+    size_t         i, k;
+    unsigned char  b;
+
+    for (i = 0; i < len; i += k) {
+        b = (unsigned char) s[i];
+
+        if (b < 0x20 && b != '\t' && b != '\n' && b != '\r' && b != '\f') {
+            return 0;
+        }
+
+        k = tg_scan_utf8_len(s + i, len - i);
+        if (k == 0) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static char *
+tg_scan_part(tg_scan_t *sc, size_t len)
+{
+    char    *p;
+    size_t   need, size;
+
+    need = sc->len + len + 2;
+
+    if (need > sc->size) {
+        size = sc->size ? sc->size : 1024;
+
+        while (size < need) {
+            size *= 2;
+        }
+
+        p = realloc(sc->text, size);
+        if (p == NULL) {
+            sc->nomem = 1;
+            return NULL;
+        }
+
+        sc->text = p;
+        sc->size = size;
+    }
+
+    if (sc->len) {
+        sc->text[sc->len++] = '\n';
+        sc->est.ascii++;
+    }
+
+    return sc->text + sc->len;
+}
+
+
+static void
+tg_scan_end(tg_scan_t *sc, char *p, size_t n)
+{
+    if (n == 0 && p > sc->text) {
+        /* nothing after the separator: take it back */
+        sc->len--;
+        sc->est.ascii--;
+    }
+
+    sc->len += n;
+    sc->text[sc->len] = '\0';
+}
+
+
+static int
+tg_scan_is(const tg_scan_key_t *keys, const char *key, size_t len,
+    unsigned depth)
+{
+    for ( /* void */ ; keys->name != NULL; keys++) {
+        if (keys->len == len && memcmp(keys->name, key, len) == 0) {
+            return !keys->root_only || depth == 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+tg_scan_eq(const char *s, size_t len, const char *word)
+{
+    return s != NULL && strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+
+/* a tag: "user", "input_text", "tool_result", "image/png" is not one */
+static int
+tg_scan_identifier(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > 64) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')
+              || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static const tg_json_t *
+tg_scan_media_type(const tg_json_t *holder)
+{
+    const tg_json_t  *mt;
+
+    mt = tg_json_get(holder, "media_type");
+
+    if (mt == NULL) {
+        mt = tg_json_get(holder, "mimeType");
+    }
+
+    if (mt == NULL) {
+        mt = tg_json_get(holder, "mime_type");
+    }
+
+    return tg_json_is_string(mt) ? mt : NULL;
+}
+
+
+int
+tg_scan_text_media(const char *type, size_t len)
+{
+    size_t       i, n;
+    const char  *sub;
+
+    static const char  *text[] = {
+        "json", "xml", "javascript", "x-javascript", "ecmascript",
+        "yaml", "x-yaml", "toml", "x-toml", "x-python", "x-sh", "sql",
+        "graphql", "csv", "x-csv", "rtf", "x-tex", "x-httpd-php",
+        "x-ndjson", "ndjson", "jsonl", "x-www-form-urlencoded", NULL
+    };
+
+    /* parameters (";charset=...") do not change what the type is */
+    for (n = 0; n < len && type[n] != ';' && type[n] != ' '; n++) {
+        /* void */
+    }
+
+    if (n >= 5 && strncasecmp(type, "text/", 5) == 0) {
+        return 1;
+    }
+
+    if (n < 12 || strncasecmp(type, "application/", 12) != 0) {
+        return 0;
+    }
+
+    sub = type + 12;
+    n -= 12;
+
+    /* "application/ld+json", "application/atom+xml" */
+    if ((n > 5 && strncasecmp(sub + n - 5, "+json", 5) == 0)
+        || (n > 4 && strncasecmp(sub + n - 4, "+xml", 4) == 0))
+    {
+        return 1;
+    }
+
+    for (i = 0; text[i] != NULL; i++) {
+        if (strlen(text[i]) == n && strncasecmp(sub, text[i], n) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* RFC 4648 base64, also URL-safe, whitespace skipped; -1 if it is not */
+static size_t
+tg_scan_base64(const char *s, size_t len, char *out)
+{
+    int            v;
+    size_t         i, n, bits;
+    uint32_t       acc;
+    unsigned char  c;
+
+    acc = 0;
+    bits = 0;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            v = c - 'A';
+
+        } else if (c >= 'a' && c <= 'z') {
+            v = c - 'a' + 26;
+
+        } else if (c >= '0' && c <= '9') {
+            v = c - '0' + 52;
+
+        } else if (c == '+' || c == '-') {
+            v = 62;
+
+        } else if (c == '/' || c == '_') {
+            v = 63;
+
+        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            continue;
+
+        } else if (c == '=') {
+            break;
+
+        } else {
+            return (size_t) -1;
+        }
+
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (char) (acc >> bits);
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        if (s[i] != '=' && s[i] != ' ' && s[i] != '\n' && s[i] != '\r'
+            && s[i] != '\t')
+        {
+            return (size_t) -1;
+        }
+    }
+
+    return n;
+}
+
+
+static size_t
+tg_scan_percent(const char *s, size_t len, char *out)
+{
+    int     hi, lo;
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '%' && i + 2 < len
+            && (hi = tg_scan_hex(s[i + 1])) >= 0
+            && (lo = tg_scan_hex(s[i + 2])) >= 0)
+        {
+            out[n++] = (char) (hi << 4 | lo);
+            i += 2;
+
+        } else {
+            out[n++] = s[i];
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Bytes that are not UTF-8 become '?': decoded media is the client's, and
+ * the regex engine must be given valid UTF-8 in full, not refuse it.
+ */
+static void
+tg_scan_scrub(char *s, size_t len)
+{
+    size_t  i, k;
+
+    for (i = 0; i < len; i += k) {
+        k = tg_scan_utf8_len(s + i, len - i);
+
+        if (k == 0) {
+            s[i] = '?';
+            k = 1;
+        }
+    }
+}
+
+
+/* the length of the UTF-8 character at s, 0 if it is not one */
+static size_t
+tg_scan_utf8_len(const char *s, size_t len)
+{
+    size_t         k, j;
+    uint32_t       c, min;
+    unsigned char  b;
+
+    b = (unsigned char) s[0];
+
+    if (b < 0x80) {
+        return 1;
+
+    } else if ((b & 0xe0) == 0xc0) {
+        k = 2; c = b & 0x1f; min = 0x80;
+
+    } else if ((b & 0xf0) == 0xe0) {
+        k = 3; c = b & 0x0f; min = 0x800;
+
+    } else if ((b & 0xf8) == 0xf0) {
+        k = 4; c = b & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (len < k) {
+        return 0;
+    }
+
+    for (j = 1; j < k; j++) {
+        if (((unsigned char) s[j] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | ((unsigned char) s[j] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    return k;
+}
+
+
+static int
+tg_scan_hex(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* a code point as UTF-8 at d; its length */
+static size_t
+tg_scan_utf8(char *d, uint32_t c)
+{
+    if (c < 0x80) {
+        d[0] = (char) c;
+        return 1;
+    }
+
+    if (c < 0x800) {
+        d[0] = (char) (0xc0 | (c >> 6));
+        d[1] = (char) (0x80 | (c & 0x3f));
+        return 2;
+    }
+
+    if (c < 0x10000) {
+        d[0] = (char) (0xe0 | (c >> 12));
+        d[1] = (char) (0x80 | ((c >> 6) & 0x3f));
+        d[2] = (char) (0x80 | (c & 0x3f));
+        return 3;
+    }
+
+    d[0] = (char) (0xf0 | (c >> 18));
+    d[1] = (char) (0x80 | ((c >> 12) & 0x3f));
+    d[2] = (char) (0x80 | ((c >> 6) & 0x3f));
+    d[3] = (char) (0x80 | (c & 0x3f));
+    return 4;
+}
+
+
+static int
+tg_scan_u(const char *s, size_t len, size_t i, uint32_t *out)
+{
+    int       h;
+    size_t    k;
+    uint32_t  c;
+
+    if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u') {
+        return -1;
+    }
+
+    c = 0;
+
+    for (k = 2; k < 6; k++) {
+        h = tg_scan_hex(s[i + k]);
+        if (h < 0) {
+            return -1;
+        }
+
+        c = c << 4 | (uint32_t) h;
+    }
+
+    *out = c;
+
+    return 0;
+}
+
+
+size_t
+tg_scan_unescape(char *s, size_t len)
+{
+    char      *d;
+    size_t     i, pass;
+    uint32_t   c, lo;
+    int        changed;
+
+    for (pass = 0; pass < TG_SCAN_UNESCAPE_PASSES; pass++) {
+        d = s;
+        changed = 0;
+
+        for (i = 0; i < len; i++) {
+
+            if (s[i] != '\\' || i + 1 == len) {
+                *d++ = s[i];
+                continue;
+            }
+
+            switch (s[i + 1]) {
+            case '"': case '\\': case '/':
+                *d++ = s[i + 1];
+                break;
+            case 'b': *d++ = '\b'; break;
+            case 'f': *d++ = '\f'; break;
+            case 'n': *d++ = '\n'; break;
+            case 'r': *d++ = '\r'; break;
+            case 't': *d++ = '\t'; break;
+
+            case 'u':
+                if (tg_scan_u(s, len, i, &c) != 0) {
+                    *d++ = s[i];
+                    continue;
+                }
+
+                if (c >= 0xd800 && c <= 0xdbff
+                    && tg_scan_u(s, len, i + 6, &lo) == 0
+                    && lo >= 0xdc00 && lo <= 0xdfff)
+                {
+                    c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+                    i += 6;
+
+                } else if (c >= 0xd800 && c <= 0xdfff) {
+                    /* a lone surrogate is no character: left as written */
+                    *d++ = s[i];
+                    continue;
+                }
+
+                d += tg_scan_utf8(d, c);
+                i += 4;
+                break;
+
+            default:
+                *d++ = s[i];
+                continue;
+            }
+
+            i++;
+            changed = 1;
+        }
+
+        len = d - s;
+
+        if (!changed || memchr(s, '\\', len) == NULL) {
+            break;
+        }
+    }
+
+    return len;
+}
