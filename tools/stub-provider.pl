@@ -236,7 +236,9 @@ sub respond {
             ($no_usage ? () : (usage => $usage)) }) unless $body->{stream};
         my @ev = map { [undef, { id => 'cmpl-stub', model => $model,
                        choices => [{ index => 0, text => "$_ " }] }] } @$words;
-        # the usage rides on the last chunk, "choices" and all
+        # the usage rides on the last chunk, "choices" and all, as some
+        # OpenAI-compatible servers send it: a finished choice
+        $ev[-1][1]{choices}[0]{finish_reason} = 'stop';
         $ev[-1][1]{usage} = $usage
             if $body->{stream_options} && $body->{stream_options}{include_usage}
                && !$no_usage;
@@ -326,6 +328,7 @@ sub respond {
         return send_json($c, $keep, 200, $chunk->($text, $usage))
             unless $stream;
         my @ev = map { [undef, $chunk->("$_ ")] } @$words;
+        $ev[-1][1]{candidates}[0]{finishReason} = 'STOP';
         $ev[-1][1]{usageMetadata} = $usage if $usage;
         return send_sse($c, $keep, \@ev, 0) if $query =~ /alt=sse/;
         return send_json($c, $keep, 200, [map { $_->[1] } @ev]);

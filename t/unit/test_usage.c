@@ -192,17 +192,35 @@ nested_usage(void)
     memset(&u, 0, sizeof(tg_usage_t));
     t = clock();
 
-    ok(tg_usage_from_body(TG_API_CHAT, b, p - b, 0, &u) == 0
+    ok(tg_usage_from_body(TG_API_CHAT, b, p - b, 1, &u) == 0
        && clock() - t < 2 * CLOCKS_PER_SEC,
        "usage: nested \"usage\" keys are not quadratic");
 
     free(b);
 
-    /* the real usage is still found behind a few that are not */
-    u = body(TG_API_CHAT, "\"usage\":{\"prompt_tokens\":3,"
+    /* a body cut short is never believed, whatever its tail holds */
+    u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":3,"
              "\"completion_tokens\":4},\"x\":{\"usage\":null},"
-             "\"usage\":{},\"usage\":\"cut", 0);
-    ok(u.input == 3 && u.output == 4, "usage: the last usage that parses");
+             "\"usage\":{},\"usage\":\"cut", 1);
+    ok(!u.has_input && !u.has_output, "usage: not from a body cut short");
+
+    /* an echoed tool schema holds a "usage" object, the body is cut */
+    u = body(TG_API_RESPONSES, "{\"tools\":[{\"parameters\":{\"properties\":"
+             "{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}}],"
+             "\"output\":[", 1);
+    ok(!u.has_input && !u.has_output, "usage: not from an echoed schema");
+
+    /* the same, whole: only the top-level usage counts */
+    u = body(TG_API_RESPONSES, "{\"usage\":{\"input_tokens\":50,"
+             "\"output_tokens\":60},\"tools\":[{\"parameters\":"
+             "{\"properties\":{\"usage\":{\"input_tokens\":1,"
+             "\"output_tokens\":1}}}}]}", 1);
+    ok(u.input == 50 && u.output == 60 && !u.background,
+       "usage: the top-level usage, not the echoed one after it");
+
+    u = body(TG_API_RESPONSES, "{\"id\":\"resp_1\",\"status\":\"queued\","
+             "\"background\":true,\"usage\":null}", 1);
+    ok(u.background && !u.has_input, "usage: a background response");
 }
 
 
@@ -245,8 +263,10 @@ test_usage(void)
     }
 
     /* OpenAI chat stream: usage on a final chunk that still has choices */
-    s = "data: {\"choices\":[{\"delta\":{\"content\":\"usage is\"}}]}\n\n"
-        "data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":12,"
+    s = "data: {\"choices\":[{\"delta\":{\"content\":\"usage is\"}}],"
+        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\n"
+        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":12,"
         "\"completion_tokens\":30,\"prompt_tokens_details\":"
         "{\"cached_tokens\":4},\"completion_tokens_details\":"
         "{\"reasoning_tokens\":10}}}\n\ndata: [DONE]\n\n";
@@ -318,11 +338,11 @@ test_usage(void)
 
     u = body(TG_API_CHAT, "ed, long text\",\"role\":\"assistant\"}}],"
              "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 0);
-    ok(u.input == 5 && u.output == 6, "usage: found in a body's tail");
+    ok(!u.has_input && !u.has_output, "usage: never from a body's tail");
 
     u = body(TG_API_CHAT, "{\"choices\":[{\"message\":{\"content\":"
              "\"the \\\"usage\\\": {\\\"prompt_tokens\\\": 99}\"}}],"
-             "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 0);
+             "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 1);
     ok(u.input == 5 && u.output == 6, "usage: a quoted \"usage\" in the"
        " text is not taken");
 
