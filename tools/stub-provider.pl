@@ -185,6 +185,17 @@ sub respond {
         $words = [map { "w$_" } 1 .. $n];
         $text = join ' ', @$words;
     }
+    # X-Stub-Text: T answers T (its words, one a stream event)
+    if (defined(my $tx = $req->{headers}{'x-stub-text'})) {
+        $words = [split / /, $tx];
+        $text = $tx;
+    }
+    # X-Stub-Big-Event: N streams a first text delta of N bytes
+    if (my $n = $req->{headers}{'x-stub-big-event'}) {
+        unshift @$words, 'x' x $n;
+        $text = join ' ', @$words;
+    }
+    my $every = $req->{headers}{'x-stub-usage-every'};
 
     if ($path =~ m{/v1/models$}) {
         return send_json($c, $keep, 200, { object => 'list', data => [
@@ -207,11 +218,17 @@ sub respond {
                 ($no_usage ? () : (usage => $usage)) });
         }
         my @ev;
+        my $so_far = 0;
         for my $w (@$words) {
             push @ev, { id => 'chatcmpl-stub',
                         object => 'chat.completion.chunk', model => $model,
                         choices => [{ index => 0,
                                       delta => { content => "$w " } }] };
+            # X-Stub-Usage-Every: running totals on each chunk (vLLM's
+            # continuous_usage_stats)
+            $ev[-1]{usage} = { prompt_tokens => $in,
+                               completion_tokens => ++$so_far }
+                if $every;
         }
         push @ev, { id => 'chatcmpl-stub', object => 'chat.completion.chunk',
                     model => $model, choices => [{ index => 0, delta => {},
@@ -246,6 +263,13 @@ sub respond {
     }
 
     if ($path =~ m{/v1/responses$}) {
+        # background: answered at once, queued, fetched later by its id
+        if ($body->{background} && !$body->{stream}) {
+            return send_json($c, $keep, 200, {
+                id => 'resp_stub', object => 'response', model => $model,
+                status => 'queued', background => JSON::PP::true,
+                output => [], usage => undef });
+        }
         my $resp = { id => 'resp_stub', object => 'response',
                      model => $model, status => 'completed',
                      output => [{ type => 'message', role => 'assistant',
@@ -258,6 +282,10 @@ sub respond {
                                     { cached_tokens => $cached },
                                 output_tokens_details =>
                                     { reasoning_tokens => 0 } })) };
+        # X-Stub-Echo: 1 echoes the request's tools, as the API does
+        $resp->{tools} = $body->{tools}
+            if $req->{headers}{'x-stub-echo'} && $body->{tools};
+        $resp->{background} = JSON::PP::true if $body->{background};
         return send_json($c, $keep, 200, $resp) unless $body->{stream};
         my @ev = ([ 'response.created', { type => 'response.created',
                     response => { id => 'resp_stub', model => $model,
@@ -327,7 +355,9 @@ sub respond {
         };
         return send_json($c, $keep, 200, $chunk->($text, $usage))
             unless $stream;
-        my @ev = map { [undef, $chunk->("$_ ")] } @$words;
+        my @ev = map { [undef, $chunk->("$_ ", $every && $usage
+                                  ? { promptTokenCount => $in } : undef)] }
+                 @$words;
         $ev[-1][1]{candidates}[0]{finishReason} = 'STOP';
         $ev[-1][1]{usageMetadata} = $usage if $usage;
         return send_sse($c, $keep, \@ev, 0) if $query =~ /alt=sse/;
@@ -353,6 +383,12 @@ sub respond {
 #   X-Stub-Garbage: N[,flat]  200 and N bytes of garbage as the body
 #                         (text/event-stream if the request streams, else
 #                         application/json); flat: no CR or LF in it
+#   X-Stub-Trailer: "K":V a JSON answer gets this member last, after
+#                         its usage (a provider echoing client data there)
+#   X-Stub-Text, X-Stub-Big-Event, X-Stub-Usage-Every, X-Stub-Echo: the
+#                         answer's text; a first delta of N bytes; usage
+#                         on every chunk (chat, Gemini); tools echoed
+#                         (Responses)
 our %h;
 
 
@@ -384,6 +420,9 @@ sub send_garbage {
 sub send_json {
     my ($c, $keep, $status, $obj) = @_;
     my $b = $json->encode($obj);
+    if (my $tr = $h{'x-stub-trailer'}) {
+        $b =~ s/\}$/,$tr}/;
+    }
     my $extra = '';
     my $gz = $h{'x-stub-gzip'} // '';
     if ($gz eq 'force'
