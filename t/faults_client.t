@@ -3,7 +3,8 @@
 # waits for Redis, while the provider thinks, in the middle of a stream
 # or of a JSON answer, right after sending.  Afterwards no reservation is
 # left, nothing is counted for a request that never reached the
-# ledger or the provider's answer, what was relayed is settled once
+# ledger or the provider, the worst case for one the provider got and
+# did not answer yet, what was relayed is settled once
 # (README "What is counted"), and nothing is counted twice once the
 # journal has had time to replay.
 use strict;
@@ -137,7 +138,11 @@ for my $case (['headers only', '/v1/chat/completions', 0],
     my ($u, $h) = user();
     $t->http10('POST', '/v1/chat/completions', $chat,
                { %$h, 'X-Stub-Delay-Ms' => 1000 }, close_after => 0.3);
-    nothing('client gone while the provider thinks', $u, 499);
+    # the provider got it and bills it: the worst case reserved
+    my $s = settled_once('client gone while the provider thinks', $u,
+                         'estimate');
+    is($s->{tokens_out}, 4096,
+       'client gone while the provider thinks: the output reserved');
 }
 
 # right after sending: either the answer was written before nginx saw the
@@ -151,8 +156,14 @@ for my $case (['headers only', '/v1/chat/completions', 0],
         my $s = settled_once('client gone right after sending', $u,
                              'provider');
         is($s->{usd}, 4500, 'client gone right after sending: the usage');
-    } else {
+    } elsif ($log->{usage_source} eq '') {
+        # nginx saw the client go before it sent anything upstream
         nothing('client gone right after sending', $u, 499);
+    } else {
+        my $s = settled_once('client gone right after sending', $u,
+                             'estimate');
+        is($s->{tokens_out}, 4096,
+           'client gone right after sending: the output reserved');
     }
 }
 
