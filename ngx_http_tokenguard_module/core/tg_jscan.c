@@ -79,9 +79,13 @@ tg_jscan_value(tg_jscan_t *js, size_t i, size_t *len)
 {
     tg_jscan_slot_t  *s;
 
+    if (i >= js->nslots) {
+        return NULL;
+    }
+
     s = &js->slot[i];
 
-    if (i >= js->nslots || !s->seen || !s->whole || s->max == 0) {
+    if (!s->seen || !s->whole || s->max == 0) {
         return NULL;
     }
 
