@@ -49,6 +49,10 @@ my $t = TG->new(http => "upstream dead { server 127.0.0.1:$dead; }\n"
         proxy_pass http://flaky/;
         proxy_next_upstream error;
     }
+    location = /metrics {
+        tokenguard off;
+        tokenguard_metrics;
+    }
 });
 
 my $n = 0;
@@ -82,8 +86,11 @@ sub provider_got {
 
 # exactly one request at IN and OUT tokens, nothing left reserved, and
 # still so a moment later (no second settle, no journal replay)
+my %sources;
+
 sub charged {
     my ($name, $u, $in, $out, %o) = @_;
+    $sources{$o{source} // 'estimate'}++;
     my $model = $o{model} // 'gpt-4o';
     my ($pi, $po) = @{ $price{$model} };
     my $usd = ceil($in * $pi + $out * $po - 1e-9);
@@ -310,6 +317,13 @@ for my $status (400, 401, 429, 500, 503) {
 is($r->{status}, 400, 'refused by tokenguard: 400');
 is(scalar $t->upstream_all, 0, 'refused by tokenguard: not sent');
 released('refused by tokenguard', $u);
+
+# every settle in the metrics, by where its usage came from
+my $text = $t->get('/metrics')->{content};
+for my $src (sort keys %sources) {
+    my ($v) = $text =~ /^tokenguard_usage_total\{source="$src"\} (\d+)$/m;
+    is($v, $sources{$src}, "metrics: $sources{$src} settled from $src");
+}
 
 unlike($t->error_log, qr/\[alert\]|\[emerg\]|AddressSanitizer/,
        'no alert in the error log');
