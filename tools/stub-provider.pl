@@ -389,6 +389,8 @@ sub respond {
 #                         answer's text; a first delta of N bytes; usage
 #                         on every chunk (chat, Gemini); tools echoed
 #                         (Responses)
+# A Responses request with "background": true (not streamed) is answered
+# at once: status "queued", no usage.
 our %h;
 
 
