@@ -13,6 +13,7 @@
 use strict;
 use warnings;
 use lib 't/lib';
+use IO::Socket::INET;
 use POSIX qw(ceil strftime);
 use Test::More;
 use Time::HiRes qw(sleep);
@@ -139,9 +140,21 @@ my ($r, $u, $log);
 
 # --- the provider got it, nothing came back: the worst case ---
 
-# the client leaves while the provider thinks: the provider bills it
-($r, $u) = post('/v1/chat/completions', $chat, 'X-Stub-Delay-Ms' => 1500,
-                opt => { close_after => 0.4 });
+# the client leaves while the provider thinks, once the provider has
+# the request (the stub records it before it thinks): the provider bills it
+{
+    $u = 'u' . ++$n;
+    $t->clear_upstream;
+    my $body = JSON::PP->new->encode($chat);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->{port}) or die;
+    print $s "POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\n"
+        . "X-User: $u\r\nX-Team: t$n\r\nX-Stub-Delay-Ms: 3000\r\n"
+        . "X-TG-Test-Id: " . ++$t->{test_id} . "\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    TG::wait_for(sub { scalar $t->upstream_all }, 10);
+    close $s;
+}
 provider_got('client gone before the headers');
 $log = $t->last_log;
 is($log->{status}, 499, 'client gone before the headers: logged 499');
