@@ -194,12 +194,10 @@ typedef struct {
     unsigned                     counting:1;
     unsigned                     count_failed:1;
     unsigned                     sse_on:1;
-    unsigned                     kept_whole:1;
+    unsigned                     answered:1;    /* the provider's headers */
     unsigned                     estimated:1;   /* usage not reported */
     tg_sse_t                     sse;
-    u_char                      *kept;          /* JSON body, or its tail */
-    size_t                       kept_len;
-    size_t                       kept_size;
+    tg_usage_scan_t             *scan;          /* the body, or each event */
     off_t                        relayed;       /* body bytes passed on */
     tg_usage_t                   usage;
     ngx_str_t                    usage_source;  /* provider | estimate */

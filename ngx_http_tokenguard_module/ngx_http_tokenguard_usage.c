@@ -2,20 +2,16 @@
  * Response accounting: a body filter that watches the upstream's bytes
  * on their way to the client (never holding them back), finds the usage
  * the provider reports (a JSON body, or SSE events), and, at the end of
- * the request, settles the real cost once.
+ * the request, settles the cost once: the provider's usage, an estimate,
+ * the worst case, or nothing, by what the provider got and answered.
  *
- * A JSON body is kept whole up to NGX_HTTP_TOKENGUARD_KEEP_WHOLE; past
- * that only its tail, where every dialect puts its usage.  Events are
- * parsed as they pass; only those that mention usage are decoded.
+ * Nothing of the response is kept: a JSON body and each stream event
+ * pass through a streaming scan (tg_usage_scan_*) that keeps only the
+ * usage object at its top level, a few kilobytes at most.
  */
 
 #include "ngx_http_tokenguard_module.h"
 #include "tg_estimate.h"
-
-
-#define NGX_HTTP_TOKENGUARD_KEEP_WHOLE  (1024 * 1024)
-#define NGX_HTTP_TOKENGUARD_KEEP_TAIL   (256 * 1024)
-#define NGX_HTTP_TOKENGUARD_SSE_MAX     (8 * 1024 * 1024)
 
 
 static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
@@ -27,63 +23,16 @@ ngx_http_tokenguard_usage_event(void *data, const char *event,
 {
     ngx_http_tokenguard_ctx_t  *ctx = data;
 
-    tg_usage_from_event(ctx->ep.api, payload, len, &ctx->usage);
+    (void) tg_usage_scan_end(ctx->scan, &ctx->usage);
 }
 
 
-/* keeps a JSON body, or once it is large, its last bytes */
-static ngx_int_t
-ngx_http_tokenguard_usage_keep(ngx_http_tokenguard_ctx_t *ctx, u_char *p,
-    size_t n)
+static void
+ngx_http_tokenguard_usage_data(void *data, const char *p, size_t len)
 {
-    u_char  *b;
-    size_t   size, keep;
+    ngx_http_tokenguard_ctx_t  *ctx = data;
 
-    if (ctx->kept_whole
-        && ctx->kept_len + n > NGX_HTTP_TOKENGUARD_KEEP_WHOLE)
-    {
-        ctx->kept_whole = 0;
-    }
-
-    if (!ctx->kept_whole) {
-        /* the tail: drop what falls out of the window */
-        if (n >= NGX_HTTP_TOKENGUARD_KEEP_TAIL) {
-            p += n - NGX_HTTP_TOKENGUARD_KEEP_TAIL;
-            n = NGX_HTTP_TOKENGUARD_KEEP_TAIL;
-            ctx->kept_len = 0;
-
-        } else if (ctx->kept_len + n > NGX_HTTP_TOKENGUARD_KEEP_TAIL) {
-            keep = NGX_HTTP_TOKENGUARD_KEEP_TAIL - n;
-            ngx_memmove(ctx->kept, ctx->kept + ctx->kept_len - keep, keep);
-            ctx->kept_len = keep;
-        }
-    }
-
-    if (ctx->kept_len + n > ctx->kept_size) {
-        size = ngx_max(ctx->kept_size * 2, 16384);
-
-        while (size < ctx->kept_len + n) {
-            size *= 2;
-        }
-
-        b = ngx_alloc(size, ngx_cycle->log);
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ctx->kept) {
-            ngx_memcpy(b, ctx->kept, ctx->kept_len);
-            ngx_free(ctx->kept);
-        }
-
-        ctx->kept = b;
-        ctx->kept_size = size;
-    }
-
-    ngx_memcpy(ctx->kept + ctx->kept_len, p, n);
-    ctx->kept_len += n;
-
-    return NGX_OK;
+    tg_usage_scan_feed(ctx->scan, p, len);
 }
 
 
@@ -104,7 +53,9 @@ ngx_http_tokenguard_usage_bytes(ngx_http_tokenguard_ctx_t *ctx, u_char *p,
                ? NGX_OK : NGX_ERROR;
     }
 
-    return ngx_http_tokenguard_usage_keep(ctx, p, n);
+    tg_usage_scan_feed(ctx->scan, (char *) p, n);
+
+    return NGX_OK;
 }
 
 
@@ -180,7 +131,8 @@ void
 ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
-    ngx_str_t  *ct;
+    ngx_str_t            *ct;
+    ngx_http_upstream_t  *u;
 
     if (!(ctx->reserved_user || ctx->open) || ctx->counting
         || ctx->settled)
@@ -190,10 +142,20 @@ ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
 
     ctx->status = r->headers_out.status;
 
+    /*
+     * The provider's own answer, or one nginx made (502, 504 after an
+     * upstream error or timeout): the status is the provider's only when
+     * its header was read and is the one going out.
+     */
+    u = r->upstream;
+    ctx->answered = u != NULL && u->headers_in.status_n != 0
+                    && u->headers_in.status_n == ctx->status;
+
     if (ctx->status >= NGX_HTTP_BAD_REQUEST) {
-        /* an error from the provider: nothing was generated */
         return;
     }
+
+    ctx->counting = 1;
 
     if (r->headers_out.content_encoding
         && r->headers_out.content_encoding->value.len
@@ -206,7 +168,12 @@ ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
                       " estimated",
                       &r->headers_out.content_encoding->value);
         ctx->count_failed = 1;
-        ctx->counting = 1;
+        return;
+    }
+
+    ctx->scan = ngx_palloc(r->pool, sizeof(tg_usage_scan_t));
+    if (ctx->scan == NULL) {
+        ctx->count_failed = 1;
         return;
     }
 
@@ -216,24 +183,61 @@ ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
                   && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
                                      sizeof("text/event-stream") - 1) == 0;
 
+    tg_usage_scan_init(ctx->scan, ctx->ep.api, ctx->sse_on);
+
     if (ctx->sse_on) {
-        tg_sse_init(&ctx->sse, NGX_HTTP_TOKENGUARD_SSE_MAX);
+        tg_sse_init_stream(&ctx->sse, ngx_http_tokenguard_usage_data);
+    }
+}
+
+
+/* whether any attempt (proxy_next_upstream) sent the provider a byte */
+static ngx_uint_t
+ngx_http_tokenguard_usage_sent(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_http_upstream_state_t  *st;
+
+    if (r->upstream && r->upstream->peer.connection
+        && r->upstream->peer.connection->sent > 0)
+    {
+        return 1;
     }
 
-    ctx->kept_whole = 1;
-    ctx->counting = 1;
+    if (r->upstream_states == NULL) {
+        return 0;
+    }
+
+    st = r->upstream_states->elts;
+
+    for (i = 0; i < r->upstream_states->nelts; i++) {
+        if (st[i].bytes_sent > 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
 /*
  * At the end of the request (log phase, before the access log is
- * written): the usage the provider reported, or an estimate where it did
- * not; then the one settle.
+ * written), the one settle:
+ *
+ *   nothing, when the provider never got the request or answered it with
+ *     an error status of its own;
+ *   the reservation's worst case, when it got the request and nothing
+ *     came back (the client gone before the headers, a timeout, a reset)
+ *     or when it answers later (Responses "background");
+ *   the provider's usage, from the complete body or the final event;
+ *   else an estimate: at least the prompt estimate, and at least the
+ *     relayed bytes / 4 as output.
  */
 void
 ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
+    int64_t      out;
     tg_usage_t  *u;
 
     u = &ctx->usage;
@@ -242,41 +246,57 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
         if (ctx->sse_on) {
             tg_sse_finish(&ctx->sse, ngx_http_tokenguard_usage_event, ctx);
 
-        } else if (ctx->kept_len) {
-            (void) tg_usage_from_body(ctx->ep.api, (char *) ctx->kept,
-                                      ctx->kept_len, ctx->kept_whole, u);
+        } else {
+            (void) tg_usage_scan_end(ctx->scan, u);
         }
     }
 
-    if (ctx->status >= NGX_HTTP_BAD_REQUEST
-        || (ctx->status == 0 && r->headers_out.status >= NGX_HTTP_BAD_REQUEST
-            && !ctx->relayed))
+    if ((ctx->answered && ctx->status >= NGX_HTTP_BAD_REQUEST)
+        || !ngx_http_tokenguard_usage_sent(r))
     {
-        /* the provider failed (or was never reached): charge nothing */
         ngx_http_tokenguard_ledger_release(r, ctx);
         ctx->settled = 1;
         return;
     }
 
-    if (u->has_input && u->has_output) {
+    if (u->has_input && u->has_output && !u->background) {
         ngx_str_set(&ctx->usage_source, "provider");
 
-    } else {
-        /*
-         * No usage came (a client gone mid-stream, an upstream cut short,
-         * a provider that does not report it): the prompt estimate, and
-         * for the output what was relayed, at four bytes a token.
-         */
-        if (!u->has_input) {
-            u->input = ctx->rq.prompt_tokens;
-        }
+        ngx_http_tokenguard_ledger_settle(r, ctx, u->input, u->cached,
+                                          u->cache_write, u->output);
+        return;
+    }
 
-        if (!u->has_output) {
-            u->output = ctx->rq.embeddings ? 0 : (int64_t) ctx->relayed / 4;
-        }
+    ngx_str_set(&ctx->usage_source, "estimate");
+    ctx->estimated = 1;
 
-        ngx_str_set(&ctx->usage_source, "estimate");
-        ctx->estimated = 1;
+    if (u->background || !ctx->answered || ctx->relayed == 0) {
+        /* the reserved worst case: the same numbers, the same price */
+        out = ctx->reserve_tokens - ctx->rq.prompt_tokens;
+
+        ngx_http_tokenguard_ledger_settle(r, ctx, ctx->rq.prompt_tokens, 0,
+                                          0, ngx_max(out, 0));
+        return;
+    }
+
+    /* a stream or body cut short, or a server that reports no usage */
+
+    if (!u->has_input || u->input < ctx->rq.prompt_tokens) {
+        u->input = ctx->rq.prompt_tokens;
+    }
+
+    out = ctx->rq.embeddings ? 0 : (int64_t) ctx->relayed / 4;
+
+    if (!u->has_output || u->output < out) {
+        u->output = out;
+    }
+
+    if (u->cached > u->input) {
+        u->cached = u->input;
+    }
+
+    if (u->cache_write > u->input - u->cached) {
+        u->cache_write = u->input - u->cached;
     }
 
     ngx_http_tokenguard_ledger_settle(r, ctx, u);
@@ -286,13 +306,9 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
 void
 ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx)
 {
-    if (ctx->sse_on) {
-        tg_sse_free(&ctx->sse);
-    }
-
-    if (ctx->kept) {
-        ngx_free(ctx->kept);
-        ctx->kept = NULL;
+    if (ctx->scan) {
+        tg_usage_scan_free(ctx->scan);
+        ctx->scan = NULL;
     }
 }
 

@@ -2,10 +2,12 @@
 # answer, stalled past proxy_read_timeout, garbage instead of SSE or JSON,
 # truncated JSON, a 10 MB JSON answer.  Each time the client gets what
 # nginx gives without tokenguard, and the ledger follows README "What is
-# counted": nothing when the status is >= 400 (nginx's own 502 and 504
-# too), the provider's usage when it came whole, else the estimate (the
-# prompt estimate, and the relayed bytes / 4 for the output).  t/usage.t
-# has the cases that a working provider produces.
+# counted": nothing when the provider never got the request, the
+# reservation's worst case when it got it and nothing came back (nginx's
+# own 502 and 504 after a reset or a stall), the provider's usage when it
+# came whole, else the estimate (the prompt estimate, and the relayed
+# bytes / 4 for the output).  t/usage.t has the cases that a working
+# provider produces, t/charge.t the rest of the charging rules.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -81,6 +83,23 @@ sub released {
     is($t->last_log->{usage_source}, '', "$name: no usage source");
 }
 
+# the provider got the request, nothing came back: the worst case, 7
+# prompt tokens and the 4096 output tokens reserved (no max_tokens),
+# 7 * 2.5 + 4096 * 10 = 40977.5 micro-USD, rounded up
+sub worst {
+    my ($name, $u) = @_;
+    my ($h, $team) = ledger($u);
+    for my $s (['user', $h], ['team', $team]) {
+        is($s->[1]{requests}, 1, "$name: one request ($s->[0])");
+        is($s->[1]{tokens_in}, 7, "$name: prompt estimate ($s->[0])");
+        is($s->[1]{tokens_out}, 4096, "$name: output reserved ($s->[0])");
+        is($s->[1]{usd}, 40978, "$name: the worst case ($s->[0])");
+        is($s->[1]{estimated}, 1, "$name: counted as estimated ($s->[0])");
+        is($s->[1]{reserved_usd}, 0, "$name: nothing left reserved ($s->[0])");
+    }
+    is($t->last_log->{usage_source}, 'estimate', "$name: usage source estimate");
+}
+
 # no usage (or not whole): 7 prompt tokens estimated, the relayed bytes
 # / 4 as output; gpt-4o at 2.5 and 10 per 1M tokens
 sub estimated {
@@ -107,10 +126,10 @@ my ($r, $u) = post('/dead/v1/chat/completions', $chat);
 is($r->{status}, 502, 'unreachable: 502');
 released('unreachable', $u);
 
-# the upstream resets the connection before answering: 502
+# the upstream resets the connection after reading the request: 502
 ($r, $u) = post('/v1/chat/completions', $chat, 'X-Stub-Reset' => 'headers');
 is($r->{status}, 502, 'reset before the headers: 502');
-released('reset before the headers', $u);
+worst('reset before the headers', $u);
 
 # the upstream is silent past proxy_read_timeout: 504
 my $t0 = time;
@@ -118,7 +137,7 @@ my $t0 = time;
                 'X-Stub-Delay-Ms' => 1500);
 is($r->{status}, 504, 'stalled before the headers: 504');
 ok(time - $t0 < 1.4, 'stalled: 504 after proxy_read_timeout, not the stall');
-released('stalled before the headers', $u);
+worst('stalled before the headers', $u);
 
 # a stall mid-stream: what came is relayed, then nginx closes
 ($r, $u) = post('/short/v1/chat/completions', $stream,
@@ -139,14 +158,19 @@ for my $loc ('', '/buffered') {
     ok($cl > length $r->{body}, "$name: the body is cut short"
        . " (${\ length $r->{body}} of $cl bytes)");
     ok($r->{eof}, "$name: nginx closed the connection");
-    estimated($name, $u, length $r->{body});
+    if (length $r->{body}) {
+        estimated($name, $u, length $r->{body});
+    } else {
+        # buffered: nothing was passed on before the reset
+        worst($name, $u);
+    }
 }
 
 # a reset right after the headers: 200 and no body
 ($r, $u) = post('/v1/chat/completions', $chat, 'X-Stub-Reset' => 0);
 is($r->{status}, 200, 'reset after the headers: 200');
 is($r->{body}, '', 'reset after the headers: no body');
-estimated('reset after the headers', $u, 0);
+worst('reset after the headers', $u);
 
 # truncated JSON that is valid HTTP (Content-Length matches)
 ($r, $u) = post('/v1/chat/completions', $chat, 'X-Stub-Truncate' => 150,
@@ -155,8 +179,7 @@ is($r->{status}, 200, 'truncated JSON: 200');
 is(length $r->{body}, 150, 'truncated JSON: relayed as it came');
 estimated('truncated JSON', $u, 150);
 
-# garbage instead of SSE, instead of JSON, and one 9 MB line (over the 8
-# MB an event may take)
+# garbage instead of SSE, instead of JSON, and one 9 MB line
 for my $case (['SSE', $stream, 100000], ['JSON', $chat, 2 * 1024 * 1024],
               ['SSE, one 9 MB line', $stream, '9437184,flat'])
 {

@@ -228,6 +228,17 @@ sub respond {
                       |function_call_output|custom_tool_call_output)$/x },
                    0);
     }
+    # X-Stub-Text: T answers T (its words, one a stream event)
+    if (defined(my $tx = $req->{headers}{'x-stub-text'})) {
+        $words = [split / /, $tx];
+        $text = $tx;
+    }
+    # X-Stub-Big-Event: N streams a first text delta of N bytes
+    if (my $n = $req->{headers}{'x-stub-big-event'}) {
+        unshift @$words, 'x' x $n;
+        $text = join ' ', @$words;
+    }
+    my $every = $req->{headers}{'x-stub-usage-every'};
 
     if ($path =~ m{/v1/models$}) {
         return send_json($c, $keep, 200, { object => 'list', data => [
@@ -250,11 +261,17 @@ sub respond {
                 ($no_usage ? () : (usage => $usage)) });
         }
         my @ev;
+        my $so_far = 0;
         for my $w (@$words) {
             push @ev, { id => 'chatcmpl-stub',
                         object => 'chat.completion.chunk', model => $model,
                         choices => [{ index => 0,
                                       delta => { content => "$w " } }] };
+            # X-Stub-Usage-Every: running totals on each chunk (vLLM's
+            # continuous_usage_stats)
+            $ev[-1]{usage} = { prompt_tokens => $in,
+                               completion_tokens => ++$so_far }
+                if $every;
         }
         push @ev, { id => 'chatcmpl-stub', object => 'chat.completion.chunk',
                     model => $model, choices => [{ index => 0, delta => {},
@@ -279,7 +296,9 @@ sub respond {
             ($no_usage ? () : (usage => $usage)) }) unless $body->{stream};
         my @ev = map { [undef, { id => 'cmpl-stub', model => $model,
                        choices => [{ index => 0, text => "$_ " }] }] } @$words;
-        # the usage rides on the last chunk, "choices" and all
+        # the usage rides on the last chunk, "choices" and all, as some
+        # OpenAI-compatible servers send it: a finished choice
+        $ev[-1][1]{choices}[0]{finish_reason} = 'stop';
         $ev[-1][1]{usage} = $usage
             if $body->{stream_options} && $body->{stream_options}{include_usage}
                && !$no_usage;
@@ -287,6 +306,13 @@ sub respond {
     }
 
     if ($path =~ m{/v1/responses$}) {
+        # background: answered at once, queued, fetched later by its id
+        if ($body->{background} && !$body->{stream}) {
+            return send_json($c, $keep, 200, {
+                id => 'resp_stub', object => 'response', model => $model,
+                status => 'queued', background => JSON::PP::true,
+                output => [], usage => undef });
+        }
         my $resp = { id => 'resp_stub', object => 'response',
                      model => $model, status => 'completed',
                      output => [{ type => 'message', role => 'assistant',
@@ -307,6 +333,10 @@ sub respond {
                                   ? (namespace => $call->{namespace}) : ()),
                                  arguments => $json->encode($call->{args}) }];
         }
+        # X-Stub-Echo: 1 echoes the request's tools, as the API does
+        $resp->{tools} = $body->{tools}
+            if $req->{headers}{'x-stub-echo'} && $body->{tools};
+        $resp->{background} = JSON::PP::true if $body->{background};
         return send_json($c, $keep, 200, $resp) unless $body->{stream};
         return send_sse($c, $keep, [
             [ 'response.created', { type => 'response.created',
@@ -433,10 +463,12 @@ sub respond {
         return send_sse($c, $keep, [[undef, $answer]], 0)
             if $call && $query =~ /alt=sse/;
         return send_json($c, $keep, 200, [$answer]) if $call;
-        my @ev = map { [undef, $chunk->("$_ ")] } @$words;
-        $ev[-1][1]{usageMetadata} = $usage if $usage;
+        my @ev = map { [undef, $chunk->("$_ ", $every && $usage
+                                  ? { promptTokenCount => $in } : undef)] }
+                 @$words;
         # a stream without a finish reason is a broken one to Gemini CLI
         $ev[-1][1]{candidates}[0]{finishReason} = 'STOP';
+        $ev[-1][1]{usageMetadata} = $usage if $usage;
         return send_sse($c, $keep, \@ev, 0) if $query =~ /alt=sse/;
         return send_json($c, $keep, 200, [map { $_->[1] } @ev]);
     }
@@ -530,6 +562,14 @@ sub schema_sample {
 #   X-Stub-Garbage: N[,flat]  200 and N bytes of garbage as the body
 #                         (text/event-stream if the request streams, else
 #                         application/json); flat: no CR or LF in it
+#   X-Stub-Trailer: "K":V a JSON answer gets this member last, after
+#                         its usage (a provider echoing client data there)
+#   X-Stub-Text, X-Stub-Big-Event, X-Stub-Usage-Every, X-Stub-Echo: the
+#                         answer's text; a first delta of N bytes; usage
+#                         on every chunk (chat, Gemini); tools echoed
+#                         (Responses)
+# A Responses request with "background": true (not streamed) is answered
+# at once: status "queued", no usage.
 our %h;
 
 
@@ -561,6 +601,9 @@ sub send_garbage {
 sub send_json {
     my ($c, $keep, $status, $obj) = @_;
     my $b = $json->encode($obj);
+    if (my $tr = $h{'x-stub-trailer'}) {
+        $b =~ s/\}$/,$tr}/;
+    }
     my $extra = '';
     my $gz = $h{'x-stub-gzip'} // '';
     if ($gz eq 'force'

@@ -4,11 +4,38 @@
 #include "tg_sse.h"
 
 
+/* streaming: where in a line */
+enum {
+    TG_SSE_NAME = 0,
+    TG_SSE_SPACE_DATA,          /* after "data:", a space may follow */
+    TG_SSE_SPACE_EVENT,
+    TG_SSE_DATA,
+    TG_SSE_EVENT,
+    TG_SSE_IGNORE
+};
+
+
+static int tg_sse_feed_stream(tg_sse_t *sse, const char *p, size_t len,
+    tg_sse_event_pt handler, void *data);
+static void tg_sse_stream_eol(tg_sse_t *sse, tg_sse_event_pt handler,
+    void *data);
+static void tg_sse_stream_dispatch(tg_sse_t *sse, tg_sse_event_pt handler,
+    void *data);
+
+
 void
 tg_sse_init(tg_sse_t *sse, size_t max)
 {
     memset(sse, 0, sizeof(tg_sse_t));
     sse->max = max;
+}
+
+
+void
+tg_sse_init_stream(tg_sse_t *sse, tg_sse_data_pt sink)
+{
+    memset(sse, 0, sizeof(tg_sse_t));
+    sse->sink = sink;
 }
 
 
@@ -130,6 +157,10 @@ tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
     size_t       n;
     const char  *end, *eol, *cr, *lf;
 
+    if (sse->sink) {
+        return tg_sse_feed_stream(sse, p, len, handler, data);
+    }
+
     end = p + len;
     lf = NULL;
 
@@ -213,10 +244,173 @@ tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
 void
 tg_sse_finish(tg_sse_t *sse, tg_sse_event_pt handler, void *data)
 {
+    if (sse->sink) {
+        if (sse->lstate != TG_SSE_NAME || sse->name_len) {
+            tg_sse_stream_eol(sse, handler, data);
+        }
+
+        tg_sse_stream_dispatch(sse, handler, data);
+        return;
+    }
+
     if (sse->line_len && !sse->skipping) {
         tg_sse_line(sse, sse->line, sse->line_len, handler, data);
         sse->line_len = 0;
     }
 
     tg_sse_dispatch(sse, handler, data);
+}
+
+
+static void
+tg_sse_stream_dispatch(tg_sse_t *sse, tg_sse_event_pt handler, void *data)
+{
+    if (sse->has_data) {
+        handler(data, sse->event, sse->event_len, NULL, sse->total);
+    }
+
+    sse->has_data = 0;
+    sse->total = 0;
+    sse->event_len = 0;
+}
+
+
+/* a data line: the "\n" that joins it to the event's data before it */
+static void
+tg_sse_stream_data(tg_sse_t *sse, void *data)
+{
+    if (sse->has_data) {
+        sse->sink(data, "\n", 1);
+        sse->total++;
+    }
+
+    sse->has_data = 1;
+}
+
+
+static void
+tg_sse_stream_eol(tg_sse_t *sse, tg_sse_event_pt handler, void *data)
+{
+    if (sse->lstate == TG_SSE_NAME) {
+
+        if (sse->name_len == 0) {
+            tg_sse_stream_dispatch(sse, handler, data);
+
+        } else if (sse->name_len == 4 && memcmp(sse->name, "data", 4) == 0) {
+            /* a field without a colon: an empty value */
+            tg_sse_stream_data(sse, data);
+
+        } else if (sse->name_len == 5 && memcmp(sse->name, "event", 5) == 0)
+        {
+            sse->event_len = 0;
+        }
+
+    } else if (sse->lstate == TG_SSE_EVENT
+               || sse->lstate == TG_SSE_SPACE_EVENT)
+    {
+        if (sse->event_len >= sizeof(sse->event)) {
+            /* too long to be a name we know */
+            sse->event_len = 0;
+        }
+    }
+
+    sse->lstate = TG_SSE_NAME;
+    sse->name_len = 0;
+}
+
+
+static int
+tg_sse_feed_stream(tg_sse_t *sse, const char *p, size_t len,
+    tg_sse_event_pt handler, void *data)
+{
+    char         c;
+    const char  *end, *q;
+
+    end = p + len;
+
+    while (p < end) {
+        c = *p;
+
+        if (sse->last_cr) {
+            sse->last_cr = 0;
+
+            if (c == '\n') {
+                p++;
+                continue;
+            }
+        }
+
+        if (c == '\r' || c == '\n') {
+            tg_sse_stream_eol(sse, handler, data);
+            sse->last_cr = (c == '\r');
+            p++;
+            continue;
+        }
+
+        switch (sse->lstate) {
+
+        case TG_SSE_NAME:
+            p++;
+
+            if (c != ':') {
+                if (sse->name_len < sizeof(sse->name)) {
+                    sse->name[sse->name_len++] = c;
+                }
+
+                break;
+            }
+
+            if (sse->name_len == 4 && memcmp(sse->name, "data", 4) == 0) {
+                tg_sse_stream_data(sse, data);
+                sse->lstate = TG_SSE_SPACE_DATA;
+
+            } else if (sse->name_len == 5
+                       && memcmp(sse->name, "event", 5) == 0)
+            {
+                sse->event_len = 0;
+                sse->lstate = TG_SSE_SPACE_EVENT;
+
+            } else {
+                /* a comment, or a field nobody reads */
+                sse->lstate = TG_SSE_IGNORE;
+            }
+
+            break;
+
+        case TG_SSE_SPACE_DATA:
+        case TG_SSE_SPACE_EVENT:
+            sse->lstate = (sse->lstate == TG_SSE_SPACE_DATA) ? TG_SSE_DATA
+                                                             : TG_SSE_EVENT;
+            if (c == ' ') {
+                p++;
+            }
+
+            break;
+
+        default:
+            for (q = p; q < end && *q != '\r' && *q != '\n'; q++) {
+                /* void */
+            }
+
+            if (sse->lstate == TG_SSE_DATA) {
+                sse->sink(data, p, q - p);
+                sse->total += q - p;
+
+            } else if (sse->lstate == TG_SSE_EVENT) {
+                while (p < q && sse->event_len <= sizeof(sse->event)) {
+                    if (sse->event_len < sizeof(sse->event)) {
+                        sse->event[sse->event_len] = *p;
+                    }
+
+                    sse->event_len++;
+                    p++;
+                }
+            }
+
+            p = q;
+            break;
+        }
+    }
+
+    return 0;
 }

@@ -1,5 +1,3 @@
-#define _GNU_SOURCE  1   /* memmem() */
-
 /*
  * Usage per dialect:
  *
@@ -7,7 +5,8 @@
  *     (prompt_tokens_details: cached_tokens, cache_write_tokens,
  *     audio_tokens), usage.completion_tokens (completion_tokens_details:
  *     reasoning_tokens and audio_tokens are part of it); streams: the
- *     chunk with "usage", whatever its "choices" holds.
+ *     final chunk, with "usage" and no choices, or choices with a
+ *     finish_reason.
  *   OpenAI Responses: usage.input_tokens (input_tokens_details:
  *     cached_tokens, cache_write_tokens), usage.output_tokens
  *     (output_tokens_details.reasoning_tokens); streams: response.usage
@@ -22,9 +21,15 @@
  *     VIDEO parts of promptTokensDetails, toolUsePromptTokensDetails,
  *     cacheTokensDetails), candidatesTokenCount + thoughtsTokenCount
  *     (thoughts are billed as output; candidatesTokensDetails' parts);
- *     streams: the last chunk's usageMetadata.
+ *     streams: the usageMetadata of the last chunk, the one with a
+ *     finishReason (or no candidates).
  *
- * The same fields as @pydantic/genai-prices' extractUsage reads.
+ * The same fields as @pydantic/genai-prices' extractUsage reads.  Only
+ * the provider's own fields count: the usage at the top level of a
+ * complete body, or of a stream's final event of the right type, found by
+ * a streaming scan (tg_jscan.c) that keeps nothing else.  A body cut
+ * short, or a tail of one, is never believed: what a client wrote (an
+ * echoed prompt, tool schemas) can look like usage there.
  */
 
 #include <string.h>
@@ -37,8 +42,8 @@
 /* more is not a token count, and would overflow the sums below */
 #define TG_USAGE_MAX  1e12
 
-/* "usage" keys tried from the end of a body that does not parse */
-#define TG_USAGE_TRIES  16
+/* a usage object is far smaller; a larger one is not believed */
+#define TG_USAGE_CAP  8192
 
 
 static int
@@ -278,72 +283,247 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
 }
 
 
-/* the usage object of one JSON value (a body, a chunk, an event) */
+/* the paths each kind of document is scanned for; see tg_usage_scan_end */
+
+static const char *const  tg_usage_body[] = { "usage", NULL };
+static const size_t       tg_usage_body_max[] = { TG_USAGE_CAP };
+
+static const char *const  tg_usage_body_responses[] = {
+    "usage", "background", "status", NULL
+};
+static const size_t       tg_usage_body_responses_max[] = {
+    TG_USAGE_CAP, 16, 32
+};
+
+static const char *const  tg_usage_body_generate[] = {
+    "usageMetadata", "*.usageMetadata", NULL
+};
+static const size_t       tg_usage_body_generate_max[] = {
+    TG_USAGE_CAP, TG_USAGE_CAP
+};
+
+static const char *const  tg_usage_event[] = {
+    "usage", "choices.*", "choices.*.finish_reason", NULL
+};
+static const size_t       tg_usage_event_max[] = { TG_USAGE_CAP, 0, 64 };
+
+static const char *const  tg_usage_event_responses[] = {
+    "response.usage", "type", "response.background", NULL
+};
+static const size_t       tg_usage_event_responses_max[] = {
+    TG_USAGE_CAP, 64, 16
+};
+
+static const char *const  tg_usage_event_messages[] = {
+    "usage", "type", "message.usage", NULL
+};
+static const size_t       tg_usage_event_messages_max[] = {
+    TG_USAGE_CAP, 64, TG_USAGE_CAP
+};
+
+static const char *const  tg_usage_event_generate[] = {
+    "usageMetadata", "candidates.*", "candidates.*.finishReason", NULL
+};
+static const size_t       tg_usage_event_generate_max[] = {
+    TG_USAGE_CAP, 0, 64
+};
+
+
+void
+tg_usage_scan_init(tg_usage_scan_t *s, tg_api_e api, int event)
+{
+    s->api = api;
+    s->event = event;
+
+    switch (api) {
+
+    case TG_API_RESPONSES:
+        if (event) {
+            tg_jscan_init(&s->js, tg_usage_event_responses,
+                          tg_usage_event_responses_max);
+        } else {
+            tg_jscan_init(&s->js, tg_usage_body_responses,
+                          tg_usage_body_responses_max);
+        }
+        break;
+
+    case TG_API_MESSAGES:
+        if (event) {
+            tg_jscan_init(&s->js, tg_usage_event_messages,
+                          tg_usage_event_messages_max);
+        } else {
+            tg_jscan_init(&s->js, tg_usage_body, tg_usage_body_max);
+        }
+        break;
+
+    case TG_API_GENERATE:
+        if (event) {
+            tg_jscan_init(&s->js, tg_usage_event_generate,
+                          tg_usage_event_generate_max);
+        } else {
+            tg_jscan_init(&s->js, tg_usage_body_generate,
+                          tg_usage_body_generate_max);
+        }
+        break;
+
+    default:
+        if (event) {
+            tg_jscan_init(&s->js, tg_usage_event, tg_usage_event_max);
+        } else {
+            tg_jscan_init(&s->js, tg_usage_body, tg_usage_body_max);
+        }
+        break;
+    }
+}
+
+
+void
+tg_usage_scan_feed(tg_usage_scan_t *s, const char *p, size_t len)
+{
+    tg_jscan_feed(&s->js, p, len);
+}
+
+
+void
+tg_usage_scan_free(tg_usage_scan_t *s)
+{
+    tg_jscan_free(&s->js);
+}
+
+
+/* the captured value at path i is the JSON text lit */
 static int
-tg_usage_value(tg_api_e api, tg_json_t *v, tg_usage_t *u)
+tg_usage_is(tg_usage_scan_t *s, size_t i, const char *lit)
+{
+    size_t       len;
+    const char  *v;
+
+    v = tg_jscan_value(&s->js, i, &len);
+
+    return v != NULL && len == strlen(lit) && memcmp(v, lit, len) == 0;
+}
+
+
+/* the usage object kept at path i, applied */
+static int
+tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
+{
+    int            found;
+    size_t         len;
+    tg_json_t     *v;
+    const char    *p;
+    tg_json_doc_t  doc;
+
+    p = tg_jscan_value(&s->js, i, &len);
+    if (p == NULL) {
+        return 0;
+    }
+
+    v = tg_json_parse(&doc, p, len, 0);
+    found = v != NULL && tg_usage_apply(s->api, v, u);
+    tg_json_free(&doc);
+
+    return found;
+}
+
+
+int
+tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u)
 {
     int       found;
-    tg_json_t  *usage;
     int64_t   output;
     unsigned  has_output;
 
-    if (api == TG_API_GENERATE) {
-        return tg_usage_apply(api, tg_json_get(v, "usageMetadata"), u);
+    found = 0;
+
+    if (!s->js.done || s->js.bad) {
+        goto done;
     }
 
-    usage = tg_json_get(v, "usage");
+    if (!s->event) {
+        if (s->api == TG_API_RESPONSES
+            && (tg_usage_is(s, 1, "true")
+                || tg_usage_is(s, 2, "\"queued\"")
+                || tg_usage_is(s, 2, "\"in_progress\"")))
+        {
+            /* answered later, by GET /v1/responses/{id} */
+            u->background = 1;
+        }
 
-    if (usage == NULL) {
-        /* Responses events: {"response": {...}}; Anthropic message_start */
-        usage = tg_json_get(tg_json_get(v, "response"), "usage");
+        found = tg_usage_slot(s, 0, u);
+
+        if (s->api == TG_API_GENERATE) {
+            /* a JSON-array stream: the last chunk's */
+            found |= tg_usage_slot(s, 1, u);
+        }
+
+        goto done;
     }
 
-    if (usage == NULL && api == TG_API_MESSAGES) {
-        /*
-         * Anthropic's message_start: its output_tokens is a placeholder
-         * (1), only message_delta says how much came; a stream cut before
-         * that is estimated from what was relayed
-         */
-        usage = tg_json_get(tg_json_get(v, "message"), "usage");
+    switch (s->api) {
 
-        if (usage != NULL) {
+    case TG_API_RESPONSES:
+        if (tg_usage_is(s, 2, "true")) {
+            u->background = 1;
+        }
+
+        if (tg_usage_is(s, 1, "\"response.completed\"")
+            || tg_usage_is(s, 1, "\"response.incomplete\"")
+            || tg_usage_is(s, 1, "\"response.failed\""))
+        {
+            found = tg_usage_slot(s, 0, u);
+        }
+
+        break;
+
+    case TG_API_MESSAGES:
+        if (tg_usage_is(s, 1, "\"message_start\"")) {
+            /*
+             * its output_tokens is a placeholder (1), only message_delta
+             * says how much came; a stream cut before that is estimated
+             */
             output = u->output;
             has_output = u->has_output;
-            found = tg_usage_apply(api, usage, u);
+
+            found = tg_usage_slot(s, 2, u);
 
             u->output = output;
             u->has_output = has_output;
 
-            return found;
+        } else if (tg_usage_is(s, 1, "\"message_delta\"")) {
+            found = tg_usage_slot(s, 0, u);
         }
-    }
 
-    return tg_usage_apply(api, usage, u);
-}
+        break;
 
-
-static const char *
-tg_find_last(const char *s, size_t len, const char *key, size_t klen)
-{
-    const char  *p;
-
-    if (len < klen) {
-        return NULL;
-    }
-
-    for (p = s + len - klen; p >= s; p--) {
-        if (*p == '"' && memcmp(p, key, klen) == 0
-            && (p == s || p[-1] != '\\'))
+    case TG_API_GENERATE:
+        if (!s->js.slot[1].seen
+            || (s->js.slot[2].seen && !tg_usage_is(s, 2, "null")))
         {
-            return p;
+            found = tg_usage_slot(s, 0, u);
         }
 
-        if (p == s) {
-            break;
+        break;
+
+    default:
+        /*
+         * the final chunk: usage and no choices (OpenAI), or choices that
+         * finished (Mistral and others); vLLM's running totals are not
+         */
+        if (!s->js.slot[1].seen
+            || (s->js.slot[2].seen && !tg_usage_is(s, 2, "null")))
+        {
+            found = tg_usage_slot(s, 0, u);
         }
+
+        break;
     }
 
-    return NULL;
+done:
+
+    tg_jscan_reset(&s->js);
+
+    return found;
 }
 
 
@@ -351,78 +531,20 @@ int
 tg_usage_from_body(tg_api_e api, const char *body, size_t len, int whole,
     tg_usage_t *u)
 {
-    int            found, tries;
-    size_t         i, klen;
-    tg_json_t     *root, *v;
-    const char    *key, *p;
-    tg_json_doc_t  doc;
+    int              found;
+    tg_usage_scan_t  s;
 
-    if (whole) {
-        root = tg_json_parse(&doc, body, len, 0);
-
-        if (root != NULL) {
-            found = 0;
-
-            if (tg_json_is_array(root)) {
-                tg_json_array_foreach(root, i, v) {
-                    found |= tg_usage_value(api, v, u);
-                }
-
-            } else {
-                found = tg_usage_value(api, root, u);
-            }
-
-            if (found) {
-                tg_json_free(&doc);
-                return 1;
-            }
-        }
-
-        tg_json_free(&doc);
+    if (!whole) {
+        /* a tail is never believed */
+        return 0;
     }
 
-    /*
-     * Only the tail was kept, or the body does not parse (cut short): the
-     * last "usage" key is the top-level one in every dialect's bodies.
-     * Inside a JSON string a quote is escaped, so "usage" followed by a
-     * colon is a key.  The real one is the last or close to it (a cut
-     * Gemini chunk): the attempts are few, as each may parse the rest of
-     * the body, and nested "usage" keys would make that quadratic.
-     */
+    tg_usage_scan_init(&s, api, 0);
+    tg_usage_scan_feed(&s, body, len);
+    found = tg_usage_scan_end(&s, u);
+    tg_usage_scan_free(&s);
 
-    key = (api == TG_API_GENERATE) ? "\"usageMetadata\"" : "\"usage\"";
-    klen = strlen(key);
-    tries = TG_USAGE_TRIES;
-
-    p = tg_find_last(body, len, key, klen);
-
-    while (p != NULL && tries) {
-        const char  *q = p + klen;
-
-        while (q < body + len && (*q == ' ' || *q == '\n' || *q == '\r'
-                                  || *q == '\t'))
-        {
-            q++;
-        }
-
-        if (q < body + len && *q == ':') {
-            q++;
-            tries--;
-
-            /* the value of the key: its usage object itself */
-            v = tg_json_parse(&doc, q, body + len - q, TG_JSON_ONE_VALUE);
-            found = v != NULL && tg_usage_apply(api, v, u);
-            tg_json_free(&doc);
-
-            if (found) {
-                return 1;
-            }
-        }
-
-        p = tg_find_last(body, p - body, key, klen);
-    }
-
-    return 0;
+    return found;
 }
 
 
@@ -430,22 +552,10 @@ void
 tg_usage_from_event(tg_api_e api, const char *data, size_t len,
     tg_usage_t *u)
 {
-    tg_json_t      *v;
-    tg_json_doc_t   doc;
+    tg_usage_scan_t  s;
 
-    /* most events carry no usage: skip them without parsing */
-    if (len < 7 || memmem(data, len, api == TG_API_GENERATE
-                                     ? "usageMetadata" : "usage",
-                          api == TG_API_GENERATE ? 13 : 5) == NULL)
-    {
-        return;
-    }
-
-    v = tg_json_parse(&doc, data, len, 0);
-
-    if (v != NULL) {
-        (void) tg_usage_value(api, v, u);
-    }
-
-    tg_json_free(&doc);
+    tg_usage_scan_init(&s, api, 1);
+    tg_usage_scan_feed(&s, data, len);
+    (void) tg_usage_scan_end(&s, u);
+    tg_usage_scan_free(&s);
 }

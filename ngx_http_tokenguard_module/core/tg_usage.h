@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "tg_endpoint.h"
+#include "tg_jscan.h"
 
 
 /*
@@ -43,13 +44,35 @@ typedef struct {
 
     unsigned  has_input:1;
     unsigned  has_output:1;
+    unsigned  background:1;     /* a Responses call answered later */
 } tg_usage_t;
 
 
+/* a body, or one stream event after another, scanned as it passes */
+typedef struct {
+    tg_api_e    api;
+    int         event;
+    tg_jscan_t  js;
+} tg_usage_scan_t;
+
+
+/* event: 1 for stream events' data, 0 for a whole response body */
+void tg_usage_scan_init(tg_usage_scan_t *s, tg_api_e api, int event);
+void tg_usage_scan_feed(tg_usage_scan_t *s, const char *p, size_t len);
+
 /*
- * A JSON response body (or its tail: the usage object is found by its
- * key when the whole body was not kept).  Returns 1 if usage was found.
- * Gemini's non-SSE stream is a JSON array of chunks: the last usage wins.
+ * The document (body or event) ended: updates u from its usage if it was
+ * complete and of the kind that carries the final usage; returns 1 then.
+ * The scan is ready for the next event.
+ */
+int tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u);
+void tg_usage_scan_free(tg_usage_scan_t *s);
+
+
+/*
+ * A whole JSON response body (whole 0: a tail, never believed).  Returns
+ * 1 if usage was found.  Gemini's non-SSE stream is a JSON array of
+ * chunks: the last usage wins.
  */
 int tg_usage_from_body(tg_api_e api, const char *body, size_t len,
     int whole, tg_usage_t *u);

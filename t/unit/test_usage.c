@@ -46,6 +46,140 @@ parse_split(const char *stream, size_t at, events_t *e)
 }
 
 
+/* streaming: the data comes in pieces, the event at its end */
+typedef struct {
+    events_t   e;
+    char       data[4096];
+    size_t     len;
+} stream_t;
+
+
+static void
+on_data(void *data, const char *p, size_t len)
+{
+    stream_t  *st = data;
+
+    if (st->len + len <= sizeof(st->data)) {
+        memcpy(st->data + st->len, p, len);
+    }
+
+    st->len += len;
+}
+
+
+static void
+on_stream_event(void *data, const char *event, size_t elen,
+    const char *payload, size_t len)
+{
+    stream_t  *st = data;
+
+    if (payload == NULL && len == st->len && len <= sizeof(st->data)) {
+        on_event(&st->e, event, elen, st->data, len);
+
+    } else {
+        on_event(&st->e, "MISMATCH", 8, "", 0);
+    }
+
+    st->len = 0;
+}
+
+
+static const char *
+parse_split_stream(const char *stream, size_t at, stream_t *st)
+{
+    tg_sse_t  sse;
+    size_t    len = strlen(stream);
+
+    memset(st, 0, sizeof(stream_t));
+    tg_sse_init_stream(&sse, on_data);
+    tg_sse_feed(&sse, stream, at, on_stream_event, st);
+    tg_sse_feed(&sse, stream + at, len - at, on_stream_event, st);
+    tg_sse_finish(&sse, on_stream_event, st);
+    tg_sse_free(&sse);
+
+    return st->e.log;
+}
+
+
+/* a usage scan fed events by the streaming parser, one byte at a time */
+static tg_usage_t  *scan_u;
+
+static void
+on_scan_data(void *data, const char *p, size_t len)
+{
+    tg_usage_scan_feed(data, p, len);
+}
+
+
+static void
+on_scan_event(void *data, const char *event, size_t elen,
+    const char *payload, size_t len)
+{
+    (void) event;
+    (void) elen;
+    (void) payload;
+    (void) len;
+
+    (void) tg_usage_scan_end(data, scan_u);
+}
+
+
+static void
+test_usage_stream(void)
+{
+    char             *big, *p;
+    size_t            i, n;
+    stream_t          st;
+    tg_sse_t          sse;
+    tg_usage_t        u;
+    tg_usage_scan_t   scan;
+    const char       *s, *want;
+
+    s = "event: a\ndata: 1\n\n: comment\r\ndata: x\r\ndata: y\r\n\r\n"
+        "data:z\rdata:  w\r\revent: last\ndata: [DONE]\n\n"
+        "data\n\nevent\ndata:q\n\nretry: 5\ndata: tail";
+    want = "[a|1][|x\ny][|z\n w][last|[DONE]][|][|q][|tail]";
+
+    for (i = 0; i <= strlen(s); i++) {
+        if (strcmp(parse_split_stream(s, i, &st), want) != 0) {
+            break;
+        }
+    }
+
+    is_int(i, strlen(s) + 1, "sse stream: the same events split at every"
+           " byte");
+    is_str(parse_split_stream(s, 0, &st), want, "sse stream: LF, CRLF, CR,"
+           " comments, fields without a colon");
+
+    /* a 4 MB delta, then the usage chunk: found, nothing kept */
+    n = 4 * 1024 * 1024;
+    big = malloc(n + 512);
+    p = big;
+    p += sprintf(p, "data: {\"choices\":[{\"delta\":{\"content\":\"");
+    memset(p, 'x', n);
+    p += n;
+    p += sprintf(p, "\"}}]}\n\ndata: {\"choices\":[],\"usage\":"
+                 "{\"prompt_tokens\":7,\"completion_tokens\":9}}\n\n");
+
+    memset(&u, 0, sizeof(tg_usage_t));
+    scan_u = &u;
+    tg_usage_scan_init(&scan, TG_API_CHAT, 1);
+    tg_sse_init_stream(&sse, on_scan_data);
+
+    for (i = 0; i < (size_t) (p - big); i += 1000) {
+        n = (size_t) (p - big) - i < 1000 ? (size_t) (p - big) - i : 1000;
+        tg_sse_feed(&sse, big + i, n, on_scan_event, &scan);
+    }
+
+    tg_sse_finish(&sse, on_scan_event, &scan);
+    tg_usage_scan_free(&scan);
+    free(big);
+
+    ok(u.input == 7 && u.output == 9, "usage: behind a 4 MB event,"
+       " streamed");
+}
+
+
 typedef struct {
     tg_api_e     api;
     tg_usage_t  *u;
@@ -192,17 +326,35 @@ nested_usage(void)
     memset(&u, 0, sizeof(tg_usage_t));
     t = clock();
 
-    ok(tg_usage_from_body(TG_API_CHAT, b, p - b, 0, &u) == 0
+    ok(tg_usage_from_body(TG_API_CHAT, b, p - b, 1, &u) == 0
        && clock() - t < 2 * CLOCKS_PER_SEC,
        "usage: nested \"usage\" keys are not quadratic");
 
     free(b);
 
-    /* the real usage is still found behind a few that are not */
-    u = body(TG_API_CHAT, "\"usage\":{\"prompt_tokens\":3,"
+    /* a body cut short is never believed, whatever its tail holds */
+    u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":3,"
              "\"completion_tokens\":4},\"x\":{\"usage\":null},"
-             "\"usage\":{},\"usage\":\"cut", 0);
-    ok(u.input == 3 && u.output == 4, "usage: the last usage that parses");
+             "\"usage\":{},\"usage\":\"cut", 1);
+    ok(!u.has_input && !u.has_output, "usage: not from a body cut short");
+
+    /* an echoed tool schema holds a "usage" object, the body is cut */
+    u = body(TG_API_RESPONSES, "{\"tools\":[{\"parameters\":{\"properties\":"
+             "{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}}],"
+             "\"output\":[", 1);
+    ok(!u.has_input && !u.has_output, "usage: not from an echoed schema");
+
+    /* the same, whole: only the top-level usage counts */
+    u = body(TG_API_RESPONSES, "{\"usage\":{\"input_tokens\":50,"
+             "\"output_tokens\":60},\"tools\":[{\"parameters\":"
+             "{\"properties\":{\"usage\":{\"input_tokens\":1,"
+             "\"output_tokens\":1}}}}]}", 1);
+    ok(u.input == 50 && u.output == 60 && !u.background,
+       "usage: the top-level usage, not the echoed one after it");
+
+    u = body(TG_API_RESPONSES, "{\"id\":\"resp_1\",\"status\":\"queued\","
+             "\"background\":true,\"usage\":null}", 1);
+    ok(u.background && !u.has_input, "usage: a background response");
 }
 
 
@@ -213,6 +365,8 @@ test_usage(void)
     events_t     e;
     tg_usage_t   u;
     const char  *s, *want;
+
+    test_usage_stream();
 
     s = "event: a\ndata: 1\n\n: comment\r\ndata: x\r\ndata: y\r\n\r\n"
         "data:z\rdata:  w\r\revent: last\ndata: [DONE]\n\n";
@@ -245,8 +399,10 @@ test_usage(void)
     }
 
     /* OpenAI chat stream: usage on a final chunk that still has choices */
-    s = "data: {\"choices\":[{\"delta\":{\"content\":\"usage is\"}}]}\n\n"
-        "data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":12,"
+    s = "data: {\"choices\":[{\"delta\":{\"content\":\"usage is\"}}],"
+        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\n"
+        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":12,"
         "\"completion_tokens\":30,\"prompt_tokens_details\":"
         "{\"cached_tokens\":4},\"completion_tokens_details\":"
         "{\"reasoning_tokens\":10}}}\n\ndata: [DONE]\n\n";
@@ -318,11 +474,11 @@ test_usage(void)
 
     u = body(TG_API_CHAT, "ed, long text\",\"role\":\"assistant\"}}],"
              "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 0);
-    ok(u.input == 5 && u.output == 6, "usage: found in a body's tail");
+    ok(!u.has_input && !u.has_output, "usage: never from a body's tail");
 
     u = body(TG_API_CHAT, "{\"choices\":[{\"message\":{\"content\":"
              "\"the \\\"usage\\\": {\\\"prompt_tokens\\\": 99}\"}}],"
-             "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 0);
+             "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}", 1);
     ok(u.input == 5 && u.output == 6, "usage: a quoted \"usage\" in the"
        " text is not taken");
 
