@@ -350,7 +350,9 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
 
     input = u->input;
     output = u->output;
-    usd = tg_price_cost(ctx->price, u, ngx_time());
+    /* the worst case is charged at what was reserved for it */
+    usd = ctx->charge_reserved ? ctx->reserve_usd
+                               : tg_price_cost(ctx->price, u, ngx_time());
 
     if (ctx->rerouted) {
         /* the routing's worth: the same usage at the requested model */

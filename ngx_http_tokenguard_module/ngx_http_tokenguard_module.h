@@ -196,6 +196,7 @@ typedef struct {
     unsigned                     sse_on:1;
     unsigned                     answered:1;    /* the provider's headers */
     unsigned                     estimated:1;   /* usage not reported */
+    unsigned                     charge_reserved:1; /* the worst case */
     tg_sse_t                     sse;
     tg_usage_scan_t             *scan;          /* the body, or each event */
     off_t                        relayed;       /* body bytes passed on */

@@ -262,8 +262,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     if (u->has_input && u->has_output && !u->background) {
         ngx_str_set(&ctx->usage_source, "provider");
 
-        ngx_http_tokenguard_ledger_settle(r, ctx, u->input, u->cached,
-                                          u->cache_write, u->output);
+        ngx_http_tokenguard_ledger_settle(r, ctx, u);
         return;
     }
 
@@ -271,11 +270,15 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     ctx->estimated = 1;
 
     if (u->background || !ctx->answered || ctx->relayed == 0) {
-        /* the reserved worst case: the same numbers, the same price */
+        /* the reserved worst case: the same tokens, the reserved price */
         out = ctx->reserve_tokens - ctx->rq.prompt_tokens;
 
-        ngx_http_tokenguard_ledger_settle(r, ctx, ctx->rq.prompt_tokens, 0,
-                                          0, ngx_max(out, 0));
+        ngx_memzero(u, sizeof(tg_usage_t));
+        u->input = ctx->rq.prompt_tokens;
+        u->output = ngx_max(out, 0);
+        ctx->charge_reserved = 1;
+
+        ngx_http_tokenguard_ledger_settle(r, ctx, u);
         return;
     }
 
