@@ -73,6 +73,7 @@ main(void)
     test_refusal();
     test_ledger_core();
     test_usage();
+    test_command();
 
     printf("1..%d\n", tap_n);
 

@@ -27,5 +27,6 @@ void test_template(void);
 void test_refusal(void);
 void test_ledger_core(void);
 void test_usage(void);
+void test_command(void);
 
 #endif
