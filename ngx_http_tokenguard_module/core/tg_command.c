@@ -64,11 +64,11 @@ tg_command_room(tg_command_t *c, size_t n)
 }
 
 
-/* "$LEN\r\n": the header of an argument of len bytes */
+/* "$LEN\r\n" (or "*ARGC\r\n"): at most 23 bytes */
 static size_t
-tg_command_head(char *out, char type, size_t len)
+tg_command_head(char out[32], char type, size_t len)
 {
-    return (size_t) sprintf(out, "%c%zu\r\n", type, len);
+    return (size_t) snprintf(out, 32, "%c%zu\r\n", type, len);
 }
 
 
