@@ -36,7 +36,14 @@
 #define NGX_HTTP_TOKENGUARD_LEASE_MAX    65536    /* scopes per worker */
 #define NGX_HTTP_TOKENGUARD_REMEMBER_MS  (7 * 86400 * 1000LL)
 
-#define NGX_HTTP_TOKENGUARD_LEASE_ARGS   38       /* before the pairs */
+/*
+ * Spend fields one lease call carries at most (a field is at most
+ * NGX_HTTP_TOKENGUARD_FIELD_MAX bytes): far below TG_COMMAND_MAX; the
+ * rest wait for the next call
+ */
+#define NGX_HTTP_TOKENGUARD_LEASE_PAIRS  1024
+#define NGX_HTTP_TOKENGUARD_FIELD_MAX    (sizeof("reroute:->:saved_usd")     \
+                                          + 2 * TG_MODEL_MAX + 64)
 
 
 typedef struct {
@@ -62,7 +69,7 @@ struct ngx_http_tokenguard_lease_s {
     int64_t                      caps[NGX_HTTP_TOKENGUARD_CAPS];
     ngx_msec_t                   ttl;
 
-    u_char                       id[48];
+    u_char                       id[1 + TG_ID_LEN + 1];
     ngx_uint_t                   batch;
 
     /* usd, tokens, requests */
@@ -100,7 +107,6 @@ typedef struct {
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  all;
     ngx_uint_t                   count;
-    ngx_uint_t                   seq;
     long long                    recalls;       /* tg:recalls, last seen */
     unsigned                     polling:1;
     unsigned                     polled:1;
@@ -124,11 +130,19 @@ static void ngx_http_tokenguard_lease_poll(void);
 static ngx_http_tokenguard_leases_t  ngx_http_tokenguard_leases;
 
 
-static void
+/* "L" and 128 random bits: slices and their batches never collide */
+static ngx_int_t
 ngx_http_tokenguard_lease_new_id(ngx_http_tokenguard_lease_t *l)
 {
-    ngx_sprintf(l->id, "L%P-%M-%ui%Z", ngx_pid, ngx_current_msec,
-                ++ngx_http_tokenguard_leases.seq);
+    if (tg_id_new((char *) l->id + 1) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      "tokenguard: no random bytes for a lease id");
+        return NGX_ERROR;
+    }
+
+    l->id[0] = 'L';
+
+    return NGX_OK;
 }
 
 
@@ -185,6 +199,49 @@ ngx_http_tokenguard_pairs_add(ngx_http_tokenguard_pairs_t *pairs,
 }
 
 
+/* the pairs past the first "keep" of "from" go to the end of "to" */
+static ngx_int_t
+ngx_http_tokenguard_pairs_move(ngx_http_tokenguard_pairs_t *from,
+    ngx_uint_t keep, ngx_http_tokenguard_pairs_t *to)
+{
+    ngx_uint_t                   n, size;
+    ngx_http_tokenguard_pair_t  *elts;
+
+    if (from->nelts <= keep) {
+        return NGX_OK;
+    }
+
+    n = from->nelts - keep;
+
+    if (to->nelts + n > to->nalloc) {
+        size = ngx_max(2 * to->nalloc, to->nelts + n);
+
+        elts = ngx_alloc(size * sizeof(ngx_http_tokenguard_pair_t),
+                         ngx_cycle->log);
+        if (elts == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (to->nelts) {
+            ngx_memcpy(elts, to->elts,
+                       to->nelts * sizeof(ngx_http_tokenguard_pair_t));
+        }
+
+        ngx_free(to->elts);
+        to->elts = elts;
+        to->nalloc = size;
+    }
+
+    /* the names change hands, they are not copied */
+    ngx_memcpy(&to->elts[to->nelts], &from->elts[keep],
+               n * sizeof(ngx_http_tokenguard_pair_t));
+    to->nelts += n;
+    from->nelts = keep;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_tokenguard_pairs_clear(ngx_http_tokenguard_pairs_t *pairs)
 {
@@ -203,13 +260,16 @@ static ngx_int_t
 ngx_http_tokenguard_pairs_field(ngx_http_tokenguard_pairs_t *pairs,
     const char *head, ngx_str_t *mid, const char *tail, int64_t delta)
 {
-    u_char  *p, buf[512];
+    u_char  *p, buf[NGX_HTTP_TOKENGUARD_FIELD_MAX];
     size_t   hlen, tlen;
 
     hlen = ngx_strlen(head);
     tlen = ngx_strlen(tail);
 
     if (hlen + mid->len + tlen > sizeof(buf)) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "tokenguard: a spend field of %uz bytes is not"
+                      " counted", hlen + mid->len + tlen);
         return NGX_ERROR;
     }
 
@@ -227,7 +287,7 @@ static ngx_int_t
 ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
     ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t tin, int64_t tout)
 {
-    u_char     *p, buf[512];
+    u_char     *p, buf[2 * TG_MODEL_MAX + sizeof("->")];
     ngx_str_t   rr;
     ngx_int_t   rc;
 
@@ -253,18 +313,16 @@ ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "rerouted", 8,
                                             1);
 
-        if (ctx->model_requested.len + ctx->model.len + 16 < sizeof(buf)) {
-            p = ngx_sprintf(buf, "%V->%V", &ctx->model_requested,
-                            &ctx->model);
-            rr.data = buf;
-            rr.len = p - buf;
+        /* both names are at most TG_MODEL_MAX: this never truncates */
+        p = ngx_snprintf(buf, sizeof(buf), "%V->%V", &ctx->model_requested,
+                         &ctx->model);
+        rr.data = buf;
+        rr.len = p - buf;
 
-            rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
-                                                  ":requests", 1);
-            rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
-                                                  ":saved_usd",
-                                                  ctx->saved_usd);
-        }
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
+                                              ":requests", 1);
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
+                                              ":saved_usd", ctx->saved_usd);
 
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "saved_usd", 9,
                                             ctx->saved_usd);
@@ -337,7 +395,13 @@ ngx_http_tokenguard_lease_get(char scope, ngx_str_t *name,
     l->last_call = ngx_current_msec;
     l->last_active = ngx_current_msec;
     ngx_queue_init(&l->waiters);
-    ngx_http_tokenguard_lease_new_id(l);
+
+    if (ngx_http_tokenguard_lease_new_id(l) != NGX_OK) {
+        /* the request reserves on its own */
+        ngx_free(l->name.data);
+        ngx_free(l);
+        return NULL;
+    }
 
     l->sn.str.data = l->prefix;
     l->sn.str.len = l->prefix_len;
@@ -868,7 +932,8 @@ ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l)
 {
     ngx_uint_t  d;
 
-    ngx_http_tokenguard_lease_new_id(l);
+    /* on no random bytes the old id stays: this worker's, and dropped */
+    (void) ngx_http_tokenguard_lease_new_id(l);
 
     for (d = 0; d < 3; d++) {
         l->slice[d] = 0;
@@ -906,13 +971,10 @@ static void
 ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode)
 {
-    int                               argc;
     char                              month[8], day[11];
-    u_char                           *p, *last, *nums;
-    size_t                           *len;
     int64_t                           v;
-    ngx_uint_t                        i, d, n;
-    const char                      **argv;
+    ngx_uint_t                        i, d;
+    tg_command_t                      c;
     ngx_http_tokenguard_pairs_t      *pairs, swap;
     ngx_http_tokenguard_redis_op_t   *op;
     ngx_http_tokenguard_main_conf_t  *tmcf;
@@ -931,41 +993,32 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
         l->sent_pairs = l->pairs;
         l->pairs = swap;
 
+        /* a bounded call: the fields past the bound wait for the next */
+        if (ngx_http_tokenguard_pairs_move(&l->sent_pairs,
+                                           NGX_HTTP_TOKENGUARD_LEASE_PAIRS,
+                                           &l->pairs)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                          "tokenguard: out of memory, a budget lease call of"
+                          " \"%V\" carries all of its fields at once",
+                          &l->name);
+        }
+
         l->sent_batch[0] = '\0';
 
         if (l->sent_pairs.nelts) {
-            ngx_sprintf(l->sent_batch, "%s-%ui%Z", l->id, ++l->batch);
+            ngx_snprintf(l->sent_batch, sizeof(l->sent_batch), "%s-%ui%Z",
+                         l->id, ++l->batch);
         }
     }
 
     pairs = &l->sent_pairs;
 
-    n = NGX_HTTP_TOKENGUARD_LEASE_ARGS + 2 * pairs->nelts;
-
-    /* argv, lengths, then the keys and numbers formatted here */
-    argv = ngx_alloc(n * (sizeof(char *) + sizeof(size_t))
-                     + 8 * (TG_KEY_PREFIX_MAX + 16)
-                     + n * NGX_INT64_LEN, ngx_cycle->log);
-    if (argv == NULL) {
-        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                      "tokenguard: out of memory, a budget lease call of"
-                      " \"%V\" is lost", &l->name);
-        return;
-    }
-
-    len = (size_t *) (argv + n);
-    nums = (u_char *) (len + n);
-    p = nums;
-    argc = 0;
-
-#define tg_arg(s, l)  do { argv[argc] = (char *) (s); len[argc++] = (l); }    \
-                      while (0)
-#define tg_num(v)     do { last = ngx_sprintf(p, "%L", (int64_t) (v));        \
-                           tg_arg(p, last - p); p = last; } while (0)
-
-    tg_arg("EVALSHA", 7);
-    tg_arg(ngx_http_tokenguard_script_sha[TG_SCRIPT_LEASE], 40);
-    tg_arg("8", 1);
+    tg_command_init(&c, 0);
+    tg_command_str(&c, "EVALSHA");
+    tg_command_arg(&c, ngx_http_tokenguard_script_sha[TG_SCRIPT_LEASE], 40);
+    tg_command_int(&c, 8);
 
     tg_period_month(ngx_time(), month);
     tg_period_day(ngx_time(), day);
@@ -973,34 +1026,22 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     suffix[1] = day;
 
     for (i = 0; i < 8; i++) {
-        last = ngx_cpymem(p, l->prefix, l->prefix_len);
-        last = ngx_sprintf(last, ":%s", suffix[i]);
-        tg_arg(p, last - p);
-        p = last;
+        tg_command_key(&c, (char *) l->prefix, l->prefix_len, suffix[i]);
     }
 
-    tg_num((int64_t) ngx_time() * 1000);
-    tg_num(l->ttl);
-    tg_arg(l->id, ngx_strlen(l->id));
-    tg_arg(l->sent_batch, ngx_strlen(l->sent_batch));
-
-    if (mode == 0) {
-        tg_arg("lease", 5);
-
-    } else if (mode == 1) {
-        tg_arg("drop", 4);
-
-    } else {
-        tg_arg("spend", 5);
-    }
+    tg_command_int(&c, (int64_t) ngx_time() * 1000);
+    tg_command_int(&c, l->ttl);
+    tg_command_str(&c, (char *) l->id);
+    tg_command_str(&c, (char *) l->sent_batch);
+    tg_command_str(&c, mode == 0 ? "lease" : mode == 1 ? "drop" : "spend");
 
     /* the slice is set to what is in flight, the spent part is spend */
     for (d = 0; d < 3; d++) {
-        tg_num(mode ? 0 : l->flight[d]);
+        tg_command_int(&c, mode ? 0 : l->flight[d]);
     }
 
     for (d = 0; d < 3; d++) {
-        tg_num(needy && !mode ? needy->worst[d] : 0);
+        tg_command_int(&c, needy && !mode ? needy->worst[d] : 0);
     }
 
     /*
@@ -1015,7 +1056,7 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
             v = ngx_max(v, 4 * needy->worst[d]);
         }
 
-        tg_num(v);
+        tg_command_int(&c, v);
 
         if (mode != 3) {
             l->admitted[d] = 0;
@@ -1024,37 +1065,33 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     }
 
     for (i = 0; i < NGX_HTTP_TOKENGUARD_CAPS; i++) {
-        tg_num(l->caps[i]);
+        tg_command_int(&c, l->caps[i]);
     }
 
-    tg_num(tmcf->retention_month);
-    tg_num(tmcf->retention_day);
-    tg_num(NGX_HTTP_TOKENGUARD_REMEMBER_MS);
+    tg_command_int(&c, tmcf->retention_month);
+    tg_command_int(&c, tmcf->retention_day);
+    tg_command_int(&c, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
 
     /* a request waiting this long is refused for good */
-    tg_num(l->retry && ngx_current_msec - l->wait_since
-                       >= NGX_HTTP_TOKENGUARD_RECALL
-                          + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
-           ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
+    tg_command_int(&c, l->retry && ngx_current_msec - l->wait_since
+                                   >= NGX_HTTP_TOKENGUARD_RECALL
+                                      + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
+                       ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
 
     for (i = 0; i < pairs->nelts; i++) {
-        tg_arg(pairs->elts[i].name, pairs->elts[i].len);
-        tg_num(pairs->elts[i].delta);
+        tg_command_arg(&c, pairs->elts[i].name, pairs->elts[i].len);
+        tg_command_int(&c, pairs->elts[i].delta);
     }
 
-#undef tg_arg
-#undef tg_num
-
-    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_LEASE, argc, argv, len, 0,
-                                      mode ? ngx_http_tokenguard_lease_write_handler
-                                           : ngx_http_tokenguard_lease_handler,
-                                      mode ? NULL : l);
-    ngx_free(argv);
+    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_LEASE, &c, 0,
+                             mode ? ngx_http_tokenguard_lease_write_handler
+                                  : ngx_http_tokenguard_lease_handler,
+                             mode ? NULL : l);
 
     if (op == NULL) {
         ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                      "tokenguard: out of memory, a budget lease call of"
-                      " \"%V\" is lost", &l->name);
+                      "tokenguard: a budget lease call of \"%V\" is lost",
+                      &l->name);
         return;
     }
 
@@ -1072,6 +1109,11 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
         }
 
         ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
+
+        if (mode == 1 && l->pairs.nelts) {
+            /* the fields one call could not carry */
+            ngx_http_tokenguard_lease_call(l, NULL, 1);
+        }
 
         return;
     }
@@ -1311,12 +1353,14 @@ ngx_http_tokenguard_lease_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static void
 ngx_http_tokenguard_lease_recall(void)
 {
-    size_t       len[2] = { 4, 10 };
-    const char  *argv[2] = { "INCR", "tg:recalls" };
-
+    tg_command_t                     c;
     ngx_http_tokenguard_redis_op_t  *op;
 
-    op = ngx_http_tokenguard_redis_op(-1, 2, argv, len, 0,
+    tg_command_init(&c, 0);
+    tg_command_str(&c, "INCR");
+    tg_command_str(&c, "tg:recalls");
+
+    op = ngx_http_tokenguard_redis_op(-1, &c, 0,
                                       ngx_http_tokenguard_lease_write_handler,
                                       NULL);
     if (op == NULL) {
@@ -1378,15 +1422,18 @@ ngx_http_tokenguard_lease_poll_handler(ngx_http_tokenguard_redis_op_t *op,
 static void
 ngx_http_tokenguard_lease_poll(void)
 {
-    size_t                          len[2] = { 3, 10 };
-    const char                     *argv[2] = { "GET", "tg:recalls" };
+    tg_command_t                     c;
     ngx_http_tokenguard_redis_op_t  *op;
 
     if (ngx_http_tokenguard_leases.polling) {
         return;
     }
 
-    op = ngx_http_tokenguard_redis_op(-1, 2, argv, len, 0,
+    tg_command_init(&c, 0);
+    tg_command_str(&c, "GET");
+    tg_command_str(&c, "tg:recalls");
+
+    op = ngx_http_tokenguard_redis_op(-1, &c, 0,
                                       ngx_http_tokenguard_lease_poll_handler,
                                       NULL);
     if (op == NULL) {

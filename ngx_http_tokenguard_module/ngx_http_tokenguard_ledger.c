@@ -18,17 +18,6 @@
 /* a settled id is remembered this long, longer than any journal stay */
 #define NGX_HTTP_TOKENGUARD_REMEMBER_MS  (7 * 86400 * 1000LL)
 
-#define NGX_HTTP_TOKENGUARD_MAX_ARGS     32
-
-
-typedef struct {
-    const char   *argv[NGX_HTTP_TOKENGUARD_MAX_ARGS];
-    size_t        len[NGX_HTTP_TOKENGUARD_MAX_ARGS];
-    int           n;
-    u_char       *last;                 /* free space in buf */
-    u_char        buf[4096];
-} ngx_http_tokenguard_args_t;
-
 
 /* the keys of one scope, for one request's periods */
 typedef struct {
@@ -51,60 +40,42 @@ static ngx_int_t ngx_http_tokenguard_reserve_send(
     ngx_http_tokenguard_ctx_t *ctx, ngx_uint_t i);
 
 
+/* the arguments go straight into the bounded builder (core/tg_command.c) */
 static void
-ngx_http_tokenguard_args_init(ngx_http_tokenguard_args_t *a, tg_script_e s,
-    int nkeys)
+ngx_http_tokenguard_args_init(tg_command_t *a, tg_script_e s, int nkeys)
 {
-    a->n = 0;
-    a->last = a->buf;
-
-    a->argv[a->n] = "EVALSHA";
-    a->len[a->n++] = 7;
-    a->argv[a->n] = (char *) ngx_http_tokenguard_script_sha[s];
-    a->len[a->n++] = 40;
-
-    a->argv[a->n] = (char *) a->last;
-    a->last = ngx_sprintf(a->last, "%d", nkeys);
-    a->len[a->n] = a->last - (u_char *) a->argv[a->n];
-    a->n++;
+    tg_command_init(a, 0);
+    tg_command_str(a, "EVALSHA");
+    tg_command_arg(a, ngx_http_tokenguard_script_sha[s], 40);
+    tg_command_int(a, nkeys);
 }
 
 
 static void
-ngx_http_tokenguard_arg(ngx_http_tokenguard_args_t *a, u_char *p, size_t len)
+ngx_http_tokenguard_arg(tg_command_t *a, u_char *p, size_t len)
 {
-    a->argv[a->n] = (char *) p;
-    a->len[a->n++] = len;
+    tg_command_arg(a, p, len);
 }
 
 
 static void
-ngx_http_tokenguard_arg_int(ngx_http_tokenguard_args_t *a, int64_t v)
+ngx_http_tokenguard_arg_int(tg_command_t *a, int64_t v)
 {
-    u_char  *p;
-
-    p = a->last;
-    a->last = ngx_sprintf(p, "%L", v);
-    ngx_http_tokenguard_arg(a, p, a->last - p);
+    tg_command_int(a, v);
 }
 
 
-/* prefix + suffix ("tg:{u:alice}" + ":2026-11"), formatted into a->buf */
+/* prefix + suffix ("tg:{u:alice}" + ":2026-11") */
 static void
-ngx_http_tokenguard_arg_key(ngx_http_tokenguard_args_t *a,
-    ngx_http_tokenguard_scope_t *sc, const char *suffix)
+ngx_http_tokenguard_arg_key(tg_command_t *a, ngx_http_tokenguard_scope_t *sc,
+    const char *suffix)
 {
-    u_char  *p;
-
-    p = a->last;
-    a->last = ngx_cpymem(p, sc->prefix, sc->prefix_len);
-    a->last = ngx_sprintf(a->last, ":%s", suffix);
-    ngx_http_tokenguard_arg(a, p, a->last - p);
+    tg_command_key(a, (char *) sc->prefix, sc->prefix_len, suffix);
 }
 
 
 static void
-ngx_http_tokenguard_arg_periods(ngx_http_tokenguard_args_t *a,
+ngx_http_tokenguard_arg_periods(tg_command_t *a,
     ngx_http_tokenguard_scope_t *sc, time_t now)
 {
     char  month[8], day[11];
@@ -183,18 +154,16 @@ ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op_t *op)
 
 
 static void
-ngx_http_tokenguard_write_args(ngx_int_t script,
-    ngx_http_tokenguard_args_t *a)
+ngx_http_tokenguard_write_args(ngx_int_t script, tg_command_t *a)
 {
-    ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(script, a->n,
-                              a->argv, a->len, 0,
+    ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(script, a, 0,
                               ngx_http_tokenguard_write_handler, NULL));
 }
 
 
 /* SETTLE for one scope; requests 0 only releases the reservation */
 static void
-ngx_http_tokenguard_settle_args(ngx_http_tokenguard_args_t *a,
+ngx_http_tokenguard_settle_args(tg_command_t *a,
     ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_scope_t *sc,
     ngx_http_tokenguard_main_conf_t *tmcf, int64_t usd, int64_t tin,
     int64_t tout, ngx_uint_t requests)
@@ -210,7 +179,7 @@ ngx_http_tokenguard_settle_args(ngx_http_tokenguard_args_t *a,
     ngx_http_tokenguard_arg_key(a, sc, "settled");
 
     ngx_http_tokenguard_arg_int(a, (int64_t) ngx_time() * 1000);
-    ngx_http_tokenguard_arg(a, ctx->id, ngx_strlen(ctx->id));
+    ngx_http_tokenguard_arg(a, ctx->id, TG_ID_LEN);
     ngx_http_tokenguard_arg_int(a, ctx->sandbox);
     ngx_http_tokenguard_arg_int(a, usd);
     ngx_http_tokenguard_arg_int(a, tin);
@@ -243,11 +212,11 @@ void
 ngx_http_tokenguard_ledger_index(char scope, ngx_str_t *name)
 {
     char                              period[11];
-    u_char                            key[48], ttl[NGX_TIME_T_LEN];
-    size_t                            len[3];
+    u_char                            key[sizeof("tg:idx:YYYY-MM-DD")];
+    size_t                            len;
     uint32_t                          hash;
     ngx_uint_t                        i;
-    const char                       *argv[3];
+    tg_command_t                      c;
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
     static struct {
@@ -275,30 +244,26 @@ ngx_http_tokenguard_ledger_index(char scope, ngx_str_t *name)
             tg_period_day(ngx_time(), period);
         }
 
-        argv[1] = (char *) key;
-        len[1] = ngx_sprintf(key, "tg:idx:%s:%s", period,
-                             scope == TG_SCOPE_USER ? "users" : "teams")
-                 - key;
+        len = ngx_snprintf(key, sizeof(key), "tg:idx:%s", period) - key;
 
-        argv[0] = "SADD";
-        len[0] = 4;
-        argv[2] = (char *) name->data;
-        len[2] = name->len;
+        tg_command_init(&c, 0);
+        tg_command_str(&c, "SADD");
+        tg_command_key(&c, (char *) key, len,
+                       scope == TG_SCOPE_USER ? "users" : "teams");
+        tg_command_arg(&c, name->data, name->len);
 
-        ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(-1, 3, argv,
-                                  len, 0, ngx_http_tokenguard_write_handler,
-                                  NULL));
+        ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(-1, &c, 0,
+                                  ngx_http_tokenguard_write_handler, NULL));
 
-        argv[0] = "EXPIRE";
-        len[0] = 6;
-        argv[2] = (char *) ttl;
-        len[2] = ngx_sprintf(ttl, "%T", i == 0 ? tmcf->retention_month
-                                               : tmcf->retention_day)
-                 - ttl;
+        tg_command_init(&c, 0);
+        tg_command_str(&c, "EXPIRE");
+        tg_command_key(&c, (char *) key, len,
+                       scope == TG_SCOPE_USER ? "users" : "teams");
+        tg_command_int(&c, i == 0 ? tmcf->retention_month
+                                  : tmcf->retention_day);
 
-        ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(-1, 3, argv,
-                                  len, 0, ngx_http_tokenguard_write_handler,
-                                  NULL));
+        ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(-1, &c, 0,
+                                  ngx_http_tokenguard_write_handler, NULL));
     }
 }
 
@@ -336,7 +301,7 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
     int64_t                           usd, input, output;
     ngx_uint_t                        i, n;
     const tg_price_t                 *requested;
-    ngx_http_tokenguard_args_t        a;
+    tg_command_t                      a;
     ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
@@ -392,7 +357,7 @@ void
 ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, const char *field)
 {
-    ngx_http_tokenguard_args_t        a;
+    tg_command_t                      a;
     ngx_http_tokenguard_scope_t       sc;
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
@@ -456,7 +421,7 @@ ngx_int_t
 ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
-    ngx_http_tokenguard_args_t        a;
+    tg_command_t                      a;
     ngx_http_tokenguard_scope_t       sc;
     ngx_http_tokenguard_redis_op_t   *op;
     ngx_http_tokenguard_loc_conf_t   *tlcf;
@@ -476,8 +441,8 @@ ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
     ngx_http_tokenguard_arg_int(&a, tlcf->user_caps[0]);
     ngx_http_tokenguard_arg_int(&a, tlcf->user_caps[1]);
 
-    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_STATUS, a.n, a.argv, a.len,
-                                      0, ngx_http_tokenguard_status_handler,
+    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_STATUS, &a, 0,
+                                      ngx_http_tokenguard_status_handler,
                                       ctx);
     if (op == NULL) {
         return NGX_DECLINED;
@@ -663,10 +628,10 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
     ngx_uint_t index)
 {
     char                                   *release;
+    long                                    len;
     int64_t                                *caps;
-    ngx_int_t                               len;
     ngx_uint_t                              i;
-    ngx_http_tokenguard_args_t              a;
+    tg_command_t                            a;
     ngx_http_tokenguard_redis_op_t         *op;
     ngx_http_tokenguard_loc_conf_t         *tlcf;
     ngx_http_tokenguard_main_conf_t        *tmcf;
@@ -678,8 +643,11 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
     /* the release this reservation needs if its request disappears */
     ngx_http_tokenguard_settle_args(&a, ctx, sc, tmcf, 0, 0, 0, 0);
 
-    len = ngx_http_tokenguard_redis_format(&release, a.n, a.argv, a.len);
+    len = tg_command_finish(&a, &release);
     if (len < 0) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "tokenguard: a release command is not built: %s",
+                      tg_command_strerror(a.error));
         return NULL;
     }
 
@@ -693,7 +661,7 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
 
     ngx_http_tokenguard_arg_int(&a, (int64_t) ngx_time() * 1000);
     ngx_http_tokenguard_arg_int(&a, tlcf->reservation_ttl);
-    ngx_http_tokenguard_arg(&a, ctx->id, ngx_strlen(ctx->id));
+    ngx_http_tokenguard_arg(&a, ctx->id, TG_ID_LEN);
     ngx_http_tokenguard_arg_int(&a, ctx->sandbox);
     ngx_http_tokenguard_arg_int(&a, ctx->reserve_usd);
     ngx_http_tokenguard_arg_int(&a, ctx->reserve_tokens);
@@ -707,7 +675,7 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
     ngx_http_tokenguard_arg_int(&a, tmcf->retention_month);
     ngx_http_tokenguard_arg_int(&a, tmcf->retention_day);
 
-    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_RESERVE, a.n, a.argv, a.len,
+    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_RESERVE, &a,
                     sizeof(ngx_http_tokenguard_reserve_payload_t) + len,
                     ngx_http_tokenguard_reserve_handler, ctx);
 
@@ -767,7 +735,6 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
 {
     int64_t                           output;
     ngx_http_tokenguard_loc_conf_t   *tlcf;
-    static ngx_uint_t                 seq;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
@@ -789,7 +756,18 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     ctx->reserve_tokens = ctx->rq.prompt_tokens + output;
     ctx->remaining_usd = -1;
 
-    ngx_sprintf(ctx->id, "%P-%M-%ui%Z", ngx_pid, ngx_current_msec, ++seq);
+    /*
+     * 128 random bits: an id another instance, worker or restart also
+     * made would have its settle dropped as a replay (tokens for free)
+     */
+    if (tg_id_new((char *) ctx->id) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      "tokenguard: no random bytes for a reservation id");
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_STORE,
+                                   "the budget store cannot take this"
+                                   " request now; try again in a moment");
+        return NGX_DECLINED;
+    }
 
     if (ngx_http_tokenguard_lease_reserve(r, ctx) != NGX_DECLINED) {
         return ctx->state == NGX_HTTP_TOKENGUARD_WAIT_STORE ? NGX_OK
@@ -818,7 +796,7 @@ ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
     ngx_uint_t                        i, n;
-    ngx_http_tokenguard_args_t        a;
+    tg_command_t                      a;
     ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
@@ -884,33 +862,42 @@ ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
                            : tg_period_month_reset(ctx->now);
 
     ngx_gmtime(ctx->now + ctx->retry_after, &tm);
-    ngx_sprintf(reset, "%4d-%02d-%02d 00:00 UTC%Z",
-                tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+    /* the numbers come from Redis: bounded, whatever they are */
+    p = ngx_slprintf(reset, reset + sizeof(reset) - 1,
+                     "%4d-%02d-%02d 00:00 UTC",
+                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+    *p = '\0';
 
     who = ctx->refused_scope ? &ctx->team_shown : &ctx->user_shown;
 
     if (ngx_strstr(ctx->cap_field, "usd")) {
         kind = "USD";
-        p = ngx_sprintf(used, "$%L.%02L of the $%L.%02L",
-                        ctx->cap_used / 1000000,
-                        ctx->cap_used % 1000000 / 10000,
-                        ctx->cap_limit / 1000000,
-                        ctx->cap_limit % 1000000 / 10000);
+        p = ngx_slprintf(used, used + sizeof(used) - 1,
+                         "$%L.%02L of the $%L.%02L",
+                         ctx->cap_used / 1000000,
+                         ctx->cap_used % 1000000 / 10000,
+                         ctx->cap_limit / 1000000,
+                         ctx->cap_limit % 1000000 / 10000);
         *p = '\0';
-        p = ngx_sprintf(need, "$%L.%06L", ctx->reserve_usd / 1000000,
-                        ctx->reserve_usd % 1000000);
+        p = ngx_slprintf(need, need + sizeof(need) - 1, "$%L.%06L",
+                         ctx->reserve_usd / 1000000,
+                         ctx->reserve_usd % 1000000);
 
     } else if (ngx_strstr(ctx->cap_field, "tokens")) {
         kind = "token";
-        p = ngx_sprintf(used, "%L of the %L", ctx->cap_used, ctx->cap_limit);
+        p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
+                         ctx->cap_used, ctx->cap_limit);
         *p = '\0';
-        p = ngx_sprintf(need, "%L tokens", ctx->reserve_tokens);
+        p = ngx_slprintf(need, need + sizeof(need) - 1, "%L tokens",
+                         ctx->reserve_tokens);
 
     } else {
         kind = "request";
-        p = ngx_sprintf(used, "%L of the %L", ctx->cap_used, ctx->cap_limit);
+        p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
+                         ctx->cap_used, ctx->cap_limit);
         *p = '\0';
-        p = ngx_sprintf(need, "one more request");
+        p = ngx_cpystrn(need, (u_char *) "one more request", sizeof(need));
     }
 
     *p = '\0';

@@ -741,6 +741,9 @@ ngx_http_tokenguard_init_process(ngx_cycle_t *cycle)
 
 #endif
 
+    /* before a chroot or a full fd table can keep it away */
+    (void) tg_id_open();
+
     if (ngx_http_tokenguard_redis_init_process(cycle, &tmcf->redis)
         != NGX_OK)
     {
@@ -759,6 +762,7 @@ ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_tokenguard_lease_exit_process();
     ngx_http_tokenguard_redis_exit_process();
+    tg_id_close();
 
 #if (NGX_PCRE2)
 

@@ -13,6 +13,7 @@
 
 #include "ngx_http_tokenguard_redis.h"
 #include "tg_endpoint.h"
+#include "tg_id.h"
 #include "tg_json_edit.h"
 #include "tg_limit.h"
 #include "tg_prices.h"
@@ -168,7 +169,7 @@ typedef struct {
     int64_t                      reserve_usd;   /* worst case, micro-USD */
     int64_t                      reserve_tokens;
     int64_t                      remaining_usd; /* -1: no USD cap */
-    u_char                       id[48];        /* reservation id */
+    u_char                       id[TG_ID_LEN + 1];  /* reservation id */
     ngx_uint_t                   waiting;       /* replies still owed */
     ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
     unsigned                     reserved_user:1;

@@ -168,80 +168,26 @@ ngx_http_tokenguard_redis_transient(redisReply *reply)
 }
 
 
-/* digits of n, backwards from p; returns where they start */
-static u_char *
-ngx_http_tokenguard_redis_digits(u_char *p, size_t n)
-{
-    do {
-        *--p = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    return p;
-}
-
-
-/*
- * A command in RESP, malloc()ed like hiredis' (freed by
- * redisFreeCommand()), without its printf per argument: a lease call
- * has dozens of arguments.
- */
-int
-ngx_http_tokenguard_redis_format(char **out, int argc, const char **argv,
-    const size_t *argvlen)
-{
-    int      i;
-    size_t   total;
-    u_char  *cmd, *p, *d, num[NGX_SIZE_T_LEN];
-
-    total = 1 + NGX_SIZE_T_LEN + 2;
-
-    for (i = 0; i < argc; i++) {
-        total += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
-    }
-
-    cmd = ngx_alloc(total, ngx_cycle->log);
-    if (cmd == NULL) {
-        return -1;
-    }
-
-    p = cmd;
-    *p++ = '*';
-    d = ngx_http_tokenguard_redis_digits(num + NGX_SIZE_T_LEN, argc);
-    p = ngx_cpymem(p, d, num + NGX_SIZE_T_LEN - d);
-    *p++ = '\r'; *p++ = '\n';
-
-    for (i = 0; i < argc; i++) {
-        *p++ = '$';
-        d = ngx_http_tokenguard_redis_digits(num + NGX_SIZE_T_LEN, argvlen[i]);
-        p = ngx_cpymem(p, d, num + NGX_SIZE_T_LEN - d);
-        *p++ = '\r'; *p++ = '\n';
-        p = ngx_cpymem(p, argv[i], argvlen[i]);
-        *p++ = '\r'; *p++ = '\n';
-    }
-
-    *out = (char *) cmd;
-
-    return (int) (p - cmd);
-}
-
-
 ngx_http_tokenguard_redis_op_t *
-ngx_http_tokenguard_redis_op(ngx_int_t script, int argc, const char **argv,
-    const size_t *argvlen, size_t size, ngx_http_tokenguard_redis_pt handler,
-    void *data)
+ngx_http_tokenguard_redis_op(ngx_int_t script, tg_command_t *c, size_t size,
+    ngx_http_tokenguard_redis_pt handler, void *data)
 {
-    int                              n;
+    long                             n;
     ngx_http_tokenguard_redis_op_t  *op;
 
     op = ngx_calloc(sizeof(ngx_http_tokenguard_redis_op_t) + size,
                     ngx_cycle->log);
     if (op == NULL) {
+        tg_command_free(c);
         return NULL;
     }
 
-    n = ngx_http_tokenguard_redis_format(&op->cmd, argc, argv, argvlen);
+    n = tg_command_finish(c, &op->cmd);
     if (n < 0) {
+        /* out of memory, or past a bound no legal command reaches */
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "tokenguard: a redis command is not sent: %s",
+                      tg_command_strerror(c->error));
         ngx_free(op);
         return NULL;
     }
@@ -453,46 +399,45 @@ ngx_http_tokenguard_redis_connect(void)
 static ngx_int_t
 ngx_http_tokenguard_redis_queue_handshake(void)
 {
-    u_char                           db[NGX_INT_T_LEN];
-    size_t                           len[3];
     ngx_uint_t                       i;
-    const char                      *argv[3];
+    const char                      *name;
+    tg_command_t                     c;
     ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
     ngx_http_tokenguard_redis_op_t  *op;
 
     for (i = 0; i < 2 + TG_SCRIPT_N; i++) {
+
+        tg_command_init(&c, 0);
 
         if (i == 0) {
             if (rd->conf->password.len == 0) {
                 continue;
             }
 
-            argv[0] = "AUTH";
-            argv[1] = (char *) rd->conf->password.data;
-            len[1] = rd->conf->password.len;
+            name = "AUTH";
+            tg_command_str(&c, name);
+            tg_command_arg(&c, rd->conf->password.data,
+                           rd->conf->password.len);
 
         } else if (i == 1) {
             if (rd->conf->db == 0) {
                 continue;
             }
 
-            argv[0] = "SELECT";
-            argv[1] = (char *) db;
-            len[1] = ngx_sprintf(db, "%i", rd->conf->db) - db;
+            name = "SELECT";
+            tg_command_str(&c, name);
+            tg_command_int(&c, rd->conf->db);
 
         } else {
-            argv[0] = "SCRIPT";
-            argv[1] = "LOAD";
-            len[1] = 4;
-            argv[2] = tg_scripts[i - 2];
-            len[2] = ngx_strlen(tg_scripts[i - 2]);
+            name = "SCRIPT";
+            tg_command_str(&c, name);
+            tg_command_str(&c, "LOAD");
+            tg_command_str(&c, tg_scripts[i - 2]);
         }
 
-        len[0] = ngx_strlen(argv[0]);
-
-        op = ngx_http_tokenguard_redis_op(-1, i < 2 ? 2 : 3, argv, len, 0,
+        op = ngx_http_tokenguard_redis_op(-1, &c, 0,
                                           ngx_http_tokenguard_redis_handshake,
-                                          (void *) argv[0]);
+                                          (void *) name);
         if (op == NULL) {
             return NGX_ERROR;
         }

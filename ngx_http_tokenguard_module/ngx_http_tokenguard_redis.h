@@ -16,6 +16,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "tg_command.h"
 #include "tg_scripts.h"
 
 
@@ -51,14 +52,13 @@ typedef struct {
 } ngx_http_tokenguard_redis_conf_t;
 
 
-/* RESP of argv into a malloc()ed *out; its length, or -1 */
-int ngx_http_tokenguard_redis_format(char **out, int argc, const char **argv,
-    const size_t *argvlen);
-
-/* a new op with "size" bytes of payload, formatted from argv */
+/*
+ * A new op with "size" bytes of payload, the command c built (the
+ * builder is emptied); NULL, logged, if c failed or memory ran out.
+ */
 ngx_http_tokenguard_redis_op_t *ngx_http_tokenguard_redis_op(
-    ngx_int_t script, int argc, const char **argv, const size_t *argvlen,
-    size_t size, ngx_http_tokenguard_redis_pt handler, void *data);
+    ngx_int_t script, tg_command_t *c, size_t size,
+    ngx_http_tokenguard_redis_pt handler, void *data);
 
 /*
  * NGX_OK: queued, the handler will be called exactly once, never from

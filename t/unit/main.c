@@ -75,6 +75,7 @@ main(void)
     test_prices();
     test_usage();
     test_scan();
+    test_command();
 
     printf("1..%d\n", tap_n);
 

@@ -29,5 +29,6 @@ void test_ledger_core(void);
 void test_prices(void);
 void test_usage(void);
 void test_scan(void);
+void test_command(void);
 
 #endif
