@@ -102,7 +102,7 @@ for my $q ('fields=candidates', '$fields=candidates', 'alt=proto',
            'alt=media', '$alt=proto', 'callback=f', '$callback=f',
            '%61lt=proto', '%66ields=candidates', 'alt=sse&fields=candidates',
            'key=k&fields=candidates', 'alt=%70roto', 'alt=json&alt=proto',
-           'ALT=proto')
+           'ALT=proto', 'key=k;fields=candidates', 'alt=sse;alt=proto')
 {
     my $u = user();
     $t->clear_upstream;

@@ -566,6 +566,11 @@ tg_endpoint_google_query(const char *args, size_t len)
     size_t       i, end, eq, n, v;
     const char  *p;
 
+    /* some servers split parameters on ";" too */
+    if (len && memchr(args, ';', len) != NULL) {
+        return "has a \";\" in its query string";
+    }
+
     for (i = 0; i < len; i = end + 1) {
         p = memchr(args + i, '&', len - i);
         end = p ? (size_t) (p - args) : len;
