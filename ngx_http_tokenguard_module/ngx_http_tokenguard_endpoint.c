@@ -86,8 +86,15 @@ static ngx_str_t  ngx_http_tokenguard_overrides[] = {
 };
 
 
+/* Google's front end: a partial response, no usageMetadata in it */
+static ngx_str_t  ngx_http_tokenguard_google_headers[] = {
+    ngx_string("X-Goog-FieldMask"),
+    ngx_null_string
+};
+
+
 static ngx_int_t
-ngx_http_tokenguard_method_override(ngx_http_request_t *r)
+ngx_http_tokenguard_header_in(ngx_http_request_t *r, ngx_str_t *names)
 {
     ngx_str_t        *n;
     ngx_uint_t        i;
@@ -109,7 +116,7 @@ ngx_http_tokenguard_method_override(ngx_http_request_t *r)
             i = 0;
         }
 
-        for (n = ngx_http_tokenguard_overrides; n->len; n++) {
+        for (n = names; n->len; n++) {
             if (h[i].key.len == n->len
                 && ngx_strncasecmp(h[i].key.data, n->data, n->len) == 0)
             {
@@ -150,8 +157,23 @@ ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
         why = "path is written with escapes, dot segments or repeated"
               " slashes";
 
-    } else if (ngx_http_tokenguard_method_override(r)) {
+    } else if (ngx_http_tokenguard_header_in(r,
+                                             ngx_http_tokenguard_overrides))
+    {
         why = "comes with a header that overrides its method";
+
+    } else if (ctx->ep.google && ctx->ep.api != TG_API_NONE
+               && ngx_http_tokenguard_header_in(r,
+                                      ngx_http_tokenguard_google_headers))
+    {
+        why = "comes with X-Goog-FieldMask, which drops the usage";
+
+    } else if (ctx->ep.google && ctx->ep.api != TG_API_NONE
+               && (why = tg_endpoint_google_query((char *) r->args.data,
+                                                  r->args.len))
+                  != NULL)
+    {
+        /* void */
 
     } else {
         return;

@@ -305,6 +305,16 @@ sub respond {
         return send_sse($c, $keep, \@ev, 1);
     }
 
+    # compaction: one JSON object, a Responses usage
+    if ($path =~ m{/v1/responses/compact$}) {
+        return send_json($c, $keep, 200, {
+            id => 'cmp_stub', object => 'response.compaction',
+            created_at => time, output => [{ type => 'compaction',
+                encrypted_content => 'stub' }],
+            ($no_usage ? () : (usage => $raw // { input_tokens => $in,
+                output_tokens => $out, total_tokens => $in + $out })) });
+    }
+
     if ($path =~ m{/v1/responses$}) {
         # background: answered at once, queued, fetched later by its id
         if ($body->{background} && !$body->{stream}) {

@@ -59,6 +59,9 @@ static const tg_endpoint_surface_t  tg_endpoint_suffixes[] = {
       TG_PROVIDER_OPENAI, TG_API_COMPLETIONS, 0 },
     { "/v1/responses", TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
+    /* compaction (Codex, long sessions): a Responses request, billed */
+    { "/v1/responses/compact", TG_V_OPENAI, TG_PATH_METERED,
+      TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
     { "/v1/embeddings", TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS, 0 },
     { "/v1/messages", TG_V_ANTHROPIC, TG_PATH_METERED,
@@ -162,6 +165,7 @@ tg_found(tg_endpoint_t *ep, const tg_endpoint_surface_t *s)
     ep->provider = s->provider;
     ep->api = s->api;
     ep->stream = s->stream;
+    ep->google = (s->vendors == TG_V_GEMINI);
 }
 
 
@@ -367,6 +371,7 @@ tg_endpoint_action(const char *p, size_t len, tg_provider_e forced,
         }
 
         tg_found(ep, s);
+        ep->google = 1;
 
         if (s->api != TG_API_NONE) {
             ep->model_off = start;
@@ -546,6 +551,64 @@ tg_endpoint_classify(const char *uri, size_t len, tg_method_e method,
     }
 
     return ep->kind;
+}
+
+
+/*
+ * Google's front end reads system parameters in any API's query string:
+ * "fields" (a partial response: no usageMetadata), "alt=proto" or
+ * "alt=media", "callback" (JSONP), each also as "$name" or %-escaped.
+ * Only names and values known to change nothing we read pass.
+ */
+const char *
+tg_endpoint_google_query(const char *args, size_t len)
+{
+    size_t       i, end, eq, n, v;
+    const char  *p;
+
+    /* some servers split parameters on ";" too */
+    if (len && memchr(args, ';', len) != NULL) {
+        return "has a \";\" in its query string";
+    }
+
+    for (i = 0; i < len; i = end + 1) {
+        p = memchr(args + i, '&', len - i);
+        end = p ? (size_t) (p - args) : len;
+
+        p = memchr(args + i, '=', end - i);
+        eq = p ? (size_t) (p - args) : end;
+
+        n = eq - i;
+        v = eq < end ? end - eq - 1 : 0;
+        p = args + i;
+
+        if (n == 0 && v == 0) {
+            continue;
+        }
+
+        if ((n == 3 && memcmp(p, "key", 3) == 0)
+            || (n == 11 && memcmp(p, "prettyPrint", 11) == 0))
+        {
+            continue;
+        }
+
+        if ((n == 3 && memcmp(p, "alt", 3) == 0)
+            || (n == 4 && memcmp(p, "$alt", 4) == 0))
+        {
+            if ((v == 3 && memcmp(args + eq + 1, "sse", 3) == 0)
+                || (v == 4 && memcmp(args + eq + 1, "json", 4) == 0))
+            {
+                continue;
+            }
+
+            return "has an \"alt\" other than \"sse\" or \"json\"";
+        }
+
+        return "has a query parameter other than \"key\", \"alt\" or"
+               " \"prettyPrint\" (\"fields\" would drop the usage)";
+    }
+
+    return NULL;
 }
 
 

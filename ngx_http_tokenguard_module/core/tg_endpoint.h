@@ -52,6 +52,7 @@ typedef struct {
     tg_api_e            api;        /* METERED, or FREE token counting
                                        (its body's dialect); else NONE */
     int                 stream;     /* streamGenerateContent ... */
+    int                 google;     /* served by Google's front end */
 
     /*
      * The model named by the URI (Gemini, Vertex, an Azure deployment):
@@ -72,6 +73,13 @@ typedef struct {
  */
 tg_endpoint_kind_e tg_endpoint_classify(const char *uri, size_t len,
     tg_method_e method, tg_provider_e forced, tg_endpoint_t *ep);
+
+/*
+ * On a surface Google serves, what in a query string (no "?") would make
+ * the provider answer otherwise than this gateway reads it (a partial
+ * response without usage, protobuf, JSONP), or NULL.
+ */
+const char *tg_endpoint_google_query(const char *args, size_t len);
 
 /* the metered API of a POST to uri, TG_API_NONE if none */
 int tg_endpoint_detect(const char *uri, size_t len, tg_provider_e forced,

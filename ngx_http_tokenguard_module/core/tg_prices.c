@@ -1234,29 +1234,47 @@ int64_t
 tg_price_reserve(const tg_price_t *price, int64_t input, int64_t output,
     time_t now)
 {
+    size_t                 i, o;
     int64_t                c, max;
     tg_usage_t             u;
     const tg_price_set_t  *set;
 
+    /*
+     * Each input token may be billed as a cache write of either TTL or
+     * as audio, image or video; each output token as reasoning, audio,
+     * image or video (an image answer is billed at 4-12 times text)
+     */
+    static const size_t    in[] = {
+        TG_NO_FIELD, tg_field(cache_write), tg_field(cache_write_5m),
+        tg_field(cache_write_1h), tg_field(input_audio),
+        tg_field(input_image), tg_field(input_video)
+    };
+    static const size_t    out[] = {
+        TG_NO_FIELD, tg_field(reasoning), tg_field(output_audio),
+        tg_field(output_image), tg_field(output_video)
+    };
+
     set = tg_price_at(price, now);
+    max = 0;
 
-    memset(&u, 0, sizeof(tg_usage_t));
-    u.input = input;
-    u.output = output;
-    max = tg_set_cost(set, &u);
+    for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        for (o = 0; o < sizeof(out) / sizeof(out[0]); o++) {
+            memset(&u, 0, sizeof(tg_usage_t));
+            u.input = input;
+            u.output = output;
 
-    /* the whole prompt written to a cache, with each TTL */
-    u.cache_write = input;
-    c = tg_set_cost(set, &u);
-    max = c > max ? c : max;
+            if (in[i] != TG_NO_FIELD) {
+                *(int64_t *) ((char *) &u + in[i]) = input;
+            }
 
-    u.cache_write_5m = input;
-    c = tg_set_cost(set, &u);
-    max = c > max ? c : max;
+            if (out[o] != TG_NO_FIELD) {
+                *(int64_t *) ((char *) &u + out[o]) = output;
+            }
 
-    u.cache_write_5m = 0;
-    u.cache_write_1h = input;
-    c = tg_set_cost(set, &u);
+            c = tg_set_cost(set, &u);
+            max = c > max ? c : max;
+        }
+    }
 
-    return c > max ? c : max;
+    return max;
 }

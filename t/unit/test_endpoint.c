@@ -56,7 +56,10 @@ static const tg_class_case_t  tg_class_cases[] = {
     { "POST", "/v1/assistants", AUTO, O, TG_API_NONE, OAI, NULL },
     { "POST", "/v1/vector_stores", AUTO, O, TG_API_NONE, OAI, NULL },
     { "POST", "/v1/complete", AUTO, O, TG_API_NONE, OAI, NULL },
-    { "POST", "/v1/responses/compact", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/responses/compact", AUTO, M, TG_API_RESPONSES, OAI,
+      NULL },
+    { "GET", "/v1/responses/compact", AUTO, O, TG_API_NONE, OAI, NULL },
+    { "POST", "/v1/responses/compact", ANT, O, TG_API_NONE, ANT, NULL },
     { "GET", "/v1/files/file-1/content", AUTO, O, TG_API_NONE, OAI, NULL },
     { "OTHER", "/v1/files/file-1", AUTO, O, TG_API_NONE, OAI, NULL },
     { "POST", "/v1beta/models/gemini-2.0-flash:batchGenerateContent", AUTO,
@@ -267,6 +270,45 @@ test_endpoint_uri_model(void)
 }
 
 
+/* Google's system parameters: only those that change nothing we read */
+static void
+test_endpoint_google_query(void)
+{
+    size_t  i;
+
+    static const char  *pass[] = {
+        "", "alt=sse", "alt=json", "$alt=json", "key=k", "alt=sse&key=k",
+        "prettyPrint=false", "&", "key=k&&alt=sse", NULL
+    };
+    static const char  *refuse[] = {
+        "fields=candidates", "$fields=x", "alt=proto", "alt=media",
+        "alt=SSE", "callback=f", "%61lt=proto", "ALT=sse", "alt",
+        "key=k;fields=x", "alt=sse&fields=x", "=x", "x", NULL
+    };
+
+    for (i = 0; pass[i]; i++) {
+        ok(tg_endpoint_google_query(pass[i], strlen(pass[i])) == NULL,
+           "endpoint: google query \"%s\" passes", pass[i]);
+    }
+
+    for (i = 0; refuse[i]; i++) {
+        ok(tg_endpoint_google_query(refuse[i], strlen(refuse[i])) != NULL,
+           "endpoint: google query \"%s\" is refused", refuse[i]);
+    }
+
+    ok(tg_endpoint_google_query(NULL, 0) == NULL,
+       "endpoint: no google query");
+    ok(detect("/v1beta/models/x:generateContent", 0).google,
+       "endpoint: gemini is google");
+    ok(detect("/v1/projects/p/locations/l/publishers/anthropic/models/"
+              "c:rawPredict", 0).google, "endpoint: vertex anthropic too");
+    ok(!detect("/v1/chat/completions", 0).google,
+       "endpoint: openai is not google");
+    ok(!detect("/openai/deployments/d/chat/completions", 0).google,
+       "endpoint: azure is not google");
+}
+
+
 void
 test_endpoint(void)
 {
@@ -325,4 +367,5 @@ test_endpoint(void)
 
     test_endpoint_classify();
     test_endpoint_uri_model();
+    test_endpoint_google_query();
 }

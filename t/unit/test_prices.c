@@ -343,6 +343,74 @@ test_shipped(void)
 }
 
 
+/*
+ * Red team: a reservation is the worst case of what the provider may
+ * bill for so many tokens in and out, whatever their modality: an image
+ * or audio answer is billed at 4-12 times the text rate, and a request
+ * reserved at the text rate is admitted past a cap.
+ */
+static void
+test_reserve_worst(void)
+{
+    char                 err[128];
+    size_t               i, k;
+    int64_t              r, c;
+    tg_usage_t           u;
+    tg_prices_t         *p;
+    const tg_price_t    *pr;
+
+    static const char   *models[] = {
+        "gemini-2.5-flash-image", "gemini-3-pro-image-preview",
+        "gpt-audio", "gpt-audio-mini", "gpt-4o-audio-preview",
+        "gpt-realtime", "gpt-image-1.5", "gpt-4o", "claude-sonnet-4-5",
+        "gemini-2.5-pro", NULL
+    };
+
+    p = tg_prices_load("conf/prices.json", err, sizeof(err));
+    if (p == NULL) {
+        ok(0, "prices: reserve: conf/prices.json loads (%s)", err);
+        return;
+    }
+
+    for (i = 0; models[i]; i++) {
+        pr = find(p, models[i]);
+        if (pr == NULL) {
+            ok(0, "prices: reserve: %s is in the table", models[i]);
+            continue;
+        }
+
+        r = tg_price_reserve(pr, 250000, 10000, NOW);
+
+        /* every input and output modality, one at a time */
+        for (k = 0; k < 16; k++) {
+            memset(&u, 0, sizeof(u));
+            u.input = 250000;
+            u.output = 10000;
+
+            switch (k & 3) {
+            case 1: u.input_audio = 250000; break;
+            case 2: u.input_image = 250000; break;
+            case 3: u.input_video = 250000; break;
+            }
+
+            switch (k >> 2) {
+            case 1: u.output_audio = 10000; break;
+            case 2: u.output_image = 10000; break;
+            case 3: u.output_video = 10000; break;
+            }
+
+            c = tg_price_cost(pr, &u, NOW);
+
+            ok(c <= r, "prices: reserve: %s, shape %zu costs %lld, at most"
+               " the %lld reserved", models[i], k, (long long) c,
+               (long long) r);
+        }
+    }
+
+    tg_prices_free(p);
+}
+
+
 void
 test_prices(void)
 {
@@ -350,4 +418,5 @@ test_prices(void)
     test_engine();
     test_layers();
     test_shipped();
+    test_reserve_worst();
 }
