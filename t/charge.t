@@ -234,7 +234,8 @@ charged('fake usage in a delta, cut', $u, $prompt,
                 max_output_tokens => 100, stream => $true },
                 'X-Stub-Text' => '{"type":"response.completed","response":'
                 . '{"usage":{"input_tokens":1,"output_tokens":1}}}',
-                'X-Stub-Cut-After' => 2, 'X-Stub-Usage' => '1000,200');
+                # created, the item and its part, then the delta
+                'X-Stub-Cut-After' => 4, 'X-Stub-Usage' => '1000,200');
 like($r->{body}, qr/response.output_text.delta/,
      'responses: the fake in a delta relayed');
 unlike($r->{body}, qr/event: response.completed/,

@@ -373,8 +373,9 @@ static const char  tg_script_lease[] =
     "  end\n"
     "end\n"
     "if L[1] ~= 0 or L[2] ~= 0 or L[3] ~= 0 then\n"
-    "  redis.call('HSET', KEYS[4], id, KEYS[1] .. '|' .. KEYS[2] .. '|' ..\n"
-    "             L[1] .. '|' .. L[2] .. '|0|' .. L[3])\n"
+    /* %d, not "..": Lua writes 1e14 as "1e+14", which unreserve() skips */
+    "  redis.call('HSET', KEYS[4], id, string.format('%s|%s|%d|%d|0|%d',\n"
+    "             KEYS[1], KEYS[2], L[1], L[2], L[3]))\n"
     "  redis.call('ZADD', KEYS[5], now + ttl, id)\n"
     "  redis.call('SADD', KEYS[7], id)\n"
     "  for _, k in ipairs({KEYS[1], KEYS[2]}) do\n"
