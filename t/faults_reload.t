@@ -3,7 +3,7 @@
 # twice: the old workers finish their requests, and what they cannot
 # write any more waits in the journal for the new ones.  A killed worker's
 # requests in flight are never settled (their clients saw the connection
-# reset); their reservations count until the reservation TTL (5s here),
+# reset); their reservations count until the reservation TTL (8s here),
 # then stop.  Every request costs its worst case (max_tokens 0, 7 prompt
 # tokens of gpt-4o: 18 micro-USD), so the counts are exact.
 use strict;
@@ -23,7 +23,7 @@ my $t = TG->new(workers => 2, allow_log => qr/exited on signal 9/,
                 server => q{
     tokenguard_user $http_x_user;
     tokenguard_team $http_x_team;
-    tokenguard_reservation_ttl 5s;
+    tokenguard_reservation_ttl 8s;
     location / {
         tokenguard on;
         # which worker sent a request (reservation ids do not say)
@@ -142,13 +142,18 @@ sub nothing_reserved {
     kill 'KILL', $victim;
     my $killed = time;
     sleep 0.5;
+    my @st1 = $t->parallel_wait($h1);
+    # once the living settled theirs, what is still reserved is the dead's
+    # (read well inside the TTL: the next reservation purges expired ones)
+    my $dead = count(599, @st1);
+    my %held;
+    TG::wait_for(sub {
+        %held = map { $_ => scalar @{ $t->redis('HKEYS', "tg:{$_}:resv") } }
+                'u:ka', 't:tka';
+        $held{'u:ka'} <= $dead }, 2);
     my $h2 = $t->parallel_start(map { req('ka', 'X-Stub-Delay-Ms' => 200) }
                                 1 .. 8);
-    my @st = ($t->parallel_wait($h1), $t->parallel_wait($h2));
-    # the living settled theirs: what is still reserved is the dead's
-    sleep 0.5;
-    my %held = map { $_ => scalar @{ $t->redis('HKEYS', "tg:{$_}:resv") } }
-               'u:ka', 't:tka';
+    my @st = (@st1, $t->parallel_wait($h2));
     my ($ok, $reset) = (count(200, @st), count(599, @st));
     is($ok + $reset, 24, "kill: each got 200 or a reset connection"
        . " ($ok 200, $reset reset)");
@@ -163,7 +168,7 @@ sub nothing_reserved {
     ledger_is('kill', 'ka', $ok);
     # ...and then stop counting: any script of the scope purges them (a
     # request the provider fails, which counts nothing)
-    sleep $killed + 6.1 - time if $killed + 6.1 > time;
+    sleep $killed + 9.1 - time if $killed + 9.1 > time;
     my $r = $t->request(@{ req('ka', 'X-Stub-Status' => 500) });
     is($r->{status}, 500, 'kill: a probe after the TTL');
     nothing_reserved('kill, after the TTL', 'ka');
