@@ -199,6 +199,7 @@ ref_classify(const char *p, size_t n, tg_api_e *api)
         { "/v1/chat/completions", TG_API_CHAT },
         { "/v1/completions", TG_API_COMPLETIONS },
         { "/v1/responses", TG_API_RESPONSES },
+        { "/v1/responses/compact", TG_API_RESPONSES },
         { "/v1/embeddings", TG_API_EMBEDDINGS },
         { "/v1/messages", TG_API_MESSAGES },
         { "/v1beta/openai/chat/completions", TG_API_CHAT },
