@@ -325,6 +325,28 @@ tg_jscan_on_keystr(tg_jscan_t *js, char c)
 }
 
 
+/* a byte of a string value that the fast path did not skip */
+static void
+tg_jscan_on_string(tg_jscan_t *js, char c)
+{
+    if (c == '\\') {
+        js->state = TG_JS_STRING_ESC;
+
+    } else if (c == '"') {
+        tg_jscan_end(js);
+    }
+}
+
+
+static void
+tg_jscan_on_colon(tg_jscan_t *js, char c)
+{
+    if (!tg_js_ws(c)) {
+        js->state = (c == ':') ? TG_JS_VALUE : TG_JS_BAD;
+    }
+}
+
+
 /* after a value: ',' or a closer */
 static void
 tg_jscan_on_after(tg_jscan_t *js, char c)
@@ -349,79 +371,15 @@ tg_jscan_on_after(tg_jscan_t *js, char c)
 }
 
 
-/* a byte of a number, true, false or null, or the one after it */
+/* the byte after a number, true, false or null ends it */
 static void
-tg_jscan_on_scalar(tg_jscan_t *js, char c)
+tg_jscan_end_scalar(tg_jscan_t *js, char c)
 {
-    if (!tg_js_delim(c)) {
-        return;
-    }
-
     tg_jscan_end(js);
 
     if (js->cap) {
         /* the scalar was not the value kept: c is part of it */
         tg_jscan_keep(js, c);
-    }
-
-    /* c ends the scalar and is the first byte after it */
-    tg_jscan_on_after(js, c);
-}
-
-
-static void
-tg_jscan_step(tg_jscan_t *js, char c)
-{
-    switch (js->state) {
-
-    case TG_JS_VALUE:
-        tg_jscan_on_value(js, c);
-        break;
-
-    case TG_JS_KEY:
-        tg_jscan_on_key(js, c);
-        break;
-
-    case TG_JS_KEYSTR:
-        tg_jscan_on_keystr(js, c);
-        break;
-
-    case TG_JS_KEYSTR_ESC:
-        js->state = TG_JS_KEYSTR;
-        break;
-
-    case TG_JS_COLON:
-        if (!tg_js_ws(c)) {
-            js->state = (c == ':') ? TG_JS_VALUE : TG_JS_BAD;
-        }
-
-        break;
-
-    case TG_JS_STRING:
-        if (c == '\\') {
-            js->state = TG_JS_STRING_ESC;
-
-        } else if (c == '"') {
-            tg_jscan_end(js);
-        }
-
-        break;
-
-    case TG_JS_STRING_ESC:
-        js->state = TG_JS_STRING;
-        break;
-
-    case TG_JS_SCALAR:
-        tg_jscan_on_scalar(js, c);
-        break;
-
-    case TG_JS_AFTER:
-        tg_jscan_on_after(js, c);
-        break;
-
-    default:
-        /* TG_JS_BAD: nothing more to learn */
-        break;
     }
 }
 
@@ -455,7 +413,54 @@ tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
             tg_jscan_keep(js, c);
         }
 
-        tg_jscan_step(js, c);
+        switch (js->state) {
+
+        case TG_JS_VALUE:
+            tg_jscan_on_value(js, c);
+            break;
+
+        case TG_JS_KEY:
+            tg_jscan_on_key(js, c);
+            break;
+
+        case TG_JS_KEYSTR:
+            tg_jscan_on_keystr(js, c);
+            break;
+
+        case TG_JS_KEYSTR_ESC:
+            js->state = TG_JS_KEYSTR;
+            break;
+
+        case TG_JS_COLON:
+            tg_jscan_on_colon(js, c);
+            break;
+
+        case TG_JS_STRING:
+            tg_jscan_on_string(js, c);
+            break;
+
+        case TG_JS_STRING_ESC:
+            js->state = TG_JS_STRING;
+            break;
+
+        case TG_JS_SCALAR:
+            if (!tg_js_delim(c)) {
+                break;
+            }
+
+            tg_jscan_end_scalar(js, c);
+
+            /* c is also the first byte after the scalar */
+            /* fall through */
+
+        case TG_JS_AFTER:
+            tg_jscan_on_after(js, c);
+            break;
+
+        default:
+            /* TG_JS_BAD: nothing more to learn */
+            break;
+        }
 
         if (js->state == TG_JS_BAD) {
             js->bad = 1;
