@@ -115,9 +115,7 @@ static const tg_json_t *tg_scan_media_type(const tg_json_t *holder);
 static size_t tg_scan_base64(const char *s, size_t len, char *out);
 static size_t tg_scan_percent(const char *s, size_t len, char *out);
 static void tg_scan_scrub(char *s, size_t len);
-static size_t tg_scan_utf8_len(const char *s, size_t len);
 static int tg_scan_hex(char c);
-static size_t tg_scan_utf8(char *d, uint32_t c);
 static int tg_scan_u(const char *s, size_t len, size_t i, uint32_t *out);
 
 
@@ -425,7 +423,7 @@ tg_scan_is_text(const char *s, size_t len)
             return 0;
         }
 
-        k = tg_scan_utf8_len(s + i, len - i);
+        k = tg_json_utf8_len(s + i, len - i);
         if (k == 0) {
             return 0;
         }
@@ -688,59 +686,13 @@ tg_scan_scrub(char *s, size_t len)
     size_t  i, k;
 
     for (i = 0; i < len; i += k) {
-        k = tg_scan_utf8_len(s + i, len - i);
+        k = tg_json_utf8_len(s + i, len - i);
 
         if (k == 0) {
             s[i] = '?';
             k = 1;
         }
     }
-}
-
-
-/* the length of the UTF-8 character at s, 0 if it is not one */
-static size_t
-tg_scan_utf8_len(const char *s, size_t len)
-{
-    size_t         k, j;
-    uint32_t       c, min;
-    unsigned char  b;
-
-    b = (unsigned char) s[0];
-
-    if (b < 0x80) {
-        return 1;
-
-    } else if ((b & 0xe0) == 0xc0) {
-        k = 2; c = b & 0x1f; min = 0x80;
-
-    } else if ((b & 0xf0) == 0xe0) {
-        k = 3; c = b & 0x0f; min = 0x800;
-
-    } else if ((b & 0xf8) == 0xf0) {
-        k = 4; c = b & 0x07; min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if (len < k) {
-        return 0;
-    }
-
-    for (j = 1; j < k; j++) {
-        if (((unsigned char) s[j] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        c = (c << 6) | ((unsigned char) s[j] & 0x3f);
-    }
-
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-        return 0;
-    }
-
-    return k;
 }
 
 
@@ -761,71 +713,52 @@ tg_scan_hex(char c)
 }
 
 
-/* a code point as UTF-8 at d; its length */
-static size_t
-tg_scan_utf8(char *d, uint32_t c)
-{
-    if (c < 0x80) {
-        d[0] = (char) c;
-        return 1;
-    }
-
-    if (c < 0x800) {
-        d[0] = (char) (0xc0 | (c >> 6));
-        d[1] = (char) (0x80 | (c & 0x3f));
-        return 2;
-    }
-
-    if (c < 0x10000) {
-        d[0] = (char) (0xe0 | (c >> 12));
-        d[1] = (char) (0x80 | ((c >> 6) & 0x3f));
-        d[2] = (char) (0x80 | (c & 0x3f));
-        return 3;
-    }
-
-    d[0] = (char) (0xf0 | (c >> 18));
-    d[1] = (char) (0x80 | ((c >> 12) & 0x3f));
-    d[2] = (char) (0x80 | ((c >> 6) & 0x3f));
-    d[3] = (char) (0x80 | (c & 0x3f));
-    return 4;
-}
-
-
+/* "\\uXXXX" at s + i: its value */
 static int
 tg_scan_u(const char *s, size_t len, size_t i, uint32_t *out)
 {
-    int       h;
-    size_t    k;
-    uint32_t  c;
-
     if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u') {
         return -1;
     }
 
-    c = 0;
+    return tg_json_hex4(s + i + 2, out);
+}
 
-    for (k = 2; k < 6; k++) {
-        h = tg_scan_hex(s[i + k]);
-        if (h < 0) {
-            return -1;
-        }
 
-        c = c << 4 | (uint32_t) h;
+/* "\uXXXX" (or a surrogate pair) at s + i: its length, 0 if not one */
+static size_t
+tg_scan_code_point(const char *s, size_t len, size_t i, uint32_t *c)
+{
+    uint32_t  lo;
+
+    if (tg_scan_u(s, len, i, c) != 0) {
+        return 0;
     }
 
-    *out = c;
+    if (*c >= 0xd800 && *c <= 0xdbff
+        && tg_scan_u(s, len, i + 6, &lo) == 0
+        && lo >= 0xdc00 && lo <= 0xdfff)
+    {
+        *c = 0x10000 + ((*c - 0xd800) << 10) + (lo - 0xdc00);
+        return 12;
+    }
 
-    return 0;
+    if (*c >= 0xd800 && *c <= 0xdfff) {
+        /* a lone surrogate is no character: left as written */
+        return 0;
+    }
+
+    return 6;
 }
 
 
 size_t
 tg_scan_unescape(char *s, size_t len)
 {
+    int        e, changed;
     char      *d;
-    size_t     i, pass;
-    uint32_t   c, lo;
-    int        changed;
+    size_t     i, n, pass;
+    uint32_t   c;
 
     for (pass = 0; pass < TG_SCAN_UNESCAPE_PASSES; pass++) {
         d = s;
@@ -838,45 +771,22 @@ tg_scan_unescape(char *s, size_t len)
                 continue;
             }
 
-            switch (s[i + 1]) {
-            case '"': case '\\': case '/':
-                *d++ = s[i + 1];
-                break;
-            case 'b': *d++ = '\b'; break;
-            case 'f': *d++ = '\f'; break;
-            case 'n': *d++ = '\n'; break;
-            case 'r': *d++ = '\r'; break;
-            case 't': *d++ = '\t'; break;
+            e = tg_json_escape(s[i + 1]);
 
-            case 'u':
-                if (tg_scan_u(s, len, i, &c) != 0) {
-                    *d++ = s[i];
-                    continue;
-                }
+            if (e >= 0) {
+                *d++ = (char) e;
+                i++;
 
-                if (c >= 0xd800 && c <= 0xdbff
-                    && tg_scan_u(s, len, i + 6, &lo) == 0
-                    && lo >= 0xdc00 && lo <= 0xdfff)
-                {
-                    c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-                    i += 6;
+            } else if ((n = tg_scan_code_point(s, len, i, &c)) != 0) {
+                d += tg_json_utf8_put(d, c);
+                i += n - 1;
 
-                } else if (c >= 0xd800 && c <= 0xdfff) {
-                    /* a lone surrogate is no character: left as written */
-                    *d++ = s[i];
-                    continue;
-                }
-
-                d += tg_scan_utf8(d, c);
-                i += 4;
-                break;
-
-            default:
+            } else {
+                /* not an escape JSON knows: left as written */
                 *d++ = s[i];
                 continue;
             }
 
-            i++;
             changed = 1;
         }
 
