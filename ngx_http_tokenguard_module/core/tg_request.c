@@ -85,7 +85,8 @@ static int tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder,
     const char *field);
 static int tg_gemini_part(tg_inspect_t *in, tg_json_t *part,
     const char *field);
-static tg_json_t *tg_get2(tg_json_t *obj, const char *camel, const char *snake);
+static tg_json_t *tg_get2(tg_json_t *obj, const char *camel,
+    const char *snake);
 
 
 int

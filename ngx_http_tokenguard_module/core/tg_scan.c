@@ -100,10 +100,9 @@ static void tg_scan_value(tg_scan_t *sc, const tg_json_t *v,
 static void tg_scan_string(tg_scan_t *sc, const tg_json_t *v,
     const tg_json_t *holder, int structural, unsigned depth);
 static void tg_scan_text(tg_scan_t *sc, const char *s, size_t len);
-static void tg_scan_media(tg_scan_t *sc, const char *s, size_t len,
-    int base64);
+static void tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len,
+    int text);
 static void tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len);
-static void tg_scan_binary(tg_scan_t *sc, const char *s, size_t len);
 static int tg_scan_is_text(const char *s, size_t len);
 static char *tg_scan_part(tg_scan_t *sc, size_t len);
 static void tg_scan_end(tg_scan_t *sc, char *p, size_t n);
@@ -210,9 +209,15 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
 
         if (mt != NULL && tg_scan_text_media(mt->str, mt->len)) {
             /* Anthropic's "text" source is plain, the others base64 */
-            tg_scan_media(sc, v->str, v->len,
-                          !(tg_json_is_string(type)
-                            && tg_scan_eq(type->str, type->len, "text")));
+            if (tg_json_is_string(type)
+                && tg_scan_eq(type->str, type->len, "text"))
+            {
+                tg_scan_text(sc, v->str, v->len);
+
+            } else {
+                tg_scan_base64_media(sc, v->str, v->len, 1);
+            }
+
             return;
         }
 
@@ -221,7 +226,7 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
             || (tg_json_is_string(type)
                 && tg_scan_eq(type->str, type->len, "redacted_thinking")))
         {
-            tg_scan_binary(sc, v->str, v->len);
+            tg_scan_base64_media(sc, v->str, v->len, 0);
             return;
         }
     }
@@ -275,19 +280,17 @@ tg_scan_text(tg_scan_t *sc, const char *s, size_t len)
 }
 
 
-/* a text document: base64 (or plain) as sent, read decoded */
+/*
+ * Base64 media, read decoded: a text document (text), or media labelled
+ * binary, read only if it is UTF-8 text after all.
+ */
 static void
-tg_scan_media(tg_scan_t *sc, const char *s, size_t len, int base64)
+tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len, int text)
 {
     char    *p;
     size_t   n;
 
     if (len == 0) {
-        return;
-    }
-
-    if (!base64) {
-        tg_scan_text(sc, s, len);
         return;
     }
 
@@ -298,17 +301,21 @@ tg_scan_media(tg_scan_t *sc, const char *s, size_t len, int base64)
 
     n = tg_scan_base64(s, len, p);
 
-    if (n == (size_t) -1) {
+    if (text && n == (size_t) -1) {
         /* not base64 after all: what was sent is what is read */
-        tg_estimate_add(&sc->est, s, len);
         memcpy(p, s, len);
         n = len;
 
-    } else {
+    } else if (text) {
         tg_scan_scrub(p, n);
-        tg_estimate_add(&sc->est, p, n);
+
+    } else if (n == (size_t) -1 || !tg_scan_is_text(p, n)) {
+        /* an image, audio, a PDF: not text, estimated at a flat rate */
+        sc->media++;
+        n = 0;
     }
 
+    tg_estimate_add(&sc->est, p, n);
     tg_scan_end(sc, p, n);
 }
 
@@ -348,13 +355,7 @@ tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
     len -= payload - s;
 
     if (base64) {
-        if (text) {
-            tg_scan_media(sc, payload, len, 1);
-
-        } else {
-            tg_scan_binary(sc, payload, len);
-        }
-
+        tg_scan_base64_media(sc, payload, len, text);
         return;
     }
 
@@ -375,35 +376,6 @@ tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
     }
 
     tg_scan_scrub(p, n);
-    tg_estimate_add(&sc->est, p, n);
-    tg_scan_end(sc, p, n);
-}
-
-
-/* media labelled binary: read if it is UTF-8 text after all */
-static void
-tg_scan_binary(tg_scan_t *sc, const char *s, size_t len)
-{
-    char    *p;
-    size_t   n;
-
-    if (len == 0) {
-        return;
-    }
-
-    p = tg_scan_part(sc, len);
-    if (p == NULL) {
-        return;
-    }
-
-    n = tg_scan_base64(s, len, p);
-
-    if (n == (size_t) -1 || !tg_scan_is_text(p, n)) {
-        /* an image, audio, a PDF: not text, estimated at a flat rate */
-        sc->media++;
-        n = 0;
-    }
-
     tg_estimate_add(&sc->est, p, n);
     tg_scan_end(sc, p, n);
 }
