@@ -176,7 +176,10 @@ tg_usage_fields(tg_json_t *usage, const tg_usage_field_t *f, tg_usage_t *u)
 
     for ( /* void */ ; f->key != NULL; f++) {
         if (f->object != object) {
-            /* the entries of one object follow each other */
+            /*
+             * one lookup per run of entries of an object (equal literals
+             * are one string; were they not, it costs a lookup more)
+             */
             object = f->object;
             obj = object ? tg_json_get(usage, object) : usage;
         }
