@@ -235,11 +235,159 @@ tg_jscan_close(tg_jscan_t *js, char c)
 }
 
 
+/* a value is next: its first byte */
+static void
+tg_jscan_on_value(tg_jscan_t *js, char c)
+{
+    if (tg_js_ws(c)) {
+        return;
+    }
+
+    if (c == ']' && js->depth && tg_js_array(js, js->depth)) {
+        /* an empty array */
+        tg_jscan_close(js, c);
+        return;
+    }
+
+    if (js->done || c == ',' || c == ':' || c == '}' || c == ']') {
+        js->state = TG_JS_BAD;
+        return;
+    }
+
+    tg_jscan_start(js, c);
+
+    if (c == '{' || c == '[') {
+        tg_jscan_push(js, c == '[');
+
+    } else if (c == '"') {
+        js->state = TG_JS_STRING;
+
+    } else {
+        js->state = TG_JS_SCALAR;
+    }
+}
+
+
+/* in an object: a key's opening quote, or the end of the object */
+static void
+tg_jscan_on_key(tg_jscan_t *js, char c)
+{
+    if (tg_js_ws(c)) {
+        return;
+    }
+
+    if (c == '}') {
+        tg_jscan_close(js, c);
+        return;
+    }
+
+    if (c != '"') {
+        js->state = TG_JS_BAD;
+        return;
+    }
+
+    if (js->depth <= TG_JSCAN_DEPTH) {
+        js->key_len[js->depth - 1] = 0;
+    }
+
+    js->state = TG_JS_KEYSTR;
+}
+
+
+/* a byte of a key: kept while the key can still be one of a path */
+static void
+tg_jscan_on_keystr(tg_jscan_t *js, char c)
+{
+    size_t  d;
+
+    d = js->depth;
+
+    if (c == '"') {
+        js->state = TG_JS_COLON;
+        return;
+    }
+
+    if (c == '\\') {
+        js->state = TG_JS_KEYSTR_ESC;
+    }
+
+    if (d > TG_JSCAN_DEPTH || js->key_len[d - 1] > TG_JSCAN_KEY) {
+        return;
+    }
+
+    if (c == '\\' || js->key_len[d - 1] == TG_JSCAN_KEY) {
+        /* an escaped or long key is no key of a path */
+        js->key_len[d - 1] = TG_JSCAN_KEY + 1;
+        return;
+    }
+
+    js->key[d - 1][js->key_len[d - 1]++] = c;
+}
+
+
+/* a byte of a string value that the fast path did not skip */
+static void
+tg_jscan_on_string(tg_jscan_t *js, char c)
+{
+    if (c == '\\') {
+        js->state = TG_JS_STRING_ESC;
+
+    } else if (c == '"') {
+        tg_jscan_end(js);
+    }
+}
+
+
+static void
+tg_jscan_on_colon(tg_jscan_t *js, char c)
+{
+    if (!tg_js_ws(c)) {
+        js->state = (c == ':') ? TG_JS_VALUE : TG_JS_BAD;
+    }
+}
+
+
+/* after a value: ',' or a closer */
+static void
+tg_jscan_on_after(tg_jscan_t *js, char c)
+{
+    if (tg_js_ws(c)) {
+        return;
+    }
+
+    if (js->depth == 0) {
+        /* something after the document */
+        js->state = TG_JS_BAD;
+
+    } else if (c == ',') {
+        js->state = tg_js_array(js, js->depth) ? TG_JS_VALUE : TG_JS_KEY;
+
+    } else if (c == '}' || c == ']') {
+        tg_jscan_close(js, c);
+
+    } else {
+        js->state = TG_JS_BAD;
+    }
+}
+
+
+/* the byte after a number, true, false or null ends it */
+static void
+tg_jscan_end_scalar(tg_jscan_t *js, char c)
+{
+    tg_jscan_end(js);
+
+    if (js->cap) {
+        /* the scalar was not the value kept: c is part of it */
+        tg_jscan_keep(js, c);
+    }
+}
+
+
 void
 tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
 {
     char         c;
-    size_t       d;
     const char  *end;
 
     end = p + len;
@@ -265,85 +413,18 @@ tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
             tg_jscan_keep(js, c);
         }
 
-    again:
-
         switch (js->state) {
 
         case TG_JS_VALUE:
-            if (tg_js_ws(c)) {
-                break;
-            }
-
-            if (c == ']' && js->depth && tg_js_array(js, js->depth)) {
-                /* an empty array */
-                tg_jscan_close(js, c);
-                break;
-            }
-
-            if (js->done || c == ',' || c == ':' || c == '}' || c == ']') {
-                js->state = TG_JS_BAD;
-                break;
-            }
-
-            tg_jscan_start(js, c);
-
-            if (c == '{' || c == '[') {
-                tg_jscan_push(js, c == '[');
-
-            } else if (c == '"') {
-                js->state = TG_JS_STRING;
-
-            } else {
-                js->state = TG_JS_SCALAR;
-            }
-
+            tg_jscan_on_value(js, c);
             break;
 
         case TG_JS_KEY:
-            if (tg_js_ws(c)) {
-                break;
-            }
-
-            if (c == '}') {
-                tg_jscan_close(js, c);
-                break;
-            }
-
-            if (c != '"') {
-                js->state = TG_JS_BAD;
-                break;
-            }
-
-            if (js->depth <= TG_JSCAN_DEPTH) {
-                js->key_len[js->depth - 1] = 0;
-            }
-
-            js->state = TG_JS_KEYSTR;
+            tg_jscan_on_key(js, c);
             break;
 
         case TG_JS_KEYSTR:
-            d = js->depth;
-
-            if (c == '"') {
-                js->state = TG_JS_COLON;
-                break;
-            }
-
-            if (c == '\\') {
-                js->state = TG_JS_KEYSTR_ESC;
-            }
-
-            if (d > TG_JSCAN_DEPTH || js->key_len[d - 1] > TG_JSCAN_KEY) {
-                break;
-            }
-
-            if (c == '\\' || js->key_len[d - 1] == TG_JSCAN_KEY) {
-                /* an escaped or long key is no key of a path */
-                js->key_len[d - 1] = TG_JSCAN_KEY + 1;
-                break;
-            }
-
-            js->key[d - 1][js->key_len[d - 1]++] = c;
+            tg_jscan_on_keystr(js, c);
             break;
 
         case TG_JS_KEYSTR_ESC:
@@ -351,21 +432,11 @@ tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
             break;
 
         case TG_JS_COLON:
-            if (tg_js_ws(c)) {
-                break;
-            }
-
-            js->state = (c == ':') ? TG_JS_VALUE : TG_JS_BAD;
+            tg_jscan_on_colon(js, c);
             break;
 
         case TG_JS_STRING:
-            if (c == '\\') {
-                js->state = TG_JS_STRING_ESC;
-
-            } else if (c == '"') {
-                tg_jscan_end(js);
-            }
-
+            tg_jscan_on_string(js, c);
             break;
 
         case TG_JS_STRING_ESC:
@@ -373,46 +444,22 @@ tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
             break;
 
         case TG_JS_SCALAR:
-            if (tg_js_delim(c)) {
-                tg_jscan_end(js);
-
-                if (js->cap) {
-                    /* the scalar was not the value kept: c is part of it */
-                    tg_jscan_keep(js, c);
-                }
-
-                goto again;
-            }
-
-            break;
-
-        case TG_JS_AFTER:
-            if (tg_js_ws(c)) {
+            if (!tg_js_delim(c)) {
                 break;
             }
 
-            if (js->depth == 0) {
-                /* something after the document */
-                js->state = TG_JS_BAD;
+            tg_jscan_end_scalar(js, c);
 
-            } else if (c == ',') {
-                js->state = tg_js_array(js, js->depth) ? TG_JS_VALUE
-                                                       : TG_JS_KEY;
+            /* c is also the first byte after the scalar */
+            /* fall through */
 
-            } else if (c == '}' || c == ']') {
-                tg_jscan_close(js, c);
-
-            } else {
-                js->state = TG_JS_BAD;
-            }
-
+        case TG_JS_AFTER:
+            tg_jscan_on_after(js, c);
             break;
 
         default:
             /* TG_JS_BAD: nothing more to learn */
-            js->bad = 1;
-            js->cap = NULL;
-            return;
+            break;
         }
 
         if (js->state == TG_JS_BAD) {

@@ -101,24 +101,26 @@ tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
 }
 
 
-/* the length of the UTF-8 sequence at s (n bytes left), 0 if invalid */
-static size_t
-tg_utf8(const unsigned char *s, size_t n)
+size_t
+tg_json_utf8_len(const char *s, size_t n)
 {
-    size_t    k, i;
-    uint32_t  c, min;
+    size_t         k, i;
+    uint32_t       c, min;
+    unsigned char  b;
 
-    if (s[0] < 0x80) {
+    b = (unsigned char) s[0];
+
+    if (b < 0x80) {
         return 1;
 
-    } else if ((s[0] & 0xe0) == 0xc0) {
-        k = 2; c = s[0] & 0x1f; min = 0x80;
+    } else if ((b & 0xe0) == 0xc0) {
+        k = 2; c = b & 0x1f; min = 0x80;
 
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        k = 3; c = s[0] & 0x0f; min = 0x800;
+    } else if ((b & 0xf0) == 0xe0) {
+        k = 3; c = b & 0x0f; min = 0x800;
 
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        k = 4; c = s[0] & 0x07; min = 0x10000;
+    } else if ((b & 0xf8) == 0xf0) {
+        k = 4; c = b & 0x07; min = 0x10000;
 
     } else {
         return 0;
@@ -129,11 +131,11 @@ tg_utf8(const unsigned char *s, size_t n)
     }
 
     for (i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
+        if (((unsigned char) s[i] & 0xc0) != 0x80) {
             return 0;
         }
 
-        c = (c << 6) | (s[i] & 0x3f);
+        c = (c << 6) | ((unsigned char) s[i] & 0x3f);
     }
 
     if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
@@ -144,8 +146,54 @@ tg_utf8(const unsigned char *s, size_t n)
 }
 
 
-static int
-tg_hex4(const char *s, uint32_t *out)
+size_t
+tg_json_utf8_put(char *d, uint32_t c)
+{
+    if (c < 0x80) {
+        d[0] = (char) c;
+        return 1;
+    }
+
+    if (c < 0x800) {
+        d[0] = (char) (0xc0 | (c >> 6));
+        d[1] = (char) (0x80 | (c & 0x3f));
+        return 2;
+    }
+
+    if (c < 0x10000) {
+        d[0] = (char) (0xe0 | (c >> 12));
+        d[1] = (char) (0x80 | ((c >> 6) & 0x3f));
+        d[2] = (char) (0x80 | (c & 0x3f));
+        return 3;
+    }
+
+    d[0] = (char) (0xf0 | (c >> 18));
+    d[1] = (char) (0x80 | ((c >> 12) & 0x3f));
+    d[2] = (char) (0x80 | ((c >> 6) & 0x3f));
+    d[3] = (char) (0x80 | (c & 0x3f));
+    return 4;
+}
+
+
+int
+tg_json_escape(char c)
+{
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return -1;
+    }
+}
+
+
+int
+tg_json_hex4(const char *s, uint32_t *out)
 {
     int       i;
     uint32_t  v;
@@ -177,13 +225,81 @@ tg_hex4(const char *s, uint32_t *out)
 }
 
 
+/* p->i at the "u" of "\u": the code point (a surrogate pair joined), -1 */
+static int64_t
+tg_code_point(tg_parser_t *p)
+{
+    uint32_t     c, lo;
+    const char  *s = p->s;
+
+    if (p->i + 4 >= p->len || tg_json_hex4(s + p->i + 1, &c) != 0) {
+        return tg_fail(p, "invalid \\u escape");
+    }
+
+    p->i += 4;
+
+    if (c >= 0xdc00 && c <= 0xdfff) {
+        return tg_fail(p, "invalid Unicode escape");
+    }
+
+    if (c >= 0xd800 && c <= 0xdbff) {
+        /* a high surrogate: its low half must follow */
+        if (p->i + 6 >= p->len || s[p->i + 1] != '\\'
+            || s[p->i + 2] != 'u'
+            || tg_json_hex4(s + p->i + 3, &lo) != 0
+            || lo < 0xdc00 || lo > 0xdfff)
+        {
+            return tg_fail(p, "invalid Unicode escape");
+        }
+
+        p->i += 6;
+        c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+    }
+
+    if (c == 0 && !(p->flags & TG_JSON_ALLOW_NUL)) {
+        return tg_fail(p, "\\u0000 is not allowed");
+    }
+
+    return c;
+}
+
+
+/* p->i at the letter after a backslash, left at the escape's last byte */
+static int
+tg_escape(tg_parser_t *p, char **d)
+{
+    int      e;
+    int64_t  c;
+
+    e = tg_json_escape(p->s[p->i]);
+
+    if (e >= 0) {
+        *(*d)++ = (char) e;
+        return 0;
+    }
+
+    if (p->s[p->i] != 'u') {
+        return tg_fail(p, "invalid escape in a string");
+    }
+
+    c = tg_code_point(p);
+    if (c < 0) {
+        return -1;
+    }
+
+    /* at most 4 bytes out for at least 6 in */
+    *d += tg_json_utf8_put(*d, (uint32_t) c);
+
+    return 0;
+}
+
+
 /* p->i at the opening quote: decodes into the string space */
 static int
 tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 {
     char           *d, *start;
     size_t          k;
-    uint32_t        c, lo;
     const char     *s = p->s;
     unsigned char   b;
 
@@ -219,7 +335,7 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
         }
 
         if (b >= 0x80) {
-            k = tg_utf8((const unsigned char *) s + p->i, p->len - p->i);
+            k = tg_json_utf8_len(s + p->i, p->len - p->i);
             if (k == 0) {
                 return tg_fail(p, "invalid UTF-8 in a string");
             }
@@ -237,69 +353,8 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 
         p->i++;
 
-        switch (s[p->i]) {
-        case '"': *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '/': *d++ = '/'; break;
-        case 'b': *d++ = '\b'; break;
-        case 'f': *d++ = '\f'; break;
-        case 'n': *d++ = '\n'; break;
-        case 'r': *d++ = '\r'; break;
-        case 't': *d++ = '\t'; break;
-
-        case 'u':
-            if (p->i + 4 >= p->len || tg_hex4(s + p->i + 1, &c) != 0) {
-                return tg_fail(p, "invalid \\u escape");
-            }
-
-            p->i += 4;
-
-            if (c >= 0xdc00 && c <= 0xdfff) {
-                return tg_fail(p, "invalid Unicode escape");
-            }
-
-            if (c >= 0xd800 && c <= 0xdbff) {
-                /* a high surrogate: its low half must follow */
-                if (p->i + 6 >= p->len || s[p->i + 1] != '\\'
-                    || s[p->i + 2] != 'u'
-                    || tg_hex4(s + p->i + 3, &lo) != 0
-                    || lo < 0xdc00 || lo > 0xdfff)
-                {
-                    return tg_fail(p, "invalid Unicode escape");
-                }
-
-                p->i += 6;
-                c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-            }
-
-            if (c == 0 && !(p->flags & TG_JSON_ALLOW_NUL)) {
-                return tg_fail(p, "\\u0000 is not allowed");
-            }
-
-            /* at most 4 bytes out for at least 6 in */
-            if (c < 0x80) {
-                *d++ = (char) c;
-
-            } else if (c < 0x800) {
-                *d++ = (char) (0xc0 | (c >> 6));
-                *d++ = (char) (0x80 | (c & 0x3f));
-
-            } else if (c < 0x10000) {
-                *d++ = (char) (0xe0 | (c >> 12));
-                *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
-                *d++ = (char) (0x80 | (c & 0x3f));
-
-            } else {
-                *d++ = (char) (0xf0 | (c >> 18));
-                *d++ = (char) (0x80 | ((c >> 12) & 0x3f));
-                *d++ = (char) (0x80 | ((c >> 6) & 0x3f));
-                *d++ = (char) (0x80 | (c & 0x3f));
-            }
-
-            break;
-
-        default:
-            return tg_fail(p, "invalid escape in a string");
+        if (tg_escape(p, &d) != 0) {
+            return -1;
         }
 
         p->i++;

@@ -116,4 +116,16 @@ tg_json_t *tg_json_get(const tg_json_t *v, const char *key);
  */
 char *tg_json_compact(const tg_json_t *v, size_t *len);
 
+/*
+ * The pieces of JSON's text that tg_scan.c decodes too (escaped documents
+ * inside strings): the length of the UTF-8 character at s (n bytes left),
+ * 0 if it is not one; a code point written as UTF-8 at d, its length (at
+ * most 4); the byte a one-letter escape ("\n") stands for, -1 for none;
+ * four hex digits at s, -1 if they are not.
+ */
+size_t tg_json_utf8_len(const char *s, size_t n);
+size_t tg_json_utf8_put(char *d, uint32_t c);
+int tg_json_escape(char c);
+int tg_json_hex4(const char *s, uint32_t *out);
+
 #endif /* TG_JSON_H */

@@ -423,6 +423,43 @@ tg_match_free(tg_match_t *m)
 }
 
 
+/* {"equals" | ... | "regex": STRING}: 0, -1 not one, -2 err says why */
+static int
+tg_match_leaf(json_t *arg, tg_match_t *m, char *err, size_t errlen)
+{
+    if (!json_is_string(arg)) {
+        return -1;
+    }
+
+    if (m->type == TG_M_REGEX) {
+        /* the database's regexes see the lower-cased name */
+        if (regcomp(&m->re, json_string_value(arg), REG_EXTENDED | REG_NOSUB)
+            != 0)
+        {
+            snprintf(err, errlen, "match regex \"%s\" is not a POSIX"
+                     " extended regex", json_string_value(arg));
+            return -2;
+        }
+    }
+
+    m->len = json_string_length(arg);
+    m->s = strdup(json_string_value(arg));
+    if (m->s == NULL) {
+        if (m->type == TG_M_REGEX) {
+            regfree(&m->re);
+        }
+
+        return -1;
+    }
+
+    if (m->type != TG_M_REGEX) {
+        tg_lower(m->s, m->len);
+    }
+
+    return 0;
+}
+
+
 static int
 tg_match_read(json_t *v, tg_match_t *m, int depth, char *err, size_t errlen)
 {
@@ -487,37 +524,14 @@ tg_match_read(json_t *v, tg_match_t *m, int depth, char *err, size_t errlen)
         goto bad;
 
     default:
-        if (!json_is_string(arg)) {
+        switch (tg_match_leaf(arg, m, err, errlen)) {
+        case 0:
+            return 0;
+        case -2:
+            return -1;
+        default:
             goto bad;
         }
-
-        if (m->type == TG_M_REGEX) {
-            /* the database's regexes see the lower-cased name */
-            if (regcomp(&m->re, json_string_value(arg),
-                        REG_EXTENDED | REG_NOSUB)
-                != 0)
-            {
-                snprintf(err, errlen, "match regex \"%s\" is not a POSIX"
-                         " extended regex", json_string_value(arg));
-                return -1;
-            }
-        }
-
-        m->len = json_string_length(arg);
-        m->s = strdup(json_string_value(arg));
-        if (m->s == NULL) {
-            if (m->type == TG_M_REGEX) {
-                regfree(&m->re);
-            }
-
-            goto bad;
-        }
-
-        if (m->type != TG_M_REGEX) {
-            tg_lower(m->s, m->len);
-        }
-
-        return 0;
     }
 
 bad:
@@ -686,20 +700,124 @@ tg_prices_new(void)
 }
 
 
+/* a file's "models" object: a later file's price replaces an earlier one */
+static int
+tg_prices_add_models(tg_prices_t *p, json_t *models, char *err,
+    size_t errlen)
+{
+    size_t             i, n, k;
+    json_t            *v;
+    char              *name;
+    const char        *key;
+    tg_price_t         price;
+    tg_price_entry_t  *e, *entries;
+
+    n = models ? json_object_size(models) : 0;
+
+    entries = realloc(p->entries, (p->n + n + 1) * sizeof(tg_price_entry_t));
+    if (entries == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    p->entries = entries;
+    k = p->n;
+
+    json_object_foreach(models, key, v) {
+        if (tg_price_read(v, &price, key, err, errlen) != 0) {
+            goto failed;
+        }
+
+        name = strdup(key);
+        if (name == NULL) {
+            tg_price_clear(&price);
+            snprintf(err, errlen, "out of memory");
+            goto failed;
+        }
+
+        tg_lower(name, strlen(name));
+
+        /* the earlier files' entries are sorted, this file's not yet */
+        e = tg_prices_find(p, name);
+
+        for (i = p->n; e == NULL && i < k; i++) {
+            if (strcmp(p->entries[i].name, name) == 0) {
+                e = &p->entries[i];
+            }
+        }
+
+        if (e != NULL) {
+            free(name);
+            tg_price_clear(&e->price);
+            e->price = price;
+            continue;
+        }
+
+        p->entries[k].name = name;
+        p->entries[k].price = price;
+        k++;
+    }
+
+    p->n = k;
+    qsort(p->entries, p->n, sizeof(tg_price_entry_t), tg_price_cmp);
+
+    return 0;
+
+failed:
+
+    /* what was added is freed with p */
+    p->n = k;
+
+    return -1;
+}
+
+
+/* a file's "providers" array: the new layer is searched first */
+static int
+tg_prices_add_providers(tg_prices_t *p, json_t *providers, char *err,
+    size_t errlen)
+{
+    size_t          i, n;
+    json_t         *v;
+    tg_provider_t  *pv;
+
+    n = json_array_size(providers);
+
+    if (n == 0) {
+        return 0;
+    }
+
+    pv = calloc(p->nproviders + n, sizeof(tg_provider_t));
+    if (pv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    if (p->nproviders) {
+        memcpy(pv + n, p->providers, p->nproviders * sizeof(tg_provider_t));
+    }
+
+    free(p->providers);
+    p->providers = pv;
+    p->nproviders += n;
+
+    json_array_foreach(providers, i, v) {
+        if (tg_provider_read(v, &p->providers[i], err, errlen) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 tg_prices_add(tg_prices_t *p, const char *json, size_t len, char *err,
     size_t errlen)
 {
-    size_t             i, n, k;
-    json_t            *root, *models, *providers, *v;
-    char              *name;
-    const char        *key;
-    tg_price_t         price;
-    json_error_t       jerr;
-    tg_provider_t     *pv;
-    tg_price_entry_t  *e, *entries;
-
-    k = p->n;
+    json_t        *root, *models, *providers, *v;
+    tg_price_t     price;
+    json_error_t   jerr;
 
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
@@ -720,79 +838,10 @@ tg_prices_add(tg_prices_t *p, const char *json, size_t len, char *err,
         goto failed;
     }
 
-    n = models ? json_object_size(models) : 0;
-
-    entries = realloc(p->entries, (p->n + n + 1) * sizeof(tg_price_entry_t));
-    if (entries == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if (tg_prices_add_models(p, models, err, errlen) != 0
+        || tg_prices_add_providers(p, providers, err, errlen) != 0)
+    {
         goto failed;
-    }
-
-    p->entries = entries;
-
-    if (models) {
-        json_object_foreach(models, key, v) {
-            if (tg_price_read(v, &price, key, err, errlen) != 0) {
-                goto failed;
-            }
-
-            name = strdup(key);
-            if (name == NULL) {
-                tg_price_clear(&price);
-                snprintf(err, errlen, "out of memory");
-                goto failed;
-            }
-
-            tg_lower(name, strlen(name));
-
-            /* a later file's price replaces an earlier one's */
-            e = tg_prices_find(p, name);
-
-            for (i = p->n; e == NULL && i < k; i++) {
-                if (strcmp(p->entries[i].name, name) == 0) {
-                    e = &p->entries[i];
-                }
-            }
-
-            if (e != NULL) {
-                free(name);
-                tg_price_clear(&e->price);
-                e->price = price;
-                continue;
-            }
-
-            p->entries[k].name = name;
-            p->entries[k].price = price;
-            k++;
-        }
-    }
-
-    p->n = k;
-    qsort(p->entries, p->n, sizeof(tg_price_entry_t), tg_price_cmp);
-
-    if (providers && json_array_size(providers)) {
-        n = json_array_size(providers);
-
-        pv = calloc(p->nproviders + n, sizeof(tg_provider_t));
-        if (pv == NULL) {
-            snprintf(err, errlen, "out of memory");
-            goto failed;
-        }
-
-        /* the new layer is searched first */
-        if (p->nproviders) {
-            memcpy(pv + n, p->providers,
-                   p->nproviders * sizeof(tg_provider_t));
-        }
-        free(p->providers);
-        p->providers = pv;
-        p->nproviders += n;
-
-        json_array_foreach(providers, i, v) {
-            if (tg_provider_read(v, &p->providers[i], err, errlen) != 0) {
-                goto failed;
-            }
-        }
     }
 
     v = json_object_get(root, "default");
@@ -813,8 +862,6 @@ tg_prices_add(tg_prices_t *p, const char *json, size_t len, char *err,
 
 failed:
 
-    /* what was added is freed with p */
-    p->n = k;
     json_decref(root);
 
     return -1;

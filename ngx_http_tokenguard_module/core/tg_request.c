@@ -34,28 +34,59 @@ typedef struct {
 } tg_inspect_t;
 
 
+/* one object of a list, field naming the list for messages */
+typedef int (*tg_item_pt)(tg_inspect_t *in, tg_json_t *item,
+    const char *field);
+
+
+static tg_json_t *tg_parse(tg_inspect_t *in, tg_json_doc_t *doc,
+    const char *body, size_t len, int *rc);
+static int tg_read_dialect(tg_inspect_t *in, tg_json_t *root);
 static int tg_invalid(tg_inspect_t *in, const char *fmt, const char *field);
 static int tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key,
     int64_t *out);
+static int tg_set_model(tg_inspect_t *in, const char *s, size_t len);
 static int tg_uri_model(tg_inspect_t *in);
 static int tg_get_model(tg_inspect_t *in, tg_json_t *root);
 static int tg_get_stream(tg_inspect_t *in, tg_json_t *root);
 static int tg_nonempty_array(tg_json_t *obj, const char *key);
-static int tg_holds_numbers(tg_json_t *a);
+static int tg_each_object(tg_inspect_t *in, tg_json_t *a, const char *fmt,
+    const char *field, tg_item_pt visit);
+static int tg_list(tg_inspect_t *in, tg_json_t *root, const char *key,
+    const char *fmt, tg_item_pt visit);
+static int tg_content(tg_inspect_t *in, tg_json_t *content, const char *fmt,
+    const char *field, tg_item_pt visit);
 
 static int tg_openai_chat(tg_inspect_t *in, tg_json_t *root);
+static int tg_openai_message(tg_inspect_t *in, tg_json_t *m,
+    const char *field);
 static int tg_openai_parts(tg_inspect_t *in, tg_json_t *content,
     const char *field);
+static int tg_openai_part(tg_inspect_t *in, tg_json_t *part,
+    const char *field);
+static int tg_openai_completions(tg_inspect_t *in, tg_json_t *root);
+static int tg_openai_embeddings(tg_inspect_t *in, tg_json_t *root);
 static int tg_openai_prompt(tg_inspect_t *in, tg_json_t *v, const char *field);
 static int tg_openai_responses(tg_inspect_t *in, tg_json_t *root);
+static int tg_openai_item(tg_inspect_t *in, tg_json_t *item,
+    const char *field);
 static int tg_anthropic_messages(tg_inspect_t *in, tg_json_t *root);
+static int tg_anthropic_message(tg_inspect_t *in, tg_json_t *m,
+    const char *field);
 static int tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content,
     const char *field);
-static int tg_gemini_generate(tg_inspect_t *in, tg_json_t *root,
-    const tg_endpoint_t *ep, const char *uri);
+static int tg_anthropic_block(tg_inspect_t *in, tg_json_t *block,
+    const char *field);
+static int tg_gemini_generate(tg_inspect_t *in, tg_json_t *root);
+static int tg_gemini_content(tg_inspect_t *in, tg_json_t *c,
+    const char *field);
+static int tg_gemini_config(tg_inspect_t *in, tg_json_t *root);
 static int tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder,
     const char *field);
-static tg_json_t *tg_get2(tg_json_t *obj, const char *camel, const char *snake);
+static int tg_gemini_part(tg_inspect_t *in, tg_json_t *part,
+    const char *field);
+static tg_json_t *tg_get2(tg_json_t *obj, const char *camel,
+    const char *snake);
 
 
 int
@@ -78,90 +109,12 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
     in.extra_tokens = 0;
     in.nomem = 0;
 
-    if (len == 0) {
-        return tg_invalid(&in, "the request body is empty", NULL);
-    }
-
-    root = tg_json_parse(&doc, body, len,
-                         TG_JSON_REJECT_DUPLICATES | TG_JSON_ALLOW_NUL
-                         | TG_JSON_BOUNDED);
+    root = tg_parse(&in, &doc, body, len, &rc);
     if (root == NULL) {
-        tg_json_free(&doc);
-
-        if (doc.nomem) {
-            return TG_NOMEM;
-        }
-
-        if (strncmp(doc.error, "too many values", 15) == 0) {
-            /* the parser's memory is bounded by the body's size */
-            return tg_invalid(&in, "the request body holds more JSON values"
-                              " than one per 4 bytes", NULL);
-        }
-
-        snprintf(rq->error, sizeof(rq->error),
-                 "the request body is not valid JSON: %s at byte %zu",
-                 doc.error, doc.position);
-        return TG_INVALID;
+        return rc;
     }
 
-    if (!tg_json_is_object(root)) {
-        tg_json_free(&doc);
-        return tg_invalid(&in, "the request body must be a JSON object",
-                          NULL);
-    }
-
-    switch (ep->api) {
-
-    case TG_API_CHAT:
-        rc = tg_openai_chat(&in, root);
-        break;
-
-    case TG_API_COMPLETIONS:
-        rc = tg_get_model(&in, root);
-        if (rc == TG_OK) {
-            rc = tg_openai_prompt(&in, tg_json_get(root, "prompt"),
-                                  "prompt");
-        }
-        if (rc == TG_OK) {
-            rc = tg_get_limit(&in, root, "max_tokens", &rq->max_output);
-        }
-        if (rc == TG_OK) {
-            rc = tg_get_limit(&in, root, "n", &rq->choices);
-        }
-        break;
-
-    case TG_API_RESPONSES:
-        rc = tg_openai_responses(&in, root);
-        break;
-
-    case TG_API_EMBEDDINGS:
-        rq->embeddings = 1;
-        rq->max_output = 0;
-        rc = tg_get_model(&in, root);
-        if (rc == TG_OK) {
-            rc = tg_openai_prompt(&in, tg_json_get(root, "input"),
-                                  "input");
-        }
-        break;
-
-    case TG_API_MESSAGES:
-        rc = tg_anthropic_messages(&in, root);
-        break;
-
-    case TG_API_GENERATE:
-        rc = tg_gemini_generate(&in, root, ep, uri);
-        break;
-
-    default:
-        rc = tg_invalid(&in, "not a generation request", NULL);
-        break;
-    }
-
-    if (rc == TG_OK && ep->api != TG_API_GENERATE
-        && ep->api != TG_API_EMBEDDINGS)
-    {
-        rc = tg_get_stream(&in, root);
-    }
+    rc = tg_read_dialect(&in, root);
 
     if (rc == TG_OK && rq->choices < 1) {
         rq->choices = 1;
@@ -195,6 +148,89 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
     rq->prompt_tokens = tg_estimate_tokens(&sc.est) + in.extra_tokens;
 
     return TG_OK;
+}
+
+
+/* the body's JSON object, or NULL and *rc (the document is freed then) */
+static tg_json_t *
+tg_parse(tg_inspect_t *in, tg_json_doc_t *doc, const char *body, size_t len,
+    int *rc)
+{
+    tg_json_t  *root;
+
+    if (len == 0) {
+        *rc = tg_invalid(in, "the request body is empty", NULL);
+        return NULL;
+    }
+
+    root = tg_json_parse(doc, body, len,
+                         TG_JSON_REJECT_DUPLICATES | TG_JSON_ALLOW_NUL
+                         | TG_JSON_BOUNDED);
+
+    if (root != NULL && tg_json_is_object(root)) {
+        return root;
+    }
+
+    tg_json_free(doc);
+
+    if (root != NULL) {
+        *rc = tg_invalid(in, "the request body must be a JSON object", NULL);
+
+    } else if (doc->nomem) {
+        *rc = TG_NOMEM;
+
+    } else if (strncmp(doc->error, "too many values", 15) == 0) {
+        /* the parser's memory is bounded by the body's size */
+        *rc = tg_invalid(in, "the request body holds more JSON values"
+                         " than one per 4 bytes", NULL);
+
+    } else {
+        snprintf(in->rq->error, sizeof(in->rq->error),
+                 "the request body is not valid JSON: %s at byte %zu",
+                 doc->error, doc->position);
+        *rc = TG_INVALID;
+    }
+
+    return NULL;
+}
+
+
+static int
+tg_read_dialect(tg_inspect_t *in, tg_json_t *root)
+{
+    int  rc;
+
+    switch (in->ep->api) {
+
+    case TG_API_CHAT:
+        rc = tg_openai_chat(in, root);
+        break;
+
+    case TG_API_COMPLETIONS:
+        rc = tg_openai_completions(in, root);
+        break;
+
+    case TG_API_RESPONSES:
+        rc = tg_openai_responses(in, root);
+        break;
+
+    case TG_API_EMBEDDINGS:
+        /* no output and no stream */
+        return tg_openai_embeddings(in, root);
+
+    case TG_API_MESSAGES:
+        rc = tg_anthropic_messages(in, root);
+        break;
+
+    case TG_API_GENERATE:
+        /* the URI says whether it streams */
+        return tg_gemini_generate(in, root);
+
+    default:
+        return tg_invalid(in, "not a generation request", NULL);
+    }
+
+    return (rc == TG_OK) ? tg_get_stream(in, root) : rc;
 }
 
 
@@ -252,7 +288,7 @@ tg_invalid(tg_inspect_t *in, const char *fmt, const char *field)
 static int
 tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key, int64_t *out)
 {
-    double   d;
+    double      d;
     tg_json_t  *v;
 
     v = tg_json_get(obj, key);
@@ -277,14 +313,33 @@ tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key, int64_t *out)
 }
 
 
+/* a checked model name, copied */
 static int
-tg_uri_model(tg_inspect_t *in)
+tg_set_model(tg_inspect_t *in, const char *s, size_t len)
 {
-    size_t         i;
-    const char    *m;
     tg_request_t  *rq;
 
     rq = in->rq;
+
+    rq->model = malloc(len + 1);
+    if (rq->model == NULL) {
+        in->nomem = 1;
+        return TG_NOMEM;
+    }
+
+    memcpy(rq->model, s, len);
+    rq->model[len] = '\0';
+    rq->model_len = len;
+
+    return TG_OK;
+}
+
+
+static int
+tg_uri_model(tg_inspect_t *in)
+{
+    const char  *m;
+
     m = in->uri + in->ep->model_off;
 
     if (in->ep->model_len > TG_MODEL_MAX) {
@@ -292,35 +347,19 @@ tg_uri_model(tg_inspect_t *in)
                           " bytes", NULL);
     }
 
-    for (i = 0; i < in->ep->model_len; i++) {
-        if (m[i] <= ' ' || m[i] > '~') {
-            return tg_invalid(in, "the model in the URI must be printable"
-                              " ASCII", NULL);
-        }
+    if (!tg_request_model_valid(m, in->ep->model_len)) {
+        return tg_invalid(in, "the model in the URI must be printable"
+                          " ASCII", NULL);
     }
 
-    rq->model = malloc(in->ep->model_len + 1);
-    if (rq->model == NULL) {
-        in->nomem = 1;
-        return TG_NOMEM;
-    }
-
-    memcpy(rq->model, m, in->ep->model_len);
-    rq->model[in->ep->model_len] = '\0';
-    rq->model_len = in->ep->model_len;
-
-    return TG_OK;
+    return tg_set_model(in, m, in->ep->model_len);
 }
 
 
 static int
 tg_get_model(tg_inspect_t *in, tg_json_t *root)
 {
-    tg_json_t     *v;
-    size_t         len;
-    tg_request_t  *rq;
-
-    rq = in->rq;
+    tg_json_t  *v;
 
     if (in->ep->model_len) {
         /*
@@ -340,24 +379,16 @@ tg_get_model(tg_inspect_t *in, tg_json_t *root)
         return tg_invalid(in, "\"model\" must be a string", NULL);
     }
 
-    len = tg_json_string_length(v);
-
-    if (!tg_request_model_valid(tg_json_string_value(v), len)) {
+    if (!tg_request_model_valid(tg_json_string_value(v),
+                                tg_json_string_length(v)))
+    {
         return tg_invalid(in, "\"model\" must be a non-empty name of at most"
                           " 256 bytes of printable ASCII, without spaces",
                           NULL);
     }
 
-    rq->model = malloc(len + 1);
-    if (rq->model == NULL) {
-        in->nomem = 1;
-        return TG_NOMEM;
-    }
-
-    memcpy(rq->model, tg_json_string_value(v), len + 1);
-    rq->model_len = len;
-
-    return TG_OK;
+    return tg_set_model(in, tg_json_string_value(v),
+                        tg_json_string_length(v));
 }
 
 
@@ -393,10 +424,16 @@ tg_nonempty_array(tg_json_t *obj, const char *key)
 }
 
 
-/* numbers of an array have no node (TG_JSON_BOUNDED): any there? */
+/*
+ * Each element of the array a, which must be an object (fmt, naming
+ * field, says so), is read by visit.  Numbers of an array have no node
+ * (TG_JSON_BOUNDED): fewer nodes than elements mean some are numbers.
+ */
 static int
-tg_holds_numbers(tg_json_t *a)
+tg_each_object(tg_inspect_t *in, tg_json_t *a, const char *fmt,
+    const char *field, tg_item_pt visit)
 {
+    int         rc;
     size_t      n;
     tg_json_t  *v;
 
@@ -406,7 +443,59 @@ tg_holds_numbers(tg_json_t *a)
         n++;
     }
 
-    return n != tg_json_array_size(a);
+    if (n != tg_json_array_size(a)) {
+        return tg_invalid(in, fmt, field);
+    }
+
+    tg_json_foreach(a, v) {
+
+        if (!tg_json_is_object(v)) {
+            return tg_invalid(in, fmt, field);
+        }
+
+        rc = visit(in, v, field);
+        if (rc != TG_OK) {
+            return rc;
+        }
+    }
+
+    return TG_OK;
+}
+
+
+/* root's member key: an array of objects, each read by visit */
+static int
+tg_list(tg_inspect_t *in, tg_json_t *root, const char *key, const char *fmt,
+    tg_item_pt visit)
+{
+    tg_json_t  *a;
+
+    a = tg_json_get(root, key);
+
+    if (!tg_json_is_array(a)) {
+        return tg_invalid(in, "\"%s\" must be an array", key);
+    }
+
+    return tg_each_object(in, a, fmt, key, visit);
+}
+
+
+/* message content: absent, null, a string, or an array of objects */
+static int
+tg_content(tg_inspect_t *in, tg_json_t *content, const char *fmt,
+    const char *field, tg_item_pt visit)
+{
+    if (content == NULL || tg_json_is_null(content)
+        || tg_json_is_string(content))
+    {
+        return TG_OK;
+    }
+
+    if (!tg_json_is_array(content)) {
+        return tg_invalid(in, "\"%s\" must be a string or an array", field);
+    }
+
+    return tg_each_object(in, content, fmt, field, visit);
 }
 
 
@@ -415,8 +504,6 @@ static int
 tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
-    size_t         i;
-    tg_json_t     *messages, *m, *role, *calls;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -426,55 +513,16 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
         return rc;
     }
 
-    messages = tg_json_get(root, "messages");
-
-    if (!tg_json_is_array(messages)) {
-        return tg_invalid(in, "\"messages\" must be an array", NULL);
-    }
-
     if (tg_nonempty_array(root, "tools")
         || tg_nonempty_array(root, "functions"))
     {
         rq->tools = 1;
     }
 
-    if (tg_holds_numbers(messages)) {
-        return tg_invalid(in, "each of \"messages\" must be an object", NULL);
-    }
-
-    tg_json_array_foreach(messages, i, m) {
-
-        if (!tg_json_is_object(m)) {
-            return tg_invalid(in, "each of \"messages\" must be an object",
-                              NULL);
-        }
-
-        in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
-
-        role = tg_json_get(m, "role");
-
-        if (tg_json_is_string(role)
-            && (strcmp(tg_json_string_value(role), "tool") == 0
-                || strcmp(tg_json_string_value(role), "function") == 0))
-        {
-            rq->tools = 1;
-        }
-
-        rc = tg_openai_parts(in, tg_json_get(m, "content"),
-                             "messages[].content");
-        if (rc != TG_OK) {
-            return rc;
-        }
-
-        calls = tg_json_get(m, "tool_calls");
-
-        if (tg_json_is_array(calls) && tg_json_array_size(calls) > 0) {
-            rq->tools = 1;
-        }
-
-        if (tg_json_get(m, "function_call") != NULL) {
-            rq->tools = 1;
-        }
+    rc = tg_list(in, root, "messages", "each of \"%s\" must be an object",
+                 tg_openai_message);
+    if (rc != TG_OK) {
+        return rc;
     }
 
     rc = tg_get_limit(in, root, "max_tokens", &rq->max_output);
@@ -492,6 +540,43 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 }
 
 
+static int
+tg_openai_message(tg_inspect_t *in, tg_json_t *m, const char *field)
+{
+    int            rc;
+    tg_json_t     *role;
+    tg_request_t  *rq;
+
+    (void) field;
+
+    rq = in->rq;
+
+    in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
+
+    role = tg_json_get(m, "role");
+
+    if (tg_json_is_string(role)
+        && (strcmp(tg_json_string_value(role), "tool") == 0
+            || strcmp(tg_json_string_value(role), "function") == 0))
+    {
+        rq->tools = 1;
+    }
+
+    rc = tg_openai_parts(in, tg_json_get(m, "content"), "messages[].content");
+    if (rc != TG_OK) {
+        return rc;
+    }
+
+    if (tg_nonempty_array(m, "tool_calls")
+        || tg_json_get(m, "function_call") != NULL)
+    {
+        rq->tools = 1;
+    }
+
+    return TG_OK;
+}
+
+
 /*
  * OpenAI content: a string, null, or an array of parts: text parts of any
  * name ("text", "input_text", "output_text") carry "text"; other parts are
@@ -500,50 +585,74 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 static int
 tg_openai_parts(tg_inspect_t *in, tg_json_t *content, const char *field)
 {
-    size_t   i;
-    tg_json_t  *part, *text;
+    return tg_content(in, content, "each part of \"%s\" must be an object",
+                      field, tg_openai_part);
+}
 
-    if (content == NULL || tg_json_is_null(content)) {
+
+static int
+tg_openai_part(tg_inspect_t *in, tg_json_t *part, const char *field)
+{
+    tg_json_t  *text;
+
+    text = tg_json_get(part, "text");
+
+    if (text == NULL) {
+        text = tg_json_get(part, "refusal");
+    }
+
+    if (text == NULL) {
+        in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
         return TG_OK;
     }
 
-    if (tg_json_is_string(content)) {
-        return TG_OK;
-    }
-
-    if (!tg_json_is_array(content)) {
-        return tg_invalid(in, "\"%s\" must be a string or an array", field);
-    }
-
-    if (tg_holds_numbers(content)) {
-        return tg_invalid(in, "each part of \"%s\" must be an object", field);
-    }
-
-    tg_json_array_foreach(content, i, part) {
-
-        if (!tg_json_is_object(part)) {
-            return tg_invalid(in, "each part of \"%s\" must be an object",
-                              field);
-        }
-
-        text = tg_json_get(part, "text");
-
-        if (text == NULL) {
-            text = tg_json_get(part, "refusal");
-        }
-
-        if (text == NULL) {
-            in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
-            continue;
-        }
-
-        if (!tg_json_is_string(text)) {
-            return tg_invalid(in, "the \"text\" of a part of \"%s\" must be"
-                              " a string", field);
-        }
+    if (!tg_json_is_string(text)) {
+        return tg_invalid(in, "the \"text\" of a part of \"%s\" must be"
+                          " a string", field);
     }
 
     return TG_OK;
+}
+
+
+static int
+tg_openai_completions(tg_inspect_t *in, tg_json_t *root)
+{
+    int  rc;
+
+    rc = tg_get_model(in, root);
+    if (rc != TG_OK) {
+        return rc;
+    }
+
+    rc = tg_openai_prompt(in, tg_json_get(root, "prompt"), "prompt");
+    if (rc != TG_OK) {
+        return rc;
+    }
+
+    rc = tg_get_limit(in, root, "max_tokens", &in->rq->max_output);
+    if (rc != TG_OK) {
+        return rc;
+    }
+
+    return tg_get_limit(in, root, "n", &in->rq->choices);
+}
+
+
+static int
+tg_openai_embeddings(tg_inspect_t *in, tg_json_t *root)
+{
+    int  rc;
+
+    in->rq->embeddings = 1;
+    in->rq->max_output = 0;
+
+    rc = tg_get_model(in, root);
+    if (rc != TG_OK) {
+        return rc;
+    }
+
+    return tg_openai_prompt(in, tg_json_get(root, "input"), "input");
 }
 
 
@@ -593,9 +702,7 @@ static int
 tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
-    size_t         i;
-    tg_json_t     *input, *item, *type, *v;
-    const char    *t;
+    tg_json_t     *input, *v;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -621,45 +728,10 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
         in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
 
     } else if (tg_json_is_array(input)) {
-
-        if (tg_holds_numbers(input)) {
-            return tg_invalid(in, "each item of \"input\" must be an"
-                              " object", NULL);
-        }
-
-        tg_json_array_foreach(input, i, item) {
-
-            if (!tg_json_is_object(item)) {
-                return tg_invalid(in, "each item of \"input\" must be an"
-                                  " object", NULL);
-            }
-
-            in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
-
-            type = tg_json_get(item, "type");
-            t = tg_json_is_string(type) ? tg_json_string_value(type) : "message";
-
-            if (strcmp(t, "function_call") == 0
-                || strcmp(t, "custom_tool_call") == 0
-                || strcmp(t, "function_call_output") == 0
-                || strcmp(t, "custom_tool_call_output") == 0)
-            {
-                rq->tools = 1;
-                rc = TG_OK;
-
-            } else if (strcmp(t, "message") == 0) {
-                rc = tg_openai_parts(in, tg_json_get(item, "content"),
-                                     "input[].content");
-
-            } else {
-                /* reasoning, web search results ... */
-                in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
-                rc = TG_OK;
-            }
-
-            if (rc != TG_OK) {
-                return rc;
-            }
+        rc = tg_each_object(in, input, "each item of \"%s\" must be an"
+                            " object", "input", tg_openai_item);
+        if (rc != TG_OK) {
+            return rc;
         }
 
     } else if (input != NULL && !tg_json_is_null(input)) {
@@ -671,13 +743,45 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
 }
 
 
+static int
+tg_openai_item(tg_inspect_t *in, tg_json_t *item, const char *field)
+{
+    tg_json_t   *type;
+    const char  *t;
+
+    (void) field;
+
+    in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
+
+    type = tg_json_get(item, "type");
+    t = tg_json_is_string(type) ? tg_json_string_value(type) : "message";
+
+    if (strcmp(t, "function_call") == 0
+        || strcmp(t, "custom_tool_call") == 0
+        || strcmp(t, "function_call_output") == 0
+        || strcmp(t, "custom_tool_call_output") == 0)
+    {
+        in->rq->tools = 1;
+        return TG_OK;
+    }
+
+    if (strcmp(t, "message") == 0) {
+        return tg_openai_parts(in, tg_json_get(item, "content"),
+                               "input[].content");
+    }
+
+    /* reasoning, web search results ... */
+    in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
+
+    return TG_OK;
+}
+
+
 /* Anthropic messages: system, messages[].content blocks */
 static int
 tg_anthropic_messages(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
-    size_t         i;
-    tg_json_t     *messages, *m;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -696,33 +800,25 @@ tg_anthropic_messages(tg_inspect_t *in, tg_json_t *root)
         rq->tools = 1;
     }
 
-    messages = tg_json_get(root, "messages");
-
-    if (!tg_json_is_array(messages)) {
-        return tg_invalid(in, "\"messages\" must be an array", NULL);
-    }
-
-    if (tg_holds_numbers(messages)) {
-        return tg_invalid(in, "each of \"messages\" must be an object", NULL);
-    }
-
-    tg_json_array_foreach(messages, i, m) {
-
-        if (!tg_json_is_object(m)) {
-            return tg_invalid(in, "each of \"messages\" must be an object",
-                              NULL);
-        }
-
-        in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
-
-        rc = tg_anthropic_blocks(in, tg_json_get(m, "content"),
-                                 "messages[].content");
-        if (rc != TG_OK) {
-            return rc;
-        }
+    rc = tg_list(in, root, "messages", "each of \"%s\" must be an object",
+                 tg_anthropic_message);
+    if (rc != TG_OK) {
+        return rc;
     }
 
     return tg_get_limit(in, root, "max_tokens", &rq->max_output);
+}
+
+
+static int
+tg_anthropic_message(tg_inspect_t *in, tg_json_t *m, const char *field)
+{
+    (void) field;
+
+    in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
+
+    return tg_anthropic_blocks(in, tg_json_get(m, "content"),
+                               "messages[].content");
 }
 
 
@@ -730,61 +826,39 @@ tg_anthropic_messages(tg_inspect_t *in, tg_json_t *root)
 static int
 tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content, const char *field)
 {
-    int          rc;
-    size_t       i;
-    tg_json_t      *block, *type;
+    return tg_content(in, content, "each block of \"%s\" must be an object",
+                      field, tg_anthropic_block);
+}
+
+
+static int
+tg_anthropic_block(tg_inspect_t *in, tg_json_t *block, const char *field)
+{
+    tg_json_t   *type;
     const char  *t;
 
-    if (content == NULL || tg_json_is_null(content)) {
+    (void) field;
+
+    type = tg_json_get(block, "type");
+    t = tg_json_is_string(type) ? tg_json_string_value(type) : "";
+
+    if (strcmp(t, "text") == 0 || strcmp(t, "thinking") == 0) {
         return TG_OK;
     }
 
-    if (tg_json_is_string(content)) {
+    if (strcmp(t, "tool_use") == 0 || strcmp(t, "server_tool_use") == 0) {
+        in->rq->tools = 1;
         return TG_OK;
     }
 
-    if (!tg_json_is_array(content)) {
-        return tg_invalid(in, "\"%s\" must be a string or an array", field);
+    if (strcmp(t, "tool_result") == 0) {
+        in->rq->tools = 1;
+        return tg_anthropic_blocks(in, tg_json_get(block, "content"),
+                                   "tool_result.content");
     }
 
-    if (tg_holds_numbers(content)) {
-        return tg_invalid(in, "each block of \"%s\" must be an object", field);
-    }
-
-    tg_json_array_foreach(content, i, block) {
-
-        if (!tg_json_is_object(block)) {
-            return tg_invalid(in, "each block of \"%s\" must be an object",
-                              field);
-        }
-
-        type = tg_json_get(block, "type");
-        t = tg_json_is_string(type) ? tg_json_string_value(type) : "";
-
-        if (strcmp(t, "text") == 0 || strcmp(t, "thinking") == 0) {
-            rc = TG_OK;
-
-        } else if (strcmp(t, "tool_use") == 0
-                   || strcmp(t, "server_tool_use") == 0)
-        {
-            in->rq->tools = 1;
-            rc = TG_OK;
-
-        } else if (strcmp(t, "tool_result") == 0) {
-            in->rq->tools = 1;
-            rc = tg_anthropic_blocks(in, tg_json_get(block, "content"),
-                                     "tool_result.content");
-
-        } else {
-            /* image, document, redacted_thinking ... */
-            in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
-            rc = TG_OK;
-        }
-
-        if (rc != TG_OK) {
-            return rc;
-        }
-    }
+    /* image, document, redacted_thinking ... */
+    in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
 
     return TG_OK;
 }
@@ -804,35 +878,24 @@ tg_get2(tg_json_t *obj, const char *camel, const char *snake)
 
 /* Gemini generateContent: model in the URI, contents[].parts[] */
 static int
-tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
-    const char *uri)
+tg_gemini_generate(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
-    size_t         i;
-    tg_json_t     *contents, *c, *cfg, *v;
+    tg_json_t     *v;
     tg_request_t  *rq;
 
     rq = in->rq;
 
-    if (ep->model_len == 0 || ep->model_len > TG_MODEL_MAX) {
+    if (in->ep->model_len == 0 || in->ep->model_len > TG_MODEL_MAX) {
         return tg_invalid(in, "the URI names no model", NULL);
     }
 
-    if (!tg_request_model_valid(uri + ep->model_off, ep->model_len)) {
-        return tg_invalid(in, "the model in the URI must be printable"
-                          " ASCII", NULL);
+    rc = tg_uri_model(in);
+    if (rc != TG_OK) {
+        return rc;
     }
 
-    rq->model = malloc(ep->model_len + 1);
-    if (rq->model == NULL) {
-        in->nomem = 1;
-        return TG_NOMEM;
-    }
-
-    memcpy(rq->model, uri + ep->model_off, ep->model_len);
-    rq->model[ep->model_len] = '\0';
-    rq->model_len = ep->model_len;
-    rq->stream = ep->stream;
+    rq->stream = in->ep->stream;
 
     v = tg_get2(root, "systemInstruction", "system_instruction");
 
@@ -847,24 +910,33 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
         rq->tools = 1;
     }
 
-    contents = tg_json_get(root, "contents");
-
-    if (!tg_json_is_array(contents)) {
-        return tg_invalid(in, "\"contents\" must be an array", NULL);
+    rc = tg_list(in, root, "contents", "\"%s[]\" must be an object",
+                 tg_gemini_content);
+    if (rc != TG_OK) {
+        return rc;
     }
 
-    if (tg_holds_numbers(contents)) {
-        return tg_invalid(in, "\"contents[]\" must be an object", NULL);
-    }
+    return tg_gemini_config(in, root);
+}
 
-    tg_json_array_foreach(contents, i, c) {
-        in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
 
-        rc = tg_gemini_parts(in, c, "contents[]");
-        if (rc != TG_OK) {
-            return rc;
-        }
-    }
+static int
+tg_gemini_content(tg_inspect_t *in, tg_json_t *c, const char *field)
+{
+    (void) field;
+
+    in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
+
+    return tg_gemini_parts(in, c, "contents[]");
+}
+
+
+/* generationConfig: the output limit and the number of candidates */
+static int
+tg_gemini_config(tg_inspect_t *in, tg_json_t *root)
+{
+    int         rc;
+    tg_json_t  *cfg;
 
     cfg = tg_get2(root, "generationConfig", "generation_config");
 
@@ -879,7 +951,7 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
     rc = tg_get_limit(in, cfg,
                       tg_json_get(cfg, "maxOutputTokens")
                       ? "maxOutputTokens" : "max_output_tokens",
-                      &rq->max_output);
+                      &in->rq->max_output);
     if (rc != TG_OK) {
         return rc;
     }
@@ -887,7 +959,7 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
     return tg_get_limit(in, cfg,
                         tg_json_get(cfg, "candidateCount")
                         ? "candidateCount" : "candidate_count",
-                        &rq->choices);
+                        &in->rq->choices);
 }
 
 
@@ -895,9 +967,7 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
 static int
 tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder, const char *field)
 {
-    int      rc;
-    size_t   i;
-    tg_json_t  *parts, *part, *v;
+    tg_json_t  *parts;
 
     if (!tg_json_is_object(holder)) {
         return tg_invalid(in, "\"%s\" must be an object", field);
@@ -913,42 +983,35 @@ tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder, const char *field)
         return tg_invalid(in, "\"%s.parts\" must be an array", field);
     }
 
-    if (tg_holds_numbers(parts)) {
-        return tg_invalid(in, "each of \"%s.parts\" must be an object", field);
+    return tg_each_object(in, parts, "each of \"%s.parts\" must be an object",
+                          field, tg_gemini_part);
+}
+
+
+static int
+tg_gemini_part(tg_inspect_t *in, tg_json_t *part, const char *field)
+{
+    tg_json_t  *v;
+
+    v = tg_json_get(part, "text");
+
+    if (v != NULL) {
+        if (!tg_json_is_string(v)) {
+            return tg_invalid(in, "the \"text\" of a part of \"%s\" must"
+                              " be a string", field);
+        }
+
+        return TG_OK;
     }
 
-    tg_json_array_foreach(parts, i, part) {
-
-        if (!tg_json_is_object(part)) {
-            return tg_invalid(in, "each of \"%s.parts\" must be an object",
-                              field);
-        }
-
-        v = tg_json_get(part, "text");
-
-        if (v != NULL) {
-            if (!tg_json_is_string(v)) {
-                return tg_invalid(in, "the \"text\" of a part of \"%s\" must"
-                                  " be a string", field);
-            }
-
-            rc = TG_OK;
-
-        } else if (tg_get2(part, "functionCall", "function_call")
-                   || tg_get2(part, "functionResponse", "function_response"))
-        {
-            in->rq->tools = 1;
-            rc = TG_OK;
-
-        } else {
-            in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
-            rc = TG_OK;
-        }
-
-        if (rc != TG_OK) {
-            return rc;
-        }
+    if (tg_get2(part, "functionCall", "function_call")
+        || tg_get2(part, "functionResponse", "function_response"))
+    {
+        in->rq->tools = 1;
+        return TG_OK;
     }
+
+    in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
 
     return TG_OK;
 }

@@ -100,10 +100,9 @@ static void tg_scan_value(tg_scan_t *sc, const tg_json_t *v,
 static void tg_scan_string(tg_scan_t *sc, const tg_json_t *v,
     const tg_json_t *holder, int structural, unsigned depth);
 static void tg_scan_text(tg_scan_t *sc, const char *s, size_t len);
-static void tg_scan_media(tg_scan_t *sc, const char *s, size_t len,
-    int base64);
+static void tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len,
+    int text);
 static void tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len);
-static void tg_scan_binary(tg_scan_t *sc, const char *s, size_t len);
 static int tg_scan_is_text(const char *s, size_t len);
 static char *tg_scan_part(tg_scan_t *sc, size_t len);
 static void tg_scan_end(tg_scan_t *sc, char *p, size_t n);
@@ -115,9 +114,7 @@ static const tg_json_t *tg_scan_media_type(const tg_json_t *holder);
 static size_t tg_scan_base64(const char *s, size_t len, char *out);
 static size_t tg_scan_percent(const char *s, size_t len, char *out);
 static void tg_scan_scrub(char *s, size_t len);
-static size_t tg_scan_utf8_len(const char *s, size_t len);
 static int tg_scan_hex(char c);
-static size_t tg_scan_utf8(char *d, uint32_t c);
 static int tg_scan_u(const char *s, size_t len, size_t i, uint32_t *out);
 
 
@@ -212,9 +209,15 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
 
         if (mt != NULL && tg_scan_text_media(mt->str, mt->len)) {
             /* Anthropic's "text" source is plain, the others base64 */
-            tg_scan_media(sc, v->str, v->len,
-                          !(tg_json_is_string(type)
-                            && tg_scan_eq(type->str, type->len, "text")));
+            if (tg_json_is_string(type)
+                && tg_scan_eq(type->str, type->len, "text"))
+            {
+                tg_scan_text(sc, v->str, v->len);
+
+            } else {
+                tg_scan_base64_media(sc, v->str, v->len, 1);
+            }
+
             return;
         }
 
@@ -223,7 +226,7 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
             || (tg_json_is_string(type)
                 && tg_scan_eq(type->str, type->len, "redacted_thinking")))
         {
-            tg_scan_binary(sc, v->str, v->len);
+            tg_scan_base64_media(sc, v->str, v->len, 0);
             return;
         }
     }
@@ -277,19 +280,17 @@ tg_scan_text(tg_scan_t *sc, const char *s, size_t len)
 }
 
 
-/* a text document: base64 (or plain) as sent, read decoded */
+/*
+ * Base64 media, read decoded: a text document (text), or media labelled
+ * binary, read only if it is UTF-8 text after all.
+ */
 static void
-tg_scan_media(tg_scan_t *sc, const char *s, size_t len, int base64)
+tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len, int text)
 {
     char    *p;
     size_t   n;
 
     if (len == 0) {
-        return;
-    }
-
-    if (!base64) {
-        tg_scan_text(sc, s, len);
         return;
     }
 
@@ -300,17 +301,21 @@ tg_scan_media(tg_scan_t *sc, const char *s, size_t len, int base64)
 
     n = tg_scan_base64(s, len, p);
 
-    if (n == (size_t) -1) {
+    if (text && n == (size_t) -1) {
         /* not base64 after all: what was sent is what is read */
-        tg_estimate_add(&sc->est, s, len);
         memcpy(p, s, len);
         n = len;
 
-    } else {
+    } else if (text) {
         tg_scan_scrub(p, n);
-        tg_estimate_add(&sc->est, p, n);
+
+    } else if (n == (size_t) -1 || !tg_scan_is_text(p, n)) {
+        /* an image, audio, a PDF: not text, estimated at a flat rate */
+        sc->media++;
+        n = 0;
     }
 
+    tg_estimate_add(&sc->est, p, n);
     tg_scan_end(sc, p, n);
 }
 
@@ -350,13 +355,7 @@ tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
     len -= payload - s;
 
     if (base64) {
-        if (text) {
-            tg_scan_media(sc, payload, len, 1);
-
-        } else {
-            tg_scan_binary(sc, payload, len);
-        }
-
+        tg_scan_base64_media(sc, payload, len, text);
         return;
     }
 
@@ -382,35 +381,6 @@ tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
 }
 
 
-/* media labelled binary: read if it is UTF-8 text after all */
-static void
-tg_scan_binary(tg_scan_t *sc, const char *s, size_t len)
-{
-    char    *p;
-    size_t   n;
-
-    if (len == 0) {
-        return;
-    }
-
-    p = tg_scan_part(sc, len);
-    if (p == NULL) {
-        return;
-    }
-
-    n = tg_scan_base64(s, len, p);
-
-    if (n == (size_t) -1 || !tg_scan_is_text(p, n)) {
-        /* an image, audio, a PDF: not text, estimated at a flat rate */
-        sc->media++;
-        n = 0;
-    }
-
-    tg_estimate_add(&sc->est, p, n);
-    tg_scan_end(sc, p, n);
-}
-
-
 /* valid UTF-8 without control bytes other than tab, CR, LF and FF */
 static int
 tg_scan_is_text(const char *s, size_t len)
@@ -425,7 +395,7 @@ tg_scan_is_text(const char *s, size_t len)
             return 0;
         }
 
-        k = tg_scan_utf8_len(s + i, len - i);
+        k = tg_json_utf8_len(s + i, len - i);
         if (k == 0) {
             return 0;
         }
@@ -688,59 +658,13 @@ tg_scan_scrub(char *s, size_t len)
     size_t  i, k;
 
     for (i = 0; i < len; i += k) {
-        k = tg_scan_utf8_len(s + i, len - i);
+        k = tg_json_utf8_len(s + i, len - i);
 
         if (k == 0) {
             s[i] = '?';
             k = 1;
         }
     }
-}
-
-
-/* the length of the UTF-8 character at s, 0 if it is not one */
-static size_t
-tg_scan_utf8_len(const char *s, size_t len)
-{
-    size_t         k, j;
-    uint32_t       c, min;
-    unsigned char  b;
-
-    b = (unsigned char) s[0];
-
-    if (b < 0x80) {
-        return 1;
-
-    } else if ((b & 0xe0) == 0xc0) {
-        k = 2; c = b & 0x1f; min = 0x80;
-
-    } else if ((b & 0xf0) == 0xe0) {
-        k = 3; c = b & 0x0f; min = 0x800;
-
-    } else if ((b & 0xf8) == 0xf0) {
-        k = 4; c = b & 0x07; min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if (len < k) {
-        return 0;
-    }
-
-    for (j = 1; j < k; j++) {
-        if (((unsigned char) s[j] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        c = (c << 6) | ((unsigned char) s[j] & 0x3f);
-    }
-
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-        return 0;
-    }
-
-    return k;
 }
 
 
@@ -761,71 +685,52 @@ tg_scan_hex(char c)
 }
 
 
-/* a code point as UTF-8 at d; its length */
-static size_t
-tg_scan_utf8(char *d, uint32_t c)
-{
-    if (c < 0x80) {
-        d[0] = (char) c;
-        return 1;
-    }
-
-    if (c < 0x800) {
-        d[0] = (char) (0xc0 | (c >> 6));
-        d[1] = (char) (0x80 | (c & 0x3f));
-        return 2;
-    }
-
-    if (c < 0x10000) {
-        d[0] = (char) (0xe0 | (c >> 12));
-        d[1] = (char) (0x80 | ((c >> 6) & 0x3f));
-        d[2] = (char) (0x80 | (c & 0x3f));
-        return 3;
-    }
-
-    d[0] = (char) (0xf0 | (c >> 18));
-    d[1] = (char) (0x80 | ((c >> 12) & 0x3f));
-    d[2] = (char) (0x80 | ((c >> 6) & 0x3f));
-    d[3] = (char) (0x80 | (c & 0x3f));
-    return 4;
-}
-
-
+/* "\\uXXXX" at s + i: its value */
 static int
 tg_scan_u(const char *s, size_t len, size_t i, uint32_t *out)
 {
-    int       h;
-    size_t    k;
-    uint32_t  c;
-
     if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u') {
         return -1;
     }
 
-    c = 0;
+    return tg_json_hex4(s + i + 2, out);
+}
 
-    for (k = 2; k < 6; k++) {
-        h = tg_scan_hex(s[i + k]);
-        if (h < 0) {
-            return -1;
-        }
 
-        c = c << 4 | (uint32_t) h;
+/* "\uXXXX" (or a surrogate pair) at s + i: its length, 0 if not one */
+static size_t
+tg_scan_code_point(const char *s, size_t len, size_t i, uint32_t *c)
+{
+    uint32_t  lo;
+
+    if (tg_scan_u(s, len, i, c) != 0) {
+        return 0;
     }
 
-    *out = c;
+    if (*c >= 0xd800 && *c <= 0xdbff
+        && tg_scan_u(s, len, i + 6, &lo) == 0
+        && lo >= 0xdc00 && lo <= 0xdfff)
+    {
+        *c = 0x10000 + ((*c - 0xd800) << 10) + (lo - 0xdc00);
+        return 12;
+    }
 
-    return 0;
+    if (*c >= 0xd800 && *c <= 0xdfff) {
+        /* a lone surrogate is no character: left as written */
+        return 0;
+    }
+
+    return 6;
 }
 
 
 size_t
 tg_scan_unescape(char *s, size_t len)
 {
+    int        e, changed;
     char      *d;
-    size_t     i, pass;
-    uint32_t   c, lo;
-    int        changed;
+    size_t     i, n, pass;
+    uint32_t   c;
 
     for (pass = 0; pass < TG_SCAN_UNESCAPE_PASSES; pass++) {
         d = s;
@@ -838,45 +743,22 @@ tg_scan_unescape(char *s, size_t len)
                 continue;
             }
 
-            switch (s[i + 1]) {
-            case '"': case '\\': case '/':
-                *d++ = s[i + 1];
-                break;
-            case 'b': *d++ = '\b'; break;
-            case 'f': *d++ = '\f'; break;
-            case 'n': *d++ = '\n'; break;
-            case 'r': *d++ = '\r'; break;
-            case 't': *d++ = '\t'; break;
+            e = tg_json_escape(s[i + 1]);
 
-            case 'u':
-                if (tg_scan_u(s, len, i, &c) != 0) {
-                    *d++ = s[i];
-                    continue;
-                }
+            if (e >= 0) {
+                *d++ = (char) e;
+                i++;
 
-                if (c >= 0xd800 && c <= 0xdbff
-                    && tg_scan_u(s, len, i + 6, &lo) == 0
-                    && lo >= 0xdc00 && lo <= 0xdfff)
-                {
-                    c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-                    i += 6;
+            } else if ((n = tg_scan_code_point(s, len, i, &c)) != 0) {
+                d += tg_json_utf8_put(d, c);
+                i += n - 1;
 
-                } else if (c >= 0xd800 && c <= 0xdfff) {
-                    /* a lone surrogate is no character: left as written */
-                    *d++ = s[i];
-                    continue;
-                }
-
-                d += tg_scan_utf8(d, c);
-                i += 4;
-                break;
-
-            default:
+            } else {
+                /* not an escape JSON knows: left as written */
                 *d++ = s[i];
                 continue;
             }
 
-            i++;
             changed = 1;
         }
 

@@ -15,8 +15,10 @@ enum {
 };
 
 
-static int tg_sse_feed_stream(tg_sse_t *sse, const char *p, size_t len,
+static int tg_sse_keep(tg_sse_t *sse, const char *p, size_t n, int eol,
     tg_sse_event_pt handler, void *data);
+static void tg_sse_stream(tg_sse_t *sse, const char *p, size_t n,
+    void *data);
 static void tg_sse_stream_eol(tg_sse_t *sse, tg_sse_event_pt handler,
     void *data);
 static void tg_sse_stream_dispatch(tg_sse_t *sse, tg_sse_event_pt handler,
@@ -150,16 +152,16 @@ tg_sse_line(tg_sse_t *sse, const char *l, size_t len,
 }
 
 
+/*
+ * Both modes split the bytes in the same way: pieces of a line, each
+ * followed by its end or by the end of what has come so far.
+ */
 int
 tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
     tg_sse_event_pt handler, void *data)
 {
     size_t       n;
     const char  *end, *eol, *cr, *lf;
-
-    if (sse->sink) {
-        return tg_sse_feed_stream(sse, p, len, handler, data);
-    }
 
     end = p + len;
     lf = NULL;
@@ -196,41 +198,19 @@ tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
 
         n = (eol ? eol : end) - p;
 
-        if (!sse->skipping) {
-            if (sse->line_len + n > sse->max) {
-                sse->skipping = 1;
-                sse->line_len = 0;
+        if (sse->sink) {
+            tg_sse_stream(sse, p, n, data);
 
-            } else if (eol && sse->line_len == 0) {
-                /* the whole line is here: no copy */
-                tg_sse_line(sse, p, n, handler, data);
-
-            } else {
-                if (tg_sse_grow(&sse->line, &sse->line_size,
-                                sse->line_len + n) != 0)
-                {
-                    sse->nomem = 1;
-                    return -1;
-                }
-
-                memcpy(sse->line + sse->line_len, p, n);
-                sse->line_len += n;
-
-                if (eol) {
-                    tg_sse_line(sse, sse->line, sse->line_len, handler,
-                                data);
-                    sse->line_len = 0;
-                }
+            if (eol) {
+                tg_sse_stream_eol(sse, handler, data);
             }
+
+        } else if (tg_sse_keep(sse, p, n, eol != NULL, handler, data) != 0) {
+            return -1;
         }
 
         if (eol == NULL) {
             break;
-        }
-
-        if (sse->skipping) {
-            sse->skipping = 0;
-            sse->data_len = 0;
         }
 
         sse->last_cr = (*eol == '\r');
@@ -238,6 +218,47 @@ tg_sse_feed(tg_sse_t *sse, const char *p, size_t len,
     }
 
     return sse->nomem ? -1 : 0;
+}
+
+
+/* a piece of a line, kept until the line is whole */
+static int
+tg_sse_keep(tg_sse_t *sse, const char *p, size_t n, int eol,
+    tg_sse_event_pt handler, void *data)
+{
+    if (!sse->skipping) {
+        if (sse->line_len + n > sse->max) {
+            sse->skipping = 1;
+            sse->line_len = 0;
+
+        } else if (eol && sse->line_len == 0) {
+            /* the whole line is here: no copy */
+            tg_sse_line(sse, p, n, handler, data);
+
+        } else {
+            if (tg_sse_grow(&sse->line, &sse->line_size,
+                            sse->line_len + n) != 0)
+            {
+                sse->nomem = 1;
+                return -1;
+            }
+
+            memcpy(sse->line + sse->line_len, p, n);
+            sse->line_len += n;
+
+            if (eol) {
+                tg_sse_line(sse, sse->line, sse->line_len, handler, data);
+                sse->line_len = 0;
+            }
+        }
+    }
+
+    if (eol && sse->skipping) {
+        sse->skipping = 0;
+        sse->data_len = 0;
+    }
+
+    return 0;
 }
 
 
@@ -319,33 +340,17 @@ tg_sse_stream_eol(tg_sse_t *sse, tg_sse_event_pt handler, void *data)
 }
 
 
-static int
-tg_sse_feed_stream(tg_sse_t *sse, const char *p, size_t len,
-    tg_sse_event_pt handler, void *data)
+/* streaming: a piece of a line, no CR or LF in it, read as it comes */
+static void
+tg_sse_stream(tg_sse_t *sse, const char *p, size_t n, void *data)
 {
     char         c;
-    const char  *end, *q;
+    const char  *end;
 
-    end = p + len;
+    end = p + n;
 
     while (p < end) {
         c = *p;
-
-        if (sse->last_cr) {
-            sse->last_cr = 0;
-
-            if (c == '\n') {
-                p++;
-                continue;
-            }
-        }
-
-        if (c == '\r' || c == '\n') {
-            tg_sse_stream_eol(sse, handler, data);
-            sse->last_cr = (c == '\r');
-            p++;
-            continue;
-        }
 
         switch (sse->lstate) {
 
@@ -387,30 +392,25 @@ tg_sse_feed_stream(tg_sse_t *sse, const char *p, size_t len,
 
             break;
 
-        default:
-            for (q = p; q < end && *q != '\r' && *q != '\n'; q++) {
-                /* void */
-            }
+        case TG_SSE_DATA:
+            sse->sink(data, p, end - p);
+            sse->total += end - p;
+            return;
 
-            if (sse->lstate == TG_SSE_DATA) {
-                sse->sink(data, p, q - p);
-                sse->total += q - p;
-
-            } else if (sse->lstate == TG_SSE_EVENT) {
-                while (p < q && sse->event_len <= sizeof(sse->event)) {
-                    if (sse->event_len < sizeof(sse->event)) {
-                        sse->event[sse->event_len] = *p;
-                    }
-
-                    sse->event_len++;
-                    p++;
+        case TG_SSE_EVENT:
+            while (p < end && sse->event_len <= sizeof(sse->event)) {
+                if (sse->event_len < sizeof(sse->event)) {
+                    sse->event[sse->event_len] = *p;
                 }
+
+                sse->event_len++;
+                p++;
             }
 
-            p = q;
-            break;
+            return;
+
+        default:
+            return;
         }
     }
-
-    return 0;
 }

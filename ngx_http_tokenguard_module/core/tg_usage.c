@@ -32,8 +32,8 @@
  * echoed prompt, tool schemas) can look like usage there.
  */
 
+#include <stddef.h>
 #include <string.h>
-
 
 #include "tg_json.h"
 #include "tg_usage.h"
@@ -101,12 +101,166 @@ tg_modalities(tg_json_t *a, int64_t *audio, int64_t *image, int64_t *video)
 }
 
 
+/* a token count at a key of a usage object, or of an object in it */
+typedef struct {
+    const char  *object;        /* NULL: the usage object itself */
+    const char  *key;
+    size_t       field;         /* in tg_usage_t */
+    unsigned     has;           /* what finding it means */
+} tg_usage_field_t;
+
+#define TG_HAS_INPUT   1
+#define TG_HAS_OUTPUT  2
+
+#define tg_usage_field(o, k, f, h)  { o, k, offsetof(tg_usage_t, f), h }
+
+
+static const tg_usage_field_t  tg_usage_responses[] = {
+    tg_usage_field(NULL, "input_tokens", input, TG_HAS_INPUT),
+    tg_usage_field(NULL, "output_tokens", output, TG_HAS_OUTPUT),
+    tg_usage_field("input_tokens_details", "cached_tokens", cached, 0),
+    tg_usage_field("input_tokens_details", "cache_write_tokens",
+                   cache_write, 0),
+    tg_usage_field("output_tokens_details", "reasoning_tokens",
+                   reasoning, 0),
+    { NULL, NULL, 0, 0 }
+};
+
+
+/* the parts of the input apart: summed in tg_usage_apply() */
+static const tg_usage_field_t  tg_usage_messages[] = {
+    tg_usage_field(NULL, "input_tokens", a_input, TG_HAS_INPUT),
+    tg_usage_field(NULL, "cache_read_input_tokens", a_read, 0),
+    tg_usage_field(NULL, "cache_creation_input_tokens", a_write, 0),
+    tg_usage_field(NULL, "output_tokens", output, TG_HAS_OUTPUT),
+    tg_usage_field("cache_creation", "ephemeral_5m_input_tokens",
+                   cache_write_5m, 0),
+    tg_usage_field("cache_creation", "ephemeral_1h_input_tokens",
+                   cache_write_1h, 0),
+    tg_usage_field("server_tool_use", "web_search_requests",
+                   web_searches, 0),
+    tg_usage_field("output_tokens_details", "thinking_tokens",
+                   reasoning, 0),
+    { NULL, NULL, 0, 0 }
+};
+
+
+/* OpenAI chat, completions, embeddings */
+static const tg_usage_field_t  tg_usage_openai[] = {
+    tg_usage_field(NULL, "prompt_tokens", input, TG_HAS_INPUT),
+    tg_usage_field(NULL, "completion_tokens", output, TG_HAS_OUTPUT),
+    tg_usage_field("prompt_tokens_details", "cached_tokens", cached, 0),
+    tg_usage_field("prompt_tokens_details", "cache_write_tokens",
+                   cache_write, 0),
+    tg_usage_field("prompt_tokens_details", "audio_tokens", input_audio, 0),
+    tg_usage_field("completion_tokens_details", "reasoning_tokens",
+                   reasoning, 0),
+    tg_usage_field("completion_tokens_details", "audio_tokens",
+                   output_audio, 0),
+    { NULL, NULL, 0, 0 }
+};
+
+
+/* the fields found are stored; returns what they were (TG_HAS_*) */
+static unsigned
+tg_usage_fields(tg_json_t *usage, const tg_usage_field_t *f, tg_usage_t *u)
+{
+    int64_t      v;
+    unsigned     found;
+    tg_json_t   *obj;
+    const char  *object;
+
+    found = 0;
+    object = NULL;
+    obj = usage;
+
+    for ( /* void */ ; f->key != NULL; f++) {
+        if (f->object != object) {
+            /*
+             * one lookup per run of entries of an object (equal literals
+             * are one string; were they not, it costs a lookup more)
+             */
+            object = f->object;
+            obj = object ? tg_json_get(usage, object) : usage;
+        }
+
+        if (tg_int(obj, f->key, &v)) {
+            *(int64_t *) ((char *) u + f->field) = v;
+            found |= f->has;
+        }
+    }
+
+    if (found & TG_HAS_INPUT) {
+        u->has_input = 1;
+    }
+
+    if (found & TG_HAS_OUTPUT) {
+        u->has_output = 1;
+    }
+
+    return found;
+}
+
+
+/* Gemini: sums of counts, and the modality parts of each side */
+static void
+tg_usage_gemini(tg_json_t *usage, tg_usage_t *u)
+{
+    int64_t  v, w;
+
+    if (tg_int(usage, "promptTokenCount", &v)) {
+        w = 0;
+        (void) tg_int(usage, "toolUsePromptTokenCount", &w);
+        u->input = v + w;
+        u->has_input = 1;
+
+        u->input_audio = 0;
+        u->input_image = 0;
+        u->input_video = 0;
+        tg_modalities(tg_json_get(usage, "promptTokensDetails"),
+                      &u->input_audio, &u->input_image, &u->input_video);
+        tg_modalities(tg_json_get(usage, "toolUsePromptTokensDetails"),
+                      &u->input_audio, &u->input_image, &u->input_video);
+
+        u->cache_audio_read = 0;
+        u->cache_image_read = 0;
+        u->cache_video_read = 0;
+        tg_modalities(tg_json_get(usage, "cacheTokensDetails"),
+                      &u->cache_audio_read, &u->cache_image_read,
+                      &u->cache_video_read);
+    }
+
+    if (tg_int(usage, "cachedContentTokenCount", &v)) {
+        u->cached = v;
+    }
+
+    if (tg_int(usage, "candidatesTokenCount", &v)
+        || tg_json_get(usage, "promptTokenCount"))
+    {
+        if (!tg_int(usage, "candidatesTokenCount", &v)) {
+            v = 0;
+        }
+
+        w = 0;
+        (void) tg_int(usage, "thoughtsTokenCount", &w);
+        u->output = v + w;
+        u->reasoning = w;
+        u->has_output = 1;
+
+        u->output_audio = 0;
+        u->output_image = 0;
+        u->output_video = 0;
+        tg_modalities(tg_json_get(usage, "candidatesTokensDetails"),
+                      &u->output_audio, &u->output_image, &u->output_video);
+    }
+}
+
+
 /* a usage object in the api's own shape */
 static int
 tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
 {
-    int64_t  v, w;
-    tg_json_t  *details;
+    unsigned  found;
 
     if (!tg_json_is_object(usage)) {
         return 0;
@@ -115,69 +269,11 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
     switch (api) {
 
     case TG_API_RESPONSES:
-        if (tg_int(usage, "input_tokens", &v)) {
-            u->input = v;
-            u->has_input = 1;
-        }
-
-        if (tg_int(usage, "output_tokens", &v)) {
-            u->output = v;
-            u->has_output = 1;
-        }
-
-        details = tg_json_get(usage, "input_tokens_details");
-        if (tg_int(details, "cached_tokens", &v)) {
-            u->cached = v;
-        }
-
-        if (tg_int(details, "cache_write_tokens", &v)) {
-            u->cache_write = v;
-        }
-
-        details = tg_json_get(usage, "output_tokens_details");
-        if (tg_int(details, "reasoning_tokens", &v)) {
-            u->reasoning = v;
-        }
-
+        (void) tg_usage_fields(usage, tg_usage_responses, u);
         break;
 
     case TG_API_MESSAGES:
-        if (tg_int(usage, "input_tokens", &v)) {
-            u->a_input = v;
-            u->has_input = 1;
-        }
-
-        if (tg_int(usage, "cache_read_input_tokens", &v)) {
-            u->a_read = v;
-        }
-
-        if (tg_int(usage, "cache_creation_input_tokens", &v)) {
-            u->a_write = v;
-        }
-
-        if (tg_int(usage, "output_tokens", &v)) {
-            u->output = v;
-            u->has_output = 1;
-        }
-
-        details = tg_json_get(usage, "cache_creation");
-        if (tg_int(details, "ephemeral_5m_input_tokens", &v)) {
-            u->cache_write_5m = v;
-        }
-
-        if (tg_int(details, "ephemeral_1h_input_tokens", &v)) {
-            u->cache_write_1h = v;
-        }
-
-        details = tg_json_get(usage, "server_tool_use");
-        if (tg_int(details, "web_search_requests", &v)) {
-            u->web_searches = v;
-        }
-
-        details = tg_json_get(usage, "output_tokens_details");
-        if (tg_int(details, "thinking_tokens", &v)) {
-            u->reasoning = v;
-        }
+        (void) tg_usage_fields(usage, tg_usage_messages, u);
 
         u->input = u->a_input + u->a_read + u->a_write;
         u->cached = u->a_read;
@@ -185,91 +281,18 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
         break;
 
     case TG_API_GENERATE:
-        if (tg_int(usage, "promptTokenCount", &v)) {
-            w = 0;
-            (void) tg_int(usage, "toolUsePromptTokenCount", &w);
-            u->input = v + w;
-            u->has_input = 1;
-
-            u->input_audio = 0;
-            u->input_image = 0;
-            u->input_video = 0;
-            tg_modalities(tg_json_get(usage, "promptTokensDetails"),
-                          &u->input_audio, &u->input_image, &u->input_video);
-            tg_modalities(tg_json_get(usage, "toolUsePromptTokensDetails"),
-                          &u->input_audio, &u->input_image, &u->input_video);
-
-            u->cache_audio_read = 0;
-            u->cache_image_read = 0;
-            u->cache_video_read = 0;
-            tg_modalities(tg_json_get(usage, "cacheTokensDetails"),
-                          &u->cache_audio_read, &u->cache_image_read,
-                          &u->cache_video_read);
-        }
-
-        if (tg_int(usage, "cachedContentTokenCount", &v)) {
-            u->cached = v;
-        }
-
-        if (tg_int(usage, "candidatesTokenCount", &v)
-            || tg_json_get(usage, "promptTokenCount"))
-        {
-            if (!tg_int(usage, "candidatesTokenCount", &v)) {
-                v = 0;
-            }
-
-            w = 0;
-            (void) tg_int(usage, "thoughtsTokenCount", &w);
-            u->output = v + w;
-            u->reasoning = w;
-            u->has_output = 1;
-
-            u->output_audio = 0;
-            u->output_image = 0;
-            u->output_video = 0;
-            tg_modalities(tg_json_get(usage, "candidatesTokensDetails"),
-                          &u->output_audio, &u->output_image,
-                          &u->output_video);
-        }
-
+        tg_usage_gemini(usage, u);
         break;
 
     default:
-        /* OpenAI chat, completions, embeddings */
-        if (tg_int(usage, "prompt_tokens", &v)) {
-            u->input = v;
-            u->has_input = 1;
-        }
+        found = tg_usage_fields(usage, tg_usage_openai, u);
 
-        if (tg_int(usage, "completion_tokens", &v)) {
-            u->output = v;
-            u->has_output = 1;
-
-        } else if (api == TG_API_EMBEDDINGS && u->has_input) {
+        if (!(found & TG_HAS_OUTPUT) && api == TG_API_EMBEDDINGS
+            && u->has_input)
+        {
+            /* embeddings have no output, and may not say so */
             u->output = 0;
             u->has_output = 1;
-        }
-
-        details = tg_json_get(usage, "prompt_tokens_details");
-        if (tg_int(details, "cached_tokens", &v)) {
-            u->cached = v;
-        }
-
-        if (tg_int(details, "cache_write_tokens", &v)) {
-            u->cache_write = v;
-        }
-
-        if (tg_int(details, "audio_tokens", &v)) {
-            u->input_audio = v;
-        }
-
-        details = tg_json_get(usage, "completion_tokens_details");
-        if (tg_int(details, "reasoning_tokens", &v)) {
-            u->reasoning = v;
-        }
-
-        if (tg_int(details, "audio_tokens", &v)) {
-            u->output_audio = v;
         }
 
         break;
@@ -329,50 +352,63 @@ static const size_t       tg_usage_event_generate_max[] = {
 };
 
 
+/* what a body and an event of each dialect are scanned for */
+typedef struct {
+    const char *const  *body;
+    const size_t       *body_max;
+    const char *const  *event;
+    const size_t       *event_max;
+} tg_usage_docs_t;
+
+
+static const tg_usage_docs_t  tg_usage_docs_openai = {
+    tg_usage_body, tg_usage_body_max, tg_usage_event, tg_usage_event_max
+};
+
+static const tg_usage_docs_t  tg_usage_docs_responses = {
+    tg_usage_body_responses, tg_usage_body_responses_max,
+    tg_usage_event_responses, tg_usage_event_responses_max
+};
+
+static const tg_usage_docs_t  tg_usage_docs_messages = {
+    tg_usage_body, tg_usage_body_max,
+    tg_usage_event_messages, tg_usage_event_messages_max
+};
+
+static const tg_usage_docs_t  tg_usage_docs_generate = {
+    tg_usage_body_generate, tg_usage_body_generate_max,
+    tg_usage_event_generate, tg_usage_event_generate_max
+};
+
+
 void
 tg_usage_scan_init(tg_usage_scan_t *s, tg_api_e api, int event)
 {
+    const tg_usage_docs_t  *d;
+
     s->api = api;
     s->event = event;
 
     switch (api) {
-
     case TG_API_RESPONSES:
-        if (event) {
-            tg_jscan_init(&s->js, tg_usage_event_responses,
-                          tg_usage_event_responses_max);
-        } else {
-            tg_jscan_init(&s->js, tg_usage_body_responses,
-                          tg_usage_body_responses_max);
-        }
+        d = &tg_usage_docs_responses;
         break;
-
     case TG_API_MESSAGES:
-        if (event) {
-            tg_jscan_init(&s->js, tg_usage_event_messages,
-                          tg_usage_event_messages_max);
-        } else {
-            tg_jscan_init(&s->js, tg_usage_body, tg_usage_body_max);
-        }
+        d = &tg_usage_docs_messages;
         break;
-
     case TG_API_GENERATE:
-        if (event) {
-            tg_jscan_init(&s->js, tg_usage_event_generate,
-                          tg_usage_event_generate_max);
-        } else {
-            tg_jscan_init(&s->js, tg_usage_body_generate,
-                          tg_usage_body_generate_max);
-        }
+        d = &tg_usage_docs_generate;
         break;
-
     default:
-        if (event) {
-            tg_jscan_init(&s->js, tg_usage_event, tg_usage_event_max);
-        } else {
-            tg_jscan_init(&s->js, tg_usage_body, tg_usage_body_max);
-        }
+        d = &tg_usage_docs_openai;
         break;
+    }
+
+    if (event) {
+        tg_jscan_init(&s->js, d->event, d->event_max);
+
+    } else {
+        tg_jscan_init(&s->js, d->body, d->body_max);
     }
 }
 
@@ -427,38 +463,39 @@ tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
 }
 
 
-int
-tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u)
+/* a whole response body */
+static int
+tg_usage_body_end(tg_usage_scan_t *s, tg_usage_t *u)
+{
+    int  found;
+
+    if (s->api == TG_API_RESPONSES
+        && (tg_usage_is(s, 1, "true")
+            || tg_usage_is(s, 2, "\"queued\"")
+            || tg_usage_is(s, 2, "\"in_progress\"")))
+    {
+        /* answered later, by GET /v1/responses/{id} */
+        u->background = 1;
+    }
+
+    found = tg_usage_slot(s, 0, u);
+
+    if (s->api == TG_API_GENERATE) {
+        /* a JSON-array stream: the last chunk's */
+        found |= tg_usage_slot(s, 1, u);
+    }
+
+    return found;
+}
+
+
+/* one stream event: only the final kinds carry the usage billed */
+static int
+tg_usage_event_end(tg_usage_scan_t *s, tg_usage_t *u)
 {
     int       found;
     int64_t   output;
     unsigned  has_output;
-
-    found = 0;
-
-    if (!s->js.done || s->js.bad) {
-        goto done;
-    }
-
-    if (!s->event) {
-        if (s->api == TG_API_RESPONSES
-            && (tg_usage_is(s, 1, "true")
-                || tg_usage_is(s, 2, "\"queued\"")
-                || tg_usage_is(s, 2, "\"in_progress\"")))
-        {
-            /* answered later, by GET /v1/responses/{id} */
-            u->background = 1;
-        }
-
-        found = tg_usage_slot(s, 0, u);
-
-        if (s->api == TG_API_GENERATE) {
-            /* a JSON-array stream: the last chunk's */
-            found |= tg_usage_slot(s, 1, u);
-        }
-
-        goto done;
-    }
 
     switch (s->api) {
 
@@ -471,10 +508,10 @@ tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u)
             || tg_usage_is(s, 1, "\"response.incomplete\"")
             || tg_usage_is(s, 1, "\"response.failed\""))
         {
-            found = tg_usage_slot(s, 0, u);
+            return tg_usage_slot(s, 0, u);
         }
 
-        break;
+        return 0;
 
     case TG_API_MESSAGES:
         if (tg_usage_is(s, 1, "\"message_start\"")) {
@@ -490,36 +527,43 @@ tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u)
             u->output = output;
             u->has_output = has_output;
 
-        } else if (tg_usage_is(s, 1, "\"message_delta\"")) {
-            found = tg_usage_slot(s, 0, u);
+            return found;
         }
 
-        break;
-
-    case TG_API_GENERATE:
-        if (!s->js.slot[1].seen
-            || (s->js.slot[2].seen && !tg_usage_is(s, 2, "null")))
-        {
-            found = tg_usage_slot(s, 0, u);
+        if (tg_usage_is(s, 1, "\"message_delta\"")) {
+            return tg_usage_slot(s, 0, u);
         }
 
-        break;
+        return 0;
 
     default:
         /*
-         * the final chunk: usage and no choices (OpenAI), or choices that
-         * finished (Mistral and others); vLLM's running totals are not
+         * the final chunk: usage and no choices (OpenAI) or candidates
+         * (Gemini), or choices that finished (Mistral and others); vLLM's
+         * running totals are not
          */
         if (!s->js.slot[1].seen
             || (s->js.slot[2].seen && !tg_usage_is(s, 2, "null")))
         {
-            found = tg_usage_slot(s, 0, u);
+            return tg_usage_slot(s, 0, u);
         }
 
-        break;
+        return 0;
     }
+}
 
-done:
+
+int
+tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u)
+{
+    int  found;
+
+    found = 0;
+
+    if (s->js.done && !s->js.bad) {
+        found = s->event ? tg_usage_event_end(s, u)
+                         : tg_usage_body_end(s, u);
+    }
 
     tg_jscan_reset(&s->js);
 
