@@ -14,6 +14,7 @@
 static ngx_int_t ngx_http_tokenguard_start(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
 static void ngx_http_tokenguard_body_handler(ngx_http_request_t *r);
+static void ngx_http_tokenguard_end(ngx_http_tokenguard_ctx_t *ctx);
 static ngx_int_t ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
 static ngx_int_t ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
@@ -49,6 +50,8 @@ ngx_http_tokenguard_handler(ngx_http_request_t *r)
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        ctx->cleanup = ngx_http_tokenguard_end;
 
         rc = ngx_http_tokenguard_start(r, tlcf, ctx);
         if (rc != NGX_OK) {
@@ -463,4 +466,15 @@ ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
     r->quoted_uri = 1;
 
     return NGX_OK;
+}
+
+
+/* the request's pool goes away: replies still owed find no request */
+
+static void
+ngx_http_tokenguard_end(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_http_tokenguard_ledger_detach(ctx);
+    ngx_http_tokenguard_usage_cleanup(ctx);
+    tg_request_free(&ctx->rq);
 }

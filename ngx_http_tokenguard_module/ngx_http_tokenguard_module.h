@@ -33,6 +33,10 @@
 
 
 typedef struct ngx_http_tokenguard_lease_s  ngx_http_tokenguard_lease_t;
+typedef struct ngx_http_tokenguard_ctx_s    ngx_http_tokenguard_ctx_t;
+
+/* how a lower layer answers the one that called it */
+typedef void (*ngx_http_tokenguard_done_pt)(ngx_http_tokenguard_ctx_t *ctx);
 
 
 typedef struct {
@@ -134,8 +138,9 @@ typedef enum {
 } ngx_http_tokenguard_state_e;
 
 
-typedef struct {
+struct ngx_http_tokenguard_ctx_s {
     ngx_http_tokenguard_state_e  state;
+    ngx_http_tokenguard_done_pt  cleanup;       /* the request's end */
 
     tg_endpoint_t                ep;
     tg_request_t                 rq;            /* freed by pool cleanup */
@@ -205,13 +210,15 @@ typedef struct {
     ngx_str_t                    usage_source;  /* provider | estimate */
     int64_t                      cost_usd;      /* settled, micro-USD */
     int64_t                      saved_usd;     /* by the reroute */
-} ngx_http_tokenguard_ctx_t;
+};
 
 
 extern ngx_module_t  ngx_http_tokenguard_module;
 
 
-/* ngx_http_tokenguard_module.c */
+/* ngx_http_tokenguard_util.c */
+ngx_int_t ngx_http_tokenguard_regex_init_process(ngx_cycle_t *cycle);
+void ngx_http_tokenguard_regex_exit_process(void);
 ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_get_ctx(ngx_http_request_t *r);
 ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_create_ctx(
     ngx_http_request_t *r);
