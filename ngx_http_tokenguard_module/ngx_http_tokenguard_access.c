@@ -355,7 +355,7 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    ngx_http_tokenguard_metrics_request(ctx);
+    ngx_http_tokenguard_counters_request(ctx);
 
     if (ctx->reserved_user || ctx->open) {
         ngx_http_tokenguard_usage_settle(r, ctx);

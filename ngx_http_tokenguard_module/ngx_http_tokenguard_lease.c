@@ -849,7 +849,7 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
     }
 
     if (reply->element[1]->integer > 0) {
-        ngx_http_tokenguard_metrics_store(-1, 0, reply->element[1]->integer);
+        ngx_http_tokenguard_counters_store(-1, 0, reply->element[1]->integer);
     }
 
     status = reply->element[0]->integer;

@@ -124,7 +124,7 @@ ngx_http_tokenguard_write_handler(ngx_http_tokenguard_redis_op_t *op,
         && reply->element[1]->type == REDIS_REPLY_INTEGER
         && reply->element[1]->integer > 0)
     {
-        ngx_http_tokenguard_metrics_store(-1, 0,
+        ngx_http_tokenguard_counters_store(-1, 0,
                                           reply->element[1]->integer);
     }
 
@@ -334,7 +334,7 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
     ctx->usage.output = output;
     ctx->cost_usd = usd;
 
-    ngx_http_tokenguard_metrics_usage(ctx, input, output, usd);
+    ngx_http_tokenguard_counters_usage(ctx, input, output, usd);
 
     if (ctx->leased) {
         ngx_http_tokenguard_lease_settle(ctx, usd, input, output);
@@ -558,7 +558,7 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
         && reply->element[reply->elements - 1]->integer > 0)
     {
         /* the last element: reservations this script found expired */
-        ngx_http_tokenguard_metrics_store(-1, 0,
+        ngx_http_tokenguard_counters_store(-1, 0,
                         reply->element[reply->elements - 1]->integer);
     }
 

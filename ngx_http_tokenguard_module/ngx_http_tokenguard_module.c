@@ -694,7 +694,7 @@ ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    tmcf->metrics->init = ngx_http_tokenguard_metrics_init_zone;
+    tmcf->metrics->init = ngx_http_tokenguard_counters_init_zone;
 
     return NGX_OK;
 }

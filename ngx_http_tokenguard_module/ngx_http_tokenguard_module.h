@@ -339,14 +339,16 @@ void ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
 void ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx);
 ngx_int_t ngx_http_tokenguard_usage_init(ngx_conf_t *cf);
 
-/* ngx_http_tokenguard_metrics.c */
-ngx_int_t ngx_http_tokenguard_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+/* ngx_http_tokenguard_counters.c */
+ngx_int_t ngx_http_tokenguard_counters_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-void ngx_http_tokenguard_metrics_request(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_metrics_usage(ngx_http_tokenguard_ctx_t *ctx,
+void ngx_http_tokenguard_counters_request(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_counters_usage(ngx_http_tokenguard_ctx_t *ctx,
     int64_t input, int64_t output, int64_t cost);
-void ngx_http_tokenguard_metrics_store(ngx_msec_int_t us, ngx_uint_t error,
+void ngx_http_tokenguard_counters_store(ngx_msec_int_t us, ngx_uint_t error,
     ngx_uint_t expired);
+
+/* ngx_http_tokenguard_metrics.c */
 char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 

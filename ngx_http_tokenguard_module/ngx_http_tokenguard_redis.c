@@ -357,7 +357,7 @@ ngx_http_tokenguard_redis_connect(void)
             rd->logged_down = 1;
         }
 
-        ngx_http_tokenguard_metrics_store(-1, 1, 0);
+        ngx_http_tokenguard_counters_store(-1, 1, 0);
 
         return NGX_ERROR;
     }
@@ -696,7 +696,7 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
         }
     }
 
-    ngx_http_tokenguard_metrics_store(
+    ngx_http_tokenguard_counters_store(
         ngx_http_tokenguard_now_us() - op->start_us,
         reply->type == REDIS_REPLY_ERROR, 0);
 
@@ -814,7 +814,7 @@ ngx_http_tokenguard_redis_fail(const char *why)
                       why, ngx_queue_empty(&rd->ops) ? ""
                            : "; failing the commands in flight");
         rd->logged_down = 1;
-        ngx_http_tokenguard_metrics_store(-1, 1, 0);
+        ngx_http_tokenguard_counters_store(-1, 1, 0);
     }
 
     if (rd->c) {
