@@ -17,8 +17,15 @@ static void ngx_http_tokenguard_body_handler(ngx_http_request_t *r);
 static void ngx_http_tokenguard_end(ngx_http_tokenguard_ctx_t *ctx);
 static ngx_int_t ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_budget_known(ngx_http_tokenguard_ctx_t *ctx);
 static ngx_int_t ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_reserved(ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_admit(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_go_on(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx,
     ngx_str_t *body);
@@ -226,16 +233,40 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ctx->budget_pct = -1;
 
     if (tlcf->need_budget
-        && ngx_http_tokenguard_lease_status(r, ctx) != NGX_OK
-        && ngx_http_tokenguard_ledger_status(r, ctx) == NGX_OK)
+        && ngx_http_tokenguard_budget_status(r, ctx,
+                                             ngx_http_tokenguard_budget_known)
+           == NGX_AGAIN)
     {
-        /* ngx_http_tokenguard_route_and_reserve() runs on the reply */
         ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
-        ctx->store_pending = 1;
         return NGX_OK;
     }
 
     return ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx);
+}
+
+
+/* the budget>= read answered: the rest of the decision */
+
+static void
+ngx_http_tokenguard_budget_known(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_http_request_t              *r;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    r = ctx->request;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+    ctx->state = NGX_HTTP_TOKENGUARD_READING_BODY;
+
+    if (ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(r->connection);
+        return;
+    }
+
+    if (ctx->state != NGX_HTTP_TOKENGUARD_WAIT_STORE) {
+        ngx_http_tokenguard_go_on(r);
+    }
 }
 
 
@@ -291,46 +322,105 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
     }
 
     if (n == NGX_OK) {
-        /* WAIT_STORE, or decided without the store (open/closed) */
-        (void) ngx_http_tokenguard_ledger_reserve(r, ctx);
+        ngx_http_tokenguard_reserve(r, tlcf, ctx);
     }
 
     return NGX_OK;
 }
 
 
-/*
- * A ledger reply arrived: finish the decision if it was the budget read,
- * then run the phases again unless still waiting.
- */
-
-void
-ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx)
+static void
+ngx_http_tokenguard_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
 {
-    ngx_connection_t                *c;
+    ngx_int_t  rc;
+
+    rc = ngx_http_tokenguard_budget_reserve(r, ctx,
+                                            ngx_http_tokenguard_reserved);
+
+    if (rc == NGX_AGAIN) {
+        ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_STORE,
+                                   "the budget store cannot take this"
+                                   " request now; try again in a moment");
+        return;
+    }
+
+    ngx_http_tokenguard_admit(r, tlcf, ctx);
+}
+
+
+/* the budget answered later: decide, and let the request go on */
+
+static void
+ngx_http_tokenguard_reserved(ngx_http_tokenguard_ctx_t *ctx)
+{
     ngx_http_request_t              *r;
     ngx_http_tokenguard_loc_conf_t  *tlcf;
 
     r = ctx->request;
-    c = r->connection;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    if (ctx->store_pending) {
-        ctx->store_pending = 0;
-        ctx->state = NGX_HTTP_TOKENGUARD_READING_BODY;
+    ngx_http_tokenguard_admit(r, tlcf, ctx);
+    ngx_http_tokenguard_go_on(r);
+}
 
-        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-        if (ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx) != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            ngx_http_run_posted_requests(c);
-            return;
-        }
+/*
+ * The budget's answer as a decision: admitted, refused by a cap, or the
+ * store away (tokenguard_on_store_error says what then).
+ */
 
-        if (ctx->state == NGX_HTTP_TOKENGUARD_WAIT_STORE) {
-            return;
-        }
+static void
+ngx_http_tokenguard_admit(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_uint_t  refused;
+
+    refused = ctx->cap_field[0] != '\0';
+
+    if (!ctx->store_failed && !refused) {
+        ngx_str_set(&ctx->decision, "allow");
+        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+        return;
     }
+
+    /* undo the half that was admitted: the request does not go */
+    if (ctx->reserved_user || ctx->reserved_team) {
+        ngx_http_tokenguard_budget_release(r, ctx);
+    }
+
+    if (refused) {
+        ngx_http_tokenguard_refuse_budget(r, ctx);
+        return;
+    }
+
+    if (tlcf->on_store_error == NGX_HTTP_TOKENGUARD_STORE_OPEN) {
+        ctx->open = 1;
+        ngx_str_set(&ctx->decision, "open");
+        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+        return;
+    }
+
+    ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_STORE,
+                               "the budget store is unavailable, so this"
+                               " request cannot be checked against your"
+                               " budget; try again in a moment");
+}
+
+
+/* decided after a wait: the phases run again, from this one */
+
+static void
+ngx_http_tokenguard_go_on(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
@@ -365,7 +455,7 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
                               ctx->decision.len) == 0)
     {
         ctx->settled = 1;
-        ngx_http_tokenguard_ledger_count(r, ctx, "denied");
+        ngx_http_tokenguard_budget_count(r, ctx, "denied");
     }
 
     return NGX_OK;
@@ -474,7 +564,7 @@ ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
 static void
 ngx_http_tokenguard_end(ngx_http_tokenguard_ctx_t *ctx)
 {
-    ngx_http_tokenguard_ledger_detach(ctx);
+    ngx_http_tokenguard_budget_detach(ctx);
     ngx_http_tokenguard_usage_cleanup(ctx);
     tg_request_free(&ctx->rq);
 }

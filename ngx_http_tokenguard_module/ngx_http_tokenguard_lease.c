@@ -124,6 +124,8 @@ static void ngx_http_tokenguard_lease_fail_waiters(
 static void ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l);
 static void ngx_http_tokenguard_lease_tick(ngx_event_t *ev);
 static void ngx_http_tokenguard_lease_recall(void);
+static void ngx_http_tokenguard_lease_ignore(
+    ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
 static void ngx_http_tokenguard_lease_poll(void);
 
 
@@ -456,8 +458,8 @@ ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
 
 /*
  * NGX_DECLINED: this request reserves on its own (leases off, sandbox, a
- * scope whose slice is held under other caps); otherwise ctx->state says
- * whether it was decided or waits for a slice.
+ * scope whose slice is held under other caps); NGX_OK: answered now;
+ * NGX_AGAIN: it waits for a slice, and ctx->budget_done(ctx) follows.
  */
 ngx_int_t
 ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
@@ -507,7 +509,10 @@ ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
 }
 
 
-/* admits if every scope's slice has room, else waits on the first short */
+/*
+ * Admits if every scope's slice has room (NGX_OK), else waits on the
+ * first short (NGX_AGAIN); NGX_OK with store_failed when the store is away.
+ */
 static ngx_int_t
 ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
 {
@@ -529,22 +534,21 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
         ngx_queue_insert_tail(&l->waiters, &ctx->lease_queue);
         ctx->lease_waiting = 1;
         ctx->waiting = 1;
-        ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
 
         if (!l->busy && !l->retry) {
             ngx_http_tokenguard_lease_call(l, ctx, 0);
 
             if (!l->busy) {
-                /* the store is away: decided without it */
+                /* the store is away: answered without it */
                 ngx_queue_remove(&ctx->lease_queue);
                 ctx->lease_waiting = 0;
                 ctx->waiting = 0;
                 ctx->store_failed = 1;
-                ngx_http_tokenguard_ledger_reserve_done(ctx);
+                return NGX_OK;
             }
         }
 
-        return NGX_OK;
+        return NGX_AGAIN;
     }
 
     ctx->remaining_usd = -1;
@@ -584,9 +588,6 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
     ctx->reserved_user = 1;
     ctx->reserved_team = ctx->lease[1] != NULL;
     ctx->waiting = 0;
-    ctx->decision.data = (u_char *) "allow";
-    ctx->decision.len = sizeof("allow") - 1;
-    ctx->state = NGX_HTTP_TOKENGUARD_DONE;
 
     return NGX_OK;
 }
@@ -770,10 +771,8 @@ ngx_http_tokenguard_lease_wake(ngx_http_tokenguard_lease_t *l)
         ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease_queue);
         ctx->lease_waiting = 0;
 
-        (void) ngx_http_tokenguard_lease_try(ctx);
-
-        if (ctx->state != NGX_HTTP_TOKENGUARD_WAIT_STORE) {
-            ngx_http_tokenguard_resume(ctx);
+        if (ngx_http_tokenguard_lease_try(ctx) == NGX_OK) {
+            ctx->budget_done(ctx);
         }
     }
 }
@@ -794,8 +793,7 @@ ngx_http_tokenguard_lease_fail_waiters(ngx_http_tokenguard_lease_t *l)
         ctx->waiting = 0;
         ctx->store_failed = 1;
 
-        ngx_http_tokenguard_ledger_reserve_done(ctx);
-        ngx_http_tokenguard_resume(ctx);
+        ctx->budget_done(ctx);
     }
 }
 
@@ -895,8 +893,7 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
         ctx->cap_used = reply->element[11]->integer;
         ctx->refused_scope = l->scope == TG_SCOPE_TEAM;
 
-        ngx_http_tokenguard_ledger_reserve_done(ctx);
-        ngx_http_tokenguard_resume(ctx);
+        ctx->budget_done(ctx);
     }
 
     ngx_http_tokenguard_lease_wake(l);
@@ -945,38 +942,47 @@ ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l)
 }
 
 
+/* what a call carries: the spend so far, kept until its reply */
 static void
-ngx_http_tokenguard_lease_write_handler(ngx_http_tokenguard_redis_op_t *op,
-    redisReply *reply)
+ngx_http_tokenguard_lease_carry(ngx_http_tokenguard_lease_t *l)
 {
-    if (reply == NULL || ngx_http_tokenguard_redis_transient(reply)) {
-        (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
-        return;
+    ngx_http_tokenguard_pairs_t  swap;
+
+    ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
+    swap = l->sent_pairs;
+    l->sent_pairs = l->pairs;
+    l->pairs = swap;
+
+    /* a bounded call: the fields past the bound wait for the next */
+    if (ngx_http_tokenguard_pairs_move(&l->sent_pairs,
+                                       NGX_HTTP_TOKENGUARD_LEASE_PAIRS,
+                                       &l->pairs)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                      "tokenguard: out of memory, a budget lease call of"
+                      " \"%V\" carries all of its fields at once",
+                      &l->name);
     }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "tokenguard: redis refused a ledger write: %s",
-                      reply->str);
+    l->sent_batch[0] = '\0';
+
+    if (l->sent_pairs.nelts) {
+        ngx_snprintf(l->sent_batch, sizeof(l->sent_batch), "%s-%ui%Z",
+                     l->id, ++l->batch);
     }
 }
 
 
-/*
- * mode: 0 a call whose reply sets the new slice; 1 add the spend and
- * remove the slice (idle, exit); 3 add the spend a failed call carried
- * (sent_pairs).  Modes 1 and 3 never wait for their reply.
- */
+/* the LEASE script's command (core/tg_scripts.c names its arguments) */
 static void
-ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
-    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode)
+ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
+    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode, tg_command_t *c)
 {
     char                              month[8], day[11];
     int64_t                           v;
     ngx_uint_t                        i, d;
-    tg_command_t                      c;
-    ngx_http_tokenguard_pairs_t      *pairs, swap;
-    ngx_http_tokenguard_redis_op_t   *op;
+    ngx_http_tokenguard_pairs_t      *pairs;
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
     static const char  *suffix[] = {
@@ -985,40 +991,9 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     };
 
     tmcf = ngx_http_tokenguard_leases.conf;
-
-    if (mode != 3) {
-        /* what this call carries, kept until its reply in case it fails */
-        ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
-        swap = l->sent_pairs;
-        l->sent_pairs = l->pairs;
-        l->pairs = swap;
-
-        /* a bounded call: the fields past the bound wait for the next */
-        if (ngx_http_tokenguard_pairs_move(&l->sent_pairs,
-                                           NGX_HTTP_TOKENGUARD_LEASE_PAIRS,
-                                           &l->pairs)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                          "tokenguard: out of memory, a budget lease call of"
-                          " \"%V\" carries all of its fields at once",
-                          &l->name);
-        }
-
-        l->sent_batch[0] = '\0';
-
-        if (l->sent_pairs.nelts) {
-            ngx_snprintf(l->sent_batch, sizeof(l->sent_batch), "%s-%ui%Z",
-                         l->id, ++l->batch);
-        }
-    }
-
     pairs = &l->sent_pairs;
 
-    tg_command_init(&c, 0);
-    tg_command_str(&c, "EVALSHA");
-    tg_command_arg(&c, ngx_http_tokenguard_script_sha[TG_SCRIPT_LEASE], 40);
-    tg_command_int(&c, 8);
+    ngx_http_tokenguard_redis_evalsha(c, TG_SCRIPT_LEASE, 8);
 
     tg_period_month(ngx_time(), month);
     tg_period_day(ngx_time(), day);
@@ -1026,22 +1001,22 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     suffix[1] = day;
 
     for (i = 0; i < 8; i++) {
-        tg_command_key(&c, (char *) l->prefix, l->prefix_len, suffix[i]);
+        tg_command_key(c, (char *) l->prefix, l->prefix_len, suffix[i]);
     }
 
-    tg_command_int(&c, (int64_t) ngx_time() * 1000);
-    tg_command_int(&c, l->ttl);
-    tg_command_str(&c, (char *) l->id);
-    tg_command_str(&c, (char *) l->sent_batch);
-    tg_command_str(&c, mode == 0 ? "lease" : mode == 1 ? "drop" : "spend");
+    tg_command_int(c, (int64_t) ngx_time() * 1000);
+    tg_command_int(c, l->ttl);
+    tg_command_str(c, (char *) l->id);
+    tg_command_str(c, (char *) l->sent_batch);
+    tg_command_str(c, mode == 0 ? "lease" : mode == 1 ? "drop" : "spend");
 
     /* the slice is set to what is in flight, the spent part is spend */
     for (d = 0; d < 3; d++) {
-        tg_command_int(&c, mode ? 0 : l->flight[d]);
+        tg_command_int(c, mode ? 0 : l->flight[d]);
     }
 
     for (d = 0; d < 3; d++) {
-        tg_command_int(&c, needy && !mode ? needy->worst[d] : 0);
+        tg_command_int(c, needy && !mode ? needy->worst[d] : 0);
     }
 
     /*
@@ -1056,7 +1031,7 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
             v = ngx_max(v, 4 * needy->worst[d]);
         }
 
-        tg_command_int(&c, v);
+        tg_command_int(c, v);
 
         if (mode != 3) {
             l->admitted[d] = 0;
@@ -1065,49 +1040,53 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     }
 
     for (i = 0; i < NGX_HTTP_TOKENGUARD_CAPS; i++) {
-        tg_command_int(&c, l->caps[i]);
+        tg_command_int(c, l->caps[i]);
     }
 
-    tg_command_int(&c, tmcf->retention_month);
-    tg_command_int(&c, tmcf->retention_day);
-    tg_command_int(&c, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
+    tg_command_int(c, tmcf->retention_month);
+    tg_command_int(c, tmcf->retention_day);
+    tg_command_int(c, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
 
     /* a request waiting this long is refused for good */
-    tg_command_int(&c, l->retry && ngx_current_msec - l->wait_since
-                                   >= NGX_HTTP_TOKENGUARD_RECALL
-                                      + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
-                       ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
+    tg_command_int(c, l->retry && ngx_current_msec - l->wait_since
+                                  >= NGX_HTTP_TOKENGUARD_RECALL
+                                     + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
+                      ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
 
     for (i = 0; i < pairs->nelts; i++) {
-        tg_command_arg(&c, pairs->elts[i].name, pairs->elts[i].len);
-        tg_command_int(&c, pairs->elts[i].delta);
+        tg_command_arg(c, pairs->elts[i].name, pairs->elts[i].len);
+        tg_command_int(c, pairs->elts[i].delta);
+    }
+}
+
+
+/*
+ * mode: 0 a call whose reply sets the new slice; 1 add the spend and
+ * remove the slice (idle, exit); 3 add the spend a failed call carried
+ * (sent_pairs).  Modes 1 and 3 never wait for their reply: they are
+ * writes, journaled when the store is away.
+ */
+static void
+ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
+    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode)
+{
+    tg_command_t                     c;
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    if (mode != 3) {
+        ngx_http_tokenguard_lease_carry(l);
     }
 
-    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_LEASE, &c, 0,
-                             mode ? ngx_http_tokenguard_lease_write_handler
-                                  : ngx_http_tokenguard_lease_handler,
-                             mode ? NULL : l);
+    ngx_http_tokenguard_lease_command(l, needy, mode, &c);
 
-    if (op == NULL) {
-        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                      "tokenguard: a budget lease call of \"%V\" is lost",
-                      &l->name);
-        return;
-    }
-
-    if (pairs->nelts) {
-        ngx_http_tokenguard_ledger_index(l->scope, &l->name);
+    if (l->sent_pairs.nelts) {
+        ngx_http_tokenguard_write_index(l->scope, &l->name);
     }
 
     l->last_call = ngx_current_msec;
 
     if (mode) {
-        if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
-            (void) ngx_http_tokenguard_journal_add(op->script, op->cmd,
-                                                   op->len);
-            ngx_http_tokenguard_redis_free(op);
-        }
-
+        ngx_http_tokenguard_write_command(TG_SCRIPT_LEASE, &c);
         ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
 
         if (mode == 1 && l->pairs.nelts) {
@@ -1115,6 +1094,16 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
             ngx_http_tokenguard_lease_call(l, NULL, 1);
         }
 
+        return;
+    }
+
+    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_LEASE, &c, 0,
+                                      ngx_http_tokenguard_lease_handler, l);
+    if (op == NULL) {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                      "tokenguard: a budget lease call of \"%V\" is lost",
+                      &l->name);
+        ngx_http_tokenguard_lease_lost(l);
         return;
     }
 
@@ -1127,7 +1116,6 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
         ngx_http_tokenguard_lease_lost(l);
         return;
     }
-
 
     l->busy = 1;
 }
@@ -1361,8 +1349,7 @@ ngx_http_tokenguard_lease_recall(void)
     tg_command_str(&c, "tg:recalls");
 
     op = ngx_http_tokenguard_redis_op(-1, &c, 0,
-                                      ngx_http_tokenguard_lease_write_handler,
-                                      NULL);
+                                      ngx_http_tokenguard_lease_ignore, NULL);
     if (op == NULL) {
         return;
     }
@@ -1371,6 +1358,14 @@ ngx_http_tokenguard_lease_recall(void)
         /* the store is away: there is nothing to give back to */
         ngx_http_tokenguard_redis_free(op);
     }
+}
+
+
+/* a recall is a hint for now: one lost, or replayed later, helps no one */
+static void
+ngx_http_tokenguard_lease_ignore(ngx_http_tokenguard_redis_op_t *op,
+    redisReply *reply)
+{
 }
 
 

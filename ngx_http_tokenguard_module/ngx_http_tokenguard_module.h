@@ -175,6 +175,7 @@ struct ngx_http_tokenguard_ctx_s {
     int64_t                      reserve_tokens;
     int64_t                      remaining_usd; /* -1: no USD cap */
     u_char                       id[TG_ID_LEN + 1];  /* reservation id */
+    ngx_http_tokenguard_done_pt  budget_done;   /* the budget's answer */
     ngx_uint_t                   waiting;       /* replies still owed */
     ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
     unsigned                     reserved_user:1;
@@ -183,7 +184,6 @@ struct ngx_http_tokenguard_ctx_s {
     unsigned                     refused_scope:1;   /* 1: the team's cap */
     unsigned                     open:1;        /* admitted without store */
     unsigned                     settled:1;
-    unsigned                     store_pending:1;   /* next step after wait */
     char                         cap_field[24];
     int64_t                      cap_limit;
     int64_t                      cap_used;
@@ -232,7 +232,6 @@ u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
 /* ngx_http_tokenguard_access.c */
 ngx_int_t ngx_http_tokenguard_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_tokenguard_log_handler(ngx_http_request_t *r);
-void ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx);
 
 /* ngx_http_tokenguard_body.c */
 ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
@@ -286,29 +285,42 @@ void ngx_http_tokenguard_refuse(ngx_http_request_t *r,
     const char *fmt, ...);
 ngx_int_t ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
 
-/* ngx_http_tokenguard_ledger.c */
+/* ngx_http_tokenguard_budget.c: the budget's interface */
+ngx_int_t ngx_http_tokenguard_budget_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_done_pt done);
+ngx_int_t ngx_http_tokenguard_budget_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_done_pt done);
+void ngx_http_tokenguard_budget_settle(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t input,
+    int64_t output);
+void ngx_http_tokenguard_budget_release(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_budget_count(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const char *field);
+void ngx_http_tokenguard_budget_detach(ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_ledger.c: the budget by a script per request */
 ngx_int_t ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 ngx_int_t ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u);
+    ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t input,
+    int64_t output);
 void ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, const char *field);
 void ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_ledger_reserve_done(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_ledger_index(char scope, ngx_str_t *name);
 char *ngx_http_tokenguard_cap_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_tokenguard_allowance_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
-/* ngx_http_tokenguard_lease.c */
+/* ngx_http_tokenguard_lease.c: the budget by leased slices */
 ngx_int_t ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 ngx_int_t ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
@@ -322,6 +334,12 @@ void ngx_http_tokenguard_lease_init_process(ngx_cycle_t *cycle,
 void ngx_http_tokenguard_lease_exit_process(void);
 char *ngx_http_tokenguard_lease_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_tokenguard_write.c */
+void ngx_http_tokenguard_write_command(ngx_int_t script, tg_command_t *c);
+void ngx_http_tokenguard_write_raw(ngx_int_t script, u_char *cmd,
+    size_t len);
+void ngx_http_tokenguard_write_index(char scope, ngx_str_t *name);
 
 /* ngx_http_tokenguard_journal.c */
 ngx_int_t ngx_http_tokenguard_journal_add(ngx_int_t script, char *cmd,

@@ -168,6 +168,18 @@ ngx_http_tokenguard_redis_transient(redisReply *reply)
 }
 
 
+/* "EVALSHA sha nkeys": the start of a script's command */
+void
+ngx_http_tokenguard_redis_evalsha(tg_command_t *c, ngx_int_t script,
+    int nkeys)
+{
+    tg_command_init(c, 0);
+    tg_command_str(c, "EVALSHA");
+    tg_command_arg(c, ngx_http_tokenguard_script_sha[script], 40);
+    tg_command_int(c, nkeys);
+}
+
+
 ngx_http_tokenguard_redis_op_t *
 ngx_http_tokenguard_redis_op(ngx_int_t script, tg_command_t *c, size_t size,
     ngx_http_tokenguard_redis_pt handler, void *data)

@@ -14,6 +14,10 @@
 #include "tg_estimate.h"
 
 
+static void ngx_http_tokenguard_usage_charge(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u);
+
+
 static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
 
 
@@ -254,7 +258,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     if ((ctx->answered && ctx->status >= NGX_HTTP_BAD_REQUEST)
         || !ngx_http_tokenguard_usage_sent(r))
     {
-        ngx_http_tokenguard_ledger_release(r, ctx);
+        ngx_http_tokenguard_budget_release(r, ctx);
         ctx->settled = 1;
         return;
     }
@@ -262,7 +266,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     if (u->has_input && u->has_output && !u->background) {
         ngx_str_set(&ctx->usage_source, "provider");
 
-        ngx_http_tokenguard_ledger_settle(r, ctx, u);
+        ngx_http_tokenguard_usage_charge(r, ctx, u);
         return;
     }
 
@@ -278,7 +282,7 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
         u->output = ngx_max(out, 0);
         ctx->charge_reserved = 1;
 
-        ngx_http_tokenguard_ledger_settle(r, ctx, u);
+        ngx_http_tokenguard_usage_charge(r, ctx, u);
         return;
     }
 
@@ -302,7 +306,50 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
         u->cache_write = u->input - u->cached;
     }
 
-    ngx_http_tokenguard_ledger_settle(r, ctx, u);
+    ngx_http_tokenguard_usage_charge(r, ctx, u);
+}
+
+
+/*
+ * The usage priced and settled: the worst case is charged at what was
+ * reserved for it; a rerouted request also records what the routing
+ * saved (the same usage at the requested model).
+ */
+static void
+ngx_http_tokenguard_usage_charge(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u)
+{
+    int64_t                           usd;
+    const tg_price_t                 *requested;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    if (ctx->settled || ctx->price == NULL) {
+        return;
+    }
+
+    ctx->settled = 1;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
+
+    usd = ctx->charge_reserved ? ctx->reserve_usd
+                               : tg_price_cost(ctx->price, u, ngx_time());
+
+    if (ctx->rerouted) {
+        requested = tg_prices_lookup(tmcf->prices,
+                                     (char *) ctx->model_requested.data,
+                                     ctx->model_requested.len);
+        ctx->saved_usd = requested ? tg_price_cost(requested, u, ngx_time())
+                                     - usd
+                                   : 0;
+    }
+
+    /* what the log-phase variables report */
+    ctx->usage.input = u->input;
+    ctx->usage.output = u->output;
+    ctx->cost_usd = usd;
+
+    ngx_http_tokenguard_counters_usage(ctx, u->input, u->output, usd);
+    ngx_http_tokenguard_budget_settle(r, ctx, usd, u->input, u->output);
 }
 
 
