@@ -173,9 +173,9 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ngx_int_t   n;
     ngx_str_t  *body;
 
-    body = &ctx->body;
+    body = &ctx->in.body;
 
-    if (ngx_http_tokenguard_body_get(r, body, &ctx->body_temporary)
+    if (ngx_http_tokenguard_body_get(r, body, &ctx->in.body_temporary)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -190,8 +190,8 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    rc = tg_request_inspect(&ctx->ep, (char *) r->uri.data,
-                            (char *) body->data, body->len, &ctx->rq);
+    rc = tg_request_inspect(&ctx->in.ep, (char *) r->uri.data,
+                            (char *) body->data, body->len, &ctx->in.rq);
 
     if (rc == TG_NOMEM) {
         return NGX_ERROR;
@@ -199,19 +199,19 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
 
     if (rc == TG_INVALID) {
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_INVALID, "%s",
-                                   ctx->rq.error);
+                                   ctx->in.rq.error);
         return NGX_OK;
     }
 
-    ctx->inspected = 1;
-    ctx->model_requested.data = (u_char *) ctx->rq.model;
-    ctx->model_requested.len = ctx->rq.model_len;
-    ctx->model = ctx->model_requested;
+    ctx->in.inspected = 1;
+    ctx->in.model_requested.data = (u_char *) ctx->in.rq.model;
+    ctx->in.model_requested.len = ctx->in.rq.model_len;
+    ctx->routing.model = ctx->in.model_requested;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "tokenguard: model \"%V\" stream:%d max_output:%L"
-                   " prompt_tokens:%L", &ctx->model, ctx->rq.stream,
-                   ctx->rq.max_output, ctx->rq.prompt_tokens);
+                   " prompt_tokens:%L", &ctx->routing.model, ctx->in.rq.stream,
+                   ctx->in.rq.max_output, ctx->in.rq.prompt_tokens);
 
     /* each step returns NGX_OK to go on, NGX_DECLINED once it refused */
 
@@ -225,12 +225,12 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
         return n == NGX_ERROR ? NGX_ERROR : NGX_OK;
     }
 
-    if (ctx->ep.kind == TG_ENDPOINT_FREE) {
+    if (ctx->in.ep.kind == TG_ENDPOINT_FREE) {
         return ngx_http_tokenguard_endpoint_free(r, tlcf, ctx);
     }
 
     ctx->now = ngx_time();
-    ctx->budget_pct = -1;
+    ctx->budget.pct = -1;
 
     if (tlcf->need_budget
         && ngx_http_tokenguard_budget_status(r, ctx,
@@ -292,8 +292,9 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
     }
 
     if (n == NGX_OK) {
-        ctx->price = tg_prices_lookup(tmcf->prices, (char *) ctx->model.data,
-                                      ctx->model.len);
+        ctx->price = tg_prices_lookup(tmcf->prices,
+                                      (char *) ctx->routing.model.data,
+                                      ctx->routing.model.len);
 
         if (ctx->price == NULL) {
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_MODEL,
@@ -301,21 +302,21 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
                                        " \"%V\", so its cost cannot be"
                                        " counted; ask your platform team to"
                                        " add it to the price table",
-                                       &ctx->model);
+                                       &ctx->routing.model);
             n = NGX_DECLINED;
         }
     }
 
     if (n == NGX_OK) {
-        n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &ctx->body);
+        n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &ctx->in.body);
     }
 
     /*
      * The prompt was for policy and routing, the body's copy for the
      * parsers: a stream keeps neither.
      */
-    tg_request_drop_prompt(&ctx->rq);
-    ngx_http_tokenguard_body_release(r, &ctx->body, &ctx->body_temporary);
+    tg_request_drop_prompt(&ctx->in.rq);
+    ngx_http_tokenguard_body_release(r, &ctx->in.body, &ctx->in.body_temporary);
 
     if (n == NGX_ERROR) {
         return NGX_ERROR;
@@ -381,16 +382,16 @@ ngx_http_tokenguard_admit(ngx_http_request_t *r,
 {
     ngx_uint_t  refused;
 
-    refused = ctx->cap_field[0] != '\0';
+    refused = ctx->budget.cap_field[0] != '\0';
 
-    if (!ctx->store_failed && !refused) {
+    if (!ctx->budget.store_failed && !refused) {
         ngx_str_set(&ctx->decision, "allow");
         ctx->state = NGX_HTTP_TOKENGUARD_DONE;
         return;
     }
 
     /* undo the half that was admitted: the request does not go */
-    if (ctx->reserved_user || ctx->reserved_team) {
+    if (ctx->budget.reserved_user || ctx->budget.reserved_team) {
         ngx_http_tokenguard_budget_release(r, ctx);
     }
 
@@ -447,7 +448,7 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
 
     ngx_http_tokenguard_counters_request(ctx);
 
-    if (ctx->reserved_user || ctx->open) {
+    if (ctx->budget.reserved_user || ctx->open) {
         ngx_http_tokenguard_usage_settle(r, ctx);
 
     } else if (ctx->decision.len == sizeof("deny_policy") - 1
@@ -481,27 +482,27 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
 
     ngx_http_tokenguard_body_identity(r);
 
-    if (ctx->rerouted) {
-        if (ctx->ep.model_len) {
+    if (ctx->routing.rerouted) {
+        if (ctx->in.ep.model_len) {
             if (ngx_http_tokenguard_rewrite_uri(r, ctx) != NGX_OK) {
                 return NGX_ERROR;
             }
 
         } else {
-            model = (char *) ctx->model.data;
+            model = (char *) ctx->routing.model.data;
         }
     }
 
-    include_usage = tlcf->include_usage && ctx->rq.stream
-                    && (ctx->ep.api == TG_API_CHAT
-                        || ctx->ep.api == TG_API_COMPLETIONS);
+    include_usage = tlcf->include_usage && ctx->in.rq.stream
+                    && (ctx->in.ep.api == TG_API_CHAT
+                        || ctx->in.ep.api == TG_API_COMPLETIONS);
 
     if (model == NULL && !include_usage) {
         return NGX_OK;
     }
 
     rc = tg_json_edit_plan((char *) body->data, body->len, model,
-                           ctx->model.len, include_usage, edits, &n);
+                           ctx->routing.model.len, include_usage, edits, &n);
 
     if (rc == -2) {
         return NGX_ERROR;
@@ -537,17 +538,18 @@ ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
     size_t      tail;
     ngx_str_t   uri;
 
-    tail = r->uri.len - ctx->ep.model_off - ctx->ep.model_len;
+    tail = r->uri.len - ctx->in.ep.model_off - ctx->in.ep.model_len;
 
-    uri.len = ctx->ep.model_off + ctx->model.len + tail;
+    uri.len = ctx->in.ep.model_off + ctx->routing.model.len + tail;
     uri.data = ngx_pnalloc(r->pool, uri.len);
     if (uri.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(uri.data, r->uri.data, ctx->ep.model_off);
-    p = ngx_cpymem(p, ctx->model.data, ctx->model.len);
-    ngx_memcpy(p, r->uri.data + ctx->ep.model_off + ctx->ep.model_len, tail);
+    p = ngx_cpymem(uri.data, r->uri.data, ctx->in.ep.model_off);
+    p = ngx_cpymem(p, ctx->routing.model.data, ctx->routing.model.len);
+    ngx_memcpy(p, r->uri.data + ctx->in.ep.model_off + ctx->in.ep.model_len,
+               tail);
 
     r->uri = uri;
 
@@ -566,5 +568,5 @@ ngx_http_tokenguard_end(ngx_http_tokenguard_ctx_t *ctx)
 {
     ngx_http_tokenguard_budget_detach(ctx);
     ngx_http_tokenguard_usage_cleanup(ctx);
-    tg_request_free(&ctx->rq);
+    tg_request_free(&ctx->in.rq);
 }

@@ -22,20 +22,20 @@
 
 
 /*
- * The budget>= read: NGX_AGAIN, done(ctx) is called with ctx->budget_pct;
- * NGX_OK, ctx->budget_pct is known now (-1: unknown, the store is away).
+ * The budget>= read: NGX_AGAIN, done(ctx) is called with ctx->budget.pct;
+ * NGX_OK, ctx->budget.pct is known now (-1: unknown, the store is away).
  */
 ngx_int_t
 ngx_http_tokenguard_budget_status(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_done_pt done)
 {
-    ctx->budget_pct = -1;
+    ctx->budget.pct = -1;
 
     if (ngx_http_tokenguard_lease_status(r, ctx) == NGX_OK) {
         return NGX_OK;
     }
 
-    ctx->budget_done = done;
+    ctx->budget.done = done;
 
     return ngx_http_tokenguard_ledger_status(r, ctx);
 }
@@ -56,35 +56,36 @@ ngx_http_tokenguard_budget_reserve(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    output = ctx->rq.max_output >= 0 ? ctx->rq.max_output
+    output = ctx->in.rq.max_output >= 0 ? ctx->in.rq.max_output
                                      : tlcf->max_tokens_default;
 
     /* both may be up to 1e12: saturate rather than wrap to a negative */
-    if (ctx->rq.choices > 1 && output > TG_COST_MAX / ctx->rq.choices) {
+    if (ctx->in.rq.choices > 1 && output > TG_COST_MAX / ctx->in.rq.choices) {
         output = TG_COST_MAX;
 
     } else {
-        output *= ctx->rq.choices;
+        output *= ctx->in.rq.choices;
     }
 
-    output = ngx_min(output, TG_COST_MAX - ctx->rq.prompt_tokens);
+    output = ngx_min(output, TG_COST_MAX - ctx->in.rq.prompt_tokens);
 
-    ctx->reserve_usd = tg_price_reserve(ctx->price, ctx->rq.prompt_tokens,
-                                        output, ngx_time());
-    ctx->reserve_tokens = ctx->rq.prompt_tokens + output;
-    ctx->remaining_usd = -1;
+    ctx->budget.reserve_usd = tg_price_reserve(ctx->price,
+                                               ctx->in.rq.prompt_tokens,
+                                               output, ngx_time());
+    ctx->budget.reserve_tokens = ctx->in.rq.prompt_tokens + output;
+    ctx->budget.remaining_usd = -1;
 
     /*
      * 128 random bits: an id another instance, worker or restart also
      * made would have its settle dropped as a replay (tokens for free)
      */
-    if (tg_id_new((char *) ctx->id) != 0) {
+    if (tg_id_new((char *) ctx->budget.id) != 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
                       "tokenguard: no random bytes for a reservation id");
         return NGX_ERROR;
     }
 
-    ctx->budget_done = done;
+    ctx->budget.done = done;
 
     rc = ngx_http_tokenguard_lease_reserve(r, ctx);
 
@@ -102,7 +103,7 @@ ngx_http_tokenguard_budget_settle(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t input,
     int64_t output)
 {
-    if (ctx->leased) {
+    if (ctx->lease.leased) {
         ngx_http_tokenguard_lease_settle(ctx, usd, input, output);
         return;
     }
@@ -116,15 +117,15 @@ void
 ngx_http_tokenguard_budget_release(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
-    if (ctx->leased) {
+    if (ctx->lease.leased) {
         ngx_http_tokenguard_lease_release(ctx);
 
     } else {
         ngx_http_tokenguard_ledger_release(r, ctx);
     }
 
-    ctx->reserved_user = 0;
-    ctx->reserved_team = 0;
+    ctx->budget.reserved_user = 0;
+    ctx->budget.reserved_team = 0;
 }
 
 

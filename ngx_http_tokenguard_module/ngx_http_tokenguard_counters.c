@@ -126,8 +126,10 @@ ngx_http_tokenguard_counters_request(ngx_http_tokenguard_ctx_t *ctx)
         }
     }
 
-    if (ctx->rerouted && ctx->route.len && (ctx->reserved_user || ctx->open)) {
-        l = ngx_http_tokenguard_label(sh->tags, &sh->ntags, &ctx->route);
+    if (ctx->routing.rerouted && ctx->routing.tag.len
+        && (ctx->budget.reserved_user || ctx->open))
+    {
+        l = ngx_http_tokenguard_label(sh->tags, &sh->ntags, &ctx->routing.tag);
         (void) ngx_atomic_fetch_add(&l->a, 1);
     }
 }
@@ -144,12 +146,13 @@ ngx_http_tokenguard_counters_usage(ngx_http_tokenguard_ctx_t *ctx,
         return;
     }
 
-    l = ngx_http_tokenguard_label(sh->models, &sh->nmodels, &ctx->model);
+    l = ngx_http_tokenguard_label(sh->models, &sh->nmodels,
+                                  &ctx->routing.model);
 
     (void) ngx_atomic_fetch_add(&l->a, input);
     (void) ngx_atomic_fetch_add(&l->b, output);
     (void) ngx_atomic_fetch_add(&l->c, cost);
-    (void) ngx_atomic_fetch_add(&sh->usage[ctx->estimated ? 1 : 0], 1);
+    (void) ngx_atomic_fetch_add(&sh->usage[ctx->resp.estimated ? 1 : 0], 1);
 }
 
 

@@ -214,18 +214,18 @@ ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
         ngx_http_tokenguard_usage_header(r, ctx);
     }
 
-    if (!tlcf->headers || ctx == NULL || ctx->model.len == 0) {
+    if (!tlcf->headers || ctx == NULL || ctx->routing.model.len == 0) {
         return ngx_http_next_header_filter(r);
     }
 
-    if (ctx->remaining_usd >= 0) {
+    if (ctx->budget.remaining_usd >= 0) {
         remaining.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 8);
         if (remaining.data == NULL) {
             return NGX_ERROR;
         }
 
         remaining.len = ngx_http_tokenguard_format_usd(remaining.data,
-                                                       ctx->remaining_usd)
+                                                 ctx->budget.remaining_usd)
                         - remaining.data;
 
         if (ngx_http_tokenguard_add_header(r, "X-TokenGuard-Budget-Remaining",
@@ -236,15 +236,16 @@ ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
         }
     }
 
-    if (ngx_http_tokenguard_add_header(r, "X-TokenGuard-Model", &ctx->model)
+    if (ngx_http_tokenguard_add_header(r, "X-TokenGuard-Model",
+                                       &ctx->routing.model)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ctx->rerouted
+    if (ctx->routing.rerouted
         && ngx_http_tokenguard_add_header(r, "X-TokenGuard-Route",
-                                          &ctx->route)
+                                          &ctx->routing.tag)
            != NGX_OK)
     {
         return NGX_ERROR;

@@ -90,7 +90,7 @@ struct ngx_http_tokenguard_lease_s {
     ngx_msec_t                   retry_at;
     ngx_msec_t                   wait_since;
 
-    ngx_queue_t                  waiters;       /* of ctx->lease_queue */
+    ngx_queue_t                  waiters;       /* of ctx->lease.queue */
     ngx_http_tokenguard_ctx_t   *needy;         /* the call carries its need */
 
     unsigned                     busy:1;
@@ -300,37 +300,38 @@ ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
                                         tout);
     rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "requests", 8, 1);
 
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
                                           ":usd", usd);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
                                           ":tokens_in", tin);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
                                           ":tokens_out", tout);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->category,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->routing.category,
                                           ":usd", usd);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->category,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->routing.category,
                                           ":requests", 1);
 
-    if (ctx->rerouted) {
+    if (ctx->routing.rerouted) {
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "rerouted", 8,
                                             1);
 
         /* both names are at most TG_MODEL_MAX: this never truncates */
-        p = ngx_snprintf(buf, sizeof(buf), "%V->%V", &ctx->model_requested,
-                         &ctx->model);
+        p = ngx_snprintf(buf, sizeof(buf), "%V->%V", &ctx->in.model_requested,
+                         &ctx->routing.model);
         rr.data = buf;
         rr.len = p - buf;
 
         rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
                                               ":requests", 1);
         rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
-                                              ":saved_usd", ctx->saved_usd);
+                                              ":saved_usd",
+                                              ctx->resp.saved_usd);
 
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "saved_usd", 9,
-                                            ctx->saved_usd);
+                                            ctx->resp.saved_usd);
     }
 
-    if (ctx->estimated) {
+    if (ctx->resp.estimated) {
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "estimated", 9,
                                             1);
     }
@@ -459,7 +460,7 @@ ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
 /*
  * NGX_DECLINED: this request reserves on its own (leases off, sandbox, a
  * scope whose slice is held under other caps); NGX_OK: answered now;
- * NGX_AGAIN: it waits for a slice, and ctx->budget_done(ctx) follows.
+ * NGX_AGAIN: it waits for a slice, and ctx->budget.done(ctx) follows.
  */
 ngx_int_t
 ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
@@ -471,7 +472,7 @@ ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
-    if (!tmcf->lease || ctx->sandbox
+    if (!tmcf->lease || ctx->caller.sandbox
         || ngx_http_tokenguard_leases.conf == NULL)
     {
         return NGX_DECLINED;
@@ -479,31 +480,33 @@ ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    user = ngx_http_tokenguard_lease_get(TG_SCOPE_USER, &ctx->user, tlcf);
+    user = ngx_http_tokenguard_lease_get(TG_SCOPE_USER, &ctx->caller.user,
+                                         tlcf);
     if (user == NULL) {
         return NGX_DECLINED;
     }
 
     team = NULL;
 
-    if (ctx->team.len) {
-        team = ngx_http_tokenguard_lease_get(TG_SCOPE_TEAM, &ctx->team, tlcf);
+    if (ctx->caller.team.len) {
+        team = ngx_http_tokenguard_lease_get(TG_SCOPE_TEAM, &ctx->caller.team,
+                                             tlcf);
         if (team == NULL) {
             return NGX_DECLINED;
         }
     }
 
-    ctx->lease[0] = user;
-    ctx->lease[1] = team;
+    ctx->lease.slice[0] = user;
+    ctx->lease.slice[1] = team;
     user->refs++;
 
     if (team) {
         team->refs++;
     }
 
-    ctx->worst[0] = ctx->reserve_usd;
-    ctx->worst[1] = ctx->reserve_tokens;
-    ctx->worst[2] = 1;
+    ctx->lease.worst[0] = ctx->budget.reserve_usd;
+    ctx->lease.worst[1] = ctx->budget.reserve_tokens;
+    ctx->lease.worst[2] = 1;
 
     return ngx_http_tokenguard_lease_try(ctx);
 }
@@ -521,9 +524,9 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
     ngx_http_tokenguard_lease_t  *l;
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
-        if (l == NULL || ngx_http_tokenguard_lease_fits(l, ctx->worst)) {
+        if (l == NULL || ngx_http_tokenguard_lease_fits(l, ctx->lease.worst)) {
             continue;
         }
 
@@ -531,19 +534,17 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
             l->wait_since = ngx_current_msec;
         }
 
-        ngx_queue_insert_tail(&l->waiters, &ctx->lease_queue);
-        ctx->lease_waiting = 1;
-        ctx->waiting = 1;
+        ngx_queue_insert_tail(&l->waiters, &ctx->lease.queue);
+        ctx->lease.waiting = 1;
 
         if (!l->busy && !l->retry) {
             ngx_http_tokenguard_lease_call(l, ctx, 0);
 
             if (!l->busy) {
                 /* the store is away: answered without it */
-                ngx_queue_remove(&ctx->lease_queue);
-                ctx->lease_waiting = 0;
-                ctx->waiting = 0;
-                ctx->store_failed = 1;
+                ngx_queue_remove(&ctx->lease.queue);
+                ctx->lease.waiting = 0;
+                ctx->budget.store_failed = 1;
                 return NGX_OK;
             }
         }
@@ -551,18 +552,18 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
         return NGX_AGAIN;
     }
 
-    ctx->remaining_usd = -1;
+    ctx->budget.remaining_usd = -1;
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
         if (l == NULL) {
             continue;
         }
 
         for (d = 0; d < 3; d++) {
-            l->flight[d] += ctx->worst[d];
-            l->admitted[d] += ctx->worst[d];
+            l->flight[d] += ctx->lease.worst[d];
+            l->admitted[d] += ctx->lease.worst[d];
         }
 
         l->inflight++;
@@ -578,16 +579,17 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
                   - l->spent[0];
             rem = ngx_max(rem, 0);
 
-            if (ctx->remaining_usd < 0 || rem < ctx->remaining_usd) {
-                ctx->remaining_usd = rem;
+            if (ctx->budget.remaining_usd < 0
+                || rem < ctx->budget.remaining_usd)
+            {
+                ctx->budget.remaining_usd = rem;
             }
         }
     }
 
-    ctx->leased = 1;
-    ctx->reserved_user = 1;
-    ctx->reserved_team = ctx->lease[1] != NULL;
-    ctx->waiting = 0;
+    ctx->lease.leased = 1;
+    ctx->budget.reserved_user = 1;
+    ctx->budget.reserved_team = ctx->lease.slice[1] != NULL;
 
     return NGX_OK;
 }
@@ -612,8 +614,8 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    key.len = tg_key_prefix(TG_SCOPE_USER, (char *) ctx->user.data,
-                            ctx->user.len, (char *) prefix);
+    key.len = tg_key_prefix(TG_SCOPE_USER, (char *) ctx->caller.user.data,
+                            ctx->caller.user.len, (char *) prefix);
     key.data = prefix;
     hash = ngx_crc32_short(key.data, key.len);
 
@@ -627,7 +629,7 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ctx->budget_pct = -1;
+    ctx->budget.pct = -1;
 
     for (k = 0; k < 2; k++) {
         if (l->cap_usd[k] < 0) {
@@ -641,8 +643,8 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
             pct = ngx_min(used * 100 / l->cap_usd[k], 1000000);
         }
 
-        if (pct > ctx->budget_pct) {
-            ctx->budget_pct = (int) pct;
+        if (pct > ctx->budget.pct) {
+            ctx->budget.pct = (int) pct;
         }
     }
 
@@ -660,7 +662,7 @@ ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
     ngx_uint_t                    i;
     ngx_http_tokenguard_lease_t  *l;
 
-    if (!ctx->leased) {
+    if (!ctx->lease.leased) {
         return;
     }
 
@@ -668,7 +670,7 @@ ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
     ngx_http_tokenguard_lease_release(ctx);
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
         if (l == NULL) {
             continue;
@@ -697,21 +699,21 @@ ngx_http_tokenguard_lease_release(ngx_http_tokenguard_ctx_t *ctx)
     ngx_uint_t                    i, d;
     ngx_http_tokenguard_lease_t  *l;
 
-    if (!ctx->leased) {
+    if (!ctx->lease.leased) {
         return;
     }
 
-    ctx->leased = 0;
+    ctx->lease.leased = 0;
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
         if (l == NULL) {
             continue;
         }
 
         for (d = 0; d < 3; d++) {
-            l->flight[d] -= ctx->worst[d];
+            l->flight[d] -= ctx->lease.worst[d];
         }
 
         l->inflight--;
@@ -725,24 +727,24 @@ ngx_http_tokenguard_lease_detach(ngx_http_tokenguard_ctx_t *ctx)
 {
     ngx_uint_t  i;
 
-    if (ctx->lease_waiting) {
-        ngx_queue_remove(&ctx->lease_queue);
-        ctx->lease_waiting = 0;
+    if (ctx->lease.waiting) {
+        ngx_queue_remove(&ctx->lease.queue);
+        ctx->lease.waiting = 0;
     }
 
     ngx_http_tokenguard_lease_release(ctx);
 
     for (i = 0; i < 2; i++) {
-        if (ctx->lease[i] == NULL) {
+        if (ctx->lease.slice[i] == NULL) {
             continue;
         }
 
-        if (ctx->lease[i]->needy == ctx) {
-            ctx->lease[i]->needy = NULL;
+        if (ctx->lease.slice[i]->needy == ctx) {
+            ctx->lease.slice[i]->needy = NULL;
         }
 
-        ctx->lease[i]->refs--;
-        ctx->lease[i] = NULL;
+        ctx->lease.slice[i]->refs--;
+        ctx->lease.slice[i] = NULL;
     }
 }
 
@@ -768,11 +770,11 @@ ngx_http_tokenguard_lease_wake(ngx_http_tokenguard_lease_t *l)
         q = ngx_queue_head(&waiters);
         ngx_queue_remove(q);
 
-        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease_queue);
-        ctx->lease_waiting = 0;
+        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease.queue);
+        ctx->lease.waiting = 0;
 
         if (ngx_http_tokenguard_lease_try(ctx) == NGX_OK) {
-            ctx->budget_done(ctx);
+            ctx->budget.done(ctx);
         }
     }
 }
@@ -788,12 +790,11 @@ ngx_http_tokenguard_lease_fail_waiters(ngx_http_tokenguard_lease_t *l)
         q = ngx_queue_head(&l->waiters);
         ngx_queue_remove(q);
 
-        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease_queue);
-        ctx->lease_waiting = 0;
-        ctx->waiting = 0;
-        ctx->store_failed = 1;
+        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease.queue);
+        ctx->lease.waiting = 0;
+        ctx->budget.store_failed = 1;
 
-        ctx->budget_done(ctx);
+        ctx->budget.done(ctx);
     }
 }
 
@@ -877,23 +878,22 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
 
     l->retry = 0;
 
-    if (status == 0 && ctx != NULL && ctx->lease_waiting) {
+    if (status == 0 && ctx != NULL && ctx->lease.waiting) {
         e = reply->element[9];
 
-        ngx_queue_remove(&ctx->lease_queue);
-        ctx->lease_waiting = 0;
-        ctx->waiting = 0;
+        ngx_queue_remove(&ctx->lease.queue);
+        ctx->lease.waiting = 0;
 
         if (e->type == REDIS_REPLY_STRING) {
-            ngx_cpystrn((u_char *) ctx->cap_field, (u_char *) e->str,
-                        sizeof(ctx->cap_field));
+            ngx_cpystrn((u_char *) ctx->budget.cap_field, (u_char *) e->str,
+                        sizeof(ctx->budget.cap_field));
         }
 
-        ctx->cap_limit = reply->element[10]->integer;
-        ctx->cap_used = reply->element[11]->integer;
-        ctx->refused_scope = l->scope == TG_SCOPE_TEAM;
+        ctx->budget.cap_limit = reply->element[10]->integer;
+        ctx->budget.cap_used = reply->element[11]->integer;
+        ctx->budget.refused_scope = l->scope == TG_SCOPE_TEAM;
 
-        ctx->budget_done(ctx);
+        ctx->budget.done(ctx);
     }
 
     ngx_http_tokenguard_lease_wake(l);
@@ -1016,7 +1016,7 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
     }
 
     for (d = 0; d < 3; d++) {
-        tg_command_int(c, needy && !mode ? needy->worst[d] : 0);
+        tg_command_int(c, needy && !mode ? needy->lease.worst[d] : 0);
     }
 
     /*
@@ -1028,7 +1028,7 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
         v = mode ? 0 : 2 * ngx_max(l->admitted[d], l->spent[d]);
 
         if (needy && !mode) {
-            v = ngx_max(v, 4 * needy->worst[d]);
+            v = ngx_max(v, 4 * needy->lease.worst[d]);
         }
 
         tg_command_int(c, v);
@@ -1168,7 +1168,7 @@ ngx_http_tokenguard_lease_tick(ngx_event_t *ev)
 
         if (!ngx_queue_empty(&l->waiters)) {
             ctx = ngx_queue_data(ngx_queue_head(&l->waiters),
-                                 ngx_http_tokenguard_ctx_t, lease_queue);
+                                 ngx_http_tokenguard_ctx_t, lease.queue);
             ngx_http_tokenguard_lease_call(l, ctx, 0);
 
             if (!l->busy) {

@@ -3,7 +3,7 @@
  * in each scope (user, then team) before the request goes upstream, what
  * it used settled afterwards.  Redis scripts do the arithmetic atomically
  * (core/tg_scripts.c); this file builds their arguments and reads their
- * replies, and answers through ctx->budget_done
+ * replies, and answers through ctx->budget.done
  * (ngx_http_tokenguard_budget.c says what the answer is).  Settles and
  * releases are writes nobody waits for (ngx_http_tokenguard_write.c).
  */
@@ -82,7 +82,7 @@ ngx_http_tokenguard_settle_args(tg_command_t *a,
 {
     ngx_uint_t  rerouted;
 
-    rerouted = ctx->rerouted && requests;
+    rerouted = ctx->routing.rerouted && requests;
 
     ngx_http_tokenguard_redis_evalsha(a, TG_SCRIPT_SETTLE, 5);
     ngx_http_tokenguard_arg_periods(a, sc, ctx->now);
@@ -91,28 +91,28 @@ ngx_http_tokenguard_settle_args(tg_command_t *a,
     ngx_http_tokenguard_arg_key(a, sc, "settled");
 
     tg_command_int(a, (int64_t) ngx_time() * 1000);
-    tg_command_arg(a, ctx->id, TG_ID_LEN);
-    tg_command_int(a, ctx->sandbox);
+    tg_command_arg(a, ctx->budget.id, TG_ID_LEN);
+    tg_command_int(a, ctx->caller.sandbox);
     tg_command_int(a, usd);
     tg_command_int(a, tin);
     tg_command_int(a, tout);
     tg_command_int(a, requests);
-    tg_command_arg(a, ctx->model.data, ctx->model.len);
-    tg_command_arg(a, ctx->category.data, ctx->category.len);
-    tg_command_int(a, ctx->rerouted);
+    tg_command_arg(a, ctx->routing.model.data, ctx->routing.model.len);
+    tg_command_arg(a, ctx->routing.category.data, ctx->routing.category.len);
+    tg_command_int(a, ctx->routing.rerouted);
     tg_command_int(a, tmcf->retention_month);
     tg_command_int(a, tmcf->retention_day);
     tg_command_int(a, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
-    tg_command_int(a, ctx->estimated);
+    tg_command_int(a, ctx->resp.estimated);
 
     if (rerouted) {
-        tg_command_arg(a, ctx->model_requested.data,
-                                ctx->model_requested.len);
+        tg_command_arg(a, ctx->in.model_requested.data,
+                                ctx->in.model_requested.len);
     } else {
         tg_command_arg(a, (u_char *) "", 0);
     }
 
-    tg_command_int(a, rerouted ? ctx->saved_usd : 0);
+    tg_command_int(a, rerouted ? ctx->resp.saved_usd : 0);
 }
 
 
@@ -124,15 +124,15 @@ ngx_http_tokenguard_scopes(ngx_http_tokenguard_ctx_t *ctx,
 
     n = 0;
 
-    if (ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_USER, &ctx->user)
+    if (ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_USER, &ctx->caller.user)
         == NGX_OK)
     {
         n++;
     }
 
     /* a sandbox request is the user's own experiment: no team budget */
-    if (ctx->team.len && !ctx->sandbox
-        && ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_TEAM, &ctx->team)
+    if (ctx->caller.team.len && !ctx->caller.sandbox
+        && ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_TEAM, &ctx->caller.team)
            == NGX_OK)
     {
         n++;
@@ -174,7 +174,8 @@ ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
     ngx_http_tokenguard_scope_t       sc;
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
-    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->user) != NGX_OK)
+    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->caller.user)
+        != NGX_OK)
     {
         return;
     }
@@ -209,11 +210,11 @@ ngx_http_tokenguard_status_handler(ngx_http_tokenguard_redis_op_t *op,
         return;
     }
 
-    ctx->ops[0] = NULL;
-    ctx->waiting = 0;
+    ctx->ledger.ops[0] = NULL;
+    ctx->ledger.waiting = 0;
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        ctx->budget_pct = (int) ngx_min(reply->integer, 1000000);
+        ctx->budget.pct = (int) ngx_min(reply->integer, 1000000);
 
     } else {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
@@ -222,10 +223,10 @@ ngx_http_tokenguard_status_handler(ngx_http_tokenguard_redis_op_t *op,
                           reply->str);
         }
 
-        ctx->budget_pct = -1;
+        ctx->budget.pct = -1;
     }
 
-    ctx->budget_done(ctx);
+    ctx->budget.done(ctx);
 }
 
 
@@ -239,7 +240,8 @@ ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
     ngx_http_tokenguard_redis_op_t   *op;
     ngx_http_tokenguard_loc_conf_t   *tlcf;
 
-    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->user) != NGX_OK)
+    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->caller.user)
+        != NGX_OK)
     {
         return NGX_OK;
     }
@@ -264,8 +266,8 @@ ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ctx->ops[0] = op;
-    ctx->waiting = 1;
+    ctx->ledger.ops[0] = op;
+    ctx->ledger.waiting = 1;
 
     return NGX_AGAIN;
 }
@@ -315,7 +317,7 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
             return;
         }
 
-        ctx->store_failed = 1;
+        ctx->budget.store_failed = 1;
         goto done;
     }
 
@@ -336,17 +338,18 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
         }
 
         if (pl->index == 0) {
-            ctx->reserved_user = 1;
+            ctx->budget.reserved_user = 1;
         } else {
-            ctx->reserved_team = 1;
+            ctx->budget.reserved_team = 1;
         }
 
         e = reply->element[1];
 
         if (e->type == REDIS_REPLY_INTEGER && e->integer >= 0
-            && (ctx->remaining_usd < 0 || e->integer < ctx->remaining_usd))
+            && (ctx->budget.remaining_usd < 0
+                || e->integer < ctx->budget.remaining_usd))
         {
-            ctx->remaining_usd = e->integer;
+            ctx->budget.remaining_usd = e->integer;
         }
 
         goto done;
@@ -356,33 +359,34 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
         return;
     }
 
-    if (reply->elements >= 4 && ctx->cap_field[0] == '\0'
+    if (reply->elements >= 4 && ctx->budget.cap_field[0] == '\0'
         && reply->element[1]->type == REDIS_REPLY_STRING)
     {
-        ngx_cpystrn((u_char *) ctx->cap_field,
+        ngx_cpystrn((u_char *) ctx->budget.cap_field,
                     (u_char *) reply->element[1]->str,
-                    sizeof(ctx->cap_field));
-        ctx->cap_limit = reply->element[2]->integer;
-        ctx->cap_used = reply->element[3]->integer;
-        ctx->refused_scope = pl->index;
+                    sizeof(ctx->budget.cap_field));
+        ctx->budget.cap_limit = reply->element[2]->integer;
+        ctx->budget.cap_used = reply->element[3]->integer;
+        ctx->budget.refused_scope = pl->index;
     }
 
 done:
 
-    ctx->ops[pl->index] = NULL;
+    ctx->ledger.ops[pl->index] = NULL;
 
-    if (--ctx->waiting != 0) {
+    if (--ctx->ledger.waiting != 0) {
         return;
     }
 
-    if (pl->index == 0 && ctx->reserved_user && ctx->cap_field[0] == '\0'
+    if (pl->index == 0 && ctx->budget.reserved_user
+        && ctx->budget.cap_field[0] == '\0'
         && ngx_http_tokenguard_reserve_send(ctx, 1) == NGX_OK)
     {
         /* the user admitted: now the team */
         return;
     }
 
-    ctx->budget_done(ctx);
+    ctx->budget.done(ctx);
 }
 
 
@@ -425,10 +429,10 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
 
     tg_command_int(&a, (int64_t) ngx_time() * 1000);
     tg_command_int(&a, tlcf->reservation_ttl);
-    tg_command_arg(&a, ctx->id, TG_ID_LEN);
-    tg_command_int(&a, ctx->sandbox);
-    tg_command_int(&a, ctx->reserve_usd);
-    tg_command_int(&a, ctx->reserve_tokens);
+    tg_command_arg(&a, ctx->budget.id, TG_ID_LEN);
+    tg_command_int(&a, ctx->caller.sandbox);
+    tg_command_int(&a, ctx->budget.reserve_usd);
+    tg_command_int(&a, ctx->budget.reserve_tokens);
 
     for (i = 0; i < NGX_HTTP_TOKENGUARD_CAPS; i++) {
         tg_command_int(&a, caps[i]);
@@ -478,19 +482,19 @@ ngx_http_tokenguard_reserve_send(ngx_http_tokenguard_ctx_t *ctx,
             ngx_http_tokenguard_redis_free(op);
         }
 
-        ctx->store_failed = 1;
+        ctx->budget.store_failed = 1;
         return NGX_ERROR;
     }
 
-    ctx->ops[i] = op;
-    ctx->waiting++;
+    ctx->ledger.ops[i] = op;
+    ctx->ledger.waiting++;
 
     return NGX_OK;
 }
 
 
 /*
- * NGX_AGAIN: waiting for the replies, ctx->budget_done(ctx) follows;
+ * NGX_AGAIN: waiting for the replies, ctx->budget.done(ctx) follows;
  * NGX_OK: not sent (store_failed), or no scope to reserve in.
  *
  * The team is asked only once the user has admitted (one more round
@@ -521,7 +525,8 @@ ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
     n = ngx_http_tokenguard_scopes(ctx, sc);
 
     for (i = 0; i < n; i++) {
-        if ((i == 0 && !ctx->reserved_user) || (i == 1 && !ctx->reserved_team))
+        if ((i == 0 && !ctx->budget.reserved_user)
+            || (i == 1 && !ctx->budget.reserved_team))
         {
             continue;
         }
@@ -539,9 +544,9 @@ ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx)
     ngx_uint_t  i;
 
     for (i = 0; i < 2; i++) {
-        if (ctx->ops[i]) {
-            ctx->ops[i]->data = NULL;
-            ctx->ops[i] = NULL;
+        if (ctx->ledger.ops[i]) {
+            ctx->ledger.ops[i]->data = NULL;
+            ctx->ledger.ops[i] = NULL;
         }
     }
 }

@@ -138,64 +138,78 @@ typedef enum {
 } ngx_http_tokenguard_state_e;
 
 
-struct ngx_http_tokenguard_ctx_s {
-    ngx_http_tokenguard_state_e  state;
-    ngx_http_tokenguard_done_pt  cleanup;       /* the request's end */
+/*
+ * The request context, in one part per concern; each part is written by
+ * the file its comment names and read by whoever needs it.
+ */
 
-    tg_endpoint_t                ep;
-    tg_request_t                 rq;            /* freed by pool cleanup */
-
+/* who calls: ngx_http_tokenguard_identity.c */
+typedef struct {
     ngx_str_t                    user;
     ngx_str_t                    team;
     ngx_str_t                    user_shown;    /* %XX-escaped: messages, */
     ngx_str_t                    team_shown;    /* logs, headers */
     unsigned                     sandbox:1;
-    unsigned                     inspected:1;   /* rq holds a request */
-    unsigned                     rerouted:1;
+} ngx_http_tokenguard_caller_t;
 
+
+/* what came in: the endpoint (endpoint.c), the body and its reading */
+typedef struct {
+    tg_endpoint_t                ep;
+    tg_request_t                 rq;            /* freed by pool cleanup */
     ngx_str_t                    model_requested;
-    ngx_str_t                    model;         /* what goes upstream */
-    ngx_str_t                    route;         /* tag of the rule used */
-    ngx_str_t                    category;
-    ngx_str_t                    decision;
-
-    tg_refusal_e                 refusal;
-    ngx_str_t                    message;       /* for the refusal body */
-    time_t                       retry_after;   /* budget refusals, or 0 */
-
     ngx_str_t                    body;          /* as the client sent it */
     ngx_uint_t                   body_temporary;    /* a copy to free */
+    unsigned                     inspected:1;   /* rq holds a request */
+} ngx_http_tokenguard_in_t;
 
-    /* the ledger */
-    ngx_http_request_t          *request;
-    time_t                       now;           /* periods are fixed here */
-    const tg_price_t            *price;
-    int                          budget_pct;    /* -1: unknown */
+
+/* where it goes: ngx_http_tokenguard_route.c */
+typedef struct {
+    ngx_str_t                    model;         /* what goes upstream */
+    ngx_str_t                    tag;           /* of the rule used */
+    ngx_str_t                    category;
+    unsigned                     rerouted:1;
+} ngx_http_tokenguard_routing_t;
+
+
+/* the budget's answer: ngx_http_tokenguard_budget.c, ledger.c, lease.c */
+typedef struct {
+    ngx_http_tokenguard_done_pt  done;          /* the caller's continuation */
+    int                          pct;           /* budget>=; -1: unknown */
     int64_t                      reserve_usd;   /* worst case, micro-USD */
     int64_t                      reserve_tokens;
     int64_t                      remaining_usd; /* -1: no USD cap */
     u_char                       id[TG_ID_LEN + 1];  /* reservation id */
-    ngx_http_tokenguard_done_pt  budget_done;   /* the budget's answer */
-    ngx_uint_t                   waiting;       /* replies still owed */
-    ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
     unsigned                     reserved_user:1;
     unsigned                     reserved_team:1;
     unsigned                     store_failed:1;
     unsigned                     refused_scope:1;   /* 1: the team's cap */
-    unsigned                     open:1;        /* admitted without store */
-    unsigned                     settled:1;
-    char                         cap_field[24];
+    char                         cap_field[24]; /* the cap that refused */
     int64_t                      cap_limit;
     int64_t                      cap_used;
+} ngx_http_tokenguard_budget_t;
 
-    /* admitted from this worker's slices (ngx_http_tokenguard_lease.c) */
-    ngx_http_tokenguard_lease_t *lease[2];      /* user, team */
+
+/* a reservation by script: ngx_http_tokenguard_ledger.c */
+typedef struct {
+    ngx_uint_t                   waiting;       /* replies still owed */
+    ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
+} ngx_http_tokenguard_ledger_t;
+
+
+/* admitted from this worker's slices: ngx_http_tokenguard_lease.c */
+typedef struct {
+    ngx_http_tokenguard_lease_t *slice[2];      /* user, team */
     int64_t                      worst[3];      /* usd, tokens, requests */
-    ngx_queue_t                  lease_queue;   /* waiting for a slice */
+    ngx_queue_t                  queue;         /* waiting for a slice */
     unsigned                     leased:1;
-    unsigned                     lease_waiting:1;
+    unsigned                     waiting:1;
+} ngx_http_tokenguard_leased_t;
 
-    /* response accounting */
+
+/* what the provider answered and what it cost: ngx_http_tokenguard_usage.c */
+typedef struct {
     ngx_uint_t                   status;        /* the provider's */
     unsigned                     counting:1;
     unsigned                     count_failed:1;
@@ -210,6 +224,31 @@ struct ngx_http_tokenguard_ctx_s {
     ngx_str_t                    usage_source;  /* provider | estimate */
     int64_t                      cost_usd;      /* settled, micro-USD */
     int64_t                      saved_usd;     /* by the reroute */
+} ngx_http_tokenguard_resp_t;
+
+
+/* the pipeline's own (ngx_http_tokenguard_access.c, refuse.c) */
+struct ngx_http_tokenguard_ctx_s {
+    ngx_http_tokenguard_state_e  state;
+    ngx_http_tokenguard_done_pt  cleanup;       /* the request's end */
+    ngx_http_request_t          *request;
+    time_t                       now;           /* periods are fixed here */
+    const tg_price_t            *price;         /* of routing.model */
+
+    ngx_str_t                    decision;
+    tg_refusal_e                 refusal;
+    ngx_str_t                    message;       /* for the refusal body */
+    time_t                       retry_after;   /* budget refusals, or 0 */
+    unsigned                     open:1;        /* admitted without store */
+    unsigned                     settled:1;
+
+    ngx_http_tokenguard_caller_t   caller;
+    ngx_http_tokenguard_in_t       in;
+    ngx_http_tokenguard_routing_t  routing;
+    ngx_http_tokenguard_budget_t   budget;
+    ngx_http_tokenguard_ledger_t   ledger;
+    ngx_http_tokenguard_leased_t   lease;
+    ngx_http_tokenguard_resp_t     resp;
 };
 
 

@@ -66,13 +66,13 @@ ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "tokenguard: refused %s for user \"%V\"",
-                  info->code, &ctx->user_shown);
+                  info->code, &ctx->caller.user_shown);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json = tg_refusal_body(ctx->ep.provider, ctx->refusal,
+    json = tg_refusal_body(ctx->in.ep.provider, ctx->refusal,
                            (char *) ctx->message.data, &len);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -150,7 +150,7 @@ ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
     ngx_uint_t   day;
     const char  *kind;
 
-    day = ngx_strstr(ctx->cap_field, "_day") != NULL;
+    day = ngx_strstr(ctx->budget.cap_field, "_day") != NULL;
 
     ctx->retry_after = day ? tg_period_day_reset(ctx->now)
                            : tg_period_month_reset(ctx->now);
@@ -163,41 +163,42 @@ ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
                      tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
     *p = '\0';
 
-    who = ctx->refused_scope ? &ctx->team_shown : &ctx->user_shown;
+    who = ctx->budget.refused_scope ? &ctx->caller.team_shown
+                                    : &ctx->caller.user_shown;
 
-    if (ngx_strstr(ctx->cap_field, "usd")) {
+    if (ngx_strstr(ctx->budget.cap_field, "usd")) {
         kind = "USD";
         p = ngx_slprintf(used, used + sizeof(used) - 1,
                          "$%L.%02L of the $%L.%02L",
-                         ctx->cap_used / 1000000,
-                         ctx->cap_used % 1000000 / 10000,
-                         ctx->cap_limit / 1000000,
-                         ctx->cap_limit % 1000000 / 10000);
+                         ctx->budget.cap_used / 1000000,
+                         ctx->budget.cap_used % 1000000 / 10000,
+                         ctx->budget.cap_limit / 1000000,
+                         ctx->budget.cap_limit % 1000000 / 10000);
         *p = '\0';
         p = ngx_slprintf(need, need + sizeof(need) - 1, "$%L.%06L",
-                         ctx->reserve_usd / 1000000,
-                         ctx->reserve_usd % 1000000);
+                         ctx->budget.reserve_usd / 1000000,
+                         ctx->budget.reserve_usd % 1000000);
 
-    } else if (ngx_strstr(ctx->cap_field, "tokens")) {
+    } else if (ngx_strstr(ctx->budget.cap_field, "tokens")) {
         kind = "token";
         p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
-                         ctx->cap_used, ctx->cap_limit);
+                         ctx->budget.cap_used, ctx->budget.cap_limit);
         *p = '\0';
         p = ngx_slprintf(need, need + sizeof(need) - 1, "%L tokens",
-                         ctx->reserve_tokens);
+                         ctx->budget.reserve_tokens);
 
     } else {
         kind = "request";
         p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
-                         ctx->cap_used, ctx->cap_limit);
+                         ctx->budget.cap_used, ctx->budget.cap_limit);
         *p = '\0';
         p = ngx_cpystrn(need, (u_char *) "one more request", sizeof(need));
     }
 
     *p = '\0';
 
-    if (ngx_strncmp(ctx->cap_field, "sandbox", 7) == 0) {
-        if (ctx->cap_limit == 0 && ctx->cap_used == 0) {
+    if (ngx_strncmp(ctx->budget.cap_field, "sandbox", 7) == 0) {
+        if (ctx->budget.cap_limit == 0 && ctx->budget.cap_used == 0) {
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_SANDBOX,
                 "sandbox requests need an experiment allowance, and user"
                 " \"%V\" has none here; send the request without the"
@@ -220,6 +221,6 @@ ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
         " and this request could take up to %s; the cap resets %s (in %T"
         " seconds); use a cheaper model, send experiments as sandbox"
         " requests, or ask for a higher cap",
-        ctx->refused_scope ? "team" : "user", who, used,
+        ctx->budget.refused_scope ? "team" : "user", who, used,
         day ? "daily" : "monthly", kind, need, reset, ctx->retry_after);
 }

@@ -121,8 +121,8 @@ ngx_http_tokenguard_create_ctx(ngx_http_request_t *r)
     cln->data = ctx;
 
     ctx->request = r;
-    ctx->remaining_usd = -1;
-    ctx->budget_pct = -1;
+    ctx->budget.remaining_usd = -1;
+    ctx->budget.pct = -1;
 
     ngx_http_set_ctx(r, ctx, ngx_http_tokenguard_module);
 
@@ -285,13 +285,13 @@ ngx_http_tokenguard_match(ngx_http_request_t *r,
 void
 ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s)
 {
-    if (ctx->rq.prompt == NULL) {
+    if (ctx->in.rq.prompt == NULL) {
         ngx_str_set(s, "");
         return;
     }
 
-    s->data = (u_char *) ctx->rq.prompt;
-    s->len = ctx->rq.prompt_len;
+    s->data = (u_char *) ctx->in.rq.prompt;
+    s->len = ctx->in.rq.prompt_len;
 }
 
 
