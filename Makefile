@@ -135,7 +135,7 @@ bench: deps module
 	@tools/bench/bench.sh
 
 # nginx's own proxy tests with the module loaded and "tokenguard off"
-# (README, "nginx's own tests"): NGINX_TESTS is a checkout of
+# (docs/reliability.md, "nginx's own tests"): NGINX_TESTS is a checkout of
 # https://github.com/nginx/nginx-tests
 nginx-tests: deps module
 	@if [ -z "$(NGINX_TESTS)" ]; then \

@@ -1,5 +1,5 @@
-# A charge whenever the provider got the request (README "What is
-# counted"): the worst case reserved when it got the request and nothing
+# A charge whenever the provider got the request (docs/accounting.md):
+# the worst case reserved when it got the request and nothing
 # came back (the client gone before the headers, proxy_read_timeout, a
 # reset), the prompt plus what was relayed when a stream or body was cut,
 # the worst case for a Responses call answered later (background); a

@@ -5,7 +5,7 @@
 # left, nothing is counted for a request that never reached the
 # ledger or the provider, the worst case for one the provider got and
 # did not answer yet, what was relayed is settled once
-# (README "What is counted"), and nothing is counted twice once the
+# (docs/accounting.md), and nothing is counted twice once the
 # journal has had time to replay.
 use strict;
 use warnings;

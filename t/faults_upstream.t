@@ -1,8 +1,8 @@
 # A broken provider: unreachable, reset before or in the middle of its
 # answer, stalled past proxy_read_timeout, garbage instead of SSE or JSON,
 # truncated JSON, a 10 MB JSON answer.  Each time the client gets what
-# nginx gives without tokenguard, and the ledger follows README "What is
-# counted": nothing when the provider never got the request, the
+# nginx gives without tokenguard, and the ledger follows
+# docs/accounting.md: nothing when the provider never got the request, the
 # reservation's worst case when it got it and nothing came back (nginx's
 # own 502 and 504 after a reset or a stall), the provider's usage when it
 # came whole, else the estimate (the prompt estimate, and the relayed

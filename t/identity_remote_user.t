@@ -1,7 +1,7 @@
 # $remote_user is whatever name a Basic Authorization header carries:
 # nginx decodes it whether or not anything checked the password.  It is
-# an identity only where auth_basic checked it (README "Identity you can
-# trust").  The hazards, shown so that the README's rules are tested:
+# an identity only where auth_basic checked it (docs/identity.md, "Identity
+# you can trust").  The hazards, shown so that its rules are tested:
 # no auth_basic, "auth_basic off" in a nested location, "satisfy any"
 # with an allow that matches; and the safe form: a wrong password is a
 # 401 from auth_basic before tokenguard reads, reserves or counts

@@ -1,4 +1,4 @@
-# Response parsing in fixed memory (README "What is counted", memory):
+# Response parsing in fixed memory (docs/accounting.md, "Memory"):
 # a long stream of events that carry no usage, a single giant event, a
 # Responses stream whose final event holds the whole answer, a large
 # JSON body relayed and buffered to a temp file.  The worker's peak

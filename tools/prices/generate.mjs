@@ -108,7 +108,7 @@ const table = {
     + ' layer your own file over it (tokenguard_prices conf/prices.json'
     + ' my-prices.json).  Prices in USD per 1M tokens (_mtok) or per 1000'
     + ' calls or requests (_kcount); tiers by the request\'s input tokens;'
-    + ' "from": the date a price takes effect.  README, "Prices".',
+    + ' "from": the date a price takes effect.  docs/prices.md.',
   source: {
     package: pkg.name,
     version: pkg.version,
