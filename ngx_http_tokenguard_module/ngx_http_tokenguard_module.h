@@ -409,8 +409,10 @@ void ngx_http_tokenguard_counters_store(ngx_msec_int_t us, ngx_uint_t error,
 char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
-/* ngx_http_tokenguard_headers.c */
+/* ngx_http_tokenguard_strip.c */
 ngx_int_t ngx_http_tokenguard_strip_headers(ngx_http_request_t *r);
+
+/* ngx_http_tokenguard_headers.c */
 ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);
 
 /* ngx_http_tokenguard_variables.c */
