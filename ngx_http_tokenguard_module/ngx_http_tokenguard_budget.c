@@ -57,7 +57,7 @@ ngx_http_tokenguard_budget_reserve(ngx_http_request_t *r,
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
     output = ctx->in.rq.max_output >= 0 ? ctx->in.rq.max_output
-                                     : tlcf->max_tokens_default;
+                                        : tlcf->max_tokens_default;
 
     /* both may be up to 1e12: saturate rather than wrap to a negative */
     if (ctx->in.rq.choices > 1 && output > TG_COST_MAX / ctx->in.rq.choices) {

@@ -26,14 +26,14 @@ const ngx_http_tokenguard_bucket_t  ngx_http_tokenguard_buckets[] = {
 };
 
 
-static ngx_slab_pool_t                   *ngx_http_tokenguard_counters_pool;
+static ngx_slab_pool_t                 *ngx_http_tokenguard_counters_pool;
 static ngx_http_tokenguard_counters_t  *ngx_http_tokenguard_counters_sh;
 
 
 ngx_int_t
 ngx_http_tokenguard_counters_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t                   *shpool;
+    ngx_slab_pool_t                 *shpool;
     ngx_http_tokenguard_counters_t  *sh;
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -108,8 +108,8 @@ ngx_http_tokenguard_label(ngx_http_tokenguard_label_t *labels,
 void
 ngx_http_tokenguard_counters_request(ngx_http_tokenguard_ctx_t *ctx)
 {
-    ngx_uint_t                         i;
-    ngx_http_tokenguard_label_t       *l;
+    ngx_uint_t                       i;
+    ngx_http_tokenguard_label_t     *l;
     ngx_http_tokenguard_counters_t  *sh = ngx_http_tokenguard_counters_sh;
 
     if (sh == NULL || ctx->decision.len == 0) {
@@ -139,7 +139,7 @@ void
 ngx_http_tokenguard_counters_usage(ngx_http_tokenguard_ctx_t *ctx,
     int64_t input, int64_t output, int64_t cost)
 {
-    ngx_http_tokenguard_label_t       *l;
+    ngx_http_tokenguard_label_t     *l;
     ngx_http_tokenguard_counters_t  *sh = ngx_http_tokenguard_counters_sh;
 
     if (sh == NULL) {
@@ -160,7 +160,7 @@ void
 ngx_http_tokenguard_counters_store(ngx_msec_int_t us, ngx_uint_t error,
     ngx_uint_t expired)
 {
-    ngx_uint_t                         i;
+    ngx_uint_t                       i;
     ngx_http_tokenguard_counters_t  *sh = ngx_http_tokenguard_counters_sh;
 
     if (sh == NULL) {

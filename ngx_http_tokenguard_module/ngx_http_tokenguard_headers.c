@@ -63,6 +63,7 @@ ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
 static ngx_int_t
 ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
 {
+    u_char                          *p;
     ngx_str_t                        remaining;
     ngx_http_tokenguard_ctx_t       *ctx;
     ngx_http_tokenguard_loc_conf_t  *tlcf;
@@ -88,9 +89,9 @@ ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        remaining.len = ngx_http_tokenguard_format_usd(remaining.data,
-                                                 ctx->budget.remaining_usd)
-                        - remaining.data;
+        p = ngx_http_tokenguard_format_usd(remaining.data,
+                                           ctx->budget.remaining_usd);
+        remaining.len = p - remaining.data;
 
         if (ngx_http_tokenguard_add_header(r, "X-TokenGuard-Budget-Remaining",
                                            &remaining)

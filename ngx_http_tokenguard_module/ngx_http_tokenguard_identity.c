@@ -84,10 +84,11 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
     }
 
     ctx->caller.sandbox = !(sandbox.len == 0
-                     || (sandbox.len == 1 && sandbox.data[0] == '0')
-                     || (sandbox.len == 3
-                         && ngx_strncasecmp(sandbox.data, (u_char *) "off", 3)
-                            == 0));
+                            || (sandbox.len == 1 && sandbox.data[0] == '0')
+                            || (sandbox.len == 3
+                                && ngx_strncasecmp(sandbox.data,
+                                                   (u_char *) "off", 3)
+                                   == 0));
 
     if (ctx->caller.user.len == 0) {
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_IDENTITY,

@@ -1049,9 +1049,9 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
 
     /* a request waiting this long is refused for good */
     tg_command_int(c, l->retry && ngx_current_msec - l->wait_since
-                                  >= NGX_HTTP_TOKENGUARD_RECALL
-                                     + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
-                      ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
+                                 >= NGX_HTTP_TOKENGUARD_RECALL
+                                    + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
+                     ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
 
     for (i = 0; i < pairs->nelts; i++) {
         tg_command_arg(c, pairs->elts[i].name, pairs->elts[i].len);

@@ -107,7 +107,7 @@ ngx_http_tokenguard_settle_args(tg_command_t *a,
 
     if (rerouted) {
         tg_command_arg(a, ctx->in.model_requested.data,
-                                ctx->in.model_requested.len);
+                       ctx->in.model_requested.len);
     } else {
         tg_command_arg(a, (u_char *) "", 0);
     }
@@ -506,7 +506,7 @@ ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
     return ngx_http_tokenguard_reserve_send(ctx, 0) == NGX_OK ? NGX_AGAIN
-                                                               : NGX_OK;
+                                                              : NGX_OK;
 }
 
 

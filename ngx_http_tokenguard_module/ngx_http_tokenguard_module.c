@@ -302,12 +302,11 @@ ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf)
 static char *
 ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
 {
-    ngx_http_tokenguard_main_conf_t *tmcf = conf;
-
-    ngx_str_t  dflt = ngx_string("127.0.0.1:6379");
-    ngx_str_t  args[2], *file;
-    ngx_array_t  a, *saved;
-    ngx_command_t  cmd;
+    ngx_str_t                         dflt = ngx_string("127.0.0.1:6379");
+    ngx_str_t                         args[2], *file;
+    ngx_array_t                       a, *saved;
+    ngx_command_t                     cmd;
+    ngx_http_tokenguard_main_conf_t  *tmcf = conf;
 
     if (tmcf->redis.addr == NULL) {
         /* parse the default as if it had been written */

@@ -159,7 +159,7 @@ typedef struct {
     tg_request_t                 rq;            /* freed by pool cleanup */
     ngx_str_t                    model_requested;
     ngx_str_t                    body;          /* as the client sent it */
-    ngx_uint_t                   body_temporary;    /* a copy to free */
+    ngx_uint_t                   body_temporary;  /* a copy to free */
     unsigned                     inspected:1;   /* rq holds a request */
 } ngx_http_tokenguard_in_t;
 
@@ -193,18 +193,18 @@ typedef struct {
 
 /* a reservation by script: ngx_http_tokenguard_ledger.c */
 typedef struct {
-    ngx_uint_t                   waiting;       /* replies still owed */
+    ngx_uint_t                       waiting;   /* replies still owed */
     ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
 } ngx_http_tokenguard_ledger_t;
 
 
 /* admitted from this worker's slices: ngx_http_tokenguard_lease.c */
 typedef struct {
-    ngx_http_tokenguard_lease_t *slice[2];      /* user, team */
-    int64_t                      worst[3];      /* usd, tokens, requests */
-    ngx_queue_t                  queue;         /* waiting for a slice */
-    unsigned                     leased:1;
-    unsigned                     waiting:1;
+    ngx_http_tokenguard_lease_t  *slice[2];     /* user, team */
+    int64_t                       worst[3];     /* usd, tokens, requests */
+    ngx_queue_t                   queue;        /* waiting for a slice */
+    unsigned                      leased:1;
+    unsigned                      waiting:1;
 } ngx_http_tokenguard_leased_t;
 
 
@@ -229,18 +229,18 @@ typedef struct {
 
 /* the pipeline's own (ngx_http_tokenguard_access.c, refuse.c) */
 struct ngx_http_tokenguard_ctx_s {
-    ngx_http_tokenguard_state_e  state;
-    ngx_http_tokenguard_done_pt  cleanup;       /* the request's end */
-    ngx_http_request_t          *request;
-    time_t                       now;           /* periods are fixed here */
-    const tg_price_t            *price;         /* of routing.model */
+    ngx_http_tokenguard_state_e    state;
+    ngx_http_tokenguard_done_pt    cleanup;     /* the request's end */
+    ngx_http_request_t            *request;
+    time_t                         now;         /* periods are fixed here */
+    const tg_price_t              *price;       /* of routing.model */
 
-    ngx_str_t                    decision;
-    tg_refusal_e                 refusal;
-    ngx_str_t                    message;       /* for the refusal body */
-    time_t                       retry_after;   /* budget refusals, or 0 */
-    unsigned                     open:1;        /* admitted without store */
-    unsigned                     settled:1;
+    ngx_str_t                      decision;
+    tg_refusal_e                   refusal;
+    ngx_str_t                      message;     /* for the refusal body */
+    time_t                         retry_after; /* budget refusals, or 0 */
+    unsigned                       open:1;      /* admitted without store */
+    unsigned                       settled:1;
 
     ngx_http_tokenguard_caller_t   caller;
     ngx_http_tokenguard_in_t       in;

@@ -332,7 +332,7 @@ ngx_http_tokenguard_usage_charge(ngx_http_request_t *r,
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
     usd = ctx->resp.charge_reserved ? ctx->budget.reserve_usd
-                               : tg_price_cost(ctx->price, u, ngx_time());
+                                    : tg_price_cost(ctx->price, u, ngx_time());
 
     if (ctx->routing.rerouted) {
         requested = tg_prices_lookup(tmcf->prices,
