@@ -1,11 +1,14 @@
 /*
- * The request path: identity, body, inspection, policy, routing and the
- * rewrite, run once per main request in the precontent phase.
+ * The request path: identity, body, inspection, policy, routing, the
+ * rewrite and the budget's reservation, run once per main request in the
+ * precontent phase.
  *
  * The handler is a small state machine on the request context: it starts
  * reading the body and suspends; the body handler decides and re-runs the
  * phases; the handler, entered again, either lets the request go on or
- * sends the refusal that was decided.
+ * sends the refusal that was decided.  When the budget answers later
+ * (WAIT_STORE), its continuations, budget_known() and reserved(), finish
+ * the decision and re-run the phases.
  */
 
 #include "ngx_http_tokenguard_module.h"
@@ -77,7 +80,7 @@ ngx_http_tokenguard_handler(ngx_http_request_t *r)
         return NGX_DONE;
 
     default:
-        /* still reading the body */
+        /* still reading the body, or waiting for the budget */
         return NGX_DONE;
     }
 }
@@ -161,8 +164,9 @@ ngx_http_tokenguard_body_handler(ngx_http_request_t *r)
 
 
 /*
- * Leaves ctx in DONE (allowed) or REFUSE.  Returns NGX_ERROR only for
- * what is the gateway's fault (memory, temp file I/O).
+ * Leaves ctx in DONE (allowed), REFUSE, or WAIT_STORE when the budget
+ * answers later.  Returns NGX_ERROR only for what is the gateway's fault
+ * (memory, temp file I/O).
  */
 
 static ngx_int_t
@@ -256,6 +260,7 @@ ngx_http_tokenguard_budget_known(ngx_http_tokenguard_ctx_t *ctx)
     r = ctx->request;
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
+    /* not waiting any more; the reservation may wait again */
     ctx->state = NGX_HTTP_TOKENGUARD_READING_BODY;
 
     if (ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx) != NGX_OK) {

@@ -2,7 +2,7 @@
  * Who is calling: user, team and the sandbox flag, from complex values
  * the operator points at a trusted source ($remote_user, auth_request
  * results, $ssl_client_s_dn ...).  Once they are read, the client's
- * X-TokenGuard-* request headers are dropped (headers.c).
+ * X-TokenGuard-* request headers are dropped (strip.c).
  */
 
 #include "ngx_http_tokenguard_module.h"

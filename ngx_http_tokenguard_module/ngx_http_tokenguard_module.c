@@ -632,7 +632,10 @@ ngx_http_tokenguard_init(ngx_conf_t *cf)
 }
 
 
-/* the price table and the journal zone, once some location uses them */
+/*
+ * The price table, the scripts' hashes, and the journal and counters
+ * zones, once some location uses them
+ */
 
 static ngx_int_t
 ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,

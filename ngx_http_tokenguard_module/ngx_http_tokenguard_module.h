@@ -132,7 +132,7 @@ typedef struct {
 typedef enum {
     NGX_HTTP_TOKENGUARD_NEW = 0,
     NGX_HTTP_TOKENGUARD_READING_BODY,
-    NGX_HTTP_TOKENGUARD_WAIT_STORE,     /* a ledger read or reservation */
+    NGX_HTTP_TOKENGUARD_WAIT_STORE,     /* the budget answers later */
     NGX_HTTP_TOKENGUARD_REFUSE,         /* refusal decided, not yet sent */
     NGX_HTTP_TOKENGUARD_DONE            /* decided; let the request go */
 } ngx_http_tokenguard_state_e;
