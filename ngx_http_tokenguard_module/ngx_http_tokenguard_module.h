@@ -255,38 +255,33 @@ struct ngx_http_tokenguard_ctx_s {
 extern ngx_module_t  ngx_http_tokenguard_module;
 
 
-/* ngx_http_tokenguard_util.c */
-ngx_int_t ngx_http_tokenguard_regex_init_process(ngx_cycle_t *cycle);
-void ngx_http_tokenguard_regex_exit_process(void);
-ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_get_ctx(ngx_http_request_t *r);
-ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_create_ctx(
-    ngx_http_request_t *r);
-char *ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
-    ngx_http_tokenguard_regex_t *re);
-ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
-    ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
-void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
-u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
+/*
+ * Each file's entry points, in the layers of README's Layout: a file
+ * calls only those below it.  ngx_http_tokenguard_module.c has none;
+ * redis.c's are in ngx_http_tokenguard_redis.h, the counters' zone in
+ * ngx_http_tokenguard_counters.h.
+ */
 
 /* ngx_http_tokenguard_access.c */
 ngx_int_t ngx_http_tokenguard_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_tokenguard_log_handler(ngx_http_request_t *r);
 
-/* ngx_http_tokenguard_body.c */
-ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
-ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_uint_t *temporary);
-void ngx_http_tokenguard_body_release(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_uint_t *temporary);
-ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
-    ngx_str_t *body, tg_json_edit_t *edits, ngx_uint_t n);
-void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
+/* ngx_http_tokenguard_metrics.c */
+char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+/* ngx_http_tokenguard_variables.c */
+ngx_int_t ngx_http_tokenguard_add_variables(ngx_conf_t *cf);
+
 
 /* ngx_http_tokenguard_identity.c */
 ngx_int_t ngx_http_tokenguard_shown(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *shown);
 ngx_int_t ngx_http_tokenguard_identify(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_strip.c */
+ngx_int_t ngx_http_tokenguard_strip_headers(ngx_http_request_t *r);
 
 /* ngx_http_tokenguard_endpoint.c */
 void ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
@@ -318,6 +313,16 @@ char *ngx_http_tokenguard_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_tokenguard_classify_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
+/* ngx_http_tokenguard_body.c */
+ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
+ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_uint_t *temporary);
+void ngx_http_tokenguard_body_release(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_uint_t *temporary);
+ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
+    ngx_str_t *body, tg_json_edit_t *edits, ngx_uint_t n);
+void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
+
 /* ngx_http_tokenguard_refuse.c */
 void ngx_http_tokenguard_refuse(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, tg_refusal_e refusal,
@@ -326,6 +331,17 @@ ngx_int_t ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_headers.c */
+ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);
+
+/* ngx_http_tokenguard_usage.c */
+void ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_usage_init(ngx_conf_t *cf);
 
 /* ngx_http_tokenguard_budget.c: the budget's interface */
 ngx_int_t ngx_http_tokenguard_budget_status(ngx_http_request_t *r,
@@ -340,6 +356,21 @@ void ngx_http_tokenguard_budget_release(ngx_http_request_t *r,
 void ngx_http_tokenguard_budget_count(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, const char *field);
 void ngx_http_tokenguard_budget_detach(ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_lease.c: the budget by leased slices */
+ngx_int_t ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
+    int64_t usd, int64_t tin, int64_t tout);
+void ngx_http_tokenguard_lease_release(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_lease_detach(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_lease_init_process(ngx_cycle_t *cycle,
+    ngx_http_tokenguard_main_conf_t *tmcf);
+void ngx_http_tokenguard_lease_exit_process(void);
+char *ngx_http_tokenguard_lease_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_tokenguard_ledger.c: the budget by a script per request */
 ngx_int_t ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
@@ -359,21 +390,6 @@ char *ngx_http_tokenguard_cap_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_tokenguard_allowance_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
-/* ngx_http_tokenguard_lease.c: the budget by leased slices */
-ngx_int_t ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-ngx_int_t ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
-    int64_t usd, int64_t tin, int64_t tout);
-void ngx_http_tokenguard_lease_release(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_lease_detach(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_lease_init_process(ngx_cycle_t *cycle,
-    ngx_http_tokenguard_main_conf_t *tmcf);
-void ngx_http_tokenguard_lease_exit_process(void);
-char *ngx_http_tokenguard_lease_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-
 /* ngx_http_tokenguard_write.c */
 void ngx_http_tokenguard_write_command(ngx_int_t script, tg_command_t *c);
 void ngx_http_tokenguard_write_raw(ngx_int_t script, u_char *cmd,
@@ -388,14 +404,6 @@ ngx_int_t ngx_http_tokenguard_journal_init_zone(ngx_shm_zone_t *shm_zone,
 void ngx_http_tokenguard_journal_init_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_tokenguard_journal_pending(void);
 
-/* ngx_http_tokenguard_usage.c */
-void ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx);
-ngx_int_t ngx_http_tokenguard_usage_init(ngx_conf_t *cf);
-
 /* ngx_http_tokenguard_counters.c */
 ngx_int_t ngx_http_tokenguard_counters_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -405,18 +413,17 @@ void ngx_http_tokenguard_counters_usage(ngx_http_tokenguard_ctx_t *ctx,
 void ngx_http_tokenguard_counters_store(ngx_msec_int_t us, ngx_uint_t error,
     ngx_uint_t expired);
 
-/* ngx_http_tokenguard_metrics.c */
-char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-
-/* ngx_http_tokenguard_strip.c */
-ngx_int_t ngx_http_tokenguard_strip_headers(ngx_http_request_t *r);
-
-/* ngx_http_tokenguard_headers.c */
-ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);
-
-/* ngx_http_tokenguard_variables.c */
-ngx_int_t ngx_http_tokenguard_add_variables(ngx_conf_t *cf);
-
+/* ngx_http_tokenguard_util.c */
+ngx_int_t ngx_http_tokenguard_regex_init_process(ngx_cycle_t *cycle);
+void ngx_http_tokenguard_regex_exit_process(void);
+ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_get_ctx(ngx_http_request_t *r);
+ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_create_ctx(
+    ngx_http_request_t *r);
+char *ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
+    ngx_http_tokenguard_regex_t *re);
+ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
+    ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
+void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
+u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
 
 #endif /* _NGX_HTTP_TOKENGUARD_MODULE_H_INCLUDED_ */
