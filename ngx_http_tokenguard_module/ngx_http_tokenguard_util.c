@@ -101,6 +101,11 @@ ngx_http_tokenguard_get_ctx(ngx_http_request_t *r)
 }
 
 
+/*
+ * The caller sets ctx->cleanup, which runs when the request's pool goes
+ * away, whatever the request's end was.
+ */
+
 ngx_http_tokenguard_ctx_t *
 ngx_http_tokenguard_create_ctx(ngx_http_request_t *r)
 {

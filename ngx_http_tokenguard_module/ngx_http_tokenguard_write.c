@@ -44,6 +44,7 @@ ngx_http_tokenguard_write_handler(ngx_http_tokenguard_redis_op_t *op,
 }
 
 
+/* sends op, or journals its command; op is NULL when it could not be made */
 static void
 ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op_t *op)
 {
@@ -64,8 +65,12 @@ ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op_t *op)
 void
 ngx_http_tokenguard_write_command(ngx_int_t script, tg_command_t *c)
 {
-    ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(script, c, 0,
-                              ngx_http_tokenguard_write_handler, NULL));
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    op = ngx_http_tokenguard_redis_op(script, c, 0,
+                                      ngx_http_tokenguard_write_handler, NULL);
+
+    ngx_http_tokenguard_write(op);
 }
 
 
@@ -73,8 +78,13 @@ ngx_http_tokenguard_write_command(ngx_int_t script, tg_command_t *c)
 void
 ngx_http_tokenguard_write_raw(ngx_int_t script, u_char *cmd, size_t len)
 {
-    ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op_raw(script, cmd,
-                              len, ngx_http_tokenguard_write_handler, NULL));
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    op = ngx_http_tokenguard_redis_op_raw(script, cmd, len,
+                                          ngx_http_tokenguard_write_handler,
+                                          NULL);
+
+    ngx_http_tokenguard_write(op);
 }
 
 
@@ -133,7 +143,7 @@ ngx_http_tokenguard_write_index(char scope, ngx_str_t *name)
         tg_command_str(&c, "EXPIRE");
         tg_command_key(&c, (char *) key, len, set);
         tg_command_int(&c, i == 0 ? tmcf->retention_month
-                                  : tmcf->retention_day);
+                                   : tmcf->retention_day);
         ngx_http_tokenguard_write_command(-1, &c);
     }
 }
