@@ -1,11 +1,14 @@
 /*
- * The request path: identity, body, inspection, policy, routing and the
- * rewrite, run once per main request in the precontent phase.
+ * The request path: identity, body, inspection, policy, routing, the
+ * rewrite and the budget's reservation, run once per main request in the
+ * precontent phase.
  *
  * The handler is a small state machine on the request context: it starts
  * reading the body and suspends; the body handler decides and re-runs the
  * phases; the handler, entered again, either lets the request go on or
- * sends the refusal that was decided.
+ * sends the refusal that was decided.  When the budget answers later
+ * (WAIT_STORE), its continuations, budget_known() and reserved(), finish
+ * the decision and re-run the phases.
  */
 
 #include "ngx_http_tokenguard_module.h"
@@ -14,10 +17,18 @@
 static ngx_int_t ngx_http_tokenguard_start(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
 static void ngx_http_tokenguard_body_handler(ngx_http_request_t *r);
+static void ngx_http_tokenguard_end(ngx_http_tokenguard_ctx_t *ctx);
 static ngx_int_t ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_budget_known(ngx_http_tokenguard_ctx_t *ctx);
 static ngx_int_t ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_reserved(ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_admit(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+static void ngx_http_tokenguard_go_on(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx,
     ngx_str_t *body);
@@ -50,6 +61,8 @@ ngx_http_tokenguard_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ctx->cleanup = ngx_http_tokenguard_end;
+
         rc = ngx_http_tokenguard_start(r, tlcf, ctx);
         if (rc != NGX_OK) {
             return rc;
@@ -67,7 +80,7 @@ ngx_http_tokenguard_handler(ngx_http_request_t *r)
         return NGX_DONE;
 
     default:
-        /* still reading the body */
+        /* still reading the body, or waiting for the budget */
         return NGX_DONE;
     }
 }
@@ -151,8 +164,9 @@ ngx_http_tokenguard_body_handler(ngx_http_request_t *r)
 
 
 /*
- * Leaves ctx in DONE (allowed) or REFUSE.  Returns NGX_ERROR only for
- * what is the gateway's fault (memory, temp file I/O).
+ * Leaves ctx in DONE (allowed), REFUSE, or WAIT_STORE when the budget
+ * answers later.  Returns NGX_ERROR only for what is the gateway's fault
+ * (memory, temp file I/O).
  */
 
 static ngx_int_t
@@ -163,9 +177,9 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
     ngx_int_t   n;
     ngx_str_t  *body;
 
-    body = &ctx->body;
+    body = &ctx->in.body;
 
-    if (ngx_http_tokenguard_body_get(r, body, &ctx->body_temporary)
+    if (ngx_http_tokenguard_body_get(r, body, &ctx->in.body_temporary)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -180,8 +194,8 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    rc = tg_request_inspect(&ctx->ep, (char *) r->uri.data,
-                            (char *) body->data, body->len, &ctx->rq);
+    rc = tg_request_inspect(&ctx->in.ep, (char *) r->uri.data,
+                            (char *) body->data, body->len, &ctx->in.rq);
 
     if (rc == TG_NOMEM) {
         return NGX_ERROR;
@@ -189,19 +203,19 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
 
     if (rc == TG_INVALID) {
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_INVALID, "%s",
-                                   ctx->rq.error);
+                                   ctx->in.rq.error);
         return NGX_OK;
     }
 
-    ctx->inspected = 1;
-    ctx->model_requested.data = (u_char *) ctx->rq.model;
-    ctx->model_requested.len = ctx->rq.model_len;
-    ctx->model = ctx->model_requested;
+    ctx->in.inspected = 1;
+    ctx->in.model_requested.data = (u_char *) ctx->in.rq.model;
+    ctx->in.model_requested.len = ctx->in.rq.model_len;
+    ctx->routing.model = ctx->in.model_requested;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "tokenguard: model \"%V\" stream:%d max_output:%L"
-                   " prompt_tokens:%L", &ctx->model, ctx->rq.stream,
-                   ctx->rq.max_output, ctx->rq.prompt_tokens);
+                   " prompt_tokens:%L", &ctx->routing.model, ctx->in.rq.stream,
+                   ctx->in.rq.max_output, ctx->in.rq.prompt_tokens);
 
     /* each step returns NGX_OK to go on, NGX_DECLINED once it refused */
 
@@ -215,24 +229,49 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
         return n == NGX_ERROR ? NGX_ERROR : NGX_OK;
     }
 
-    if (ctx->ep.kind == TG_ENDPOINT_FREE) {
+    if (ctx->in.ep.kind == TG_ENDPOINT_FREE) {
         return ngx_http_tokenguard_endpoint_free(r, tlcf, ctx);
     }
 
     ctx->now = ngx_time();
-    ctx->budget_pct = -1;
+    ctx->budget.pct = -1;
 
     if (tlcf->need_budget
-        && ngx_http_tokenguard_lease_status(r, ctx) != NGX_OK
-        && ngx_http_tokenguard_ledger_status(r, ctx) == NGX_OK)
+        && ngx_http_tokenguard_budget_status(r, ctx,
+                                             ngx_http_tokenguard_budget_known)
+           == NGX_AGAIN)
     {
-        /* ngx_http_tokenguard_route_and_reserve() runs on the reply */
         ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
-        ctx->store_pending = 1;
         return NGX_OK;
     }
 
     return ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx);
+}
+
+
+/* the budget>= read answered: the rest of the decision */
+
+static void
+ngx_http_tokenguard_budget_known(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_http_request_t              *r;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    r = ctx->request;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+    /* not waiting any more; the reservation may wait again */
+    ctx->state = NGX_HTTP_TOKENGUARD_READING_BODY;
+
+    if (ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(r->connection);
+        return;
+    }
+
+    if (ctx->state != NGX_HTTP_TOKENGUARD_WAIT_STORE) {
+        ngx_http_tokenguard_go_on(r);
+    }
 }
 
 
@@ -258,8 +297,9 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
     }
 
     if (n == NGX_OK) {
-        ctx->price = tg_prices_lookup(tmcf->prices, (char *) ctx->model.data,
-                                      ctx->model.len);
+        ctx->price = tg_prices_lookup(tmcf->prices,
+                                      (char *) ctx->routing.model.data,
+                                      ctx->routing.model.len);
 
         if (ctx->price == NULL) {
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_MODEL,
@@ -267,67 +307,126 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
                                        " \"%V\", so its cost cannot be"
                                        " counted; ask your platform team to"
                                        " add it to the price table",
-                                       &ctx->model);
+                                       &ctx->routing.model);
             n = NGX_DECLINED;
         }
     }
 
     if (n == NGX_OK) {
-        n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &ctx->body);
+        n = ngx_http_tokenguard_rewrite(r, tlcf, ctx, &ctx->in.body);
     }
 
     /*
      * The prompt was for policy and routing, the body's copy for the
      * parsers: a stream keeps neither.
      */
-    tg_request_drop_prompt(&ctx->rq);
-    ngx_http_tokenguard_body_release(r, &ctx->body, &ctx->body_temporary);
+    tg_request_drop_prompt(&ctx->in.rq);
+    ngx_http_tokenguard_body_release(r, &ctx->in.body, &ctx->in.body_temporary);
 
     if (n == NGX_ERROR) {
         return NGX_ERROR;
     }
 
     if (n == NGX_OK) {
-        /* WAIT_STORE, or decided without the store (open/closed) */
-        (void) ngx_http_tokenguard_ledger_reserve(r, ctx);
+        ngx_http_tokenguard_reserve(r, tlcf, ctx);
     }
 
     return NGX_OK;
 }
 
 
-/*
- * A ledger reply arrived: finish the decision if it was the budget read,
- * then run the phases again unless still waiting.
- */
-
-void
-ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx)
+static void
+ngx_http_tokenguard_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
 {
-    ngx_connection_t                *c;
+    ngx_int_t  rc;
+
+    rc = ngx_http_tokenguard_budget_reserve(r, ctx,
+                                            ngx_http_tokenguard_reserved);
+
+    if (rc == NGX_AGAIN) {
+        ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_STORE,
+                                   "the budget store cannot take this"
+                                   " request now; try again in a moment");
+        return;
+    }
+
+    ngx_http_tokenguard_admit(r, tlcf, ctx);
+}
+
+
+/* the budget answered later: decide, and let the request go on */
+
+static void
+ngx_http_tokenguard_reserved(ngx_http_tokenguard_ctx_t *ctx)
+{
     ngx_http_request_t              *r;
     ngx_http_tokenguard_loc_conf_t  *tlcf;
 
     r = ctx->request;
-    c = r->connection;
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    if (ctx->store_pending) {
-        ctx->store_pending = 0;
-        ctx->state = NGX_HTTP_TOKENGUARD_READING_BODY;
+    ngx_http_tokenguard_admit(r, tlcf, ctx);
+    ngx_http_tokenguard_go_on(r);
+}
 
-        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-        if (ngx_http_tokenguard_route_and_reserve(r, tlcf, ctx) != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            ngx_http_run_posted_requests(c);
-            return;
-        }
+/*
+ * The budget's answer as a decision: admitted, refused by a cap, or the
+ * store away (tokenguard_on_store_error says what then).
+ */
 
-        if (ctx->state == NGX_HTTP_TOKENGUARD_WAIT_STORE) {
-            return;
-        }
+static void
+ngx_http_tokenguard_admit(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_uint_t  refused;
+
+    refused = ctx->budget.cap_field[0] != '\0';
+
+    if (!ctx->budget.store_failed && !refused) {
+        ngx_str_set(&ctx->decision, "allow");
+        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+        return;
     }
+
+    /* undo the half that was admitted: the request does not go */
+    if (ctx->budget.reserved_user || ctx->budget.reserved_team) {
+        ngx_http_tokenguard_budget_release(r, ctx);
+    }
+
+    if (refused) {
+        ngx_http_tokenguard_refuse_budget(r, ctx);
+        return;
+    }
+
+    if (tlcf->on_store_error == NGX_HTTP_TOKENGUARD_STORE_OPEN) {
+        ctx->open = 1;
+        ngx_str_set(&ctx->decision, "open");
+        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+        return;
+    }
+
+    ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_STORE,
+                               "the budget store is unavailable, so this"
+                               " request cannot be checked against your"
+                               " budget; try again in a moment");
+}
+
+
+/* decided after a wait: the phases run again, from this one */
+
+static void
+ngx_http_tokenguard_go_on(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
@@ -352,9 +451,9 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    ngx_http_tokenguard_metrics_request(ctx);
+    ngx_http_tokenguard_counters_request(ctx);
 
-    if (ctx->reserved_user || ctx->open) {
+    if (ctx->budget.reserved_user || ctx->open) {
         ngx_http_tokenguard_usage_settle(r, ctx);
 
     } else if (ctx->decision.len == sizeof("deny_policy") - 1
@@ -362,7 +461,7 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
                               ctx->decision.len) == 0)
     {
         ctx->settled = 1;
-        ngx_http_tokenguard_ledger_count(r, ctx, "denied");
+        ngx_http_tokenguard_budget_count(r, ctx, "denied");
     }
 
     return NGX_OK;
@@ -388,27 +487,27 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
 
     ngx_http_tokenguard_body_identity(r);
 
-    if (ctx->rerouted) {
-        if (ctx->ep.model_len) {
+    if (ctx->routing.rerouted) {
+        if (ctx->in.ep.model_len) {
             if (ngx_http_tokenguard_rewrite_uri(r, ctx) != NGX_OK) {
                 return NGX_ERROR;
             }
 
         } else {
-            model = (char *) ctx->model.data;
+            model = (char *) ctx->routing.model.data;
         }
     }
 
-    include_usage = tlcf->include_usage && ctx->rq.stream
-                    && (ctx->ep.api == TG_API_CHAT
-                        || ctx->ep.api == TG_API_COMPLETIONS);
+    include_usage = tlcf->include_usage && ctx->in.rq.stream
+                    && (ctx->in.ep.api == TG_API_CHAT
+                        || ctx->in.ep.api == TG_API_COMPLETIONS);
 
     if (model == NULL && !include_usage) {
         return NGX_OK;
     }
 
     rc = tg_json_edit_plan((char *) body->data, body->len, model,
-                           ctx->model.len, include_usage, edits, &n);
+                           ctx->routing.model.len, include_usage, edits, &n);
 
     if (rc == -2) {
         return NGX_ERROR;
@@ -444,17 +543,18 @@ ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
     size_t      tail;
     ngx_str_t   uri;
 
-    tail = r->uri.len - ctx->ep.model_off - ctx->ep.model_len;
+    tail = r->uri.len - ctx->in.ep.model_off - ctx->in.ep.model_len;
 
-    uri.len = ctx->ep.model_off + ctx->model.len + tail;
+    uri.len = ctx->in.ep.model_off + ctx->routing.model.len + tail;
     uri.data = ngx_pnalloc(r->pool, uri.len);
     if (uri.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(uri.data, r->uri.data, ctx->ep.model_off);
-    p = ngx_cpymem(p, ctx->model.data, ctx->model.len);
-    ngx_memcpy(p, r->uri.data + ctx->ep.model_off + ctx->ep.model_len, tail);
+    p = ngx_cpymem(uri.data, r->uri.data, ctx->in.ep.model_off);
+    p = ngx_cpymem(p, ctx->routing.model.data, ctx->routing.model.len);
+    ngx_memcpy(p, r->uri.data + ctx->in.ep.model_off + ctx->in.ep.model_len,
+               tail);
 
     r->uri = uri;
 
@@ -463,4 +563,15 @@ ngx_http_tokenguard_rewrite_uri(ngx_http_request_t *r,
     r->quoted_uri = 1;
 
     return NGX_OK;
+}
+
+
+/* the request's pool goes away: replies still owed find no request */
+
+static void
+ngx_http_tokenguard_end(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_http_tokenguard_budget_detach(ctx);
+    ngx_http_tokenguard_usage_cleanup(ctx);
+    tg_request_free(&ctx->in.rq);
 }

@@ -147,9 +147,9 @@ ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
     }
 
     (void) tg_endpoint_classify((char *) r->uri.data, r->uri.len, method,
-                                (tg_provider_e) tlcf->provider, &ctx->ep);
+                                (tg_provider_e) tlcf->provider, &ctx->in.ep);
 
-    if (ctx->ep.kind == TG_ENDPOINT_AMBIGUOUS) {
+    if (ctx->in.ep.kind == TG_ENDPOINT_AMBIGUOUS) {
         return;
     }
 
@@ -162,13 +162,13 @@ ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
     {
         why = "comes with a header that overrides its method";
 
-    } else if (ctx->ep.google && ctx->ep.api != TG_API_NONE
+    } else if (ctx->in.ep.google && ctx->in.ep.api != TG_API_NONE
                && ngx_http_tokenguard_header_in(r,
                                       ngx_http_tokenguard_google_headers))
     {
         why = "comes with X-Goog-FieldMask, which drops the usage";
 
-    } else if (ctx->ep.google && ctx->ep.api != TG_API_NONE
+    } else if (ctx->in.ep.google && ctx->in.ep.api != TG_API_NONE
                && (why = tg_endpoint_google_query((char *) r->args.data,
                                                   r->args.len))
                   != NULL)
@@ -179,12 +179,12 @@ ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
         return;
     }
 
-    ctx->ep.kind = TG_ENDPOINT_AMBIGUOUS;
-    ctx->ep.api = TG_API_NONE;
-    ctx->ep.stream = 0;
-    ctx->ep.model_off = 0;
-    ctx->ep.model_len = 0;
-    ctx->ep.why = why;
+    ctx->in.ep.kind = TG_ENDPOINT_AMBIGUOUS;
+    ctx->in.ep.api = TG_API_NONE;
+    ctx->in.ep.stream = 0;
+    ctx->in.ep.model_off = 0;
+    ctx->in.ep.model_len = 0;
+    ctx->in.ep.why = why;
 }
 
 
@@ -201,13 +201,13 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
     ngx_uint_t                          i;
     ngx_http_tokenguard_passthrough_t  *pt;
 
-    switch (ctx->ep.kind) {
+    switch (ctx->in.ep.kind) {
 
     case TG_ENDPOINT_METERED:
         return NGX_OK;
 
     case TG_ENDPOINT_FREE:
-        if (ctx->ep.api != TG_API_NONE) {
+        if (ctx->in.ep.api != TG_API_NONE) {
             /* token counting sends a prompt: the policy reads it */
             return NGX_OK;
         }
@@ -221,7 +221,7 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
                                    "the request %s, so the provider could"
                                    " route it otherwise than this gateway"
                                    " reads it; send it as the provider"
-                                   " documents it", ctx->ep.why);
+                                   " documents it", ctx->in.ep.why);
         return NGX_DECLINED;
 
     default:
@@ -238,7 +238,7 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
             {
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                               "tokenguard: passed through by \"%V\" for"
-                              " user \"%V\"", &pt[i].name, &ctx->user);
+                              " user \"%V\"", &pt[i].name, &ctx->caller.user);
 
                 ctx->decision = ngx_http_tokenguard_passed;
                 ctx->state = NGX_HTTP_TOKENGUARD_DONE;
@@ -275,8 +275,8 @@ ngx_http_tokenguard_endpoint_free(ngx_http_request_t *r,
 
     n = ngx_http_tokenguard_check_model(r, tlcf, ctx);
 
-    tg_request_drop_prompt(&ctx->rq);
-    ngx_http_tokenguard_body_release(r, &ctx->body, &ctx->body_temporary);
+    tg_request_drop_prompt(&ctx->in.rq);
+    ngx_http_tokenguard_body_release(r, &ctx->in.body, &ctx->in.body_temporary);
 
     if (n == NGX_OK) {
         ctx->decision = ngx_http_tokenguard_endpoint_allow;

@@ -2,7 +2,7 @@
  * Who is calling: user, team and the sandbox flag, from complex values
  * the operator points at a trusted source ($remote_user, auth_request
  * results, $ssl_client_s_dn ...).  Once they are read, the client's
- * X-TokenGuard-* request headers are dropped (headers.c).
+ * X-TokenGuard-* request headers are dropped (strip.c).
  */
 
 #include "ngx_http_tokenguard_module.h"
@@ -56,15 +56,18 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
 {
     ngx_str_t  sandbox;
 
-    if (ngx_http_tokenguard_eval(r, tlcf->user, &ctx->user) != NGX_OK
-        || ngx_http_tokenguard_eval(r, tlcf->team, &ctx->team) != NGX_OK
+    if (ngx_http_tokenguard_eval(r, tlcf->user, &ctx->caller.user) != NGX_OK
+        || ngx_http_tokenguard_eval(r, tlcf->team, &ctx->caller.team) != NGX_OK
         || ngx_http_tokenguard_eval(r, tlcf->sandbox, &sandbox) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ngx_http_tokenguard_shown(r, &ctx->user, &ctx->user_shown) != NGX_OK
-        || ngx_http_tokenguard_shown(r, &ctx->team, &ctx->team_shown)
+    if (ngx_http_tokenguard_shown(r, &ctx->caller.user,
+                                  &ctx->caller.user_shown)
+        != NGX_OK
+        || ngx_http_tokenguard_shown(r, &ctx->caller.team,
+                                     &ctx->caller.team_shown)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -80,13 +83,14 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ctx->sandbox = !(sandbox.len == 0
-                     || (sandbox.len == 1 && sandbox.data[0] == '0')
-                     || (sandbox.len == 3
-                         && ngx_strncasecmp(sandbox.data, (u_char *) "off", 3)
-                            == 0));
+    ctx->caller.sandbox = !(sandbox.len == 0
+                            || (sandbox.len == 1 && sandbox.data[0] == '0')
+                            || (sandbox.len == 3
+                                && ngx_strncasecmp(sandbox.data,
+                                                   (u_char *) "off", 3)
+                                   == 0));
 
-    if (ctx->user.len == 0) {
+    if (ctx->caller.user.len == 0) {
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_IDENTITY,
                                    "this AI gateway needs to know who is"
                                    " calling, and this request did not say;"
@@ -95,7 +99,7 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ctx->user.len > 256 || ctx->team.len > 256) {
+    if (ctx->caller.user.len > 256 || ctx->caller.team.len > 256) {
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_IDENTITY,
                                    "the caller's user or team name is longer"
                                    " than 256 bytes; ask your platform team"

@@ -1,10 +1,11 @@
 /*
- * The journal: ledger writes that could not reach Redis (it was down,
- * or the connection failed with the write in flight) wait in shared
- * memory, shared by all workers and kept across reloads, and are
- * replayed when Redis answers again.  Entries are the commands' own RESP
- * bytes.  Settles carry their reservation id, so a replay of a write
- * that did land after all is ignored by the settle script.
+ * The journal: writes (ngx_http_tokenguard_write.c) that could not reach
+ * Redis (it was down, or the connection failed with the write in flight)
+ * wait in shared memory, shared by all workers and kept across reloads,
+ * and are replayed when Redis answers again.  Entries are the commands'
+ * own RESP bytes.  Settles carry their reservation id and lease spend its
+ * batch id, so a replay of a write that did land after all is ignored by
+ * its script.
  */
 
 #include "ngx_http_tokenguard_module.h"

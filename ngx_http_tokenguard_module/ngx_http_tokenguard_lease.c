@@ -90,7 +90,7 @@ struct ngx_http_tokenguard_lease_s {
     ngx_msec_t                   retry_at;
     ngx_msec_t                   wait_since;
 
-    ngx_queue_t                  waiters;       /* of ctx->lease_queue */
+    ngx_queue_t                  waiters;       /* of ctx->lease.queue */
     ngx_http_tokenguard_ctx_t   *needy;         /* the call carries its need */
 
     unsigned                     busy:1;
@@ -124,6 +124,8 @@ static void ngx_http_tokenguard_lease_fail_waiters(
 static void ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l);
 static void ngx_http_tokenguard_lease_tick(ngx_event_t *ev);
 static void ngx_http_tokenguard_lease_recall(void);
+static void ngx_http_tokenguard_lease_ignore(
+    ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
 static void ngx_http_tokenguard_lease_poll(void);
 
 
@@ -298,37 +300,38 @@ ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
                                         tout);
     rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "requests", 8, 1);
 
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
                                           ":usd", usd);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
                                           ":tokens_in", tin);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->model,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
                                           ":tokens_out", tout);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->category,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->routing.category,
                                           ":usd", usd);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->category,
+    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->routing.category,
                                           ":requests", 1);
 
-    if (ctx->rerouted) {
+    if (ctx->routing.rerouted) {
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "rerouted", 8,
                                             1);
 
         /* both names are at most TG_MODEL_MAX: this never truncates */
-        p = ngx_snprintf(buf, sizeof(buf), "%V->%V", &ctx->model_requested,
-                         &ctx->model);
+        p = ngx_snprintf(buf, sizeof(buf), "%V->%V", &ctx->in.model_requested,
+                         &ctx->routing.model);
         rr.data = buf;
         rr.len = p - buf;
 
         rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
                                               ":requests", 1);
         rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
-                                              ":saved_usd", ctx->saved_usd);
+                                              ":saved_usd",
+                                              ctx->resp.saved_usd);
 
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "saved_usd", 9,
-                                            ctx->saved_usd);
+                                            ctx->resp.saved_usd);
     }
 
-    if (ctx->estimated) {
+    if (ctx->resp.estimated) {
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "estimated", 9,
                                             1);
     }
@@ -456,8 +459,8 @@ ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
 
 /*
  * NGX_DECLINED: this request reserves on its own (leases off, sandbox, a
- * scope whose slice is held under other caps); otherwise ctx->state says
- * whether it was decided or waits for a slice.
+ * scope whose slice is held under other caps); NGX_OK: answered now;
+ * NGX_AGAIN: it waits for a slice, and ctx->budget.done(ctx) follows.
  */
 ngx_int_t
 ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
@@ -469,7 +472,7 @@ ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
-    if (!tmcf->lease || ctx->sandbox
+    if (!tmcf->lease || ctx->caller.sandbox
         || ngx_http_tokenguard_leases.conf == NULL)
     {
         return NGX_DECLINED;
@@ -477,37 +480,42 @@ ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    user = ngx_http_tokenguard_lease_get(TG_SCOPE_USER, &ctx->user, tlcf);
+    user = ngx_http_tokenguard_lease_get(TG_SCOPE_USER, &ctx->caller.user,
+                                         tlcf);
     if (user == NULL) {
         return NGX_DECLINED;
     }
 
     team = NULL;
 
-    if (ctx->team.len) {
-        team = ngx_http_tokenguard_lease_get(TG_SCOPE_TEAM, &ctx->team, tlcf);
+    if (ctx->caller.team.len) {
+        team = ngx_http_tokenguard_lease_get(TG_SCOPE_TEAM, &ctx->caller.team,
+                                             tlcf);
         if (team == NULL) {
             return NGX_DECLINED;
         }
     }
 
-    ctx->lease[0] = user;
-    ctx->lease[1] = team;
+    ctx->lease.slice[0] = user;
+    ctx->lease.slice[1] = team;
     user->refs++;
 
     if (team) {
         team->refs++;
     }
 
-    ctx->worst[0] = ctx->reserve_usd;
-    ctx->worst[1] = ctx->reserve_tokens;
-    ctx->worst[2] = 1;
+    ctx->lease.worst[0] = ctx->budget.reserve_usd;
+    ctx->lease.worst[1] = ctx->budget.reserve_tokens;
+    ctx->lease.worst[2] = 1;
 
     return ngx_http_tokenguard_lease_try(ctx);
 }
 
 
-/* admits if every scope's slice has room, else waits on the first short */
+/*
+ * Admits if every scope's slice has room (NGX_OK), else waits on the
+ * first short (NGX_AGAIN); NGX_OK with store_failed when the store is away.
+ */
 static ngx_int_t
 ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
 {
@@ -516,9 +524,9 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
     ngx_http_tokenguard_lease_t  *l;
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
-        if (l == NULL || ngx_http_tokenguard_lease_fits(l, ctx->worst)) {
+        if (l == NULL || ngx_http_tokenguard_lease_fits(l, ctx->lease.worst)) {
             continue;
         }
 
@@ -526,39 +534,36 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
             l->wait_since = ngx_current_msec;
         }
 
-        ngx_queue_insert_tail(&l->waiters, &ctx->lease_queue);
-        ctx->lease_waiting = 1;
-        ctx->waiting = 1;
-        ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
+        ngx_queue_insert_tail(&l->waiters, &ctx->lease.queue);
+        ctx->lease.waiting = 1;
 
         if (!l->busy && !l->retry) {
             ngx_http_tokenguard_lease_call(l, ctx, 0);
 
             if (!l->busy) {
-                /* the store is away: decided without it */
-                ngx_queue_remove(&ctx->lease_queue);
-                ctx->lease_waiting = 0;
-                ctx->waiting = 0;
-                ctx->store_failed = 1;
-                ngx_http_tokenguard_ledger_reserve_done(ctx);
+                /* the store is away: answered without it */
+                ngx_queue_remove(&ctx->lease.queue);
+                ctx->lease.waiting = 0;
+                ctx->budget.store_failed = 1;
+                return NGX_OK;
             }
         }
 
-        return NGX_OK;
+        return NGX_AGAIN;
     }
 
-    ctx->remaining_usd = -1;
+    ctx->budget.remaining_usd = -1;
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
         if (l == NULL) {
             continue;
         }
 
         for (d = 0; d < 3; d++) {
-            l->flight[d] += ctx->worst[d];
-            l->admitted[d] += ctx->worst[d];
+            l->flight[d] += ctx->lease.worst[d];
+            l->admitted[d] += ctx->lease.worst[d];
         }
 
         l->inflight++;
@@ -574,19 +579,17 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
                   - l->spent[0];
             rem = ngx_max(rem, 0);
 
-            if (ctx->remaining_usd < 0 || rem < ctx->remaining_usd) {
-                ctx->remaining_usd = rem;
+            if (ctx->budget.remaining_usd < 0
+                || rem < ctx->budget.remaining_usd)
+            {
+                ctx->budget.remaining_usd = rem;
             }
         }
     }
 
-    ctx->leased = 1;
-    ctx->reserved_user = 1;
-    ctx->reserved_team = ctx->lease[1] != NULL;
-    ctx->waiting = 0;
-    ctx->decision.data = (u_char *) "allow";
-    ctx->decision.len = sizeof("allow") - 1;
-    ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+    ctx->lease.leased = 1;
+    ctx->budget.reserved_user = 1;
+    ctx->budget.reserved_team = ctx->lease.slice[1] != NULL;
 
     return NGX_OK;
 }
@@ -611,8 +614,8 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    key.len = tg_key_prefix(TG_SCOPE_USER, (char *) ctx->user.data,
-                            ctx->user.len, (char *) prefix);
+    key.len = tg_key_prefix(TG_SCOPE_USER, (char *) ctx->caller.user.data,
+                            ctx->caller.user.len, (char *) prefix);
     key.data = prefix;
     hash = ngx_crc32_short(key.data, key.len);
 
@@ -626,7 +629,7 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ctx->budget_pct = -1;
+    ctx->budget.pct = -1;
 
     for (k = 0; k < 2; k++) {
         if (l->cap_usd[k] < 0) {
@@ -640,8 +643,8 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
             pct = ngx_min(used * 100 / l->cap_usd[k], 1000000);
         }
 
-        if (pct > ctx->budget_pct) {
-            ctx->budget_pct = (int) pct;
+        if (pct > ctx->budget.pct) {
+            ctx->budget.pct = (int) pct;
         }
     }
 
@@ -659,7 +662,7 @@ ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
     ngx_uint_t                    i;
     ngx_http_tokenguard_lease_t  *l;
 
-    if (!ctx->leased) {
+    if (!ctx->lease.leased) {
         return;
     }
 
@@ -667,7 +670,7 @@ ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
     ngx_http_tokenguard_lease_release(ctx);
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
         if (l == NULL) {
             continue;
@@ -696,21 +699,21 @@ ngx_http_tokenguard_lease_release(ngx_http_tokenguard_ctx_t *ctx)
     ngx_uint_t                    i, d;
     ngx_http_tokenguard_lease_t  *l;
 
-    if (!ctx->leased) {
+    if (!ctx->lease.leased) {
         return;
     }
 
-    ctx->leased = 0;
+    ctx->lease.leased = 0;
 
     for (i = 0; i < 2; i++) {
-        l = ctx->lease[i];
+        l = ctx->lease.slice[i];
 
         if (l == NULL) {
             continue;
         }
 
         for (d = 0; d < 3; d++) {
-            l->flight[d] -= ctx->worst[d];
+            l->flight[d] -= ctx->lease.worst[d];
         }
 
         l->inflight--;
@@ -724,24 +727,24 @@ ngx_http_tokenguard_lease_detach(ngx_http_tokenguard_ctx_t *ctx)
 {
     ngx_uint_t  i;
 
-    if (ctx->lease_waiting) {
-        ngx_queue_remove(&ctx->lease_queue);
-        ctx->lease_waiting = 0;
+    if (ctx->lease.waiting) {
+        ngx_queue_remove(&ctx->lease.queue);
+        ctx->lease.waiting = 0;
     }
 
     ngx_http_tokenguard_lease_release(ctx);
 
     for (i = 0; i < 2; i++) {
-        if (ctx->lease[i] == NULL) {
+        if (ctx->lease.slice[i] == NULL) {
             continue;
         }
 
-        if (ctx->lease[i]->needy == ctx) {
-            ctx->lease[i]->needy = NULL;
+        if (ctx->lease.slice[i]->needy == ctx) {
+            ctx->lease.slice[i]->needy = NULL;
         }
 
-        ctx->lease[i]->refs--;
-        ctx->lease[i] = NULL;
+        ctx->lease.slice[i]->refs--;
+        ctx->lease.slice[i] = NULL;
     }
 }
 
@@ -767,13 +770,11 @@ ngx_http_tokenguard_lease_wake(ngx_http_tokenguard_lease_t *l)
         q = ngx_queue_head(&waiters);
         ngx_queue_remove(q);
 
-        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease_queue);
-        ctx->lease_waiting = 0;
+        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease.queue);
+        ctx->lease.waiting = 0;
 
-        (void) ngx_http_tokenguard_lease_try(ctx);
-
-        if (ctx->state != NGX_HTTP_TOKENGUARD_WAIT_STORE) {
-            ngx_http_tokenguard_resume(ctx);
+        if (ngx_http_tokenguard_lease_try(ctx) == NGX_OK) {
+            ctx->budget.done(ctx);
         }
     }
 }
@@ -789,13 +790,11 @@ ngx_http_tokenguard_lease_fail_waiters(ngx_http_tokenguard_lease_t *l)
         q = ngx_queue_head(&l->waiters);
         ngx_queue_remove(q);
 
-        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease_queue);
-        ctx->lease_waiting = 0;
-        ctx->waiting = 0;
-        ctx->store_failed = 1;
+        ctx = ngx_queue_data(q, ngx_http_tokenguard_ctx_t, lease.queue);
+        ctx->lease.waiting = 0;
+        ctx->budget.store_failed = 1;
 
-        ngx_http_tokenguard_ledger_reserve_done(ctx);
-        ngx_http_tokenguard_resume(ctx);
+        ctx->budget.done(ctx);
     }
 }
 
@@ -849,7 +848,7 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
     }
 
     if (reply->element[1]->integer > 0) {
-        ngx_http_tokenguard_metrics_store(-1, 0, reply->element[1]->integer);
+        ngx_http_tokenguard_counters_store(-1, 0, reply->element[1]->integer);
     }
 
     status = reply->element[0]->integer;
@@ -879,24 +878,22 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
 
     l->retry = 0;
 
-    if (status == 0 && ctx != NULL && ctx->lease_waiting) {
+    if (status == 0 && ctx != NULL && ctx->lease.waiting) {
         e = reply->element[9];
 
-        ngx_queue_remove(&ctx->lease_queue);
-        ctx->lease_waiting = 0;
-        ctx->waiting = 0;
+        ngx_queue_remove(&ctx->lease.queue);
+        ctx->lease.waiting = 0;
 
         if (e->type == REDIS_REPLY_STRING) {
-            ngx_cpystrn((u_char *) ctx->cap_field, (u_char *) e->str,
-                        sizeof(ctx->cap_field));
+            ngx_cpystrn((u_char *) ctx->budget.cap_field, (u_char *) e->str,
+                        sizeof(ctx->budget.cap_field));
         }
 
-        ctx->cap_limit = reply->element[10]->integer;
-        ctx->cap_used = reply->element[11]->integer;
-        ctx->refused_scope = l->scope == TG_SCOPE_TEAM;
+        ctx->budget.cap_limit = reply->element[10]->integer;
+        ctx->budget.cap_used = reply->element[11]->integer;
+        ctx->budget.refused_scope = l->scope == TG_SCOPE_TEAM;
 
-        ngx_http_tokenguard_ledger_reserve_done(ctx);
-        ngx_http_tokenguard_resume(ctx);
+        ctx->budget.done(ctx);
     }
 
     ngx_http_tokenguard_lease_wake(l);
@@ -945,38 +942,47 @@ ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l)
 }
 
 
+/* what a call carries: the spend so far, kept until its reply */
 static void
-ngx_http_tokenguard_lease_write_handler(ngx_http_tokenguard_redis_op_t *op,
-    redisReply *reply)
+ngx_http_tokenguard_lease_carry(ngx_http_tokenguard_lease_t *l)
 {
-    if (reply == NULL || ngx_http_tokenguard_redis_transient(reply)) {
-        (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
-        return;
+    ngx_http_tokenguard_pairs_t  swap;
+
+    ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
+    swap = l->sent_pairs;
+    l->sent_pairs = l->pairs;
+    l->pairs = swap;
+
+    /* a bounded call: the fields past the bound wait for the next */
+    if (ngx_http_tokenguard_pairs_move(&l->sent_pairs,
+                                       NGX_HTTP_TOKENGUARD_LEASE_PAIRS,
+                                       &l->pairs)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                      "tokenguard: out of memory, a budget lease call of"
+                      " \"%V\" carries all of its fields at once",
+                      &l->name);
     }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "tokenguard: redis refused a ledger write: %s",
-                      reply->str);
+    l->sent_batch[0] = '\0';
+
+    if (l->sent_pairs.nelts) {
+        ngx_snprintf(l->sent_batch, sizeof(l->sent_batch), "%s-%ui%Z",
+                     l->id, ++l->batch);
     }
 }
 
 
-/*
- * mode: 0 a call whose reply sets the new slice; 1 add the spend and
- * remove the slice (idle, exit); 3 add the spend a failed call carried
- * (sent_pairs).  Modes 1 and 3 never wait for their reply.
- */
+/* the LEASE script's command (core/tg_scripts.c names its arguments) */
 static void
-ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
-    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode)
+ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
+    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode, tg_command_t *c)
 {
     char                              month[8], day[11];
     int64_t                           v;
     ngx_uint_t                        i, d;
-    tg_command_t                      c;
-    ngx_http_tokenguard_pairs_t      *pairs, swap;
-    ngx_http_tokenguard_redis_op_t   *op;
+    ngx_http_tokenguard_pairs_t      *pairs;
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
     static const char  *suffix[] = {
@@ -985,40 +991,9 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     };
 
     tmcf = ngx_http_tokenguard_leases.conf;
-
-    if (mode != 3) {
-        /* what this call carries, kept until its reply in case it fails */
-        ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
-        swap = l->sent_pairs;
-        l->sent_pairs = l->pairs;
-        l->pairs = swap;
-
-        /* a bounded call: the fields past the bound wait for the next */
-        if (ngx_http_tokenguard_pairs_move(&l->sent_pairs,
-                                           NGX_HTTP_TOKENGUARD_LEASE_PAIRS,
-                                           &l->pairs)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                          "tokenguard: out of memory, a budget lease call of"
-                          " \"%V\" carries all of its fields at once",
-                          &l->name);
-        }
-
-        l->sent_batch[0] = '\0';
-
-        if (l->sent_pairs.nelts) {
-            ngx_snprintf(l->sent_batch, sizeof(l->sent_batch), "%s-%ui%Z",
-                         l->id, ++l->batch);
-        }
-    }
-
     pairs = &l->sent_pairs;
 
-    tg_command_init(&c, 0);
-    tg_command_str(&c, "EVALSHA");
-    tg_command_arg(&c, ngx_http_tokenguard_script_sha[TG_SCRIPT_LEASE], 40);
-    tg_command_int(&c, 8);
+    ngx_http_tokenguard_redis_evalsha(c, TG_SCRIPT_LEASE, 8);
 
     tg_period_month(ngx_time(), month);
     tg_period_day(ngx_time(), day);
@@ -1026,22 +1001,22 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     suffix[1] = day;
 
     for (i = 0; i < 8; i++) {
-        tg_command_key(&c, (char *) l->prefix, l->prefix_len, suffix[i]);
+        tg_command_key(c, (char *) l->prefix, l->prefix_len, suffix[i]);
     }
 
-    tg_command_int(&c, (int64_t) ngx_time() * 1000);
-    tg_command_int(&c, l->ttl);
-    tg_command_str(&c, (char *) l->id);
-    tg_command_str(&c, (char *) l->sent_batch);
-    tg_command_str(&c, mode == 0 ? "lease" : mode == 1 ? "drop" : "spend");
+    tg_command_int(c, (int64_t) ngx_time() * 1000);
+    tg_command_int(c, l->ttl);
+    tg_command_str(c, (char *) l->id);
+    tg_command_str(c, (char *) l->sent_batch);
+    tg_command_str(c, mode == 0 ? "lease" : mode == 1 ? "drop" : "spend");
 
     /* the slice is set to what is in flight, the spent part is spend */
     for (d = 0; d < 3; d++) {
-        tg_command_int(&c, mode ? 0 : l->flight[d]);
+        tg_command_int(c, mode ? 0 : l->flight[d]);
     }
 
     for (d = 0; d < 3; d++) {
-        tg_command_int(&c, needy && !mode ? needy->worst[d] : 0);
+        tg_command_int(c, needy && !mode ? needy->lease.worst[d] : 0);
     }
 
     /*
@@ -1053,10 +1028,10 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
         v = mode ? 0 : 2 * ngx_max(l->admitted[d], l->spent[d]);
 
         if (needy && !mode) {
-            v = ngx_max(v, 4 * needy->worst[d]);
+            v = ngx_max(v, 4 * needy->lease.worst[d]);
         }
 
-        tg_command_int(&c, v);
+        tg_command_int(c, v);
 
         if (mode != 3) {
             l->admitted[d] = 0;
@@ -1065,49 +1040,53 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     }
 
     for (i = 0; i < NGX_HTTP_TOKENGUARD_CAPS; i++) {
-        tg_command_int(&c, l->caps[i]);
+        tg_command_int(c, l->caps[i]);
     }
 
-    tg_command_int(&c, tmcf->retention_month);
-    tg_command_int(&c, tmcf->retention_day);
-    tg_command_int(&c, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
+    tg_command_int(c, tmcf->retention_month);
+    tg_command_int(c, tmcf->retention_day);
+    tg_command_int(c, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
 
     /* a request waiting this long is refused for good */
-    tg_command_int(&c, l->retry && ngx_current_msec - l->wait_since
-                                   >= NGX_HTTP_TOKENGUARD_RECALL
-                                      + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
-                       ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
+    tg_command_int(c, l->retry && ngx_current_msec - l->wait_since
+                                 >= NGX_HTTP_TOKENGUARD_RECALL
+                                    + 2 * NGX_HTTP_TOKENGUARD_LEASE_TICK
+                     ? 0 : NGX_HTTP_TOKENGUARD_RECALL);
 
     for (i = 0; i < pairs->nelts; i++) {
-        tg_command_arg(&c, pairs->elts[i].name, pairs->elts[i].len);
-        tg_command_int(&c, pairs->elts[i].delta);
+        tg_command_arg(c, pairs->elts[i].name, pairs->elts[i].len);
+        tg_command_int(c, pairs->elts[i].delta);
+    }
+}
+
+
+/*
+ * mode: 0 a call whose reply sets the new slice; 1 add the spend and
+ * remove the slice (idle, exit); 3 add the spend a failed call carried
+ * (sent_pairs).  Modes 1 and 3 never wait for their reply: they are
+ * writes, journaled when the store is away.
+ */
+static void
+ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
+    ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode)
+{
+    tg_command_t                     c;
+    ngx_http_tokenguard_redis_op_t  *op;
+
+    if (mode != 3) {
+        ngx_http_tokenguard_lease_carry(l);
     }
 
-    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_LEASE, &c, 0,
-                             mode ? ngx_http_tokenguard_lease_write_handler
-                                  : ngx_http_tokenguard_lease_handler,
-                             mode ? NULL : l);
+    ngx_http_tokenguard_lease_command(l, needy, mode, &c);
 
-    if (op == NULL) {
-        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                      "tokenguard: a budget lease call of \"%V\" is lost",
-                      &l->name);
-        return;
-    }
-
-    if (pairs->nelts) {
-        ngx_http_tokenguard_ledger_index(l->scope, &l->name);
+    if (l->sent_pairs.nelts) {
+        ngx_http_tokenguard_write_index(l->scope, &l->name);
     }
 
     l->last_call = ngx_current_msec;
 
     if (mode) {
-        if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
-            (void) ngx_http_tokenguard_journal_add(op->script, op->cmd,
-                                                   op->len);
-            ngx_http_tokenguard_redis_free(op);
-        }
-
+        ngx_http_tokenguard_write_command(TG_SCRIPT_LEASE, &c);
         ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
 
         if (mode == 1 && l->pairs.nelts) {
@@ -1115,6 +1094,16 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
             ngx_http_tokenguard_lease_call(l, NULL, 1);
         }
 
+        return;
+    }
+
+    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_LEASE, &c, 0,
+                                      ngx_http_tokenguard_lease_handler, l);
+    if (op == NULL) {
+        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
+                      "tokenguard: a budget lease call of \"%V\" is lost",
+                      &l->name);
+        ngx_http_tokenguard_lease_lost(l);
         return;
     }
 
@@ -1127,7 +1116,6 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
         ngx_http_tokenguard_lease_lost(l);
         return;
     }
-
 
     l->busy = 1;
 }
@@ -1180,7 +1168,7 @@ ngx_http_tokenguard_lease_tick(ngx_event_t *ev)
 
         if (!ngx_queue_empty(&l->waiters)) {
             ctx = ngx_queue_data(ngx_queue_head(&l->waiters),
-                                 ngx_http_tokenguard_ctx_t, lease_queue);
+                                 ngx_http_tokenguard_ctx_t, lease.queue);
             ngx_http_tokenguard_lease_call(l, ctx, 0);
 
             if (!l->busy) {
@@ -1361,8 +1349,7 @@ ngx_http_tokenguard_lease_recall(void)
     tg_command_str(&c, "tg:recalls");
 
     op = ngx_http_tokenguard_redis_op(-1, &c, 0,
-                                      ngx_http_tokenguard_lease_write_handler,
-                                      NULL);
+                                      ngx_http_tokenguard_lease_ignore, NULL);
     if (op == NULL) {
         return;
     }
@@ -1371,6 +1358,14 @@ ngx_http_tokenguard_lease_recall(void)
         /* the store is away: there is nothing to give back to */
         ngx_http_tokenguard_redis_free(op);
     }
+}
+
+
+/* a recall is a hint for now: one lost, or replayed later, helps no one */
+static void
+ngx_http_tokenguard_lease_ignore(ngx_http_tokenguard_redis_op_t *op,
+    redisReply *reply)
+{
 }
 
 

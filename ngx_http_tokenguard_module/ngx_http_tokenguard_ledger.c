@@ -1,14 +1,11 @@
 /*
- * The budget ledger: reserve a request's worst case against its scopes'
- * caps before it goes upstream, settle what it really used afterwards.
- * Redis scripts do the arithmetic atomically (core/tg_scripts.c); this
- * file builds their arguments, reads their replies and resumes requests.
- *
- * Writes that nobody waits for (settles, releases, counters) go through
- * one path: if the store is unavailable they are journaled in shared
- * memory and replayed later.  Settles carry the reservation id, and the
- * settle script ignores an id it has already counted, so a replay can
- * never count twice.
+ * The budget kept by a script call per request: the worst case reserved
+ * in each scope (user, then team) before the request goes upstream, what
+ * it used settled afterwards.  Redis scripts do the arithmetic atomically
+ * (core/tg_scripts.c); this file builds their arguments and reads their
+ * replies, and answers through ctx->budget.done
+ * (ngx_http_tokenguard_budget.c says what the answer is).  Settles and
+ * releases are writes nobody waits for (ngx_http_tokenguard_write.c).
  */
 
 #include "ngx_http_tokenguard_module.h"
@@ -38,31 +35,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_tokenguard_reserve_send(
     ngx_http_tokenguard_ctx_t *ctx, ngx_uint_t i);
-
-
-/* the arguments go straight into the bounded builder (core/tg_command.c) */
-static void
-ngx_http_tokenguard_args_init(tg_command_t *a, tg_script_e s, int nkeys)
-{
-    tg_command_init(a, 0);
-    tg_command_str(a, "EVALSHA");
-    tg_command_arg(a, ngx_http_tokenguard_script_sha[s], 40);
-    tg_command_int(a, nkeys);
-}
-
-
-static void
-ngx_http_tokenguard_arg(tg_command_t *a, u_char *p, size_t len)
-{
-    tg_command_arg(a, p, len);
-}
-
-
-static void
-ngx_http_tokenguard_arg_int(tg_command_t *a, int64_t v)
-{
-    tg_command_int(a, v);
-}
 
 
 /* prefix + suffix ("tg:{u:alice}" + ":2026-11") */
@@ -101,66 +73,6 @@ ngx_http_tokenguard_scope(ngx_http_tokenguard_scope_t *sc, char scope,
 }
 
 
-/* ---- writes nobody waits for: journaled when the store is away ---- */
-
-
-static void
-ngx_http_tokenguard_write_handler(ngx_http_tokenguard_redis_op_t *op,
-    redisReply *reply)
-{
-    if (reply == NULL || ngx_http_tokenguard_redis_transient(reply)) {
-        if (reply) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "tokenguard: redis refused a ledger write for now,"
-                          " journaled: %s", reply->str);
-        }
-
-        (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
-        return;
-    }
-
-    /* a settle's reply: {applied, reservations it found expired} */
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2
-        && reply->element[1]->type == REDIS_REPLY_INTEGER
-        && reply->element[1]->integer > 0)
-    {
-        ngx_http_tokenguard_metrics_store(-1, 0,
-                                          reply->element[1]->integer);
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        /* not journaled: the same command would fail the same way again */
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "tokenguard: redis refused a ledger write: %s",
-                      reply->str);
-    }
-}
-
-
-static void
-ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op_t *op)
-{
-    if (op == NULL) {
-        ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                      "tokenguard: out of memory, a ledger write is lost");
-        return;
-    }
-
-    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
-        (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
-        ngx_http_tokenguard_redis_free(op);
-    }
-}
-
-
-static void
-ngx_http_tokenguard_write_args(ngx_int_t script, tg_command_t *a)
-{
-    ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(script, a, 0,
-                              ngx_http_tokenguard_write_handler, NULL));
-}
-
-
 /* SETTLE for one scope; requests 0 only releases the reservation */
 static void
 ngx_http_tokenguard_settle_args(tg_command_t *a,
@@ -170,101 +82,37 @@ ngx_http_tokenguard_settle_args(tg_command_t *a,
 {
     ngx_uint_t  rerouted;
 
-    rerouted = ctx->rerouted && requests;
+    rerouted = ctx->routing.rerouted && requests;
 
-    ngx_http_tokenguard_args_init(a, TG_SCRIPT_SETTLE, 5);
+    ngx_http_tokenguard_redis_evalsha(a, TG_SCRIPT_SETTLE, 5);
     ngx_http_tokenguard_arg_periods(a, sc, ctx->now);
     ngx_http_tokenguard_arg_key(a, sc, "resv");
     ngx_http_tokenguard_arg_key(a, sc, "resv:exp");
     ngx_http_tokenguard_arg_key(a, sc, "settled");
 
-    ngx_http_tokenguard_arg_int(a, (int64_t) ngx_time() * 1000);
-    ngx_http_tokenguard_arg(a, ctx->id, TG_ID_LEN);
-    ngx_http_tokenguard_arg_int(a, ctx->sandbox);
-    ngx_http_tokenguard_arg_int(a, usd);
-    ngx_http_tokenguard_arg_int(a, tin);
-    ngx_http_tokenguard_arg_int(a, tout);
-    ngx_http_tokenguard_arg_int(a, requests);
-    ngx_http_tokenguard_arg(a, ctx->model.data, ctx->model.len);
-    ngx_http_tokenguard_arg(a, ctx->category.data, ctx->category.len);
-    ngx_http_tokenguard_arg_int(a, ctx->rerouted);
-    ngx_http_tokenguard_arg_int(a, tmcf->retention_month);
-    ngx_http_tokenguard_arg_int(a, tmcf->retention_day);
-    ngx_http_tokenguard_arg_int(a, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
-    ngx_http_tokenguard_arg_int(a, ctx->estimated);
+    tg_command_int(a, (int64_t) ngx_time() * 1000);
+    tg_command_arg(a, ctx->budget.id, TG_ID_LEN);
+    tg_command_int(a, ctx->caller.sandbox);
+    tg_command_int(a, usd);
+    tg_command_int(a, tin);
+    tg_command_int(a, tout);
+    tg_command_int(a, requests);
+    tg_command_arg(a, ctx->routing.model.data, ctx->routing.model.len);
+    tg_command_arg(a, ctx->routing.category.data, ctx->routing.category.len);
+    tg_command_int(a, ctx->routing.rerouted);
+    tg_command_int(a, tmcf->retention_month);
+    tg_command_int(a, tmcf->retention_day);
+    tg_command_int(a, NGX_HTTP_TOKENGUARD_REMEMBER_MS);
+    tg_command_int(a, ctx->resp.estimated);
 
     if (rerouted) {
-        ngx_http_tokenguard_arg(a, ctx->model_requested.data,
-                                ctx->model_requested.len);
+        tg_command_arg(a, ctx->in.model_requested.data,
+                       ctx->in.model_requested.len);
     } else {
-        ngx_http_tokenguard_arg(a, (u_char *) "", 0);
+        tg_command_arg(a, (u_char *) "", 0);
     }
 
-    ngx_http_tokenguard_arg_int(a, rerouted ? ctx->saved_usd : 0);
-}
-
-
-/*
- * "who was seen in the period": plain commands, each key its own slot;
- * a worker writes them once a minute per name at most.
- */
-void
-ngx_http_tokenguard_ledger_index(char scope, ngx_str_t *name)
-{
-    char                              period[11];
-    u_char                            key[sizeof("tg:idx:YYYY-MM-DD")];
-    size_t                            len;
-    uint32_t                          hash;
-    ngx_uint_t                        i;
-    tg_command_t                      c;
-    ngx_http_tokenguard_main_conf_t  *tmcf;
-
-    static struct {
-        uint32_t                      hash;
-        time_t                        minute;
-    }                                 seen[1024];
-
-    hash = ngx_crc32_short(name->data, name->len) ^ (uint32_t) scope;
-    i = hash % 1024;
-
-    if (seen[i].hash == hash && seen[i].minute == ngx_time() / 60) {
-        return;
-    }
-
-    seen[i].hash = hash;
-    seen[i].minute = ngx_time() / 60;
-
-    tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_tokenguard_module);
-
-    for (i = 0; i < 2; i++) {
-        if (i == 0) {
-            tg_period_month(ngx_time(), period);
-        } else {
-            tg_period_day(ngx_time(), period);
-        }
-
-        len = ngx_snprintf(key, sizeof(key), "tg:idx:%s", period) - key;
-
-        tg_command_init(&c, 0);
-        tg_command_str(&c, "SADD");
-        tg_command_key(&c, (char *) key, len,
-                       scope == TG_SCOPE_USER ? "users" : "teams");
-        tg_command_arg(&c, name->data, name->len);
-
-        ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(-1, &c, 0,
-                                  ngx_http_tokenguard_write_handler, NULL));
-
-        tg_command_init(&c, 0);
-        tg_command_str(&c, "EXPIRE");
-        tg_command_key(&c, (char *) key, len,
-                       scope == TG_SCOPE_USER ? "users" : "teams");
-        tg_command_int(&c, i == 0 ? tmcf->retention_month
-                                  : tmcf->retention_day);
-
-        ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op(-1, &c, 0,
-                                  ngx_http_tokenguard_write_handler, NULL));
-    }
+    tg_command_int(a, rerouted ? ctx->resp.saved_usd : 0);
 }
 
 
@@ -276,15 +124,15 @@ ngx_http_tokenguard_scopes(ngx_http_tokenguard_ctx_t *ctx,
 
     n = 0;
 
-    if (ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_USER, &ctx->user)
+    if (ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_USER, &ctx->caller.user)
         == NGX_OK)
     {
         n++;
     }
 
     /* a sandbox request is the user's own experiment: no team budget */
-    if (ctx->team.len && !ctx->sandbox
-        && ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_TEAM, &ctx->team)
+    if (ctx->caller.team.len && !ctx->caller.sandbox
+        && ngx_http_tokenguard_scope(&sc[n], TG_SCOPE_TEAM, &ctx->caller.team)
            == NGX_OK)
     {
         n++;
@@ -296,63 +144,28 @@ ngx_http_tokenguard_scopes(ngx_http_tokenguard_ctx_t *ctx,
 
 void
 ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u)
+    ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t input,
+    int64_t output)
 {
-    int64_t                           usd, input, output;
     ngx_uint_t                        i, n;
-    const tg_price_t                 *requested;
     tg_command_t                      a;
     ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
-    if (ctx->settled || ctx->price == NULL) {
-        return;
-    }
-
-    ctx->settled = 1;
-
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
-
-    input = u->input;
-    output = u->output;
-    /* the worst case is charged at what was reserved for it */
-    usd = ctx->charge_reserved ? ctx->reserve_usd
-                               : tg_price_cost(ctx->price, u, ngx_time());
-
-    if (ctx->rerouted) {
-        /* the routing's worth: the same usage at the requested model */
-        requested = tg_prices_lookup(tmcf->prices,
-                                     (char *) ctx->model_requested.data,
-                                     ctx->model_requested.len);
-        ctx->saved_usd = requested ? tg_price_cost(requested, u, ngx_time())
-                                     - usd
-                                   : 0;
-    }
-
-    /* what the log-phase variables report */
-    ctx->usage.input = input;
-    ctx->usage.output = output;
-    ctx->cost_usd = usd;
-
-    ngx_http_tokenguard_metrics_usage(ctx, input, output, usd);
-
-    if (ctx->leased) {
-        ngx_http_tokenguard_lease_settle(ctx, usd, input, output);
-        return;
-    }
 
     n = ngx_http_tokenguard_scopes(ctx, sc);
 
     for (i = 0; i < n; i++) {
         ngx_http_tokenguard_settle_args(&a, ctx, &sc[i], tmcf, usd, input,
                                         output, 1);
-        ngx_http_tokenguard_write_args(TG_SCRIPT_SETTLE, &a);
-        ngx_http_tokenguard_ledger_index(sc[i].scope, sc[i].name);
+        ngx_http_tokenguard_write_command(TG_SCRIPT_SETTLE, &a);
+        ngx_http_tokenguard_write_index(sc[i].scope, sc[i].name);
     }
 }
 
 
-/* a refusal before the ledger ("denied"): counted for the user */
+/* a counter of the user's ("denied") */
 void
 ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, const char *field)
@@ -361,7 +174,8 @@ ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
     ngx_http_tokenguard_scope_t       sc;
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
-    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->user) != NGX_OK)
+    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->caller.user)
+        != NGX_OK)
     {
         return;
     }
@@ -372,14 +186,14 @@ ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
         ctx->now = ngx_time();
     }
 
-    ngx_http_tokenguard_args_init(&a, TG_SCRIPT_COUNT, 2);
+    ngx_http_tokenguard_redis_evalsha(&a, TG_SCRIPT_COUNT, 2);
     ngx_http_tokenguard_arg_periods(&a, &sc, ctx->now);
-    ngx_http_tokenguard_arg(&a, (u_char *) field, ngx_strlen(field));
-    ngx_http_tokenguard_arg_int(&a, tmcf->retention_month);
-    ngx_http_tokenguard_arg_int(&a, tmcf->retention_day);
-    ngx_http_tokenguard_write_args(TG_SCRIPT_COUNT, &a);
+    tg_command_arg(&a, (u_char *) field, ngx_strlen(field));
+    tg_command_int(&a, tmcf->retention_month);
+    tg_command_int(&a, tmcf->retention_day);
+    ngx_http_tokenguard_write_command(TG_SCRIPT_COUNT, &a);
 
-    ngx_http_tokenguard_ledger_index(sc.scope, sc.name);
+    ngx_http_tokenguard_write_index(sc.scope, sc.name);
 }
 
 
@@ -396,11 +210,11 @@ ngx_http_tokenguard_status_handler(ngx_http_tokenguard_redis_op_t *op,
         return;
     }
 
-    ctx->ops[0] = NULL;
-    ctx->waiting = 0;
+    ctx->ledger.ops[0] = NULL;
+    ctx->ledger.waiting = 0;
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        ctx->budget_pct = (int) ngx_min(reply->integer, 1000000);
+        ctx->budget.pct = (int) ngx_min(reply->integer, 1000000);
 
     } else {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
@@ -409,14 +223,14 @@ ngx_http_tokenguard_status_handler(ngx_http_tokenguard_redis_op_t *op,
                           reply->str);
         }
 
-        ctx->budget_pct = -1;
+        ctx->budget.pct = -1;
     }
 
-    ngx_http_tokenguard_resume(ctx);
+    ctx->budget.done(ctx);
 }
 
 
-/* NGX_OK: wait for the reply; NGX_DECLINED: the store is away, go on */
+/* NGX_AGAIN: wait for the reply; NGX_OK: the store is away, go on */
 ngx_int_t
 ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
@@ -426,37 +240,36 @@ ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
     ngx_http_tokenguard_redis_op_t   *op;
     ngx_http_tokenguard_loc_conf_t   *tlcf;
 
-    ctx->budget_pct = -1;
-
-    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->user) != NGX_OK)
+    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->caller.user)
+        != NGX_OK)
     {
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    ngx_http_tokenguard_args_init(&a, TG_SCRIPT_STATUS, 3);
+    ngx_http_tokenguard_redis_evalsha(&a, TG_SCRIPT_STATUS, 3);
     ngx_http_tokenguard_arg_periods(&a, &sc, ctx->now);
     ngx_http_tokenguard_arg_key(&a, &sc, "limits");
-    ngx_http_tokenguard_arg_int(&a, tlcf->user_caps[0]);
-    ngx_http_tokenguard_arg_int(&a, tlcf->user_caps[1]);
+    tg_command_int(&a, tlcf->user_caps[0]);
+    tg_command_int(&a, tlcf->user_caps[1]);
 
     op = ngx_http_tokenguard_redis_op(TG_SCRIPT_STATUS, &a, 0,
                                       ngx_http_tokenguard_status_handler,
                                       ctx);
     if (op == NULL) {
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
     if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
         ngx_http_tokenguard_redis_free(op);
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
-    ctx->ops[0] = op;
-    ctx->waiting = 1;
+    ctx->ledger.ops[0] = op;
+    ctx->ledger.waiting = 1;
 
-    return NGX_OK;
+    return NGX_AGAIN;
 }
 
 
@@ -470,54 +283,8 @@ ngx_http_tokenguard_release_orphan(ngx_http_tokenguard_redis_op_t *op)
 
     pl = (ngx_http_tokenguard_reserve_payload_t *) op->payload;
 
-    ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op_raw(
-                                  TG_SCRIPT_SETTLE, pl->release,
-                                  pl->release_len,
-                                  ngx_http_tokenguard_write_handler, NULL));
-}
-
-
-void
-ngx_http_tokenguard_ledger_reserve_done(ngx_http_tokenguard_ctx_t *ctx)
-{
-    ngx_uint_t                       refused;
-    ngx_http_request_t              *r;
-    ngx_http_tokenguard_loc_conf_t  *tlcf;
-
-    r = ctx->request;
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
-
-    refused = ctx->cap_field[0] != '\0';
-
-    if (!ctx->store_failed && !refused) {
-        ctx->decision.data = (u_char *) "allow";
-        ctx->decision.len = sizeof("allow") - 1;
-        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
-        return;
-    }
-
-    /* undo the half that was admitted: the request does not go */
-    if (ctx->reserved_user || ctx->reserved_team) {
-        ngx_http_tokenguard_ledger_release(r, ctx);
-    }
-
-    if (refused) {
-        ngx_http_tokenguard_refuse_budget(r, ctx);
-        return;
-    }
-
-    if (tlcf->on_store_error == NGX_HTTP_TOKENGUARD_STORE_OPEN) {
-        ctx->open = 1;
-        ctx->decision.data = (u_char *) "open";
-        ctx->decision.len = sizeof("open") - 1;
-        ctx->state = NGX_HTTP_TOKENGUARD_DONE;
-        return;
-    }
-
-    ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_STORE,
-                               "the budget store is unavailable, so this"
-                               " request cannot be checked against your"
-                               " budget; try again in a moment");
+    ngx_http_tokenguard_write_raw(TG_SCRIPT_SETTLE, pl->release,
+                                  pl->release_len);
 }
 
 
@@ -550,7 +317,7 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
             return;
         }
 
-        ctx->store_failed = 1;
+        ctx->budget.store_failed = 1;
         goto done;
     }
 
@@ -558,7 +325,7 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
         && reply->element[reply->elements - 1]->integer > 0)
     {
         /* the last element: reservations this script found expired */
-        ngx_http_tokenguard_metrics_store(-1, 0,
+        ngx_http_tokenguard_counters_store(-1, 0,
                         reply->element[reply->elements - 1]->integer);
     }
 
@@ -571,17 +338,18 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
         }
 
         if (pl->index == 0) {
-            ctx->reserved_user = 1;
+            ctx->budget.reserved_user = 1;
         } else {
-            ctx->reserved_team = 1;
+            ctx->budget.reserved_team = 1;
         }
 
         e = reply->element[1];
 
         if (e->type == REDIS_REPLY_INTEGER && e->integer >= 0
-            && (ctx->remaining_usd < 0 || e->integer < ctx->remaining_usd))
+            && (ctx->budget.remaining_usd < 0
+                || e->integer < ctx->budget.remaining_usd))
         {
-            ctx->remaining_usd = e->integer;
+            ctx->budget.remaining_usd = e->integer;
         }
 
         goto done;
@@ -591,34 +359,34 @@ ngx_http_tokenguard_reserve_handler(ngx_http_tokenguard_redis_op_t *op,
         return;
     }
 
-    if (reply->elements >= 4 && ctx->cap_field[0] == '\0'
+    if (reply->elements >= 4 && ctx->budget.cap_field[0] == '\0'
         && reply->element[1]->type == REDIS_REPLY_STRING)
     {
-        ngx_cpystrn((u_char *) ctx->cap_field,
+        ngx_cpystrn((u_char *) ctx->budget.cap_field,
                     (u_char *) reply->element[1]->str,
-                    sizeof(ctx->cap_field));
-        ctx->cap_limit = reply->element[2]->integer;
-        ctx->cap_used = reply->element[3]->integer;
-        ctx->refused_scope = pl->index;
+                    sizeof(ctx->budget.cap_field));
+        ctx->budget.cap_limit = reply->element[2]->integer;
+        ctx->budget.cap_used = reply->element[3]->integer;
+        ctx->budget.refused_scope = pl->index;
     }
 
 done:
 
-    ctx->ops[pl->index] = NULL;
+    ctx->ledger.ops[pl->index] = NULL;
 
-    if (--ctx->waiting != 0) {
+    if (--ctx->ledger.waiting != 0) {
         return;
     }
 
-    if (pl->index == 0 && ctx->reserved_user && ctx->cap_field[0] == '\0'
+    if (pl->index == 0 && ctx->budget.reserved_user
+        && ctx->budget.cap_field[0] == '\0'
         && ngx_http_tokenguard_reserve_send(ctx, 1) == NGX_OK)
     {
         /* the user admitted: now the team */
         return;
     }
 
-    ngx_http_tokenguard_ledger_reserve_done(ctx);
-    ngx_http_tokenguard_resume(ctx);
+    ctx->budget.done(ctx);
 }
 
 
@@ -653,27 +421,27 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
 
     caps = index == 0 ? tlcf->user_caps : tlcf->team_caps;
 
-    ngx_http_tokenguard_args_init(&a, TG_SCRIPT_RESERVE, 5);
+    ngx_http_tokenguard_redis_evalsha(&a, TG_SCRIPT_RESERVE, 5);
     ngx_http_tokenguard_arg_periods(&a, sc, ctx->now);
     ngx_http_tokenguard_arg_key(&a, sc, "limits");
     ngx_http_tokenguard_arg_key(&a, sc, "resv");
     ngx_http_tokenguard_arg_key(&a, sc, "resv:exp");
 
-    ngx_http_tokenguard_arg_int(&a, (int64_t) ngx_time() * 1000);
-    ngx_http_tokenguard_arg_int(&a, tlcf->reservation_ttl);
-    ngx_http_tokenguard_arg(&a, ctx->id, TG_ID_LEN);
-    ngx_http_tokenguard_arg_int(&a, ctx->sandbox);
-    ngx_http_tokenguard_arg_int(&a, ctx->reserve_usd);
-    ngx_http_tokenguard_arg_int(&a, ctx->reserve_tokens);
+    tg_command_int(&a, (int64_t) ngx_time() * 1000);
+    tg_command_int(&a, tlcf->reservation_ttl);
+    tg_command_arg(&a, ctx->budget.id, TG_ID_LEN);
+    tg_command_int(&a, ctx->caller.sandbox);
+    tg_command_int(&a, ctx->budget.reserve_usd);
+    tg_command_int(&a, ctx->budget.reserve_tokens);
 
     for (i = 0; i < NGX_HTTP_TOKENGUARD_CAPS; i++) {
-        ngx_http_tokenguard_arg_int(&a, caps[i]);
+        tg_command_int(&a, caps[i]);
     }
 
-    ngx_http_tokenguard_arg_int(&a, index == 0 ? tlcf->sandbox_caps[0] : -1);
-    ngx_http_tokenguard_arg_int(&a, index == 0 ? tlcf->sandbox_caps[1] : -1);
-    ngx_http_tokenguard_arg_int(&a, tmcf->retention_month);
-    ngx_http_tokenguard_arg_int(&a, tmcf->retention_day);
+    tg_command_int(&a, index == 0 ? tlcf->sandbox_caps[0] : -1);
+    tg_command_int(&a, index == 0 ? tlcf->sandbox_caps[1] : -1);
+    tg_command_int(&a, tmcf->retention_month);
+    tg_command_int(&a, tmcf->retention_day);
 
     op = ngx_http_tokenguard_redis_op(TG_SCRIPT_RESERVE, &a,
                     sizeof(ngx_http_tokenguard_reserve_payload_t) + len,
@@ -714,79 +482,31 @@ ngx_http_tokenguard_reserve_send(ngx_http_tokenguard_ctx_t *ctx,
             ngx_http_tokenguard_redis_free(op);
         }
 
-        ctx->store_failed = 1;
+        ctx->budget.store_failed = 1;
         return NGX_ERROR;
     }
 
-    ctx->ops[i] = op;
-    ctx->waiting++;
+    ctx->ledger.ops[i] = op;
+    ctx->ledger.waiting++;
 
     return NGX_OK;
 }
 
 
 /*
- * NGX_OK: waiting for the replies (ctx->state is WAIT_STORE); otherwise
- * ctx->state says what was decided without the store.
+ * NGX_AGAIN: waiting for the replies, ctx->budget.done(ctx) follows;
+ * NGX_OK: not sent (store_failed), or no scope to reserve in.
+ *
+ * The team is asked only once the user has admitted (one more round
+ * trip): a request its user refuses must not hold, even for a round
+ * trip, team headroom that another user's request fits in.
  */
 ngx_int_t
 ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
-    int64_t                           output;
-    ngx_http_tokenguard_loc_conf_t   *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
-
-    output = ctx->rq.max_output >= 0 ? ctx->rq.max_output
-                                     : tlcf->max_tokens_default;
-
-    /* both may be up to 1e12: saturate rather than wrap to a negative */
-    if (ctx->rq.choices > 1 && output > TG_COST_MAX / ctx->rq.choices) {
-        output = TG_COST_MAX;
-
-    } else {
-        output *= ctx->rq.choices;
-    }
-
-    output = ngx_min(output, TG_COST_MAX - ctx->rq.prompt_tokens);
-
-    ctx->reserve_usd = tg_price_reserve(ctx->price, ctx->rq.prompt_tokens,
-                                        output, ngx_time());
-    ctx->reserve_tokens = ctx->rq.prompt_tokens + output;
-    ctx->remaining_usd = -1;
-
-    /*
-     * 128 random bits: an id another instance, worker or restart also
-     * made would have its settle dropped as a replay (tokens for free)
-     */
-    if (tg_id_new((char *) ctx->id) != 0) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      "tokenguard: no random bytes for a reservation id");
-        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_STORE,
-                                   "the budget store cannot take this"
-                                   " request now; try again in a moment");
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_tokenguard_lease_reserve(r, ctx) != NGX_DECLINED) {
-        return ctx->state == NGX_HTTP_TOKENGUARD_WAIT_STORE ? NGX_OK
-                                                            : NGX_DECLINED;
-    }
-
-    /*
-     * The team is asked only once the user has admitted (one more round
-     * trip): a request its user refuses must not hold, even for a round
-     * trip, team headroom that another user's request fits in.
-     */
-    if (ngx_http_tokenguard_reserve_send(ctx, 0) == NGX_OK) {
-        ctx->state = NGX_HTTP_TOKENGUARD_WAIT_STORE;
-        return NGX_OK;
-    }
-
-    ngx_http_tokenguard_ledger_reserve_done(ctx);
-
-    return NGX_DECLINED;
+    return ngx_http_tokenguard_reserve_send(ctx, 0) == NGX_OK ? NGX_AGAIN
+                                                              : NGX_OK;
 }
 
 
@@ -800,29 +520,20 @@ ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
     ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
-    if (ctx->leased) {
-        ngx_http_tokenguard_lease_release(ctx);
-        ctx->reserved_user = 0;
-        ctx->reserved_team = 0;
-        return;
-    }
-
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
 
     n = ngx_http_tokenguard_scopes(ctx, sc);
 
     for (i = 0; i < n; i++) {
-        if ((i == 0 && !ctx->reserved_user) || (i == 1 && !ctx->reserved_team))
+        if ((i == 0 && !ctx->budget.reserved_user)
+            || (i == 1 && !ctx->budget.reserved_team))
         {
             continue;
         }
 
         ngx_http_tokenguard_settle_args(&a, ctx, &sc[i], tmcf, 0, 0, 0, 0);
-        ngx_http_tokenguard_write_args(TG_SCRIPT_SETTLE, &a);
+        ngx_http_tokenguard_write_command(TG_SCRIPT_SETTLE, &a);
     }
-
-    ctx->reserved_user = 0;
-    ctx->reserved_team = 0;
 }
 
 
@@ -832,102 +543,12 @@ ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx)
 {
     ngx_uint_t  i;
 
-    ngx_http_tokenguard_lease_detach(ctx);
-
     for (i = 0; i < 2; i++) {
-        if (ctx->ops[i]) {
-            ctx->ops[i]->data = NULL;
-            ctx->ops[i] = NULL;
+        if (ctx->ledger.ops[i]) {
+            ctx->ledger.ops[i]->data = NULL;
+            ctx->ledger.ops[i] = NULL;
         }
     }
-}
-
-
-/* ---- the budget refusal ---- */
-
-
-void
-ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx)
-{
-    u_char      *p, reset[32], used[64], need[32];
-    ngx_tm_t     tm;
-    ngx_str_t   *who;
-    ngx_uint_t   day;
-    const char  *kind;
-
-    day = ngx_strstr(ctx->cap_field, "_day") != NULL;
-
-    ctx->retry_after = day ? tg_period_day_reset(ctx->now)
-                           : tg_period_month_reset(ctx->now);
-
-    ngx_gmtime(ctx->now + ctx->retry_after, &tm);
-
-    /* the numbers come from Redis: bounded, whatever they are */
-    p = ngx_slprintf(reset, reset + sizeof(reset) - 1,
-                     "%4d-%02d-%02d 00:00 UTC",
-                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
-    *p = '\0';
-
-    who = ctx->refused_scope ? &ctx->team_shown : &ctx->user_shown;
-
-    if (ngx_strstr(ctx->cap_field, "usd")) {
-        kind = "USD";
-        p = ngx_slprintf(used, used + sizeof(used) - 1,
-                         "$%L.%02L of the $%L.%02L",
-                         ctx->cap_used / 1000000,
-                         ctx->cap_used % 1000000 / 10000,
-                         ctx->cap_limit / 1000000,
-                         ctx->cap_limit % 1000000 / 10000);
-        *p = '\0';
-        p = ngx_slprintf(need, need + sizeof(need) - 1, "$%L.%06L",
-                         ctx->reserve_usd / 1000000,
-                         ctx->reserve_usd % 1000000);
-
-    } else if (ngx_strstr(ctx->cap_field, "tokens")) {
-        kind = "token";
-        p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
-                         ctx->cap_used, ctx->cap_limit);
-        *p = '\0';
-        p = ngx_slprintf(need, need + sizeof(need) - 1, "%L tokens",
-                         ctx->reserve_tokens);
-
-    } else {
-        kind = "request";
-        p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
-                         ctx->cap_used, ctx->cap_limit);
-        *p = '\0';
-        p = ngx_cpystrn(need, (u_char *) "one more request", sizeof(need));
-    }
-
-    *p = '\0';
-
-    if (ngx_strncmp(ctx->cap_field, "sandbox", 7) == 0) {
-        if (ctx->cap_limit == 0 && ctx->cap_used == 0) {
-            ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_SANDBOX,
-                "sandbox requests need an experiment allowance, and user"
-                " \"%V\" has none here; send the request without the"
-                " sandbox mark, or ask your platform team for one", who);
-            ctx->retry_after = 0;
-            return;
-        }
-
-        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_SANDBOX,
-            "user \"%V\" has used %s %s sandbox allowance, and this"
-            " request could cost up to %s; the allowance resets %s (in"
-            " %T seconds); ask your platform team for a larger experiment"
-            " budget", who, used, day ? "daily" : "monthly", need, reset,
-            ctx->retry_after);
-        return;
-    }
-
-    ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_BUDGET,
-        "%s \"%V\" has used %s %s %s cap (counting requests in flight),"
-        " and this request could take up to %s; the cap resets %s (in %T"
-        " seconds); use a cheaper model, send experiments as sandbox"
-        " requests, or ask for a higher cap",
-        ctx->refused_scope ? "team" : "user", who, used,
-        day ? "daily" : "monthly", kind, need, reset, ctx->retry_after);
 }
 
 

@@ -1,6 +1,8 @@
 /*
- * ngx_http_tokenguard_module: module definition, directives, configuration
- * and the helpers every concern shares (request context, regexes).
+ * ngx_http_tokenguard_module: the module's registration: its directives,
+ * configuration, and the init and exit hooks.  What every concern shares
+ * at run time (the request context, regexes, formatting) is in
+ * ngx_http_tokenguard_util.c.
  */
 
 #include "ngx_http_tokenguard_module.h"
@@ -20,7 +22,6 @@ static void *ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_tokenguard_init(ngx_conf_t *cf);
-static void ngx_http_tokenguard_cleanup(void *data);
 static char *ngx_http_tokenguard_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tokenguard_check_bounds(ngx_conf_t *cf, void *post,
@@ -53,19 +54,6 @@ static ngx_conf_num_bounds_t  ngx_http_tokenguard_match_limit_bounds = {
 };
 
 
-#if (NGX_PCRE2)
-
-/*
- * One match context per worker carries the limits of every tokenguard
- * regex; pcre2_match() with no context (as ngx_regex_exec() calls it)
- * allows 10 million backtracking steps per start position and gigabytes
- * of backtracking memory, on text the client chose.
- */
-
-static pcre2_match_context  *ngx_http_tokenguard_match_ctx;
-static pcre2_match_data     *ngx_http_tokenguard_match_data;
-
-#endif
 
 
 static ngx_command_t  ngx_http_tokenguard_commands[] = {
@@ -314,12 +302,11 @@ ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf)
 static char *
 ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
 {
-    ngx_http_tokenguard_main_conf_t *tmcf = conf;
-
-    ngx_str_t  dflt = ngx_string("127.0.0.1:6379");
-    ngx_str_t  args[2], *file;
-    ngx_array_t  a, *saved;
-    ngx_command_t  cmd;
+    ngx_str_t                         dflt = ngx_string("127.0.0.1:6379");
+    ngx_str_t                         args[2], *file;
+    ngx_array_t                       a, *saved;
+    ngx_command_t                     cmd;
+    ngx_http_tokenguard_main_conf_t  *tmcf = conf;
 
     if (tmcf->redis.addr == NULL) {
         /* parse the default as if it had been written */
@@ -645,7 +632,10 @@ ngx_http_tokenguard_init(ngx_conf_t *cf)
 }
 
 
-/* the price table and the journal zone, once some location uses them */
+/*
+ * The price table, the scripts' hashes, and the journal and counters
+ * zones, once some location uses them
+ */
 
 static ngx_int_t
 ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
@@ -706,7 +696,7 @@ ngx_http_tokenguard_init_ledger(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    tmcf->metrics->init = ngx_http_tokenguard_metrics_init_zone;
+    tmcf->metrics->init = ngx_http_tokenguard_counters_init_zone;
 
     return NGX_OK;
 }
@@ -724,22 +714,9 @@ ngx_http_tokenguard_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-#if (NGX_PCRE2)
-
-    ngx_http_tokenguard_match_ctx = pcre2_match_context_create(NULL);
-    ngx_http_tokenguard_match_data = pcre2_match_data_create(
-                                         NGX_HTTP_TOKENGUARD_MAX_CAPTURES,
-                                         NULL);
-
-    if (ngx_http_tokenguard_match_ctx == NULL
-        || ngx_http_tokenguard_match_data == NULL)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "tokenguard: cannot allocate the PCRE2 match context");
+    if (ngx_http_tokenguard_regex_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
-
-#endif
 
     /* before a chroot or a full fd table can keep it away */
     (void) tg_id_open();
@@ -763,20 +740,7 @@ ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle)
     ngx_http_tokenguard_lease_exit_process();
     ngx_http_tokenguard_redis_exit_process();
     tg_id_close();
-
-#if (NGX_PCRE2)
-
-    if (ngx_http_tokenguard_match_data) {
-        pcre2_match_data_free(ngx_http_tokenguard_match_data);
-        ngx_http_tokenguard_match_data = NULL;
-    }
-
-    if (ngx_http_tokenguard_match_ctx) {
-        pcre2_match_context_free(ngx_http_tokenguard_match_ctx);
-        ngx_http_tokenguard_match_ctx = NULL;
-    }
-
-#endif
+    ngx_http_tokenguard_regex_exit_process();
 }
 
 
@@ -837,242 +801,4 @@ ngx_http_tokenguard_check_bounds(ngx_conf_t *cf, void *post, void *data)
                        &value[1], &value[0], bounds->low, bounds->high);
 
     return NGX_CONF_ERROR;
-}
-
-
-/*
- * The context is also reachable through its pool cleanup, so that it
- * survives an internal redirect (which zeroes r->ctx): a request is
- * inspected, decided and counted once, whatever locations it passes.
- */
-
-ngx_http_tokenguard_ctx_t *
-ngx_http_tokenguard_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_tokenguard_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_tokenguard_module);
-
-    if (ctx != NULL || !r->main->internal) {
-        return ctx;
-    }
-
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_tokenguard_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r->main, ctx, ngx_http_tokenguard_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
-ngx_http_tokenguard_ctx_t *
-ngx_http_tokenguard_create_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_tokenguard_ctx_t  *ctx;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_tokenguard_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_tokenguard_cleanup;
-    cln->data = ctx;
-
-    ctx->request = r;
-    ctx->remaining_usd = -1;
-    ctx->budget_pct = -1;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_tokenguard_module);
-
-    return ctx;
-}
-
-
-static void
-ngx_http_tokenguard_cleanup(void *data)
-{
-    ngx_http_tokenguard_ctx_t  *ctx = data;
-
-    ngx_http_tokenguard_ledger_detach(ctx);
-    ngx_http_tokenguard_usage_cleanup(ctx);
-    tg_request_free(&ctx->rq);
-}
-
-
-char *
-ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
-    ngx_http_tokenguard_regex_t *re)
-{
-    u_char               errstr[NGX_MAX_CONF_ERRSTR];
-    ngx_str_t           *value;
-    ngx_regex_compile_t  rc;
-
-    value = cf->args->elts;
-
-    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
-
-    rc.pattern = *source;
-    rc.pool = cf->pool;
-    rc.err.len = NGX_MAX_CONF_ERRSTR;
-    rc.err.data = errstr;
-
-    if (source->len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty regular expression in \"%V\" directive",
-                           &value[0]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_regex_compile(&rc) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid regular expression \"%V\" in \"%V\""
-                           " directive: %V",
-                           source, &value[0], &rc.err);
-        return NGX_CONF_ERROR;
-    }
-
-    re->regex = rc.regex;
-    re->source = *source;
-    re->captures = rc.captures;
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * Returns 1 on a match, 0 on none.  A regex that gives up (a limit hit by
- * a hostile input, memory) is logged, naming the regex and the subject's
- * size but never its text, and returns NGX_ERROR so that each caller
- * fails the way that is safe for it.
- *
- * With PCRE2 the match runs under tokenguard_regex_match_limit and
- * NGX_HTTP_TOKENGUARD_MATCH_DEPTH: PCRE2 counts both per start position
- * of the subject, so they stop a regex that explodes at one position
- * (^(a+)+$), not the sum of a regex's work over a long subject.  JIT code
- * counts its steps its own way, ignores the depth limit and stops at the
- * end of its 32 KB stack instead (PCRE2_ERROR_JIT_STACKLIMIT).
- */
-
-ngx_int_t
-ngx_http_tokenguard_match(ngx_http_request_t *r,
-    ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps)
-{
-#if (NGX_PCRE2)
-
-    int                              rc, i, n;
-    u_char                           err[128];
-    uint32_t                         limit;
-    PCRE2_SIZE                      *ov;
-    ngx_http_tokenguard_loc_conf_t  *tlcf;
-
-    if (ngx_http_tokenguard_match_ctx == NULL) {
-        /* a worker without a tokenguard location: cannot happen */
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "tokenguard: no PCRE2 match context");
-        return NGX_ERROR;
-    }
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
-
-    limit = (uint32_t) tlcf->regex_match_limit;
-
-    pcre2_set_match_limit(ngx_http_tokenguard_match_ctx, limit);
-    pcre2_set_depth_limit(ngx_http_tokenguard_match_ctx,
-                          ngx_min(limit, NGX_HTTP_TOKENGUARD_MATCH_DEPTH));
-
-    rc = pcre2_match(re->regex, s->data, s->len, 0, 0,
-                     ngx_http_tokenguard_match_data,
-                     ngx_http_tokenguard_match_ctx);
-
-    if (rc == PCRE2_ERROR_NOMATCH) {
-        return 0;
-    }
-
-    if (rc < 0) {
-        if (pcre2_get_error_message(rc, err, sizeof(err)) < 0) {
-            ngx_cpystrn(err, (u_char *) "unknown error", sizeof(err));
-        }
-
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "tokenguard: regex \"%V\" gave up on a %uz-byte"
-                      " subject: %s (PCRE2 error %d)",
-                      &re->source, s->len, err, rc);
-        return NGX_ERROR;
-    }
-
-    if (caps != NULL) {
-        n = (int) pcre2_get_ovector_count(ngx_http_tokenguard_match_data);
-        ov = pcre2_get_ovector_pointer(ngx_http_tokenguard_match_data);
-
-        n = ngx_min(n, ncaps / 3);
-
-        /* as ngx_regex_exec(): an unset group is -1 */
-        for (i = 0; i < n * 2; i++) {
-            caps[i] = (int) ov[i];
-        }
-    }
-
-    return 1;
-
-#else
-
-    ngx_int_t  rc;
-
-    rc = ngx_regex_exec(re->regex, s, caps, ncaps);
-
-    if (rc == NGX_REGEX_NO_MATCHED) {
-        return 0;
-    }
-
-    if (rc < 0) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "tokenguard: regex \"%V\" gave up on a %uz-byte"
-                      " subject: " ngx_regex_exec_n " failed: %i",
-                      &re->source, s->len, rc);
-        return NGX_ERROR;
-    }
-
-    return 1;
-
-#endif
-}
-
-
-/* the request's prompt text, empty if it has none */
-
-void
-ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s)
-{
-    if (ctx->rq.prompt == NULL) {
-        ngx_str_set(s, "");
-        return;
-    }
-
-    s->data = (u_char *) ctx->rq.prompt;
-    s->len = ctx->rq.prompt_len;
-}
-
-
-/* micro-USD as dollars with 6 decimals: "12.345678" */
-
-u_char *
-ngx_http_tokenguard_format_usd(u_char *p, int64_t micro)
-{
-    if (micro < 0) {
-        *p++ = '-';
-        micro = -micro;
-    }
-
-    return ngx_sprintf(p, "%L.%06L", micro / 1000000, micro % 1000000);
 }

@@ -33,6 +33,10 @@
 
 
 typedef struct ngx_http_tokenguard_lease_s  ngx_http_tokenguard_lease_t;
+typedef struct ngx_http_tokenguard_ctx_s    ngx_http_tokenguard_ctx_t;
+
+/* how a lower layer answers the one that called it */
+typedef void (*ngx_http_tokenguard_done_pt)(ngx_http_tokenguard_ctx_t *ctx);
 
 
 typedef struct {
@@ -128,69 +132,84 @@ typedef struct {
 typedef enum {
     NGX_HTTP_TOKENGUARD_NEW = 0,
     NGX_HTTP_TOKENGUARD_READING_BODY,
-    NGX_HTTP_TOKENGUARD_WAIT_STORE,     /* a ledger read or reservation */
+    NGX_HTTP_TOKENGUARD_WAIT_STORE,     /* the budget answers later */
     NGX_HTTP_TOKENGUARD_REFUSE,         /* refusal decided, not yet sent */
     NGX_HTTP_TOKENGUARD_DONE            /* decided; let the request go */
 } ngx_http_tokenguard_state_e;
 
 
+/*
+ * The request context, in one part per concern; each part is written by
+ * the file its comment names and read by whoever needs it.
+ */
+
+/* who calls: ngx_http_tokenguard_identity.c */
 typedef struct {
-    ngx_http_tokenguard_state_e  state;
-
-    tg_endpoint_t                ep;
-    tg_request_t                 rq;            /* freed by pool cleanup */
-
     ngx_str_t                    user;
     ngx_str_t                    team;
     ngx_str_t                    user_shown;    /* %XX-escaped: messages, */
     ngx_str_t                    team_shown;    /* logs, headers */
     unsigned                     sandbox:1;
-    unsigned                     inspected:1;   /* rq holds a request */
-    unsigned                     rerouted:1;
+} ngx_http_tokenguard_caller_t;
 
+
+/* what came in: the endpoint (endpoint.c), the body and its reading */
+typedef struct {
+    tg_endpoint_t                ep;
+    tg_request_t                 rq;            /* freed by pool cleanup */
     ngx_str_t                    model_requested;
-    ngx_str_t                    model;         /* what goes upstream */
-    ngx_str_t                    route;         /* tag of the rule used */
-    ngx_str_t                    category;
-    ngx_str_t                    decision;
-
-    tg_refusal_e                 refusal;
-    ngx_str_t                    message;       /* for the refusal body */
-    time_t                       retry_after;   /* budget refusals, or 0 */
-
     ngx_str_t                    body;          /* as the client sent it */
-    ngx_uint_t                   body_temporary;    /* a copy to free */
+    ngx_uint_t                   body_temporary;  /* a copy to free */
+    unsigned                     inspected:1;   /* rq holds a request */
+} ngx_http_tokenguard_in_t;
 
-    /* the ledger */
-    ngx_http_request_t          *request;
-    time_t                       now;           /* periods are fixed here */
-    const tg_price_t            *price;
-    int                          budget_pct;    /* -1: unknown */
+
+/* where it goes: ngx_http_tokenguard_route.c */
+typedef struct {
+    ngx_str_t                    model;         /* what goes upstream */
+    ngx_str_t                    tag;           /* of the rule used */
+    ngx_str_t                    category;
+    unsigned                     rerouted:1;
+} ngx_http_tokenguard_routing_t;
+
+
+/* the budget's answer: ngx_http_tokenguard_budget.c, ledger.c, lease.c */
+typedef struct {
+    ngx_http_tokenguard_done_pt  done;          /* the caller's continuation */
+    int                          pct;           /* budget>=; -1: unknown */
     int64_t                      reserve_usd;   /* worst case, micro-USD */
     int64_t                      reserve_tokens;
     int64_t                      remaining_usd; /* -1: no USD cap */
     u_char                       id[TG_ID_LEN + 1];  /* reservation id */
-    ngx_uint_t                   waiting;       /* replies still owed */
-    ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
     unsigned                     reserved_user:1;
     unsigned                     reserved_team:1;
     unsigned                     store_failed:1;
     unsigned                     refused_scope:1;   /* 1: the team's cap */
-    unsigned                     open:1;        /* admitted without store */
-    unsigned                     settled:1;
-    unsigned                     store_pending:1;   /* next step after wait */
-    char                         cap_field[24];
+    char                         cap_field[24]; /* the cap that refused */
     int64_t                      cap_limit;
     int64_t                      cap_used;
+} ngx_http_tokenguard_budget_t;
 
-    /* admitted from this worker's slices (ngx_http_tokenguard_lease.c) */
-    ngx_http_tokenguard_lease_t *lease[2];      /* user, team */
-    int64_t                      worst[3];      /* usd, tokens, requests */
-    ngx_queue_t                  lease_queue;   /* waiting for a slice */
-    unsigned                     leased:1;
-    unsigned                     lease_waiting:1;
 
-    /* response accounting */
+/* a reservation by script: ngx_http_tokenguard_ledger.c */
+typedef struct {
+    ngx_uint_t                       waiting;   /* replies still owed */
+    ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
+} ngx_http_tokenguard_ledger_t;
+
+
+/* admitted from this worker's slices: ngx_http_tokenguard_lease.c */
+typedef struct {
+    ngx_http_tokenguard_lease_t  *slice[2];     /* user, team */
+    int64_t                       worst[3];     /* usd, tokens, requests */
+    ngx_queue_t                   queue;        /* waiting for a slice */
+    unsigned                      leased:1;
+    unsigned                      waiting:1;
+} ngx_http_tokenguard_leased_t;
+
+
+/* what the provider answered and what it cost: ngx_http_tokenguard_usage.c */
+typedef struct {
     ngx_uint_t                   status;        /* the provider's */
     unsigned                     counting:1;
     unsigned                     count_failed:1;
@@ -205,43 +224,64 @@ typedef struct {
     ngx_str_t                    usage_source;  /* provider | estimate */
     int64_t                      cost_usd;      /* settled, micro-USD */
     int64_t                      saved_usd;     /* by the reroute */
-} ngx_http_tokenguard_ctx_t;
+} ngx_http_tokenguard_resp_t;
+
+
+/* the pipeline's own (ngx_http_tokenguard_access.c, refuse.c) */
+struct ngx_http_tokenguard_ctx_s {
+    ngx_http_tokenguard_state_e    state;
+    ngx_http_tokenguard_done_pt    cleanup;     /* the request's end */
+    ngx_http_request_t            *request;
+    time_t                         now;         /* periods are fixed here */
+    const tg_price_t              *price;       /* of routing.model */
+
+    ngx_str_t                      decision;
+    tg_refusal_e                   refusal;
+    ngx_str_t                      message;     /* for the refusal body */
+    time_t                         retry_after; /* budget refusals, or 0 */
+    unsigned                       open:1;      /* admitted without store */
+    unsigned                       settled:1;
+
+    ngx_http_tokenguard_caller_t   caller;
+    ngx_http_tokenguard_in_t       in;
+    ngx_http_tokenguard_routing_t  routing;
+    ngx_http_tokenguard_budget_t   budget;
+    ngx_http_tokenguard_ledger_t   ledger;
+    ngx_http_tokenguard_leased_t   lease;
+    ngx_http_tokenguard_resp_t     resp;
+};
 
 
 extern ngx_module_t  ngx_http_tokenguard_module;
 
 
-/* ngx_http_tokenguard_module.c */
-ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_get_ctx(ngx_http_request_t *r);
-ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_create_ctx(
-    ngx_http_request_t *r);
-char *ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
-    ngx_http_tokenguard_regex_t *re);
-ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
-    ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
-void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
-u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
+/*
+ * Each file's entry points, in the layers of README's Layout: a file
+ * calls only those below it.  ngx_http_tokenguard_module.c has none;
+ * redis.c's are in ngx_http_tokenguard_redis.h, the counters' zone in
+ * ngx_http_tokenguard_counters.h.
+ */
 
 /* ngx_http_tokenguard_access.c */
 ngx_int_t ngx_http_tokenguard_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_tokenguard_log_handler(ngx_http_request_t *r);
-void ngx_http_tokenguard_resume(ngx_http_tokenguard_ctx_t *ctx);
 
-/* ngx_http_tokenguard_body.c */
-ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
-ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_uint_t *temporary);
-void ngx_http_tokenguard_body_release(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_uint_t *temporary);
-ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
-    ngx_str_t *body, tg_json_edit_t *edits, ngx_uint_t n);
-void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
+/* ngx_http_tokenguard_metrics.c */
+char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+/* ngx_http_tokenguard_variables.c */
+ngx_int_t ngx_http_tokenguard_add_variables(ngx_conf_t *cf);
+
 
 /* ngx_http_tokenguard_identity.c */
 ngx_int_t ngx_http_tokenguard_shown(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *shown);
 ngx_int_t ngx_http_tokenguard_identify(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_strip.c */
+ngx_int_t ngx_http_tokenguard_strip_headers(ngx_http_request_t *r);
 
 /* ngx_http_tokenguard_endpoint.c */
 void ngx_http_tokenguard_endpoint_classify(ngx_http_request_t *r,
@@ -273,38 +313,54 @@ char *ngx_http_tokenguard_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_tokenguard_classify_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
+/* ngx_http_tokenguard_body.c */
+ngx_int_t ngx_http_tokenguard_body_readable(ngx_http_request_t *r);
+ngx_int_t ngx_http_tokenguard_body_get(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_uint_t *temporary);
+void ngx_http_tokenguard_body_release(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_uint_t *temporary);
+ngx_int_t ngx_http_tokenguard_body_splice(ngx_http_request_t *r,
+    ngx_str_t *body, tg_json_edit_t *edits, ngx_uint_t n);
+void ngx_http_tokenguard_body_identity(ngx_http_request_t *r);
+
 /* ngx_http_tokenguard_refuse.c */
 void ngx_http_tokenguard_refuse(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, tg_refusal_e refusal,
     const char *fmt, ...);
 ngx_int_t ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
-
-/* ngx_http_tokenguard_ledger.c */
-ngx_int_t ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-ngx_int_t ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u);
-void ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const char *field);
-void ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_ledger_reserve_done(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_ledger_index(char scope, ngx_str_t *name);
-char *ngx_http_tokenguard_cap_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_tokenguard_allowance_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 
-/* ngx_http_tokenguard_lease.c */
-ngx_int_t ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
+/* ngx_http_tokenguard_headers.c */
+ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);
+
+/* ngx_http_tokenguard_usage.c */
+void ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_usage_init(ngx_conf_t *cf);
+
+/* ngx_http_tokenguard_budget.c: the budget's interface */
+ngx_int_t ngx_http_tokenguard_budget_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_done_pt done);
+ngx_int_t ngx_http_tokenguard_budget_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_done_pt done);
+void ngx_http_tokenguard_budget_settle(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t input,
+    int64_t output);
+void ngx_http_tokenguard_budget_release(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_budget_count(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const char *field);
+void ngx_http_tokenguard_budget_detach(ngx_http_tokenguard_ctx_t *ctx);
+
+/* ngx_http_tokenguard_lease.c: the budget by leased slices */
 ngx_int_t ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
     int64_t usd, int64_t tin, int64_t tout);
@@ -316,6 +372,30 @@ void ngx_http_tokenguard_lease_exit_process(void);
 char *ngx_http_tokenguard_lease_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_http_tokenguard_ledger.c: the budget by a script per request */
+ngx_int_t ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+ngx_int_t ngx_http_tokenguard_ledger_reserve(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t input,
+    int64_t output);
+void ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const char *field);
+void ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx);
+char *ngx_http_tokenguard_cap_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_tokenguard_allowance_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+/* ngx_http_tokenguard_write.c */
+void ngx_http_tokenguard_write_command(ngx_int_t script, tg_command_t *c);
+void ngx_http_tokenguard_write_raw(ngx_int_t script, u_char *cmd,
+    size_t len);
+void ngx_http_tokenguard_write_index(char scope, ngx_str_t *name);
+
 /* ngx_http_tokenguard_journal.c */
 ngx_int_t ngx_http_tokenguard_journal_add(ngx_int_t script, char *cmd,
     size_t len);
@@ -324,31 +404,26 @@ ngx_int_t ngx_http_tokenguard_journal_init_zone(ngx_shm_zone_t *shm_zone,
 void ngx_http_tokenguard_journal_init_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_tokenguard_journal_pending(void);
 
-/* ngx_http_tokenguard_usage.c */
-void ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx);
-ngx_int_t ngx_http_tokenguard_usage_init(ngx_conf_t *cf);
-
-/* ngx_http_tokenguard_metrics.c */
-ngx_int_t ngx_http_tokenguard_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+/* ngx_http_tokenguard_counters.c */
+ngx_int_t ngx_http_tokenguard_counters_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-void ngx_http_tokenguard_metrics_request(ngx_http_tokenguard_ctx_t *ctx);
-void ngx_http_tokenguard_metrics_usage(ngx_http_tokenguard_ctx_t *ctx,
+void ngx_http_tokenguard_counters_request(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_counters_usage(ngx_http_tokenguard_ctx_t *ctx,
     int64_t input, int64_t output, int64_t cost);
-void ngx_http_tokenguard_metrics_store(ngx_msec_int_t us, ngx_uint_t error,
+void ngx_http_tokenguard_counters_store(ngx_msec_int_t us, ngx_uint_t error,
     ngx_uint_t expired);
-char *ngx_http_tokenguard_metrics_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 
-/* ngx_http_tokenguard_headers.c */
-ngx_int_t ngx_http_tokenguard_strip_headers(ngx_http_request_t *r);
-ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);
-
-/* ngx_http_tokenguard_variables.c */
-ngx_int_t ngx_http_tokenguard_add_variables(ngx_conf_t *cf);
-
+/* ngx_http_tokenguard_util.c */
+ngx_int_t ngx_http_tokenguard_regex_init_process(ngx_cycle_t *cycle);
+void ngx_http_tokenguard_regex_exit_process(void);
+ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_get_ctx(ngx_http_request_t *r);
+ngx_http_tokenguard_ctx_t *ngx_http_tokenguard_create_ctx(
+    ngx_http_request_t *r);
+char *ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
+    ngx_http_tokenguard_regex_t *re);
+ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
+    ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
+void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
+u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
 
 #endif /* _NGX_HTTP_TOKENGUARD_MODULE_H_INCLUDED_ */

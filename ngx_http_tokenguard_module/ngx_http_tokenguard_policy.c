@@ -30,7 +30,7 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
         if (rc == 1) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "tokenguard: prompt of user \"%V\" denied by rule"
-                          " \"%V\"", &ctx->user_shown, &deny[i].name);
+                          " \"%V\"", &ctx->caller.user_shown, &deny[i].name);
 
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_PROMPT,
                                        "the prompt was refused by the policy"
@@ -44,8 +44,8 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
             /* a rule that cannot be evaluated (a limit) fails closed */
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "tokenguard: prompt of user \"%V\" refused: rule"
-                          " \"%V\" could not be evaluated", &ctx->user_shown,
-                          &deny[i].name);
+                          " \"%V\" could not be evaluated",
+                          &ctx->caller.user_shown, &deny[i].name);
 
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_PROMPT,
                                        "the prompt could not be checked"
@@ -68,7 +68,7 @@ ngx_http_tokenguard_check_model(ngx_http_request_t *r,
     ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx)
 {
     if (tlcf->allow_models == NULL
-        || ngx_http_tokenguard_match(r, tlcf->allow_models, &ctx->model,
+        || ngx_http_tokenguard_match(r, tlcf->allow_models, &ctx->routing.model,
                                      NULL, 0)
            == 1)
     {
@@ -79,7 +79,8 @@ ngx_http_tokenguard_check_model(ngx_http_request_t *r,
                                "the model \"%V\" is not allowed through this"
                                " gateway; use a model that matches \"%V\", or"
                                " ask your platform team to approve it",
-                               &ctx->model, &tlcf->allow_models->source);
+                               &ctx->routing.model,
+                               &tlcf->allow_models->source);
     return NGX_DECLINED;
 }
 

@@ -168,6 +168,18 @@ ngx_http_tokenguard_redis_transient(redisReply *reply)
 }
 
 
+/* "EVALSHA sha nkeys": the start of a script's command */
+void
+ngx_http_tokenguard_redis_evalsha(tg_command_t *c, ngx_int_t script,
+    int nkeys)
+{
+    tg_command_init(c, 0);
+    tg_command_str(c, "EVALSHA");
+    tg_command_arg(c, ngx_http_tokenguard_script_sha[script], 40);
+    tg_command_int(c, nkeys);
+}
+
+
 ngx_http_tokenguard_redis_op_t *
 ngx_http_tokenguard_redis_op(ngx_int_t script, tg_command_t *c, size_t size,
     ngx_http_tokenguard_redis_pt handler, void *data)
@@ -357,7 +369,7 @@ ngx_http_tokenguard_redis_connect(void)
             rd->logged_down = 1;
         }
 
-        ngx_http_tokenguard_metrics_store(-1, 1, 0);
+        ngx_http_tokenguard_counters_store(-1, 1, 0);
 
         return NGX_ERROR;
     }
@@ -696,7 +708,7 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
         }
     }
 
-    ngx_http_tokenguard_metrics_store(
+    ngx_http_tokenguard_counters_store(
         ngx_http_tokenguard_now_us() - op->start_us,
         reply->type == REDIS_REPLY_ERROR, 0);
 
@@ -814,7 +826,7 @@ ngx_http_tokenguard_redis_fail(const char *why)
                       why, ngx_queue_empty(&rd->ops) ? ""
                            : "; failing the commands in flight");
         rd->logged_down = 1;
-        ngx_http_tokenguard_metrics_store(-1, 1, 0);
+        ngx_http_tokenguard_counters_store(-1, 1, 0);
     }
 
     if (rd->c) {

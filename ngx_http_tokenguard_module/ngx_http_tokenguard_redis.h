@@ -77,6 +77,10 @@ ngx_http_tokenguard_redis_op_t *ngx_http_tokenguard_redis_op_raw(
     ngx_int_t script, u_char *cmd, size_t len,
     ngx_http_tokenguard_redis_pt handler, void *data);
 
+/* "EVALSHA sha nkeys": the start of a script's command */
+void ngx_http_tokenguard_redis_evalsha(tg_command_t *c, ngx_int_t script,
+    int nkeys);
+
 /* the SHA1 of each script, hex, for EVALSHA */
 extern u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
 

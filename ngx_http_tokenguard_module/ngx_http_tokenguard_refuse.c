@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_tokenguard_module.h"
+#include "tg_keys.h"
 
 
 #define NGX_HTTP_TOKENGUARD_MESSAGE_MAX  1024
@@ -65,13 +66,13 @@ ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "tokenguard: refused %s for user \"%V\"",
-                  info->code, &ctx->user_shown);
+                  info->code, &ctx->caller.user_shown);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json = tg_refusal_body(ctx->ep.provider, ctx->refusal,
+    json = tg_refusal_body(ctx->in.ep.provider, ctx->refusal,
                            (char *) ctx->message.data, &len);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -130,4 +131,96 @@ ngx_http_tokenguard_send_refusal(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The budget's "no" (ngx_http_tokenguard_budget.c) as the caller reads
+ * it: which cap, how much of it is used, what this request needed, and
+ * when the cap resets (Retry-After).
+ */
+
+void
+ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx)
+{
+    u_char      *p, reset[32], used[64], need[32];
+    ngx_tm_t     tm;
+    ngx_str_t   *who;
+    ngx_uint_t   day;
+    const char  *kind;
+
+    day = ngx_strstr(ctx->budget.cap_field, "_day") != NULL;
+
+    ctx->retry_after = day ? tg_period_day_reset(ctx->now)
+                           : tg_period_month_reset(ctx->now);
+
+    ngx_gmtime(ctx->now + ctx->retry_after, &tm);
+
+    /* the numbers come from Redis: bounded, whatever they are */
+    p = ngx_slprintf(reset, reset + sizeof(reset) - 1,
+                     "%4d-%02d-%02d 00:00 UTC",
+                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+    *p = '\0';
+
+    who = ctx->budget.refused_scope ? &ctx->caller.team_shown
+                                    : &ctx->caller.user_shown;
+
+    if (ngx_strstr(ctx->budget.cap_field, "usd")) {
+        kind = "USD";
+        p = ngx_slprintf(used, used + sizeof(used) - 1,
+                         "$%L.%02L of the $%L.%02L",
+                         ctx->budget.cap_used / 1000000,
+                         ctx->budget.cap_used % 1000000 / 10000,
+                         ctx->budget.cap_limit / 1000000,
+                         ctx->budget.cap_limit % 1000000 / 10000);
+        *p = '\0';
+        p = ngx_slprintf(need, need + sizeof(need) - 1, "$%L.%06L",
+                         ctx->budget.reserve_usd / 1000000,
+                         ctx->budget.reserve_usd % 1000000);
+
+    } else if (ngx_strstr(ctx->budget.cap_field, "tokens")) {
+        kind = "token";
+        p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
+                         ctx->budget.cap_used, ctx->budget.cap_limit);
+        *p = '\0';
+        p = ngx_slprintf(need, need + sizeof(need) - 1, "%L tokens",
+                         ctx->budget.reserve_tokens);
+
+    } else {
+        kind = "request";
+        p = ngx_slprintf(used, used + sizeof(used) - 1, "%L of the %L",
+                         ctx->budget.cap_used, ctx->budget.cap_limit);
+        *p = '\0';
+        p = ngx_cpystrn(need, (u_char *) "one more request", sizeof(need));
+    }
+
+    *p = '\0';
+
+    if (ngx_strncmp(ctx->budget.cap_field, "sandbox", 7) == 0) {
+        if (ctx->budget.cap_limit == 0 && ctx->budget.cap_used == 0) {
+            ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_SANDBOX,
+                "sandbox requests need an experiment allowance, and user"
+                " \"%V\" has none here; send the request without the"
+                " sandbox mark, or ask your platform team for one", who);
+            ctx->retry_after = 0;
+            return;
+        }
+
+        ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_SANDBOX,
+            "user \"%V\" has used %s %s sandbox allowance, and this"
+            " request could cost up to %s; the allowance resets %s (in"
+            " %T seconds); ask your platform team for a larger experiment"
+            " budget", who, used, day ? "daily" : "monthly", need, reset,
+            ctx->retry_after);
+        return;
+    }
+
+    ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_BUDGET,
+        "%s \"%V\" has used %s %s %s cap (counting requests in flight),"
+        " and this request could take up to %s; the cap resets %s (in %T"
+        " seconds); use a cheaper model, send experiments as sandbox"
+        " requests, or ask for a higher cap",
+        ctx->budget.refused_scope ? "team" : "user", who, used,
+        day ? "daily" : "monthly", kind, need, reset, ctx->retry_after);
 }

@@ -20,12 +20,12 @@ ngx_http_tokenguard_classify(ngx_http_request_t *r,
     ngx_uint_t                    i;
     ngx_http_tokenguard_class_t  *cls;
 
-    if (ctx->rq.tools) {
-        ctx->category = ngx_http_tokenguard_agentic;
+    if (ctx->in.rq.tools) {
+        ctx->routing.category = ngx_http_tokenguard_agentic;
         return NGX_OK;
     }
 
-    ctx->category = ngx_http_tokenguard_chat;
+    ctx->routing.category = ngx_http_tokenguard_chat;
 
     if (tlcf->classes == NULL) {
         return NGX_OK;
@@ -39,7 +39,7 @@ ngx_http_tokenguard_classify(ngx_http_request_t *r,
         if (ngx_http_tokenguard_match(r, &cls[i].regex, &prompt, NULL, 0)
             == 1)
         {
-            ctx->category = cls[i].category;
+            ctx->routing.category = cls[i].category;
             break;
         }
     }
@@ -61,11 +61,11 @@ ngx_http_tokenguard_conds_hold(ngx_http_request_t *r,
         return 1;
     }
 
-    facts.prompt_tokens = ctx->rq.prompt_tokens;
-    facts.budget_pct = ctx->budget_pct;     /* -1 unless a route reads it */
-    facts.tools = ctx->rq.tools;
-    facts.stream = ctx->rq.stream;
-    facts.sandbox = ctx->sandbox;
+    facts.prompt_tokens = ctx->in.rq.prompt_tokens;
+    facts.budget_pct = ctx->budget.pct;     /* -1 unless a route reads it */
+    facts.tools = ctx->in.rq.tools;
+    facts.stream = ctx->in.rq.stream;
+    facts.sandbox = ctx->caller.sandbox;
 
     cond = route->conds->elts;
 
@@ -114,8 +114,9 @@ ngx_http_tokenguard_route(ngx_http_request_t *r,
         ncaps = ngx_min((ngx_uint_t) route[i].match.captures + 1,
                         NGX_HTTP_TOKENGUARD_MAX_CAPTURES);
 
-        if (ngx_http_tokenguard_match(r, &route[i].match, &ctx->model_requested,
-                                      caps, ncaps * 3)
+        if (ngx_http_tokenguard_match(r, &route[i].match,
+                                      &ctx->in.model_requested, caps,
+                                      ncaps * 3)
             != 1)
         {
             continue;
@@ -131,7 +132,7 @@ ngx_http_tokenguard_route(ngx_http_request_t *r,
         }
 
         len = tg_template_expand(&route[i].target,
-                                 (char *) ctx->model_requested.data,
+                                 (char *) ctx->in.model_requested.data,
                                  caps, ncaps, (char *) buf, TG_MODEL_MAX);
 
         /* captures of a valid name are valid: this is defence in depth */
@@ -139,19 +140,19 @@ ngx_http_tokenguard_route(ngx_http_request_t *r,
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "tokenguard: route \"%V\" makes an empty, too"
                           " long or invalid model name from \"%V\"; not"
-                          " routed", &route[i].tag, &ctx->model_requested);
+                          " routed", &route[i].tag, &ctx->in.model_requested);
             continue;
         }
 
         /* the first rule that matches decides, even if it keeps the model */
 
-        if ((size_t) len != ctx->model_requested.len
-            || ngx_memcmp(buf, ctx->model_requested.data, len) != 0)
+        if ((size_t) len != ctx->in.model_requested.len
+            || ngx_memcmp(buf, ctx->in.model_requested.data, len) != 0)
         {
-            ctx->model.data = buf;
-            ctx->model.len = len;
-            ctx->route = route[i].tag;
-            ctx->rerouted = 1;
+            ctx->routing.model.data = buf;
+            ctx->routing.model.len = len;
+            ctx->routing.tag = route[i].tag;
+            ctx->routing.rerouted = 1;
         }
 
         break;

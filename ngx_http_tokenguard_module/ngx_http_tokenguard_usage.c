@@ -14,6 +14,10 @@
 #include "tg_estimate.h"
 
 
+static void ngx_http_tokenguard_usage_charge(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u);
+
+
 static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
 
 
@@ -23,7 +27,7 @@ ngx_http_tokenguard_usage_event(void *data, const char *event,
 {
     ngx_http_tokenguard_ctx_t  *ctx = data;
 
-    (void) tg_usage_scan_end(ctx->scan, &ctx->usage);
+    (void) tg_usage_scan_end(ctx->resp.scan, &ctx->resp.usage);
 }
 
 
@@ -32,7 +36,7 @@ ngx_http_tokenguard_usage_data(void *data, const char *p, size_t len)
 {
     ngx_http_tokenguard_ctx_t  *ctx = data;
 
-    tg_usage_scan_feed(ctx->scan, p, len);
+    tg_usage_scan_feed(ctx->resp.scan, p, len);
 }
 
 
@@ -40,20 +44,20 @@ static ngx_int_t
 ngx_http_tokenguard_usage_bytes(ngx_http_tokenguard_ctx_t *ctx, u_char *p,
     size_t n)
 {
-    ctx->relayed += n;
+    ctx->resp.relayed += n;
 
-    if (ctx->count_failed) {
+    if (ctx->resp.count_failed) {
         /* only the bytes: the output will be estimated from them */
         return NGX_OK;
     }
 
-    if (ctx->sse_on) {
-        return tg_sse_feed(&ctx->sse, (char *) p, n,
+    if (ctx->resp.sse_on) {
+        return tg_sse_feed(&ctx->resp.sse, (char *) p, n,
                            ngx_http_tokenguard_usage_event, ctx) == 0
                ? NGX_OK : NGX_ERROR;
     }
 
-    tg_usage_scan_feed(ctx->scan, (char *) p, n);
+    tg_usage_scan_feed(ctx->resp.scan, (char *) p, n);
 
     return NGX_OK;
 }
@@ -75,7 +79,7 @@ ngx_http_tokenguard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_tokenguard_get_ctx(r);
 
-    if (ctx == NULL || !ctx->counting) {
+    if (ctx == NULL || !ctx->resp.counting) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -120,7 +124,7 @@ failed:
     /* the response still goes out; its usage will be an estimate */
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "tokenguard: cannot follow the response's usage");
-    ctx->count_failed = 1;
+    ctx->resp.count_failed = 1;
 
     return ngx_http_next_body_filter(r, in);
 }
@@ -134,13 +138,13 @@ ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
     ngx_str_t            *ct;
     ngx_http_upstream_t  *u;
 
-    if (!(ctx->reserved_user || ctx->open) || ctx->counting
+    if (!(ctx->budget.reserved_user || ctx->open) || ctx->resp.counting
         || ctx->settled)
     {
         return;
     }
 
-    ctx->status = r->headers_out.status;
+    ctx->resp.status = r->headers_out.status;
 
     /*
      * The provider's own answer, or one nginx made (502, 504 after an
@@ -148,14 +152,14 @@ ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
      * its header was read and is the one going out.
      */
     u = r->upstream;
-    ctx->answered = u != NULL && u->headers_in.status_n != 0
-                    && u->headers_in.status_n == ctx->status;
+    ctx->resp.answered = u != NULL && u->headers_in.status_n != 0
+                    && u->headers_in.status_n == ctx->resp.status;
 
-    if (ctx->status >= NGX_HTTP_BAD_REQUEST) {
+    if (ctx->resp.status >= NGX_HTTP_BAD_REQUEST) {
         return;
     }
 
-    ctx->counting = 1;
+    ctx->resp.counting = 1;
 
     if (r->headers_out.content_encoding
         && r->headers_out.content_encoding->value.len
@@ -167,26 +171,26 @@ ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
                       " though asked for identity; its usage will be"
                       " estimated",
                       &r->headers_out.content_encoding->value);
-        ctx->count_failed = 1;
+        ctx->resp.count_failed = 1;
         return;
     }
 
-    ctx->scan = ngx_palloc(r->pool, sizeof(tg_usage_scan_t));
-    if (ctx->scan == NULL) {
-        ctx->count_failed = 1;
+    ctx->resp.scan = ngx_palloc(r->pool, sizeof(tg_usage_scan_t));
+    if (ctx->resp.scan == NULL) {
+        ctx->resp.count_failed = 1;
         return;
     }
 
     ct = &r->headers_out.content_type;
 
-    ctx->sse_on = ct->len >= sizeof("text/event-stream") - 1
+    ctx->resp.sse_on = ct->len >= sizeof("text/event-stream") - 1
                   && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
                                      sizeof("text/event-stream") - 1) == 0;
 
-    tg_usage_scan_init(ctx->scan, ctx->ep.api, ctx->sse_on);
+    tg_usage_scan_init(ctx->resp.scan, ctx->in.ep.api, ctx->resp.sse_on);
 
-    if (ctx->sse_on) {
-        tg_sse_init_stream(&ctx->sse, ngx_http_tokenguard_usage_data);
+    if (ctx->resp.sse_on) {
+        tg_sse_init_stream(&ctx->resp.sse, ngx_http_tokenguard_usage_data);
     }
 }
 
@@ -240,55 +244,55 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     int64_t      out;
     tg_usage_t  *u;
 
-    u = &ctx->usage;
+    u = &ctx->resp.usage;
 
-    if (ctx->counting && !ctx->count_failed) {
-        if (ctx->sse_on) {
-            tg_sse_finish(&ctx->sse, ngx_http_tokenguard_usage_event, ctx);
+    if (ctx->resp.counting && !ctx->resp.count_failed) {
+        if (ctx->resp.sse_on) {
+            tg_sse_finish(&ctx->resp.sse, ngx_http_tokenguard_usage_event, ctx);
 
         } else {
-            (void) tg_usage_scan_end(ctx->scan, u);
+            (void) tg_usage_scan_end(ctx->resp.scan, u);
         }
     }
 
-    if ((ctx->answered && ctx->status >= NGX_HTTP_BAD_REQUEST)
+    if ((ctx->resp.answered && ctx->resp.status >= NGX_HTTP_BAD_REQUEST)
         || !ngx_http_tokenguard_usage_sent(r))
     {
-        ngx_http_tokenguard_ledger_release(r, ctx);
+        ngx_http_tokenguard_budget_release(r, ctx);
         ctx->settled = 1;
         return;
     }
 
     if (u->has_input && u->has_output && !u->background) {
-        ngx_str_set(&ctx->usage_source, "provider");
+        ngx_str_set(&ctx->resp.usage_source, "provider");
 
-        ngx_http_tokenguard_ledger_settle(r, ctx, u);
+        ngx_http_tokenguard_usage_charge(r, ctx, u);
         return;
     }
 
-    ngx_str_set(&ctx->usage_source, "estimate");
-    ctx->estimated = 1;
+    ngx_str_set(&ctx->resp.usage_source, "estimate");
+    ctx->resp.estimated = 1;
 
-    if (u->background || !ctx->answered || ctx->relayed == 0) {
+    if (u->background || !ctx->resp.answered || ctx->resp.relayed == 0) {
         /* the reserved worst case: the same tokens, the reserved price */
-        out = ctx->reserve_tokens - ctx->rq.prompt_tokens;
+        out = ctx->budget.reserve_tokens - ctx->in.rq.prompt_tokens;
 
         ngx_memzero(u, sizeof(tg_usage_t));
-        u->input = ctx->rq.prompt_tokens;
+        u->input = ctx->in.rq.prompt_tokens;
         u->output = ngx_max(out, 0);
-        ctx->charge_reserved = 1;
+        ctx->resp.charge_reserved = 1;
 
-        ngx_http_tokenguard_ledger_settle(r, ctx, u);
+        ngx_http_tokenguard_usage_charge(r, ctx, u);
         return;
     }
 
     /* a stream or body cut short, or a server that reports no usage */
 
-    if (!u->has_input || u->input < ctx->rq.prompt_tokens) {
-        u->input = ctx->rq.prompt_tokens;
+    if (!u->has_input || u->input < ctx->in.rq.prompt_tokens) {
+        u->input = ctx->in.rq.prompt_tokens;
     }
 
-    out = ctx->rq.embeddings ? 0 : (int64_t) ctx->relayed / 4;
+    out = ctx->in.rq.embeddings ? 0 : (int64_t) ctx->resp.relayed / 4;
 
     if (!u->has_output || u->output < out) {
         u->output = out;
@@ -302,16 +306,59 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
         u->cache_write = u->input - u->cached;
     }
 
-    ngx_http_tokenguard_ledger_settle(r, ctx, u);
+    ngx_http_tokenguard_usage_charge(r, ctx, u);
+}
+
+
+/*
+ * The usage priced and settled: the worst case is charged at what was
+ * reserved for it; a rerouted request also records what the routing
+ * saved (the same usage at the requested model).
+ */
+static void
+ngx_http_tokenguard_usage_charge(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, const tg_usage_t *u)
+{
+    int64_t                           usd;
+    const tg_price_t                 *requested;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    if (ctx->settled || ctx->price == NULL) {
+        return;
+    }
+
+    ctx->settled = 1;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
+
+    usd = ctx->resp.charge_reserved ? ctx->budget.reserve_usd
+                                    : tg_price_cost(ctx->price, u, ngx_time());
+
+    if (ctx->routing.rerouted) {
+        requested = tg_prices_lookup(tmcf->prices,
+                                     (char *) ctx->in.model_requested.data,
+                                     ctx->in.model_requested.len);
+        ctx->resp.saved_usd = requested
+                              ? tg_price_cost(requested, u, ngx_time()) - usd
+                              : 0;
+    }
+
+    /* what the log-phase variables report */
+    ctx->resp.usage.input = u->input;
+    ctx->resp.usage.output = u->output;
+    ctx->resp.cost_usd = usd;
+
+    ngx_http_tokenguard_counters_usage(ctx, u->input, u->output, usd);
+    ngx_http_tokenguard_budget_settle(r, ctx, usd, u->input, u->output);
 }
 
 
 void
 ngx_http_tokenguard_usage_cleanup(ngx_http_tokenguard_ctx_t *ctx)
 {
-    if (ctx->scan) {
-        tg_usage_scan_free(ctx->scan);
-        ctx->scan = NULL;
+    if (ctx->resp.scan) {
+        tg_usage_scan_free(ctx->resp.scan);
+        ctx->resp.scan = NULL;
     }
 }
 

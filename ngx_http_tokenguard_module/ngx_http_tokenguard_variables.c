@@ -22,32 +22,32 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
 
     { ngx_string("tokenguard_user"), NULL,
       ngx_http_tokenguard_str_variable,
-      offsetof(ngx_http_tokenguard_ctx_t, user),
+      offsetof(ngx_http_tokenguard_ctx_t, caller.user),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_team"), NULL,
       ngx_http_tokenguard_str_variable,
-      offsetof(ngx_http_tokenguard_ctx_t, team),
+      offsetof(ngx_http_tokenguard_ctx_t, caller.team),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_model_requested"), NULL,
       ngx_http_tokenguard_str_variable,
-      offsetof(ngx_http_tokenguard_ctx_t, model_requested),
+      offsetof(ngx_http_tokenguard_ctx_t, in.model_requested),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_model"), NULL,
       ngx_http_tokenguard_str_variable,
-      offsetof(ngx_http_tokenguard_ctx_t, model),
+      offsetof(ngx_http_tokenguard_ctx_t, routing.model),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_route"), NULL,
       ngx_http_tokenguard_str_variable,
-      offsetof(ngx_http_tokenguard_ctx_t, route),
+      offsetof(ngx_http_tokenguard_ctx_t, routing.tag),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_category"), NULL,
       ngx_http_tokenguard_str_variable,
-      offsetof(ngx_http_tokenguard_ctx_t, category),
+      offsetof(ngx_http_tokenguard_ctx_t, routing.category),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_decision"), NULL,
@@ -75,7 +75,7 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
 
     { ngx_string("tokenguard_usage_source"), NULL,
       ngx_http_tokenguard_str_variable,
-      offsetof(ngx_http_tokenguard_ctx_t, usage_source),
+      offsetof(ngx_http_tokenguard_ctx_t, resp.usage_source),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_remaining_usd"), NULL,
@@ -144,6 +144,7 @@ static ngx_int_t
 ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    u_char                     *flag;
     ngx_http_tokenguard_ctx_t  *ctx;
 
     ctx = ngx_http_tokenguard_get_ctx(r);
@@ -153,8 +154,9 @@ ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    return ngx_http_tokenguard_var(v, (u_char *) (ctx->sandbox ? "1" : "0"),
-                                   1);
+    flag = (u_char *) (ctx->caller.sandbox ? "1" : "0");
+
+    return ngx_http_tokenguard_var(v, flag, 1);
 }
 
 
@@ -169,7 +171,7 @@ ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_tokenguard_get_ctx(r);
 
-    if (ctx == NULL || !ctx->inspected) {
+    if (ctx == NULL || !ctx->in.inspected) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -180,9 +182,9 @@ ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
     }
 
     return ngx_http_tokenguard_var(v, p,
-               ngx_sprintf(p, "%L", ctx->settled && ctx->usage_source.len
-                                    ? ctx->usage.input
-                                    : ctx->rq.prompt_tokens)
+               ngx_sprintf(p, "%L", ctx->settled && ctx->resp.usage_source.len
+                                    ? ctx->resp.usage.input
+                                    : ctx->in.rq.prompt_tokens)
                - p);
 }
 
@@ -198,7 +200,7 @@ ngx_http_tokenguard_settled_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_tokenguard_get_ctx(r);
 
-    if (ctx == NULL || !ctx->settled || ctx->usage_source.len == 0) {
+    if (ctx == NULL || !ctx->settled || ctx->resp.usage_source.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -209,8 +211,8 @@ ngx_http_tokenguard_settled_variable(ngx_http_request_t *r,
     }
 
     return ngx_http_tokenguard_var(v, p,
-               (data ? ngx_http_tokenguard_format_usd(p, ctx->cost_usd)
-                     : ngx_sprintf(p, "%L", ctx->usage.output))
+               (data ? ngx_http_tokenguard_format_usd(p, ctx->resp.cost_usd)
+                     : ngx_sprintf(p, "%L", ctx->resp.usage.output))
                - p);
 }
 
@@ -226,7 +228,7 @@ ngx_http_tokenguard_remaining_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_tokenguard_get_ctx(r);
 
-    if (ctx == NULL || ctx->remaining_usd < 0) {
+    if (ctx == NULL || ctx->budget.remaining_usd < 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -237,5 +239,6 @@ ngx_http_tokenguard_remaining_variable(ngx_http_request_t *r,
     }
 
     return ngx_http_tokenguard_var(v, p,
-               ngx_http_tokenguard_format_usd(p, ctx->remaining_usd) - p);
+               ngx_http_tokenguard_format_usd(p, ctx->budget.remaining_usd)
+               - p);
 }
