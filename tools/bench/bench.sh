@@ -273,7 +273,7 @@ head_row() {
     echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 }
 
-nginx_sides=$(for s in $SIDES; do [ "$s" != P ] && echo -n "$s "; done)
+nginx_sides=$(echo "$SIDES" | tr ' ' '\n' | grep -v '^P$' | tr '\n' ' ')
 
 results="$dir/results.md"
 {
@@ -322,15 +322,20 @@ agentic_load() {   # agentic_load DIALECT KIND SIDES...
 }
 
 if only agentic; then
+    # Portkey 1.15.2 has no native generateContent route, and its /v1/*
+    # proxy fails on Node 20 ("TypeError: immutable" setting headers of
+    # the upstream's response): no Gemini row for P
     if has_side P; then
-        for d in chat responses messages gemini; do
+        for d in chat responses messages; do
             run P "agentic-$d.json" "$(path_of "$d" json)" "" 4 >/dev/null \
                 || echo "bench: portkey fails on $d" >&2
         done
     fi
     for d in chat responses messages gemini; do
+        sides=$SIDES
+        [ $d = gemini ] && sides=$nginx_sides
         # shellcheck disable=SC2086
-        agentic_load "$d" json $SIDES
+        agentic_load "$d" json $sides
         # shellcheck disable=SC2086
         agentic_load "$d" stream $nginx_sides
     done
@@ -345,6 +350,7 @@ if only agentic; then
         rows "agentic-$d-stream" "agentic $d stream"
     done
     echo
+    has_side P && echo "P (Portkey) runs the JSON loads of chat, responses and messages: it has no native Gemini route that works on Node 20 (its /v1/* proxy throws \"TypeError: immutable\"); its Redis columns are the other sides' background work." && echo
     } >> "$results"
 fi
 
@@ -359,6 +365,7 @@ if only paced; then
     fi
     PACE_CONNS=${PACE_CONNS:-64}
     rate=$(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }')
+    offered=$rate
     for kind in json stream; do
         body=chat.json stream=""
         [ $kind = stream ] && body=chat-stream.json stream=1
@@ -368,10 +375,10 @@ if only paced; then
     done
     rate=""
     {
-    echo "Paced: $(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }') req/s offered (half of A's chat JSON peak, $peak req/s) on $PACE_CONNS connections, a fixed schedule (post.lua RATE)"
+    echo "Paced: $offered req/s offered (half of A's chat JSON peak, $peak req/s) on $PACE_CONNS connections, a fixed schedule (post.lua RATE)"
     echo
-    echo "| paced chat | side | req/s | p50 ms | p99 ms | p99 added ms |"
-    echo "| --- | --- | --- | --- | --- | --- |"
+    echo "| paced chat | side | req/s | p50 ms | p99 ms | p99 added ms | kept up |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
     for kind in json stream; do
         a99=$(col_ms "$dir/A.paced-$kind" 3)
         for side in $nginx_sides; do
@@ -379,7 +386,8 @@ if only paced; then
             [ -s "$f" ] || continue
             p99=$(col_ms "$f" 3)
             echo "| $kind | $(label "$side") | $(col "$f" 1) | $(col_ms "$f" 2) |" \
-                 "$p99 | $([ "$side" != A ] && awk -v a="$a99" -v b="$p99" 'BEGIN { printf "%.3f", b - a }') |"
+                 "$p99 | $([ "$side" != A ] && awk -v a="$a99" -v b="$p99" 'BEGIN { printf "%.3f", b - a }') |" \
+                 "$(awk -v r="$(col "$f" 1)" -v o="$offered" 'BEGIN { print ((r >= 0.95 * o) ? "yes" : "no: saturated") }') |"
         done
     done
     echo
@@ -402,13 +410,31 @@ if [ -n "$PROFILE" ]; then
         kill -INT "$perfpid"
         wait "$perfpid" || true
         perf report -i "$dir/perf-$side.data" --no-children --stdio \
-            --percent-limit 0.7 -g none --sort symbol 2>/dev/null \
-            | grep -v '^#' | grep -v '^$' | head -40 > "$dir/perf-$side.top"
+            -g none --fields overhead,dso,sym 2>/dev/null \
+            | grep -v '^#' | grep -v '^$' > "$dir/perf-$side.all"
+        grep -v '^ *0\.[0-6][0-9]%' "$dir/perf-$side.all" | head -30 \
+            > "$dir/perf-$side.top"
     done
     {
     for side in B T; do
         [ -s "$dir/perf-$side.top" ] || continue
-        echo "Profile of $(label $side)'s worker on the four agentic JSON loads (perf record -F 999 -g; perf report --no-children --sort symbol, self time over 0.7%):"
+        echo "Profile of $(label $side)'s worker on the four agentic JSON loads ($(awk '{ print $1 }' "$dir/$side.profiled" | paste -sd' ') req/s): \`perf record -F 999 -g\`, \`perf report --no-children\`, self time by part, then the top symbols (over 0.7%):"
+        echo
+        echo "| part | self time |"
+        echo "| --- | --- |"
+        # the module's core/ parsers are tg_*, its glue ngx_http_tokenguard_*
+        awk '{ p = $1; sub(/%/, "", p); d = $2; y = $4
+               if ($3 == "[k]") k = "kernel"
+               else if (d ~ /tokenguard/ && y ~ /^tg_/) k = "core/ (tg_*)"
+               else if (d ~ /tokenguard/) k = "glue (ngx_http_tokenguard_*)"
+               else if (d ~ /^libc/) k = "libc (memmove, malloc, printf)"
+               else if (d ~ /pcre2/) k = "PCRE2"
+               else if (d ~ /nginx/) k = "nginx"
+               else if (d ~ /hiredis/) k = "hiredis"
+               else k = "other (" d ")"
+               s[k] += p }
+             END { for (k in s) printf "| %s | %.1f%% |\n", k, s[k] }' \
+            "$dir/perf-$side.all" | sort -t'|' -k3 -g -r
         echo
         echo '```'
         cat "$dir/perf-$side.top"
