@@ -123,7 +123,8 @@ sub schema {
         my @q;
         while (my ($k, $v) = splice @p, 0, 2) {
             my %h = @$v[1 .. $#$v];
-            push @q, $k, obj(type => uc $h{type}, description => $h{description});
+            push @q, $k, obj(type => uc $h{type},
+                             description => $h{description});
         }
         @p = @q;
     }
@@ -163,7 +164,8 @@ my %req;
                                                    text => $task)]));
     for my $r (@rounds) {
         push @in, obj(type => 'message', role => 'assistant',
-                      content => [obj(type => 'output_text', text => $r->{text})]),
+                      content => [obj(type => 'output_text',
+                                      text => $r->{text})]),
                   obj(type => 'function_call', call_id => "call_$r->{id}",
                       name => $r->{tool}, arguments => args_json($r->{args})),
                   obj(type => 'function_call_output',
@@ -346,8 +348,10 @@ put("$dir/canned/agentic-messages.sse", join('',
 my $gusage = sub {
     my ($o) = @_;
     obj(promptTokenCount => raw($in), candidatesTokenCount => raw($o),
-        totalTokenCount => raw($in + $o), cachedContentTokenCount => raw($cached),
-        promptTokensDetails => [obj(modality => 'TEXT', tokenCount => raw($in))]);
+        totalTokenCount => raw($in + $o),
+        cachedContentTokenCount => raw($cached),
+        promptTokensDetails => [obj(modality => 'TEXT',
+                                    tokenCount => raw($in))]);
 };
 put("$dir/canned/agentic-gemini.json", enc(obj(
     candidates => [obj(content => obj(role => 'model', parts => [
