@@ -8,6 +8,9 @@
 #   make prices     conf/prices.json from @pydantic/genai-prices (tools/prices/)
 #   make test-asan  the tests against nginx built with ASan and UBSan
 #   make test-tiny  the tests with tiny buffers (short reads everywhere)
+#   make bench      side by side: plain nginx, tokenguard (defaults, tuned),
+#                   PEERS=portkey; PROFILE=1 adds perf profiles
+#   make bench-core the core/ parsers alone on the agentic bodies (MB/s)
 
 CC ?= gcc
 CORE := ngx_http_tokenguard_module/core
@@ -21,7 +24,8 @@ CTL_HDRS := $(wildcard tools/tokenguardctl/*.h)
 CFLAGS_CTL := -g -O2 -Wall -Wextra -Werror -std=gnu99 -I$(CORE)
 
 .PHONY: all deps test-deps module ctl unit fuzz test test-valgrind test-asan \
-        test-tiny run bench nginx-tests clean prices
+        test-tiny run bench bench-core bench-core-build nginx-tests clean \
+        prices
 
 all: module ctl
 
@@ -129,10 +133,29 @@ test-tiny: test-deps module ctl unit $(NODE_DEPS)
 run: deps module ctl
 	@tools/run.sh
 
-# side by side: plain nginx proxy against nginx + tokenguard (BENCHMARKS.md)
+# side by side: plain nginx proxy against nginx + tokenguard (BENCHMARKS.md);
+# PROFILE=1 needs perf (linux-perf)
 bench: deps module
-	@TG_EXTRA_PKGS=wrk tools/install-deps.sh
+	@TG_EXTRA_PKGS="wrk $(if $(PROFILE),linux-perf)" tools/install-deps.sh
 	@tools/bench/bench.sh
+
+# the core/ micro-benchmark, compiled as the module is (tools/build.sh's
+# flags and nginx's warnings), on the bodies tools/bench/agentic.pl writes
+BENCH_CFLAGS := -g -O2 -fstack-protector-strong -Wformat \
+    -Werror=format-security -Wextra -Wno-unused-parameter -Wno-sign-compare \
+    -fPIC -D_FORTIFY_SOURCE=2 -W -Wall -Wpointer-arith -Werror
+
+build/bench_core: tools/bench/core/bench_core.c $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p build
+	$(CC) $(BENCH_CFLAGS) -DBENCH_CFLAGS='"$(BENCH_CFLAGS)"' -I$(CORE) \
+	    -o $@ tools/bench/core/bench_core.c $(CORE_SRCS) -lpcre2-8 -ljansson
+
+bench-core-build: build/bench_core
+
+bench-core: deps build/bench_core
+	@mkdir -p build/bench-core
+	@perl tools/bench/agentic.pl build/bench-core >/dev/null
+	@build/bench_core build/bench-core $(BENCH_SECONDS)
 
 # nginx's own proxy tests with the module loaded and "tokenguard off"
 # (docs/reliability.md, "nginx's own tests"): NGINX_TESTS is a checkout of
