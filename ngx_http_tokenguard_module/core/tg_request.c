@@ -35,6 +35,8 @@ typedef struct {
 
 
 static int tg_invalid(tg_inspect_t *in, const char *fmt, const char *field);
+static int tg_get_limits(tg_inspect_t *in, tg_json_t *obj, const char *a,
+    const char *b, int64_t *out);
 static int tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key,
     int64_t *out);
 static int tg_uri_model(tg_inspect_t *in);
@@ -126,7 +128,8 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
             rc = tg_get_limit(&in, root, "max_tokens", &rq->max_output);
         }
         if (rc == TG_OK) {
-            rc = tg_get_limit(&in, root, "n", &rq->choices);
+            /* best_of completions are generated and billed, n returned */
+            rc = tg_get_limits(&in, root, "n", "best_of", &rq->choices);
         }
         break;
 
@@ -245,6 +248,30 @@ tg_invalid(tg_inspect_t *in, const char *fmt, const char *field)
     snprintf(in->rq->error, sizeof(in->rq->error), fmt, field);
 
     return TG_INVALID;
+}
+
+
+/* a limit that has two names: the larger; neither given leaves *out */
+static int
+tg_get_limits(tg_inspect_t *in, tg_json_t *obj, const char *a,
+    const char *b, int64_t *out)
+{
+    int      rc;
+    int64_t  va, vb;
+
+    va = -1;
+    vb = -1;
+
+    rc = tg_get_limit(in, obj, a, &va);
+    if (rc == TG_OK) {
+        rc = tg_get_limit(in, obj, b, &vb);
+    }
+
+    if (rc == TG_OK && (va >= 0 || vb >= 0)) {
+        *out = va > vb ? va : vb;
+    }
+
+    return rc;
 }
 
 
@@ -477,18 +504,17 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
         }
     }
 
-    rc = tg_get_limit(in, root, "max_tokens", &rq->max_output);
+    /*
+     * Both names given: OpenAI reads the newer, other servers the older
+     * only; the worst case is the larger
+     */
+    rc = tg_get_limits(in, root, "max_tokens", "max_completion_tokens",
+                       &rq->max_output);
     if (rc != TG_OK) {
         return rc;
     }
 
-    /* the newer name wins when both are given */
-    rc = tg_get_limit(in, root, "max_completion_tokens", &rq->max_output);
-    if (rc != TG_OK) {
-        return rc;
-    }
-
-    return tg_get_limit(in, root, "n", &rq->choices);
+    return tg_get_limits(in, root, "n", "best_of", &rq->choices);
 }
 
 
@@ -876,18 +902,15 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root, const tg_endpoint_t *ep,
         return tg_invalid(in, "\"generationConfig\" must be an object", NULL);
     }
 
-    rc = tg_get_limit(in, cfg,
-                      tg_json_get(cfg, "maxOutputTokens")
-                      ? "maxOutputTokens" : "max_output_tokens",
-                      &rq->max_output);
+    /* Google reads either name: the larger, if both are given */
+    rc = tg_get_limits(in, cfg, "maxOutputTokens", "max_output_tokens",
+                       &rq->max_output);
     if (rc != TG_OK) {
         return rc;
     }
 
-    return tg_get_limit(in, cfg,
-                        tg_json_get(cfg, "candidateCount")
-                        ? "candidateCount" : "candidate_count",
-                        &rq->choices);
+    return tg_get_limits(in, cfg, "candidateCount", "candidate_count",
+                         &rq->choices);
 }
 
 
