@@ -269,7 +269,9 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     ngx_str_set(&ctx->usage_source, "estimate");
     ctx->estimated = 1;
 
-    if (u->background || !ctx->answered || ctx->relayed == 0) {
+    if (u->background || ctx->rq.background || !ctx->answered
+        || ctx->relayed == 0)
+    {
         /* the reserved worst case: the same tokens, the reserved price */
         out = ctx->reserve_tokens - ctx->rq.prompt_tokens;
 

@@ -693,6 +693,9 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
                           NULL);
     }
 
+    /* answered later: a cut first answer must not say otherwise */
+    rq->background = tg_json_is_true(tg_json_get(root, "background"));
+
     return tg_get_limit(in, root, "max_output_tokens", &rq->max_output);
 }
 

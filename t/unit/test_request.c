@@ -81,6 +81,10 @@ test_request(void)
     is_int(rq.max_output, 9000, "request: gemini the larger spelling");
     is_int(rq.choices, 3, "request: gemini candidate_count");
     tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
+               "\"background\":true}", &rq) == TG_OK && rq.background,
+       "request: responses background known from the request");
+    tg_request_free(&rq);
 
     ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
                "\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
