@@ -504,6 +504,11 @@ sub start_nginx {
     }
 
     wait_port($self->{port}, 'nginx');
+
+    # for DESTROY: at global destruction the pid file may be gone already
+    if (!$self->{nginx_pid} && open my $f, '<', "$self->{dir}/logs/nginx.pid") {
+        ($self->{master_pid}) = <$f> =~ /(\d+)/;
+    }
 }
 
 
@@ -587,6 +592,8 @@ sub DESTROY {
     if (!$self->{nginx_pid} && open my $f, '<', "$self->{dir}/logs/nginx.pid") {
         my $pid = <$f>;
         kill 'TERM', $pid + 0 if $pid;
+    } elsif ($self->{master_pid}) {
+        kill 'TERM', $self->{master_pid};
     }
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     kill 'TERM', $self->{redis_pid} if $self->{redis_pid};
