@@ -514,6 +514,7 @@ sub start_nginx {
 
 sub stop {
     my ($self) = @_;
+    my $quitting;
     return if $self->{stopped}++;
 
     if ($self->{nginx_pid}) {
@@ -528,12 +529,22 @@ sub stop {
         chomp $pid;
         kill 'QUIT', $pid if $pid;
         for (1 .. 250) { last unless kill 0, $pid; sleep 0.02; }
+        $quitting = $pid if $pid && kill 0, $pid;
     }
 
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     waitpid $self->{stub_pid}, 0 if $self->{stub_pid};
     $self->stop_redis;
     $self->stop_redis_proxy;
+
+    if ($quitting) {
+        # a worker still serving a request of the stub or Redis, gone now;
+        # its exit (and the sanitizers' leak report) is waited for, or the
+        # report would land after the check below
+        for (1 .. 1500) { last unless kill 0, $quitting; sleep 0.02; }
+        ok(!kill(0, $quitting), 'nginx exited within 35 s of QUIT')
+            or kill 'KILL', $quitting;
+    }
 
     my $allow = $self->{allow_log};
     my @bad = grep { /\[(alert|crit|emerg)\]/ && !($allow && /$allow/)
