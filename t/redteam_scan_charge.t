@@ -1,7 +1,8 @@
 # Red team, as an employee with a valid identity: a secret past
 # tokenguard_deny_prompt in what the provider reads but the policy did not
 # (numbers of tool arguments and results, base64 that a lenient decoder
-# reads, a media type under another name), a reservation smaller than what
+# reads, a media type under another name, a file in a Responses tool
+# output or prompt variable), a reservation smaller than what
 # the provider may generate (two names of one limit, best_of), a
 # background call charged as a cut answer; and the attacks that held
 # (escapes, surrogates, duplicate keys, nested documents, many small
@@ -146,6 +147,30 @@ for my $s ($SECRET, 'nothing to see here') {
     } else {
         passes('gemini inlineData, a text type under the other name',
                $gemini, $body);
+    }
+}
+
+# Responses: a tool's output may be parts, a prompt's variables files; a
+# text file there is decoded by the provider, so by the policy
+for my $s ($SECRET, 'nothing to see here') {
+    my $file = { type => 'input_file', filename => 'a.txt',
+                 file_data => 'data:text/plain;base64,' . b64("key $s") };
+    my $out = $J->encode({ model => 'gpt-4o', input => [
+        { type => 'function_call', call_id => 'c', name => 'f',
+          arguments => '{}' },
+        { type => 'function_call_output', call_id => 'c',
+          output => [$file] }] });
+    my $var = $J->encode({ model => 'gpt-4o', input => 'hi',
+        prompt => { id => 'pmpt_1', variables => { doc => $file } } });
+    if ($s eq $SECRET) {
+        denied('responses function_call_output file part', '/v1/responses',
+               $out, 'aws-key');
+        denied('responses prompt variable file', '/v1/responses', $var,
+               'aws-key');
+    } else {
+        passes('responses function_call_output file part', '/v1/responses',
+               $out);
+        passes('responses prompt variable file', '/v1/responses', $var);
     }
 }
 

@@ -100,6 +100,7 @@ static void tg_scan_value(tg_scan_t *sc, const tg_json_t *v,
     const tg_json_t *holder, int structural, unsigned depth);
 static void tg_scan_string(tg_scan_t *sc, const tg_json_t *v,
     const tg_json_t *holder, int structural, unsigned depth);
+static int tg_scan_url_key(const tg_json_t *v);
 static void tg_scan_text(tg_scan_t *sc, const char *s, size_t len);
 static void tg_scan_media(tg_scan_t *sc, const char *s, size_t len,
     int base64);
@@ -273,9 +274,29 @@ static void
 tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
     int structural, unsigned depth)
 {
+    int64_t           media;
+    tg_estimate_t     est;
     const tg_json_t  *type, *mt;
 
     if (!structural || holder == NULL) {
+
+        if (tg_scan_url_key(v) && !structural) {
+            /*
+             * a file in a tool's output or a prompt variable (Responses
+             * function_call_output parts, prompt.variables): read as the
+             * provider decodes it, counted as sent, as it may be text too
+             */
+            est = sc->est;
+            media = sc->media;
+
+            tg_scan_data_url(sc, v->str, v->len);
+
+            sc->est = est;
+            sc->media = media;
+            tg_estimate_add(&sc->est, v->str, v->len);
+            return;
+        }
+
         tg_scan_text(sc, v->str, v->len);
         return;
     }
@@ -317,17 +338,24 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
         }
     }
 
-    if ((tg_scan_eq(v->key, v->key_len, "url")
-         || tg_scan_eq(v->key, v->key_len, "image_url")
-         || tg_scan_eq(v->key, v->key_len, "file_data")
-         || tg_scan_eq(v->key, v->key_len, "audio_url"))
-        && v->len > 5 && strncasecmp(v->str, "data:", 5) == 0)
-    {
+    if (tg_scan_url_key(v)) {
         tg_scan_data_url(sc, v->str, v->len);
         return;
     }
 
     tg_scan_text(sc, v->str, v->len);
+}
+
+
+/* a data: URL under a key that names a file or a URL */
+static int
+tg_scan_url_key(const tg_json_t *v)
+{
+    return (tg_scan_eq(v->key, v->key_len, "url")
+            || tg_scan_eq(v->key, v->key_len, "image_url")
+            || tg_scan_eq(v->key, v->key_len, "file_data")
+            || tg_scan_eq(v->key, v->key_len, "audio_url"))
+           && v->len > 5 && strncasecmp(v->str, "data:", 5) == 0;
 }
 
 

@@ -123,6 +123,12 @@ test_scan(void)
             "\"image/png\",\"mime_type\":\"text/plain\",\"data\":"
             "\"/0Hg\"}}]}]}", "image/png\ntext/plain\n?A?",
             "scan: text if any of the media type aliases is text");
+    /* Responses: parts of a tool's output are free-form, their files too */
+    scanned("{\"model\":\"m\",\"input\":[{\"type\":"
+            "\"function_call_output\",\"output\":[{\"file_data\":"
+            "\"data:text/plain;base64,QUtJQQ==\"}]}]}",
+            "file_data\nAKIA",
+            "scan: a data: URL in a free-form object is decoded");
     scanned("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
             "\"text/csv\",\"data\":\"YSxi\"}}]}]}", "text/csv\na,b",
             "scan: gemini inlineData text decoded");
