@@ -11,6 +11,10 @@
 #   make bench      side by side: plain nginx, tokenguard (defaults, tuned),
 #                   PEERS=portkey; PROFILE=1 adds perf profiles
 #   make bench-core the core/ parsers alone on the agentic bodies (MB/s)
+#
+# TESTS="charge redteam_" limits test, test-asan, test-valgrind and
+# test-tiny to the t/ files whose path matches one of the patterns
+# (Perl regexes, as tools/run-tests.pl takes them)
 
 CC ?= gcc
 CORE := ngx_http_tokenguard_module/core
@@ -95,12 +99,14 @@ prices:
 NODE_DEPS := t/clients/node_modules t/agents/node_modules \
              tools/prices/node_modules
 
+TESTS ?=
+
 test: test-deps module ctl unit $(NODE_DEPS)
-	@perl tools/run-tests.pl
+	@perl tools/run-tests.pl $(TESTS)
 
 test-valgrind: test-deps module ctl unit $(NODE_DEPS)
 	@TG_EXTRA_PKGS=valgrind tools/install-deps.sh
-	@TG_VALGRIND=1 perl tools/run-tests.pl
+	@TG_VALGRIND=1 perl tools/run-tests.pl $(TESTS)
 
 # nginx itself and the module built with AddressSanitizer and UBSan, in
 # build/asan/ (tools/build-asan.sh); a report fails the test file that
@@ -123,12 +129,12 @@ test-asan: test-deps ctl build/asan/unit_tests $(NODE_DEPS)
 	@TG_EXTRA_PKGS="libssl-dev zlib1g-dev" tools/install-deps.sh
 	@tools/build-asan.sh
 	@$(ASAN_ENV) TG_UNIT_TESTS=$(CURDIR)/build/asan/unit_tests \
-	    perl tools/run-tests.pl
+	    perl tools/run-tests.pl $(TESTS)
 
 # tiny buffers: request headers and bodies, the provider's responses and
 # Redis replies all arrive in short reads (t/lib/TG.pm, TG_TINY)
 test-tiny: test-deps module ctl unit $(NODE_DEPS)
-	@TG_TINY=1 perl tools/run-tests.pl
+	@TG_TINY=1 perl tools/run-tests.pl $(TESTS)
 
 run: deps module ctl
 	@tools/run.sh

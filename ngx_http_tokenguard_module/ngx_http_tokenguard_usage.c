@@ -273,7 +273,9 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     ngx_str_set(&ctx->resp.usage_source, "estimate");
     ctx->resp.estimated = 1;
 
-    if (u->background || !ctx->resp.answered || ctx->resp.relayed == 0) {
+    if (u->background || ctx->in.rq.background || !ctx->resp.answered
+        || ctx->resp.relayed == 0)
+    {
         /* the reserved worst case: the same tokens, the reserved price */
         out = ctx->budget.reserve_tokens - ctx->in.rq.prompt_tokens;
 

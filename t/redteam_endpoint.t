@@ -166,4 +166,7 @@ is($t->upstream->{uri}, '/v1beta/models?pageSize=5&fields=models.name',
     is(settled($u)->{requests}, 1, 'openai chat with a query: charged');
 }
 
+# stopped, so that error.log and the sanitizers are checked (without it
+# the file never looked, and its nginx outlived it)
+$t->stop;
 done_testing();

@@ -28,10 +28,19 @@ my $t = TG->new(server => q{
     }
 });
 
+# valgrind runs nginx as one process, whose memory is valgrind's own:
+# the responses are still relayed and counted, the peak not compared
+my $MEASURE = !$ENV{TG_VALGRIND};
 my ($worker) = $t->worker_pids;
-ok($worker, "one worker ($worker)");
+if ($MEASURE) {
+    ok($worker, "one worker ($worker)");
+} else {
+    diag('peak memory not compared under valgrind: nginx runs as one'
+         . ' process, and its memory is the tool\'s');
+}
 
 sub hwm {
+    return 0 unless $MEASURE;
     open my $f, '<', "/proc/$worker/status" or return 0;
     local $/;
     my ($kb) = <$f> =~ /^VmHWM:\s+(\d+) kB/m;
@@ -67,7 +76,7 @@ run('warm-up responses', '/v1/responses', $resp, 10, 20);
 run('warm-up buffered', '/buffered/v1/chat/completions', $chat, 10, 20);
 
 my $base = hwm();
-ok($base > 0, "VmHWM after warm-up: $base kB");
+ok($base > 0, "VmHWM after warm-up: $base kB") if $MEASURE;
 
 # 100000 events without usage, then the usage chunk
 my $r = run('100000 events', '/v1/chat/completions', $stream, 1000, 200,
@@ -102,9 +111,11 @@ run('gemini array stream', '/v1beta/models/gemini-2.5-flash:'
 
 my $peak = hwm();
 my $grew = $peak - $base;
-diag("VmHWM $base kB -> $peak kB (+$grew kB)");
-cmp_ok($grew, '<', 2048, "the worker's peak memory grew by under 2 MB"
-       . " (+$grew kB)");
+if ($MEASURE) {
+    diag("VmHWM $base kB -> $peak kB (+$grew kB)");
+    cmp_ok($grew, '<', 2048, "the worker's peak memory grew by under 2 MB"
+           . " (+$grew kB)");
+}
 
 unlike($t->error_log, qr/\[alert\]|cannot follow/,
        'no alert, no usage lost');

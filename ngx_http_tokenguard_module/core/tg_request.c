@@ -43,6 +43,8 @@ static tg_json_t *tg_parse(tg_inspect_t *in, tg_json_doc_t *doc,
     const char *body, size_t len, int *rc);
 static int tg_read_dialect(tg_inspect_t *in, tg_json_t *root);
 static int tg_invalid(tg_inspect_t *in, const char *fmt, const char *field);
+static int tg_get_limits(tg_inspect_t *in, tg_json_t *obj, const char *a,
+    const char *b, int64_t *out);
 static int tg_get_limit(tg_inspect_t *in, tg_json_t *obj, const char *key,
     int64_t *out);
 static int tg_set_model(tg_inspect_t *in, const char *s, size_t len);
@@ -281,6 +283,30 @@ tg_invalid(tg_inspect_t *in, const char *fmt, const char *field)
     snprintf(in->rq->error, sizeof(in->rq->error), fmt, field);
 
     return TG_INVALID;
+}
+
+
+/* a limit that has two names: the larger; neither given leaves *out */
+static int
+tg_get_limits(tg_inspect_t *in, tg_json_t *obj, const char *a,
+    const char *b, int64_t *out)
+{
+    int      rc;
+    int64_t  va, vb;
+
+    va = -1;
+    vb = -1;
+
+    rc = tg_get_limit(in, obj, a, &va);
+    if (rc == TG_OK) {
+        rc = tg_get_limit(in, obj, b, &vb);
+    }
+
+    if (rc == TG_OK && (va >= 0 || vb >= 0)) {
+        *out = va > vb ? va : vb;
+    }
+
+    return rc;
 }
 
 
@@ -525,18 +551,17 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
         return rc;
     }
 
-    rc = tg_get_limit(in, root, "max_tokens", &rq->max_output);
+    /*
+     * Both names given: OpenAI reads the newer, other servers the older
+     * only; the worst case is the larger
+     */
+    rc = tg_get_limits(in, root, "max_tokens", "max_completion_tokens",
+                       &rq->max_output);
     if (rc != TG_OK) {
         return rc;
     }
 
-    /* the newer name wins when both are given */
-    rc = tg_get_limit(in, root, "max_completion_tokens", &rq->max_output);
-    if (rc != TG_OK) {
-        return rc;
-    }
-
-    return tg_get_limit(in, root, "n", &rq->choices);
+    return tg_get_limits(in, root, "n", "best_of", &rq->choices);
 }
 
 
@@ -635,7 +660,8 @@ tg_openai_completions(tg_inspect_t *in, tg_json_t *root)
         return rc;
     }
 
-    return tg_get_limit(in, root, "n", &in->rq->choices);
+    /* best_of completions are generated and billed, n returned */
+    return tg_get_limits(in, root, "n", "best_of", &in->rq->choices);
 }
 
 
@@ -738,6 +764,9 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
         return tg_invalid(in, "\"input\" must be a string or an array",
                           NULL);
     }
+
+    /* answered later: a cut first answer must not say otherwise */
+    rq->background = tg_json_is_true(tg_json_get(root, "background"));
 
     return tg_get_limit(in, root, "max_output_tokens", &rq->max_output);
 }
@@ -948,18 +977,15 @@ tg_gemini_config(tg_inspect_t *in, tg_json_t *root)
         return tg_invalid(in, "\"generationConfig\" must be an object", NULL);
     }
 
-    rc = tg_get_limit(in, cfg,
-                      tg_json_get(cfg, "maxOutputTokens")
-                      ? "maxOutputTokens" : "max_output_tokens",
-                      &in->rq->max_output);
+    /* Google reads either name: the larger, if both are given */
+    rc = tg_get_limits(in, cfg, "maxOutputTokens", "max_output_tokens",
+                       &in->rq->max_output);
     if (rc != TG_OK) {
         return rc;
     }
 
-    return tg_get_limit(in, cfg,
-                        tg_json_get(cfg, "candidateCount")
-                        ? "candidateCount" : "candidate_count",
-                        &in->rq->choices);
+    return tg_get_limits(in, cfg, "candidateCount", "candidate_count",
+                         &in->rq->choices);
 }
 
 

@@ -29,6 +29,7 @@ typedef struct {
     int64_t     choices;        /* n / candidateCount, at least 1 */
     int         tools;          /* tool definitions, calls or results */
     int         embeddings;     /* no output tokens at all */
+    int         background;     /* Responses "background": true */
 
     char       *prompt;         /* all prompt text, one part a line */
     size_t      prompt_len;

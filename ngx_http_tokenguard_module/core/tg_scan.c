@@ -53,6 +53,7 @@ static const tg_scan_key_t  tg_scan_structural[] = {
     tg_scan_key("contents", 0),
     tg_scan_key("parts", 0),
     tg_scan_key("input", 1),            /* tool_use "input" is free-form */
+    tg_scan_key("prompt", 1),           /* token ids: counted apart */
     tg_scan_key("system", 0),
     tg_scan_key("systemInstruction", 0),
     tg_scan_key("system_instruction", 0),
@@ -99,6 +100,7 @@ static void tg_scan_value(tg_scan_t *sc, const tg_json_t *v,
     const tg_json_t *holder, int structural, unsigned depth);
 static void tg_scan_string(tg_scan_t *sc, const tg_json_t *v,
     const tg_json_t *holder, int structural, unsigned depth);
+static int tg_scan_url_key(const tg_json_t *v);
 static void tg_scan_text(tg_scan_t *sc, const char *s, size_t len);
 static void tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len,
     int text);
@@ -111,7 +113,10 @@ static int tg_scan_is(const tg_scan_key_t *keys, const char *key,
 static int tg_scan_eq(const char *s, size_t len, const char *word);
 static int tg_scan_identifier(const char *s, size_t len);
 static const tg_json_t *tg_scan_media_type(const tg_json_t *holder);
-static size_t tg_scan_base64(const char *s, size_t len, char *out);
+static void tg_scan_numbers(tg_scan_t *sc, const tg_json_t *a);
+static size_t tg_scan_decode64(const char *s, size_t len, char *out);
+static size_t tg_scan_base64(const char *s, size_t len, char *out,
+    int lenient);
 static size_t tg_scan_percent(const char *s, size_t len, char *out);
 static void tg_scan_scrub(char *s, size_t len);
 static int tg_scan_hex(char c);
@@ -132,6 +137,7 @@ tg_scan_value(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
     int structural, unsigned depth)
 {
     int               s;
+    size_t            n;
     const tg_json_t  *m;
 
     switch ((tg_json_type_e) v->type) {
@@ -153,8 +159,16 @@ tg_scan_value(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
         break;
 
     case TG_JSON_ARRAY:
+        n = 0;
+
         tg_json_foreach(v, m) {
             tg_scan_value(sc, m, NULL, structural, depth + 1);
+            n++;
+        }
+
+        if (!structural && n != v->count) {
+            /* arguments and tool results: [4111111111111111] */
+            tg_scan_numbers(sc, v);
         }
 
         break;
@@ -177,13 +191,109 @@ tg_scan_value(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
 }
 
 
+/*
+ * The numbers of an array have no node (TG_JSON_BOUNDED): they are read
+ * from the array's text, each other element skipped (a container by its
+ * node's length), so that every byte is walked once whatever the nesting.
+ */
+static void
+tg_scan_numbers(tg_scan_t *sc, const tg_json_t *a)
+{
+    size_t            i, start;
+    const char       *s;
+    const tg_json_t  *m;
+
+    s = a->str;
+    m = tg_json_first(a);
+
+    for (i = 1; i < a->len; /* void */ ) {
+
+        switch (s[i]) {
+
+        case ']':
+            return;
+
+        case '"':
+            for (i++; i < a->len && s[i] != '"'; i++) {
+                if (s[i] == '\\') {
+                    i++;
+                }
+            }
+
+            i++;
+            m = m ? tg_json_next(m) : NULL;
+            break;
+
+        case '{':
+        case '[':
+            if (m == NULL || m->str != s + i) {
+                /* cannot happen: the elements are the nodes, in order */
+                return;
+            }
+
+            i += m->len;
+            m = tg_json_next(m);
+            break;
+
+        case 't':
+        case 'f':
+        case 'n':
+            while (i < a->len && s[i] >= 'a' && s[i] <= 'z') {
+                i++;
+            }
+
+            m = m ? tg_json_next(m) : NULL;
+            break;
+
+        case '-': case '0': case '1': case '2': case '3': case '4':
+        case '5': case '6': case '7': case '8': case '9':
+            start = i;
+
+            while (i < a->len && s[i] != ',' && s[i] != ']' && s[i] != ' '
+                   && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+            {
+                i++;
+            }
+
+            tg_scan_text(sc, s + start, i - start);
+            break;
+
+        default:
+            /* ',' and white space */
+            i++;
+            break;
+        }
+    }
+}
+
+
 static void
 tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
     int structural, unsigned depth)
 {
+    int64_t           media;
+    tg_estimate_t     est;
     const tg_json_t  *type, *mt;
 
     if (!structural || holder == NULL) {
+
+        if (tg_scan_url_key(v) && !structural) {
+            /*
+             * a file in a tool's output or a prompt variable (Responses
+             * function_call_output parts, prompt.variables): read as the
+             * provider decodes it, counted as sent, as it may be text too
+             */
+            est = sc->est;
+            media = sc->media;
+
+            tg_scan_data_url(sc, v->str, v->len);
+
+            sc->est = est;
+            sc->media = media;
+            tg_estimate_add(&sc->est, v->str, v->len);
+            return;
+        }
+
         tg_scan_text(sc, v->str, v->len);
         return;
     }
@@ -231,17 +341,24 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
         }
     }
 
-    if ((tg_scan_eq(v->key, v->key_len, "url")
-         || tg_scan_eq(v->key, v->key_len, "image_url")
-         || tg_scan_eq(v->key, v->key_len, "file_data")
-         || tg_scan_eq(v->key, v->key_len, "audio_url"))
-        && v->len > 5 && strncasecmp(v->str, "data:", 5) == 0)
-    {
+    if (tg_scan_url_key(v)) {
         tg_scan_data_url(sc, v->str, v->len);
         return;
     }
 
     tg_scan_text(sc, v->str, v->len);
+}
+
+
+/* a data: URL under a key that names a file or a URL */
+static int
+tg_scan_url_key(const tg_json_t *v)
+{
+    return (tg_scan_eq(v->key, v->key_len, "url")
+            || tg_scan_eq(v->key, v->key_len, "image_url")
+            || tg_scan_eq(v->key, v->key_len, "file_data")
+            || tg_scan_eq(v->key, v->key_len, "audio_url"))
+           && v->len > 5 && strncasecmp(v->str, "data:", 5) == 0;
 }
 
 
@@ -299,7 +416,7 @@ tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len, int text)
         return;
     }
 
-    n = tg_scan_base64(s, len, p);
+    n = tg_scan_decode64(s, len, p);
 
     if (text && n == (size_t) -1) {
         /* not base64 after all: what was sent is what is read */
@@ -496,22 +613,38 @@ tg_scan_identifier(const char *s, size_t len)
 }
 
 
+/*
+ * The media type of the object holding "data": a text one if any of the
+ * names a provider may read says text (Gemini takes "mimeType" and
+ * "mime_type" alike), else the first there is.
+ */
 static const tg_json_t *
 tg_scan_media_type(const tg_json_t *holder)
 {
-    const tg_json_t  *mt;
+    size_t            i;
+    const tg_json_t  *mt, *first;
 
-    mt = tg_json_get(holder, "media_type");
+    static const char  *names[] = { "media_type", "mimeType", "mime_type" };
 
-    if (mt == NULL) {
-        mt = tg_json_get(holder, "mimeType");
+    first = NULL;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        mt = tg_json_get(holder, names[i]);
+
+        if (!tg_json_is_string(mt)) {
+            continue;
+        }
+
+        if (tg_scan_text_media(mt->str, mt->len)) {
+            return mt;
+        }
+
+        if (first == NULL) {
+            first = mt;
+        }
     }
 
-    if (mt == NULL) {
-        mt = tg_json_get(holder, "mime_type");
-    }
-
-    return tg_json_is_string(mt) ? mt : NULL;
+    return first;
 }
 
 
@@ -561,9 +694,30 @@ tg_scan_text_media(const char *type, size_t len)
 }
 
 
+/*
+ * Base64 as the provider decodes it.  Strict first; a string that is not
+ * strict base64 is decoded as the lenient decoders do (Python's
+ * b64decode, Node's Buffer): every byte outside the alphabet skipped,
+ * "=" included, so "QU*tJQ=Q" still reads "AKI".  -1: no base64 at all.
+ */
+static size_t
+tg_scan_decode64(const char *s, size_t len, char *out)
+{
+    size_t  n;
+
+    n = tg_scan_base64(s, len, out, 0);
+
+    if (n == (size_t) -1) {
+        n = tg_scan_base64(s, len, out, 1);
+    }
+
+    return n == 0 ? (size_t) -1 : n;
+}
+
+
 /* RFC 4648 base64, also URL-safe, whitespace skipped; -1 if it is not */
 static size_t
-tg_scan_base64(const char *s, size_t len, char *out)
+tg_scan_base64(const char *s, size_t len, char *out, int lenient)
 {
     int            v;
     size_t         i, n, bits;
@@ -592,7 +746,9 @@ tg_scan_base64(const char *s, size_t len, char *out)
         } else if (c == '/' || c == '_') {
             v = 63;
 
-        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t'
+                   || lenient)
+        {
             continue;
 
         } else if (c == '=') {

@@ -504,11 +504,17 @@ sub start_nginx {
     }
 
     wait_port($self->{port}, 'nginx');
+
+    # for DESTROY: at global destruction the pid file may be gone already
+    if (!$self->{nginx_pid} && open my $f, '<', "$self->{dir}/logs/nginx.pid") {
+        ($self->{master_pid}) = <$f> =~ /(\d+)/;
+    }
 }
 
 
 sub stop {
     my ($self) = @_;
+    my $quitting;
     return if $self->{stopped}++;
 
     if ($self->{nginx_pid}) {
@@ -523,12 +529,22 @@ sub stop {
         chomp $pid;
         kill 'QUIT', $pid if $pid;
         for (1 .. 250) { last unless kill 0, $pid; sleep 0.02; }
+        $quitting = $pid if $pid && kill 0, $pid;
     }
 
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     waitpid $self->{stub_pid}, 0 if $self->{stub_pid};
     $self->stop_redis;
     $self->stop_redis_proxy;
+
+    if ($quitting) {
+        # a worker still serving a request of the stub or Redis, gone now;
+        # its exit (and the sanitizers' leak report) is waited for, or the
+        # report would land after the check below
+        for (1 .. 1500) { last unless kill 0, $quitting; sleep 0.02; }
+        ok(!kill(0, $quitting), 'nginx exited within 35 s of QUIT')
+            or kill 'KILL', $quitting;
+    }
 
     my $allow = $self->{allow_log};
     my @bad = grep { /\[(alert|crit|emerg)\]/ && !($allow && /$allow/)
@@ -587,6 +603,8 @@ sub DESTROY {
     if (!$self->{nginx_pid} && open my $f, '<', "$self->{dir}/logs/nginx.pid") {
         my $pid = <$f>;
         kill 'TERM', $pid + 0 if $pid;
+    } elsif ($self->{master_pid}) {
+        kill 'TERM', $self->{master_pid};
     }
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     kill 'TERM', $self->{redis_pid} if $self->{redis_pid};

@@ -45,7 +45,7 @@ test_request(void)
        "request: openai chat parses");
     is_str(rq.model, "gpt-4o", "request: chat model");
     ok(rq.stream, "request: chat stream");
-    is_int(rq.max_output, 300, "request: max_completion_tokens wins");
+    is_int(rq.max_output, 300, "request: the larger of the two limits");
     is_int(rq.choices, 2, "request: n");
     ok(!rq.tools, "request: chat without tools");
     /* an image URL is read as it is (the provider fetches it) */
@@ -57,6 +57,33 @@ test_request(void)
        "request: the prompt dropped after the decision");
     is_str(rq.model, "gpt-4o", "request: the model kept");
     is_int(rq.prompt_tokens, 7 + 8 + 1000, "request: the estimate kept");
+    tg_request_free(&rq);
+
+    /* red team: a reservation for what any server may read */
+    ok(inspect(chat, "{\"model\":\"m\",\"max_tokens\":90000,"
+               "\"max_completion_tokens\":5,\"best_of\":4,\"messages\":"
+               "[{\"role\":\"user\",\"content\":\"x\"}]}", &rq) == TG_OK,
+       "request: chat with two limits parses");
+    is_int(rq.max_output, 90000, "request: max_tokens larger than"
+           " max_completion_tokens is reserved");
+    is_int(rq.choices, 4, "request: best_of reserved as choices");
+    tg_request_free(&rq);
+    ok(inspect("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\","
+               "\"max_tokens\":10,\"n\":2,\"best_of\":20}", &rq) == TG_OK,
+       "request: completions with best_of parses");
+    is_int(rq.choices, 20, "request: completions best_of generated, billed");
+    tg_request_free(&rq);
+    ok(inspect("/v1beta/models/g:generateContent", "{\"contents\":[{"
+               "\"parts\":[{\"text\":\"x\"}]}],\"generationConfig\":{"
+               "\"maxOutputTokens\":5,\"max_output_tokens\":9000,"
+               "\"candidate_count\":3}}", &rq) == TG_OK,
+       "request: gemini with both spellings parses");
+    is_int(rq.max_output, 9000, "request: gemini the larger spelling");
+    is_int(rq.choices, 3, "request: gemini candidate_count");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
+               "\"background\":true}", &rq) == TG_OK && rq.background,
+       "request: responses background known from the request");
     tg_request_free(&rq);
 
     ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","

@@ -103,8 +103,32 @@ test_scan(void)
             "scan: a text source is plain");
     scanned("{\"messages\":[{\"content\":[{\"type\":\"document\",\"source\":"
             "{\"type\":\"base64\",\"media_type\":\"text/plain\","
-            "\"data\":\"not base64!\"}}]}]}", "text/plain\nnot base64!",
-            "scan: text media that is not base64 is read as sent");
+            "\"data\":\"*** ?!\"}}]}]}", "text/plain\n*** ?!",
+            "scan: text media without a base64 byte is read as sent");
+    /* Python's b64decode and Node's Buffer skip what is not base64 */
+    scanned("{\"messages\":[{\"content\":[{\"type\":\"document\",\"source\":"
+            "{\"type\":\"base64\",\"media_type\":\"text/plain\","
+            "\"data\":\"QU*t=JQQ==\"}}]}]}", "text/plain\nAKIA",
+            "scan: base64 with bytes a lenient decoder skips, decoded");
+    scanned("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
+            "\"image/png\",\"data\":\"QU!tJQQ\"}}]}]}", "image/png\nAKIA",
+            "scan: binary-labelled base64 with junk bytes, read as text");
+    scanned("{\"model\":\"m\",\"tools\":[{\"x\":[4111111111111111,"
+            "[\"s\",-2.5e3,{\"k\":[7]}],true,\"a\\\"]\"]}]}",
+            "x\ns\nk\n7\n-2.5e3\na\"]\n4111111111111111",
+            "scan: numbers of free-form arrays are read");
+    scanned("{\"model\":\"m\",\"prompt\":[[1,2],[3]]}", "",
+            "scan: token ids of a prompt are not text");
+    scanned("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
+            "\"image/png\",\"mime_type\":\"text/plain\",\"data\":"
+            "\"/0Hg\"}}]}]}", "image/png\ntext/plain\n?A?",
+            "scan: text if any of the media type aliases is text");
+    /* Responses: parts of a tool's output are free-form, their files too */
+    scanned("{\"model\":\"m\",\"input\":[{\"type\":"
+            "\"function_call_output\",\"output\":[{\"file_data\":"
+            "\"data:text/plain;base64,QUtJQQ==\"}]}]}",
+            "file_data\nAKIA",
+            "scan: a data: URL in a free-form object is decoded");
     scanned("{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":"
             "\"text/csv\",\"data\":\"YSxi\"}}]}]}", "text/csv\na,b",
             "scan: gemini inlineData text decoded");
