@@ -13,12 +13,7 @@ use TG;
 
 my $top = $TG::TOP;
 
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<', $f or die "$f: $!\n";
-    local $/;
-    return scalar <$fh>;
-}
+sub slurp { TG::slurp(@_) }
 
 # the text outside ``` fences, and the fenced blocks with their info
 sub split_fences {

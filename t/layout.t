@@ -13,12 +13,7 @@ use TG;
 my $top = $TG::TOP;
 my $dir = "$top/ngx_http_tokenguard_module";
 
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<', $f or die "$f: $!\n";
-    local $/;
-    return scalar <$fh>;
-}
+sub slurp { TG::slurp(@_) }
 
 # strings and comments say nothing about calls
 sub code {

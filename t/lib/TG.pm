@@ -639,6 +639,15 @@ sub reload {
 }
 
 
+# a whole file, for a test that reads the tree; dies if it cannot
+sub slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or die "$f: $!\n";
+    local $/;
+    return scalar <$fh>;
+}
+
+
 sub read_file {
     my ($self, $name) = @_;
     open my $f, '<', "$self->{dir}/$name" or return '';
