@@ -65,6 +65,7 @@ main(void)
 {
     test_endpoint();
     test_estimate();
+    test_estimate_paths();
     test_request();
     test_json();
     test_json_edit();

@@ -19,6 +19,7 @@ int tap_done(void);
 
 void test_endpoint(void);
 void test_estimate(void);
+void test_estimate_paths(void);
 void test_request(void);
 void test_json(void);
 void test_json_edit(void);
