@@ -6,6 +6,10 @@
  * size of the input holds them all.
  */
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,82 @@ static const unsigned char  tg_plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     /* 0x80 - 0xff: checked as UTF-8 */
 };
+
+
+/*
+ * Eight bytes at a time: a word with no byte that is '"', '\\', below
+ * 0x20 or above 0x7f is plain as a whole; a word with one is read byte by
+ * byte, so that borrows between bytes (false alarms above a hit) and the
+ * byte order do not matter.
+ */
+size_t
+tg_json_plain_span_portable(const char *s, size_t len)
+{
+    size_t    i;
+    uint64_t  w, x, y, hit;
+
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  highs = 0x8080808080808080ULL;
+
+    i = 0;
+
+    while (i + 8 <= len) {
+        memcpy(&w, s + i, 8);
+
+        x = w ^ (ones * '"');
+        y = w ^ (ones * '\\');
+        hit = (w | ((w - ones * 0x20) & ~w)
+               | ((x - ones) & ~x) | ((y - ones) & ~y)) & highs;
+
+        if (hit) {
+            break;
+        }
+
+        i += 8;
+    }
+
+    while (i < len && tg_plain[(unsigned char) s[i]]) {
+        i++;
+    }
+
+    return i;
+}
+
+
+size_t
+tg_json_plain_span(const char *s, size_t len)
+{
+#ifdef __SSE2__
+    int      mask;
+    size_t   i;
+    __m128i  v, m, quote, backslash, control;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    control = _mm_set1_epi8(0x1f);
+    i = 0;
+
+    while (i + 16 <= len) {
+        v = _mm_loadu_si128((const __m128i *) (s + i));
+
+        /* min(v, 0x1f) == v for bytes up to 0x1f; the sign bit: >= 0x80 */
+        m = _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                         _mm_cmpeq_epi8(v, backslash));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
+        mask = _mm_movemask_epi8(_mm_or_si128(m, v));
+
+        if (mask) {
+            return i + __builtin_ctz(mask);
+        }
+
+        i += 16;
+    }
+
+    return i + tg_json_plain_span_portable(s + i, len - i);
+#else
+    return tg_json_plain_span_portable(s, len);
+#endif
+}
 
 
 static int
@@ -309,11 +389,7 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 
     for ( ;; ) {
         /* a run of plain bytes at once */
-        k = p->i;
-
-        while (k < p->len && tg_plain[(unsigned char) s[k]]) {
-            k++;
-        }
+        k = p->i + tg_json_plain_span(s + p->i, p->len - p->i);
 
         memcpy(d, s + p->i, k - p->i);
         d += k - p->i;
