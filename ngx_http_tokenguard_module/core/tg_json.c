@@ -568,16 +568,38 @@ tg_key_cmp(const void *a, const void *b)
 }
 
 
-/* any two members with the same key?  Sorted, so n log n for any n */
+/* objects up to this many members are checked pair by pair, no sort */
+#define TG_JSON_PAIRWISE  16
+
+
+/*
+ * Any two members with the same key?  Small objects (nearly all of them)
+ * pair by pair, comparing lengths first; larger ones sorted, so n log n
+ * for any n.
+ */
 static int
 tg_duplicates(tg_parser_t *p, size_t obj)
 {
     size_t       i, n;
-    tg_json_t   *v, **m;
+    tg_json_t   *v, *w, **m;
 
     n = p->doc->nodes[obj].count;
 
     if (n < 2) {
+        return 0;
+    }
+
+    if (n <= TG_JSON_PAIRWISE) {
+        tg_json_foreach(&p->doc->nodes[obj], v) {
+            for (w = tg_json_next(v); w != NULL; w = tg_json_next(w)) {
+                if (v->key_len == w->key_len
+                    && memcmp(v->key, w->key, v->key_len) == 0)
+                {
+                    return tg_fail(p, "duplicate object key");
+                }
+            }
+        }
+
         return 0;
     }
 

@@ -69,6 +69,7 @@ main(void)
     test_request();
     test_json();
     test_json_plain_span();
+    test_json_duplicates();
     test_json_edit();
     test_route_cond();
     test_template();

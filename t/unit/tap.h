@@ -23,6 +23,7 @@ void test_estimate_paths(void);
 void test_request(void);
 void test_json(void);
 void test_json_plain_span(void);
+void test_json_duplicates(void);
 void test_json_edit(void);
 void test_route_cond(void);
 void test_template(void);

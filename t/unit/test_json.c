@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,4 +214,53 @@ test_json_plain_span(void)
 
     ok(same_fast, "json: the SSE2 span stops where it must");
     ok(same_portable, "json: the portable span stops where it must");
+}
+
+
+/* duplicates found pair by pair (small objects) and sorted (large ones) */
+void
+test_json_duplicates(void)
+{
+    int     all;
+    size_t  n, i, dup, len;
+    char    buf[2048];
+
+    all = 1;
+
+    for (n = 2; n <= 40; n++) {
+        for (dup = 0; dup < 3; dup++) {
+            len = 0;
+            buf[len++] = '{';
+
+            for (i = 0; i < n; i++) {
+                /* dup 0: none ("k1" and "k1x" differ); 1: first and last
+                 * the same; 2: "k\u0000" twice, equal past a NUL */
+                if (i == n - 1 && dup == 1) {
+                    len += sprintf(buf + len, "\"k0\":0");
+
+                } else if (i >= n - 2 && dup == 2) {
+                    len += sprintf(buf + len, "\"k\\u0000\":0");
+
+                } else if (i == n - 1) {
+                    len += sprintf(buf + len, "\"k1x\":0");
+
+                } else {
+                    len += sprintf(buf + len, "\"k%zu\":0", i);
+                }
+
+                buf[len++] = i + 1 < n ? ',' : '}';
+            }
+
+            buf[len] = '\0';
+
+            if (strcmp(parse(buf, TG_JSON_REJECT_DUPLICATES
+                                  | TG_JSON_ALLOW_NUL),
+                       dup ? "duplicate object key" : "ok") != 0)
+            {
+                all = 0;
+            }
+        }
+    }
+
+    ok(all, "json: duplicates found in objects of 2 to 40 members");
 }
