@@ -13,16 +13,46 @@
 #include <emmintrin.h>
 #endif
 
+#include <string.h>
+
 #include "tg_estimate.h"
 
 
+/* how many of the 8 bytes of a word have their high bit in mask set */
+#define tg_estimate_count(mask)                                               \
+    ((int64_t) ((((mask) >> 7) * 0x0101010101010101ULL) >> 56))
+
+
+/*
+ * Eight bytes at a time: the high bit marks non-ASCII bytes, the high bit
+ * without the next one marks continuation bytes (0x80-0xbf), and a
+ * multiplication adds up the marks of a word.
+ */
 void
 tg_estimate_add_portable(tg_estimate_t *e, const char *text, size_t len)
 {
     size_t          i;
+    int64_t         high, cont;
+    uint64_t        w, h;
     unsigned char   c;
 
-    for (i = 0; i < len; i++) {
+    const uint64_t  highs = 0x8080808080808080ULL;
+
+    high = 0;
+    cont = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, text + i, 8);
+
+        h = w & highs;
+        high += tg_estimate_count(h);
+        cont += tg_estimate_count(h & ~(w << 1));
+    }
+
+    e->ascii += (int64_t) i - high;
+    e->other += high - cont;
+
+    for ( /* void */ ; i < len; i++) {
         c = (unsigned char) text[i];
 
         if (c < 0x80) {
