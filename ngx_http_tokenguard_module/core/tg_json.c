@@ -88,8 +88,9 @@ tg_json_plain_span_portable(const char *s, size_t len)
 }
 
 
-size_t
-tg_json_plain_span(const char *s, size_t len)
+/* inlined in tg_string(): most runs end within a block or two */
+static inline size_t
+tg_plain_span(const char *s, size_t len)
 {
 #ifdef __SSE2__
     int      mask;
@@ -121,6 +122,13 @@ tg_json_plain_span(const char *s, size_t len)
 #else
     return tg_json_plain_span_portable(s, len);
 #endif
+}
+
+
+size_t
+tg_json_plain_span(const char *s, size_t len)
+{
+    return tg_plain_span(s, len);
 }
 
 
@@ -389,7 +397,7 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 
     for ( ;; ) {
         /* a run of plain bytes at once */
-        k = p->i + tg_json_plain_span(s + p->i, p->len - p->i);
+        k = p->i + tg_plain_span(s + p->i, p->len - p->i);
 
         memcpy(d, s + p->i, k - p->i);
         d += k - p->i;
