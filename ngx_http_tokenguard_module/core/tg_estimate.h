@@ -19,6 +19,10 @@ typedef struct {
 
 void tg_estimate_add(tg_estimate_t *e, const char *text, size_t len);
 
+/* the same byte by byte, what machines without SSE2 run (and the tests) */
+void tg_estimate_add_portable(tg_estimate_t *e, const char *text,
+    size_t len);
+
 /* tokens of the pieces added, rounded up once */
 #define tg_estimate_tokens(e)   (((e)->ascii + 3) / 4 + (e)->other)
 

@@ -6,6 +6,10 @@
  * size of the input holds them all.
  */
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,90 @@ static const unsigned char  tg_plain[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     /* 0x80 - 0xff: checked as UTF-8 */
 };
+
+
+/*
+ * Eight bytes at a time: a word with no byte that is '"', '\\', below
+ * 0x20 or above 0x7f is plain as a whole; a word with one is read byte by
+ * byte, so that borrows between bytes (false alarms above a hit) and the
+ * byte order do not matter.
+ */
+size_t
+tg_json_plain_span_portable(const char *s, size_t len)
+{
+    size_t    i;
+    uint64_t  w, x, y, hit;
+
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  highs = 0x8080808080808080ULL;
+
+    i = 0;
+
+    while (i + 8 <= len) {
+        memcpy(&w, s + i, 8);
+
+        x = w ^ (ones * '"');
+        y = w ^ (ones * '\\');
+        hit = (w | ((w - ones * 0x20) & ~w)
+               | ((x - ones) & ~x) | ((y - ones) & ~y)) & highs;
+
+        if (hit) {
+            break;
+        }
+
+        i += 8;
+    }
+
+    while (i < len && tg_plain[(unsigned char) s[i]]) {
+        i++;
+    }
+
+    return i;
+}
+
+
+/* inlined in tg_string(): most runs end within a block or two */
+static inline size_t
+tg_plain_span(const char *s, size_t len)
+{
+#ifdef __SSE2__
+    int      mask;
+    size_t   i;
+    __m128i  v, m, quote, backslash, control;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    control = _mm_set1_epi8(0x1f);
+    i = 0;
+
+    while (i + 16 <= len) {
+        v = _mm_loadu_si128((const __m128i *) (s + i));
+
+        /* min(v, 0x1f) == v for bytes up to 0x1f; the sign bit: >= 0x80 */
+        m = _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                         _mm_cmpeq_epi8(v, backslash));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
+        mask = _mm_movemask_epi8(_mm_or_si128(m, v));
+
+        if (mask) {
+            return i + __builtin_ctz(mask);
+        }
+
+        i += 16;
+    }
+
+    return i + tg_json_plain_span_portable(s + i, len - i);
+#else
+    return tg_json_plain_span_portable(s, len);
+#endif
+}
+
+
+size_t
+tg_json_plain_span(const char *s, size_t len)
+{
+    return tg_plain_span(s, len);
+}
 
 
 static int
@@ -309,11 +397,7 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 
     for ( ;; ) {
         /* a run of plain bytes at once */
-        k = p->i;
-
-        while (k < p->len && tg_plain[(unsigned char) s[k]]) {
-            k++;
-        }
+        k = p->i + tg_plain_span(s + p->i, p->len - p->i);
 
         memcpy(d, s + p->i, k - p->i);
         d += k - p->i;
@@ -492,16 +576,38 @@ tg_key_cmp(const void *a, const void *b)
 }
 
 
-/* any two members with the same key?  Sorted, so n log n for any n */
+/* objects up to this many members are checked pair by pair, no sort */
+#define TG_JSON_PAIRWISE  16
+
+
+/*
+ * Any two members with the same key?  Small objects (nearly all of them)
+ * pair by pair, comparing lengths first; larger ones sorted, so n log n
+ * for any n.
+ */
 static int
 tg_duplicates(tg_parser_t *p, size_t obj)
 {
     size_t       i, n;
-    tg_json_t   *v, **m;
+    tg_json_t   *v, *w, **m;
 
     n = p->doc->nodes[obj].count;
 
     if (n < 2) {
+        return 0;
+    }
+
+    if (n <= TG_JSON_PAIRWISE) {
+        tg_json_foreach(&p->doc->nodes[obj], v) {
+            for (w = tg_json_next(v); w != NULL; w = tg_json_next(w)) {
+                if (v->key_len == w->key_len
+                    && memcmp(v->key, w->key, v->key_len) == 0)
+                {
+                    return tg_fail(p, "duplicate object key");
+                }
+            }
+        }
+
         return 0;
     }
 

@@ -128,4 +128,12 @@ size_t tg_json_utf8_put(char *d, uint32_t c);
 int tg_json_escape(char c);
 int tg_json_hex4(const char *s, uint32_t *out);
 
+/*
+ * How many bytes at s a string holds as they are: none of '"', '\\',
+ * controls or non-ASCII.  With SSE2 where the compiler has it; the
+ * portable version is what other machines run (and the tests compare).
+ */
+size_t tg_json_plain_span(const char *s, size_t len);
+size_t tg_json_plain_span_portable(const char *s, size_t len);
+
 #endif /* TG_JSON_H */

@@ -65,8 +65,11 @@ main(void)
 {
     test_endpoint();
     test_estimate();
+    test_estimate_paths();
     test_request();
     test_json();
+    test_json_plain_span();
+    test_json_duplicates();
     test_json_edit();
     test_route_cond();
     test_template();

@@ -19,8 +19,11 @@ int tap_done(void);
 
 void test_endpoint(void);
 void test_estimate(void);
+void test_estimate_paths(void);
 void test_request(void);
 void test_json(void);
+void test_json_plain_span(void);
+void test_json_duplicates(void);
 void test_json_edit(void);
 void test_route_cond(void);
 void test_template(void);

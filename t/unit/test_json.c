@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +156,111 @@ test_json(void)
     ok(v == NULL && doc.position == 11, "json: the error's position");
     ok(strstr(doc.error, "secret") == NULL, "json: the error quotes nothing");
     tg_json_free(&doc);
+}
+
+
+/* the byte-by-byte answer: what both spans must agree with */
+static size_t
+plain_span_slow(const char *s, size_t len)
+{
+    size_t         i;
+    unsigned char  b;
+
+    for (i = 0; i < len; i++) {
+        b = (unsigned char) s[i];
+
+        if (b == '"' || b == '\\' || b < 0x20 || b >= 0x80) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+/* the SSE2 and the word-at-a-time spans find the same first stop */
+void
+test_json_plain_span(void)
+{
+    int            same_fast, same_portable;
+    size_t         len, at, want;
+    unsigned int   b;
+    char           buf[80];
+
+    same_fast = 1;
+    same_portable = 1;
+
+    /* every byte value at every place of a plain run, any length */
+    for (b = 0; b < 256; b++) {
+        for (len = 0; len <= 40; len++) {
+            for (at = 0; at <= len && at < 40; at++) {
+                memset(buf, 'a', sizeof(buf));
+                buf[at] = (char) b;
+                /* what follows the stop: a '"' or a byte that borrows */
+                buf[at + 1] = (char) (b & 1 ? '"' : 0x1f);
+
+                want = plain_span_slow(buf, len);
+
+                if (tg_json_plain_span(buf, len) != want) {
+                    same_fast = 0;
+                }
+
+                if (tg_json_plain_span_portable(buf, len) != want) {
+                    same_portable = 0;
+                }
+            }
+        }
+    }
+
+    ok(same_fast, "json: the SSE2 span stops where it must");
+    ok(same_portable, "json: the portable span stops where it must");
+}
+
+
+/* duplicates found pair by pair (small objects) and sorted (large ones) */
+void
+test_json_duplicates(void)
+{
+    int     all;
+    size_t  n, i, dup, len;
+    char    buf[2048];
+
+    all = 1;
+
+    for (n = 2; n <= 40; n++) {
+        for (dup = 0; dup < 3; dup++) {
+            len = 0;
+            buf[len++] = '{';
+
+            for (i = 0; i < n; i++) {
+                /* dup 0: none ("k1" and "k1x" differ); 1: first and last
+                 * the same; 2: "k\u0000" twice, equal past a NUL */
+                if (i == n - 1 && dup == 1) {
+                    len += sprintf(buf + len, "\"k0\":0");
+
+                } else if (i >= n - 2 && dup == 2) {
+                    len += sprintf(buf + len, "\"k\\u0000\":0");
+
+                } else if (i == n - 1) {
+                    len += sprintf(buf + len, "\"k1x\":0");
+
+                } else {
+                    len += sprintf(buf + len, "\"k%zu\":0", i);
+                }
+
+                buf[len++] = i + 1 < n ? ',' : '}';
+            }
+
+            buf[len] = '\0';
+
+            if (strcmp(parse(buf, TG_JSON_REJECT_DUPLICATES
+                                  | TG_JSON_ALLOW_NUL),
+                       dup ? "duplicate object key" : "ok") != 0)
+            {
+                all = 0;
+            }
+        }
+    }
+
+    ok(all, "json: duplicates found in objects of 2 to 40 members");
 }
