@@ -81,6 +81,10 @@ sub new {
 
     # each redis reply takes some milliseconds through the TG_TINY proxy
     $self->{redis_timeout} //= '3s' if $ENV{TG_TINY};
+    # under valgrind one process parses every body 20-50 times slower, and
+    # a reply waits behind the bodies that arrived with it (body_memory.t
+    # sends eight 3.8 MB bodies at once)
+    $self->{redis_timeout} //= '10s' if $ENV{TG_VALGRIND};
     $self->start_stub;
     # redis_port => N shares another test instance's redis
     $self->start_redis unless $opt{no_redis} || $opt{redis_port};
