@@ -37,10 +37,14 @@ deps:
 	@tools/install-deps.sh
 
 # the tests also render tokenguardctl's audit page in headless Chromium
-# (t/ctl_report.t; Debian's package, about 120 MB, once) and run a short
-# libFuzzer smoke (t/fuzz.t: clang, and libFuzzer from libclang-rt-14-dev)
+# (t/ctl_report.t; Debian's package, about 120 MB, once), run a short
+# libFuzzer smoke (t/fuzz.t: clang, and libFuzzer from libclang-rt-14-dev),
+# check the alert rules with promtool (t/ops_prometheus.t: Debian's
+# prometheus package) and the shadow-AI recipe in nginx's stream module
+# (t/stream_shadow_ai.t: libnginx-mod-stream)
 test-deps:
-	@TG_EXTRA_PKGS="chromium clang libclang-rt-14-dev" tools/install-deps.sh
+	@TG_EXTRA_PKGS="chromium clang libclang-rt-14-dev prometheus \
+	    libnginx-mod-stream" tools/install-deps.sh
 
 module: build/ngx_http_tokenguard_module.so
 
