@@ -1,3 +1,16 @@
+/*
+ * Most bytes of a response are inside strings (the model's text, echoed
+ * prompts): their runs without a quote or a backslash are skipped, or
+ * copied into a kept value, 16 bytes at a time (SSE2, always there on
+ * x86-64; 8 at a time otherwise).  A kept value is one contiguous run of
+ * the input, copied once per feed, not byte by byte.
+ */
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +48,7 @@ tg_jscan_init(tg_jscan_t *js, const char *const *paths, const size_t *max)
 
     for (i = 0; paths[i] != NULL && i < TG_JSCAN_SLOTS; i++) {
         js->slot[i].path = paths[i];
+        js->slot[i].path_len = strlen(paths[i]);
         js->slot[i].max = max[i];
     }
 
@@ -95,14 +109,92 @@ tg_jscan_value(tg_jscan_t *js, size_t i, size_t *len)
 }
 
 
-static void
-tg_jscan_keep(tg_jscan_t *js, char c)
+/*
+ * Eight bytes at a time: a word with no '"' or '\\' is skipped whole; a
+ * word with one is read byte by byte, so that borrows between bytes
+ * (false alarms above a hit) and the byte order do not matter.
+ */
+size_t
+tg_jscan_span_portable(const char *p, size_t len)
 {
+    size_t    i;
+    uint64_t  w, x, y;
+
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  highs = 0x8080808080808080ULL;
+
+    i = 0;
+
+    while (i + 8 <= len) {
+        memcpy(&w, p + i, 8);
+
+        x = w ^ (ones * '"');
+        y = w ^ (ones * '\\');
+
+        if ((((x - ones) & ~x) | ((y - ones) & ~y)) & highs) {
+            break;
+        }
+
+        i += 8;
+    }
+
+    while (i < len && p[i] != '"' && p[i] != '\\') {
+        i++;
+    }
+
+    return i;
+}
+
+
+static inline size_t
+tg_jscan_span_fast(const char *p, size_t len)
+{
+#ifdef __SSE2__
+    int      mask;
+    size_t   i;
+    __m128i  v, quote, backslash;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    i = 0;
+
+    while (i + 16 <= len) {
+        v = _mm_loadu_si128((const __m128i *) (p + i));
+        mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                              _mm_cmpeq_epi8(v, backslash)));
+        if (mask) {
+            return i + __builtin_ctz(mask);
+        }
+
+        i += 16;
+    }
+
+    return i + tg_jscan_span_portable(p + i, len - i);
+#else
+    return tg_jscan_span_portable(p, len);
+#endif
+}
+
+
+size_t
+tg_jscan_span(const char *p, size_t len)
+{
+    return tg_jscan_span_fast(p, len);
+}
+
+
+/* the kept value's bytes from js->cap_from up to end, appended */
+static void
+tg_jscan_keep(tg_jscan_t *js, const char *end)
+{
+    size_t            n;
     tg_jscan_slot_t  *s;
 
     s = js->cap;
+    n = end - js->cap_from;
+    js->cap_from = end;
 
-    if (js->cap_over) {
+    if (js->cap_over || n == 0) {
         return;
     }
 
@@ -114,18 +206,19 @@ tg_jscan_keep(tg_jscan_t *js, char c)
         }
     }
 
-    if (s->len == s->max) {
+    if (n > s->max - s->len) {
         js->cap_over = 1;
         return;
     }
 
-    s->buf[s->len++] = c;
+    memcpy(s->buf + s->len, js->cap_from - n, n);
+    s->len += n;
 }
 
 
-/* a value starts at js->depth: is it at a path we keep? */
+/* a value starts at p, at js->depth: is it at a path we keep? */
 static void
-tg_jscan_start(tg_jscan_t *js, char c)
+tg_jscan_start(tg_jscan_t *js, const char *p)
 {
     char              path[TG_JSCAN_DEPTH * (TG_JSCAN_KEY + 1)];
     size_t            d, i, n;
@@ -158,7 +251,7 @@ tg_jscan_start(tg_jscan_t *js, char c)
     for (i = 0; i < js->nslots; i++) {
         s = &js->slot[i];
 
-        if (strlen(s->path) != n || memcmp(s->path, path, n) != 0) {
+        if (s->path_len != n || memcmp(s->path, path, n) != 0) {
             continue;
         }
 
@@ -168,9 +261,9 @@ tg_jscan_start(tg_jscan_t *js, char c)
 
         if (s->max) {
             js->cap = s;
+            js->cap_from = p;
             js->cap_depth = js->depth;
             js->cap_over = 0;
-            tg_jscan_keep(js, c);
         }
 
         return;
@@ -178,11 +271,12 @@ tg_jscan_start(tg_jscan_t *js, char c)
 }
 
 
-/* a value ended at js->depth */
+/* a value ended at js->depth, its last byte before end */
 static void
-tg_jscan_end(tg_jscan_t *js)
+tg_jscan_end(tg_jscan_t *js, const char *end)
 {
     if (js->cap && js->depth == js->cap_depth) {
+        tg_jscan_keep(js, end);
         js->cap->whole = !js->cap_over;
         js->cap = NULL;
     }
@@ -222,30 +316,35 @@ tg_jscan_push(tg_jscan_t *js, int array)
 }
 
 
+/* a '}' or ']' at p */
 static void
-tg_jscan_close(tg_jscan_t *js, char c)
+tg_jscan_close(tg_jscan_t *js, const char *p)
 {
-    if (js->depth == 0 || !tg_js_array(js, js->depth) != (c == '}')) {
+    if (js->depth == 0 || !tg_js_array(js, js->depth) != (*p == '}')) {
         js->state = TG_JS_BAD;
         return;
     }
 
     js->depth--;
-    tg_jscan_end(js);
+    tg_jscan_end(js, p + 1);
 }
 
 
-/* a value is next: its first byte */
+/* a value is next: p is its first byte */
 static void
-tg_jscan_on_value(tg_jscan_t *js, char c)
+tg_jscan_on_value(tg_jscan_t *js, const char *p)
 {
+    char  c;
+
+    c = *p;
+
     if (tg_js_ws(c)) {
         return;
     }
 
     if (c == ']' && js->depth && tg_js_array(js, js->depth)) {
         /* an empty array */
-        tg_jscan_close(js, c);
+        tg_jscan_close(js, p);
         return;
     }
 
@@ -254,7 +353,7 @@ tg_jscan_on_value(tg_jscan_t *js, char c)
         return;
     }
 
-    tg_jscan_start(js, c);
+    tg_jscan_start(js, p);
 
     if (c == '{' || c == '[') {
         tg_jscan_push(js, c == '[');
@@ -270,18 +369,18 @@ tg_jscan_on_value(tg_jscan_t *js, char c)
 
 /* in an object: a key's opening quote, or the end of the object */
 static void
-tg_jscan_on_key(tg_jscan_t *js, char c)
+tg_jscan_on_key(tg_jscan_t *js, const char *p)
 {
-    if (tg_js_ws(c)) {
+    if (tg_js_ws(*p)) {
         return;
     }
 
-    if (c == '}') {
-        tg_jscan_close(js, c);
+    if (*p == '}') {
+        tg_jscan_close(js, p);
         return;
     }
 
-    if (c != '"') {
+    if (*p != '"') {
         js->state = TG_JS_BAD;
         return;
     }
@@ -294,63 +393,64 @@ tg_jscan_on_key(tg_jscan_t *js, char c)
 }
 
 
-/* a byte of a key: kept while the key can still be one of a path */
-static void
-tg_jscan_on_keystr(tg_jscan_t *js, char c)
+/*
+ * A run of a key's bytes up to its quote or a backslash: kept while the
+ * key can still be one of a path; an escaped or long key is none.
+ * Returns where the run ends.
+ */
+static const char *
+tg_jscan_keystr(tg_jscan_t *js, const char *p, const char *end)
 {
-    size_t  d;
+    size_t   d, n, *len;
 
+    n = tg_jscan_span_fast(p, end - p);
     d = js->depth;
 
-    if (c == '"') {
-        js->state = TG_JS_COLON;
-        return;
+    if (d <= TG_JSCAN_DEPTH) {
+        len = &js->key_len[d - 1];
+
+        if (*len > TG_JSCAN_KEY) {
+            /* no key of a path already */
+
+        } else if (n > TG_JSCAN_KEY - *len
+                   || (p + n < end && p[n] == '\\'))
+        {
+            *len = TG_JSCAN_KEY + 1;
+
+        } else {
+            memcpy(js->key[d - 1] + *len, p, n);
+            *len += n;
+        }
     }
 
-    if (c == '\\') {
-        js->state = TG_JS_KEYSTR_ESC;
+    p += n;
+
+    if (p < end) {
+        js->state = (*p == '"') ? TG_JS_COLON : TG_JS_KEYSTR_ESC;
+        p++;
     }
 
-    if (d > TG_JSCAN_DEPTH || js->key_len[d - 1] > TG_JSCAN_KEY) {
-        return;
-    }
-
-    if (c == '\\' || js->key_len[d - 1] == TG_JSCAN_KEY) {
-        /* an escaped or long key is no key of a path */
-        js->key_len[d - 1] = TG_JSCAN_KEY + 1;
-        return;
-    }
-
-    js->key[d - 1][js->key_len[d - 1]++] = c;
-}
-
-
-/* a byte of a string value that the fast path did not skip */
-static void
-tg_jscan_on_string(tg_jscan_t *js, char c)
-{
-    if (c == '\\') {
-        js->state = TG_JS_STRING_ESC;
-
-    } else if (c == '"') {
-        tg_jscan_end(js);
-    }
+    return p;
 }
 
 
 static void
-tg_jscan_on_colon(tg_jscan_t *js, char c)
+tg_jscan_on_colon(tg_jscan_t *js, const char *p)
 {
-    if (!tg_js_ws(c)) {
-        js->state = (c == ':') ? TG_JS_VALUE : TG_JS_BAD;
+    if (!tg_js_ws(*p)) {
+        js->state = (*p == ':') ? TG_JS_VALUE : TG_JS_BAD;
     }
 }
 
 
 /* after a value: ',' or a closer */
 static void
-tg_jscan_on_after(tg_jscan_t *js, char c)
+tg_jscan_on_after(tg_jscan_t *js, const char *p)
 {
+    char  c;
+
+    c = *p;
+
     if (tg_js_ws(c)) {
         return;
     }
@@ -363,7 +463,7 @@ tg_jscan_on_after(tg_jscan_t *js, char c)
         js->state = tg_js_array(js, js->depth) ? TG_JS_VALUE : TG_JS_KEY;
 
     } else if (c == '}' || c == ']') {
-        tg_jscan_close(js, c);
+        tg_jscan_close(js, p);
 
     } else {
         js->state = TG_JS_BAD;
@@ -371,94 +471,86 @@ tg_jscan_on_after(tg_jscan_t *js, char c)
 }
 
 
-/* the byte after a number, true, false or null ends it */
-static void
-tg_jscan_end_scalar(tg_jscan_t *js, char c)
-{
-    tg_jscan_end(js);
-
-    if (js->cap) {
-        /* the scalar was not the value kept: c is part of it */
-        tg_jscan_keep(js, c);
-    }
-}
-
-
+/*
+ * Strings and scalars go a run at a time, the structure a byte at a
+ * time; a value being kept is copied when it ends or the feed does.
+ */
 void
 tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
 {
-    char         c;
     const char  *end;
 
     end = p + len;
+    js->cap_from = p;
 
-    for ( /* void */ ; p < end; p++) {
+    while (p < end) {
 
-        if (js->state == TG_JS_STRING && js->cap == NULL) {
-            /* most bytes are inside strings no one keeps */
-            while (p < end && *p != '"' && *p != '\\') {
+        switch (js->state) {
+
+        case TG_JS_STRING:
+            p += tg_jscan_span_fast(p, end - p);
+
+            if (p == end) {
+                break;
+            }
+
+            if (*p == '\\') {
+                js->state = TG_JS_STRING_ESC;
+
+            } else {
+                tg_jscan_end(js, p + 1);
+            }
+
+            p++;
+            break;
+
+        case TG_JS_STRING_ESC:
+            js->state = TG_JS_STRING;
+            p++;
+            break;
+
+        case TG_JS_KEYSTR:
+            p = tg_jscan_keystr(js, p, end);
+            break;
+
+        case TG_JS_KEYSTR_ESC:
+            js->state = TG_JS_KEYSTR;
+            p++;
+            break;
+
+        case TG_JS_SCALAR:
+            while (p < end && !tg_js_delim(*p)) {
                 p++;
             }
 
             if (p == end) {
                 break;
             }
-        }
 
-        c = *p;
-
-        if (js->cap
-            && !(js->state == TG_JS_SCALAR && tg_js_delim(c)))
-        {
-            tg_jscan_keep(js, c);
-        }
-
-        switch (js->state) {
+            /* the byte after it ends it, and is the next one read */
+            tg_jscan_end(js, p);
+            tg_jscan_on_after(js, p++);
+            break;
 
         case TG_JS_VALUE:
-            tg_jscan_on_value(js, c);
+            tg_jscan_on_value(js, p++);
             break;
 
         case TG_JS_KEY:
-            tg_jscan_on_key(js, c);
-            break;
-
-        case TG_JS_KEYSTR:
-            tg_jscan_on_keystr(js, c);
-            break;
-
-        case TG_JS_KEYSTR_ESC:
-            js->state = TG_JS_KEYSTR;
+            tg_jscan_on_key(js, p++);
             break;
 
         case TG_JS_COLON:
-            tg_jscan_on_colon(js, c);
+            tg_jscan_on_colon(js, p++);
             break;
-
-        case TG_JS_STRING:
-            tg_jscan_on_string(js, c);
-            break;
-
-        case TG_JS_STRING_ESC:
-            js->state = TG_JS_STRING;
-            break;
-
-        case TG_JS_SCALAR:
-            if (!tg_js_delim(c)) {
-                break;
-            }
-
-            tg_jscan_end_scalar(js, c);
-
-            /* c is also the first byte after the scalar */
-            /* fall through */
 
         case TG_JS_AFTER:
-            tg_jscan_on_after(js, c);
+            tg_jscan_on_after(js, p++);
             break;
 
         default:
             /* TG_JS_BAD: nothing more to learn */
+            p = end;
             break;
         }
 
@@ -467,5 +559,9 @@ tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
             js->cap = NULL;
             return;
         }
+    }
+
+    if (js->cap) {
+        tg_jscan_keep(js, end);
     }
 }

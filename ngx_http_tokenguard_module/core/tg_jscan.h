@@ -25,6 +25,7 @@
 
 typedef struct {
     const char  *path;
+    size_t       path_len;
     size_t       max;               /* bytes kept; 0: only "seen" */
     char        *buf;               /* malloc()ed on first use */
     size_t       len;
@@ -44,6 +45,7 @@ typedef struct {
     size_t            key_len[TG_JSCAN_DEPTH];     /* over KEY: no match */
 
     tg_jscan_slot_t  *cap;          /* the value being kept */
+    const char       *cap_from;     /* its bytes in this feed start here */
     size_t            cap_depth;
     unsigned          cap_over:1;
 
@@ -60,6 +62,14 @@ void tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len);
 
 /* a value kept whole at path i, or NULL */
 const char *tg_jscan_value(tg_jscan_t *js, size_t i, size_t *len);
+
+/*
+ * How many bytes at p hold no '"' or '\\': the part of a string the scan
+ * skips or copies whole.  With SSE2 where the compiler has it; the
+ * portable version is what other machines run (and the tests compare).
+ */
+size_t tg_jscan_span(const char *p, size_t len);
+size_t tg_jscan_span_portable(const char *p, size_t len);
 
 /* forgets the document, keeps the paths and buffers: the next one */
 void tg_jscan_reset(tg_jscan_t *js);
