@@ -39,6 +39,43 @@ enum {
     ((js)->arrays[(d) / 8] & (1 << ((d) % 8)))
 
 
+/* slot i's path split into its keys, and the masks that know them */
+static void
+tg_jscan_path(tg_jscan_t *js, size_t i)
+{
+    size_t            d, n, len;
+    tg_jscan_slot_t  *s;
+    const char       *p, *dot;
+
+    s = &js->slot[i];
+    p = s->path;
+
+    for (d = 0; d < TG_JSCAN_DEPTH; d++) {
+        dot = strchr(p, '.');
+        len = dot ? (size_t) (dot - p) : strlen(p);
+
+        /* a longer key never matches one read (at most TG_JSCAN_KEY) */
+        n = len <= TG_JSCAN_KEY ? len : TG_JSCAN_KEY + 1;
+
+        s->key_off[d] = (uint8_t) (p - s->path);
+        s->key_len[d] = (uint8_t) n;
+
+        if (len == 1 && *p == '*') {
+            js->star[d] |= (uint8_t) (1 << i);
+        }
+
+        if (dot == NULL) {
+            js->ends[d] |= (uint8_t) (1 << i);
+            return;
+        }
+
+        p = dot + 1;
+    }
+
+    /* deeper than TG_JSCAN_DEPTH keys: ends nowhere, never matches */
+}
+
+
 void
 tg_jscan_init(tg_jscan_t *js, const char *const *paths, const size_t *max)
 {
@@ -48,11 +85,12 @@ tg_jscan_init(tg_jscan_t *js, const char *const *paths, const size_t *max)
 
     for (i = 0; paths[i] != NULL && i < TG_JSCAN_SLOTS; i++) {
         js->slot[i].path = paths[i];
-        js->slot[i].path_len = strlen(paths[i]);
         js->slot[i].max = max[i];
+        tg_jscan_path(js, i);
     }
 
     js->nslots = i;
+    js->match[0] = (uint8_t) ((1 << i) - 1);
 }
 
 
@@ -216,63 +254,73 @@ tg_jscan_keep(tg_jscan_t *js, const char *end)
 }
 
 
-/* a value starts at p, at js->depth: is it at a path we keep? */
+/*
+ * A value starts at p, at js->depth: is it at a path we keep?  Each depth
+ * knows which paths hold up to it, so a key is compared only with the
+ * keys at its place of the paths still in the running.
+ */
 static void
 tg_jscan_start(tg_jscan_t *js, const char *p)
 {
-    char              path[TG_JSCAN_DEPTH * (TG_JSCAN_KEY + 1)];
-    size_t            d, i, n;
+    size_t            d, i, len;
+    uint8_t           m, bit;
+    const char       *k;
     tg_jscan_slot_t  *s;
 
-    if (js->depth == 0 || js->depth > TG_JSCAN_DEPTH || js->cap != NULL) {
+    d = js->depth;
+
+    if (d == 0 || d > TG_JSCAN_DEPTH || js->cap != NULL) {
         return;
     }
 
-    n = 0;
+    if (tg_js_array(js, d)) {
+        m = js->match[d];
 
-    for (d = 1; d <= js->depth; d++) {
-        if (d > 1) {
-            path[n++] = '.';
+    } else {
+        m = 0;
+        len = js->key_len[d - 1];
+
+        for (i = 0; i < js->nslots; i++) {
+            bit = (uint8_t) (1 << i);
+            s = &js->slot[i];
+
+            k = s->path + s->key_off[d - 1];
+
+            if ((js->match[d - 1] & bit) && s->key_len[d - 1] == len
+                && (len == 0
+                    || (k[0] == js->key[d - 1][0]
+                        && memcmp(k, js->key[d - 1], len) == 0)))
+            {
+                m |= bit;
+            }
         }
 
-        if (tg_js_array(js, d)) {
-            path[n++] = '*';
-            continue;
-        }
-
-        if (js->key_len[d - 1] > TG_JSCAN_KEY) {
-            return;
-        }
-
-        memcpy(path + n, js->key[d - 1], js->key_len[d - 1]);
-        n += js->key_len[d - 1];
+        js->match[d] = m;
     }
 
-    for (i = 0; i < js->nslots; i++) {
-        s = &js->slot[i];
+    m &= js->ends[d - 1];
 
-        if (s->path_len != n || memcmp(s->path, path, n) != 0) {
-            continue;
-        }
-
-        s->seen = 1;
-        s->whole = 0;
-        s->len = 0;
-
-        if (s->max) {
-            js->cap = s;
-            js->cap_from = p;
-            js->cap_depth = js->depth;
-            js->cap_over = 0;
-        }
-
+    if (m == 0) {
         return;
+    }
+
+    s = &js->slot[__builtin_ctz(m)];
+
+    s->seen = 1;
+    s->whole = 0;
+    s->len = 0;
+
+    if (s->max) {
+        js->cap = s;
+        js->cap_from = p;
+        js->cap_depth = d;
+        js->cap_over = 0;
     }
 }
 
 
 /* a value ended at js->depth, its last byte before end */
-static void
+static inline void
 tg_jscan_end(tg_jscan_t *js, const char *end)
 {
     if (js->cap && js->depth == js->cap_depth) {
@@ -310,6 +358,9 @@ tg_jscan_push(tg_jscan_t *js, int array)
 
     if (d <= TG_JSCAN_DEPTH) {
         js->key_len[d - 1] = 0;
+
+        /* an array's elements are all at its "*" */
+        js->match[d] = array ? js->match[d - 1] & js->star[d - 1] : 0;
     }
 
     js->state = array ? TG_JS_VALUE : TG_JS_KEY;
@@ -317,7 +368,7 @@ tg_jscan_push(tg_jscan_t *js, int array)
 
 
 /* a '}' or ']' at p */
-static void
+static inline void
 tg_jscan_close(tg_jscan_t *js, const char *p)
 {
     if (js->depth == 0 || !tg_js_array(js, js->depth) != (*p == '}')) {
@@ -444,7 +495,7 @@ tg_jscan_on_colon(tg_jscan_t *js, const char *p)
 
 
 /* after a value: ',' or a closer */
-static void
+static inline void
 tg_jscan_on_after(tg_jscan_t *js, const char *p)
 {
     char  c;

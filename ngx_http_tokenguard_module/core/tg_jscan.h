@@ -25,7 +25,8 @@
 
 typedef struct {
     const char  *path;
-    size_t       path_len;
+    uint8_t      key_off[TG_JSCAN_DEPTH];   /* its keys in path */
+    uint8_t      key_len[TG_JSCAN_DEPTH];
     size_t       max;               /* bytes kept; 0: only "seen" */
     char        *buf;               /* malloc()ed on first use */
     size_t       len;
@@ -43,6 +44,11 @@ typedef struct {
     uint8_t           arrays[TG_JSCAN_NEST / 8];   /* bit: an array */
     char              key[TG_JSCAN_DEPTH][TG_JSCAN_KEY];
     size_t            key_len[TG_JSCAN_DEPTH];     /* over KEY: no match */
+
+    /* bit i: slot i's path holds so far at depth d (match[0]: every one) */
+    uint8_t           match[TG_JSCAN_DEPTH + 1];
+    uint8_t           star[TG_JSCAN_DEPTH];        /* its key d is "*" */
+    uint8_t           ends[TG_JSCAN_DEPTH];        /* it has d + 1 keys */
 
     tg_jscan_slot_t  *cap;          /* the value being kept */
     const char       *cap_from;     /* its bytes in this feed start here */
