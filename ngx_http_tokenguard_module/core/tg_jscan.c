@@ -50,6 +50,9 @@ tg_jscan_path(tg_jscan_t *js, size_t i)
     s = &js->slot[i];
     p = s->path;
 
+    /* no key read matches where the path has none */
+    memset(s->key_len, TG_JSCAN_KEY + 1, TG_JSCAN_DEPTH);
+
     for (d = 0; d < TG_JSCAN_DEPTH; d++) {
         dot = strchr(p, '.');
         len = dot ? (size_t) (dot - p) : strlen(p);
@@ -263,7 +266,7 @@ static void
 tg_jscan_start(tg_jscan_t *js, const char *p)
 {
     size_t            d, i, len;
-    uint8_t           m, bit;
+    uint8_t           m, mm, bit;
     const char       *k;
     tg_jscan_slot_t  *s;
 
@@ -280,13 +283,14 @@ tg_jscan_start(tg_jscan_t *js, const char *p)
         m = 0;
         len = js->key_len[d - 1];
 
-        for (i = 0; i < js->nslots; i++) {
+        for (mm = js->match[d - 1]; mm; mm &= mm - 1) {
+            i = __builtin_ctz(mm);
             bit = (uint8_t) (1 << i);
             s = &js->slot[i];
 
             k = s->path + s->key_off[d - 1];
 
-            if ((js->match[d - 1] & bit) && s->key_len[d - 1] == len
+            if (s->key_len[d - 1] == len
                 && (len == 0
                     || (k[0] == js->key[d - 1][0]
                         && memcmp(k, js->key[d - 1], len) == 0)))
@@ -337,7 +341,7 @@ tg_jscan_end(tg_jscan_t *js, const char *end)
 }
 
 
-static void
+static inline void
 tg_jscan_push(tg_jscan_t *js, int array)
 {
     size_t  d;
@@ -382,7 +386,7 @@ tg_jscan_close(tg_jscan_t *js, const char *p)
 
 
 /* a value is next: p is its first byte */
-static void
+static inline void
 tg_jscan_on_value(tg_jscan_t *js, const char *p)
 {
     char  c;
@@ -419,7 +423,7 @@ tg_jscan_on_value(tg_jscan_t *js, const char *p)
 
 
 /* in an object: a key's opening quote, or the end of the object */
-static void
+static inline void
 tg_jscan_on_key(tg_jscan_t *js, const char *p)
 {
     if (tg_js_ws(*p)) {
@@ -449,7 +453,7 @@ tg_jscan_on_key(tg_jscan_t *js, const char *p)
  * key can still be one of a path; an escaped or long key is none.
  * Returns where the run ends.
  */
-static const char *
+static inline const char *
 tg_jscan_keystr(tg_jscan_t *js, const char *p, const char *end)
 {
     size_t   d, n, *len;
@@ -485,7 +489,7 @@ tg_jscan_keystr(tg_jscan_t *js, const char *p, const char *end)
 }
 
 
-static void
+static inline void
 tg_jscan_on_colon(tg_jscan_t *js, const char *p)
 {
     if (!tg_js_ws(*p)) {
