@@ -50,15 +50,15 @@ tg_jscan_path(tg_jscan_t *js, size_t i)
     s = &js->slot[i];
     p = s->path;
 
-    /* no key read matches where the path has none */
-    memset(s->key_len, TG_JSCAN_KEY + 1, TG_JSCAN_DEPTH);
+    /* no key read (at most TG_JSCAN_KEY) matches where the path has none */
+    memset(s->key_len, 0xff, TG_JSCAN_DEPTH);
 
     for (d = 0; d < TG_JSCAN_DEPTH; d++) {
         dot = strchr(p, '.');
         len = dot ? (size_t) (dot - p) : strlen(p);
 
-        /* a longer key never matches one read (at most TG_JSCAN_KEY) */
-        n = len <= TG_JSCAN_KEY ? len : TG_JSCAN_KEY + 1;
+        /* nor a longer key of the path */
+        n = len <= TG_JSCAN_KEY ? len : 0xff;
 
         s->key_off[d] = (uint8_t) (p - s->path);
         s->key_len[d] = (uint8_t) n;
@@ -283,7 +283,10 @@ tg_jscan_start(tg_jscan_t *js, const char *p)
         m = 0;
         len = js->key_len[d - 1];
 
-        for (mm = js->match[d - 1]; mm; mm &= mm - 1) {
+        /* over TG_JSCAN_KEY: escaped or long, no key of a path */
+        mm = (len <= TG_JSCAN_KEY) ? js->match[d - 1] : 0;
+
+        for ( /* void */ ; mm; mm &= mm - 1) {
             i = __builtin_ctz(mm);
             bit = (uint8_t) (1 << i);
             s = &js->slot[i];

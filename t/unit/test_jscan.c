@@ -169,6 +169,14 @@ jscan_split(void)
            "jscan: only keys of a path match (\"*\" matches an object's"
            " key \"*\" as before)");
 
+    /* escaped and long keys deeper than a path goes (ASan: no overread) */
+    scan_str("{\"choices\":[{\"c\\u0068oices\":0,\"fin\\u0069sh_reason\":1,"
+             "\"finish_reason\""
+             ":2,\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\":"
+             "{\"\\u0069\":3}}]}", 5, got, sizeof(got));
+    is_str(got, "10|0:none|0:none|1:none|1:2",
+           "jscan: escaped and long keys below a path match nothing");
+
     /* the array's elements are at "*", nested arrays are not */
     scan_str("[{\"usage\":1}, {\"choices\":[[{\"finish_reason\":1}],"
          "{\"finish_reason\":\"stop\"}]}]", 4, got, sizeof(got));
