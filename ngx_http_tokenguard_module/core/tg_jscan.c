@@ -483,10 +483,22 @@ tg_jscan_keystr(tg_jscan_t *js, const char *p, const char *end)
 
     p += n;
 
-    if (p < end) {
-        js->state = (*p == '"') ? TG_JS_COLON : TG_JS_KEYSTR_ESC;
-        p++;
+    if (p == end) {
+        return p;
     }
+
+    if (*p++ == '\\') {
+        js->state = TG_JS_KEYSTR_ESC;
+        return p;
+    }
+
+    /* most keys end in '":' */
+    if (p < end && *p == ':') {
+        js->state = TG_JS_VALUE;
+        return p + 1;
+    }
+
+    js->state = TG_JS_COLON;
 
     return p;
 }
@@ -596,6 +608,12 @@ tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
 
         case TG_JS_KEY:
             tg_jscan_on_key(js, p++);
+
+            if (js->state == TG_JS_KEYSTR) {
+                /* the key's bytes at once */
+                p = tg_jscan_keystr(js, p, end);
+            }
+
             break;
 
         case TG_JS_COLON:
