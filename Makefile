@@ -10,7 +10,9 @@
 #   make test-tiny  the tests with tiny buffers (short reads everywhere)
 #   make bench      side by side: plain nginx, tokenguard (defaults, tuned),
 #                   PEERS=portkey; PROFILE=1 adds perf profiles
-#   make bench-core the core/ parsers alone on the agentic bodies (MB/s)
+#   make bench-core the core/ parsers alone on the agentic bodies and the
+#                   canned answers (MB/s); IR=1 adds instructions per byte
+#                   of the response side (callgrind)
 #
 # TESTS="charge redteam_" limits test, test-asan, test-valgrind and
 # test-tiny to the t/ files whose path matches one of the patterns
@@ -166,6 +168,7 @@ bench-core: deps build/bench_core
 	@mkdir -p build/bench-core
 	@perl tools/bench/agentic.pl build/bench-core >/dev/null
 	@build/bench_core build/bench-core $(BENCH_SECONDS)
+	@if [ -n "$(IR)" ]; then tools/bench/core/ir.sh build/bench-core; fi
 
 # nginx's own proxy tests with the module loaded and "tokenguard off"
 # (docs/reliability.md, "nginx's own tests"): NGINX_TESTS is a checkout of
