@@ -22,7 +22,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 here="$top/tools/bench"
 dir="$top/build/callgrind"
 nginx=${TG_NGINX_BIN:-/usr/sbin/nginx}
-UPSTREAM=18811 PORT_A=18812 PORT=18813 REDIS=18814
+# free loopback ports, so that a make bench or a test beside it is no bother
+free_port() {
+    perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1,
+        LocalAddr => "127.0.0.1", LocalPort => 0)->sockport'
+}
+UPSTREAM=$(free_port) PORT_A=$(free_port) PORT=$(free_port) REDIS=$(free_port)
 USERS=${USERS:-1000}
 
 rm -rf "$dir"
