@@ -32,6 +32,8 @@ typedef struct {
     size_t                             out_len;
     size_t                             out_size;
 
+    ngx_http_tokenguard_redis_tls_t    tls;        /* when conf->tls */
+
     ngx_msec_t                         backoff;
     ngx_msec_t                         retry_at;    /* no connect before */
     unsigned                           connected:1;
@@ -53,6 +55,9 @@ static void ngx_http_tokenguard_redis_dispatch(redisReply *reply);
 static ngx_int_t ngx_http_tokenguard_redis_as_eval(
     ngx_http_tokenguard_redis_op_t *op);
 static void ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress);
+static void ngx_http_tokenguard_redis_ready(ngx_connection_t *c);
+static void ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c,
+    ngx_int_t rc);
 
 
 u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
@@ -102,6 +107,12 @@ ngx_http_tokenguard_redis_init_process(ngx_cycle_t *cycle,
     rd->backoff = NGX_HTTP_TOKENGUARD_BACKOFF_MIN;
     ngx_queue_init(&rd->ops);
 
+    rd->tls.conf = &conf->tls;
+    rd->tls.addr = &conf->name;
+    rd->tls.host = conf->host;
+    rd->tls.timeout = conf->timeout;
+    rd->tls.handler = ngx_http_tokenguard_redis_tls_handler;
+
     return NGX_OK;
 }
 
@@ -135,6 +146,8 @@ ngx_http_tokenguard_redis_exit_process(void)
 
     ngx_free(rd->out);
     rd->out = NULL;
+
+    ngx_http_tokenguard_redis_tls_free(&rd->tls);
 }
 
 
@@ -400,13 +413,15 @@ ngx_http_tokenguard_redis_connect(void)
         return NGX_OK;
     }
 
-    rd->connected = 1;
+    /* connected at once (a unix socket): no handler may run from here */
+    ngx_post_event(c->write, &ngx_posted_events);
 
     return NGX_OK;
 }
 
 
-/* AUTH, SELECT and SCRIPT LOAD go first on every new connection */
+/* AUTH [user] password, SELECT and SCRIPT LOAD go first on every new
+ * connection */
 
 static ngx_int_t
 ngx_http_tokenguard_redis_queue_handshake(void)
@@ -428,6 +443,11 @@ ngx_http_tokenguard_redis_queue_handshake(void)
 
             name = "AUTH";
             tg_command_str(&c, name);
+
+            if (rd->conf->user.len) {
+                tg_command_arg(&c, rd->conf->user.data, rd->conf->user.len);
+            }
+
             tg_command_arg(&c, rd->conf->password.data,
                            rd->conf->password.len);
 
@@ -570,11 +590,66 @@ ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev)
             ngx_del_timer(wev);
         }
 
-        rd->connected = 1;
+        if (rd->conf->tls.enable) {
+            switch (ngx_http_tokenguard_redis_tls_start(&rd->tls, c)) {
+            case NGX_AGAIN:
+                return;
+            case NGX_OK:
+                break;
+            default:
+                ngx_http_tokenguard_redis_tls_handler(c, NGX_ERROR);
+                return;
+            }
+        }
+
+        ngx_http_tokenguard_redis_ready(c);
+        return;
     }
 
     if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
         ngx_http_tokenguard_redis_fail(NULL);
+    }
+}
+
+
+/* the TLS handshake ended (tls.c logged a failure) */
+
+static void
+ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c, ngx_int_t rc)
+{
+    ngx_http_tokenguard_redis_t  *rd = c->data;
+
+    c->read->handler = ngx_http_tokenguard_redis_read_handler;
+    c->write->handler = ngx_http_tokenguard_redis_write_handler;
+
+    if (rc != NGX_OK) {
+        rd->logged_down = 1;
+        ngx_http_tokenguard_counters_store(-1, 1, 0);
+        ngx_http_tokenguard_redis_fail(NULL);
+        return;
+    }
+
+    ngx_http_tokenguard_redis_ready(c);
+}
+
+
+/* connected (and TLS done): the handshake and what waits go out */
+
+static void
+ngx_http_tokenguard_redis_ready(ngx_connection_t *c)
+{
+    ngx_http_tokenguard_redis_t  *rd = c->data;
+
+    rd->connected = 1;
+
+    if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
+        ngx_http_tokenguard_redis_fail(NULL);
+        return;
+    }
+
+    /* TLS may hold bytes already read: not every reply waits for epoll */
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
     }
 }
 
@@ -830,6 +905,7 @@ ngx_http_tokenguard_redis_fail(const char *why)
     }
 
     if (rd->c) {
+        ngx_http_tokenguard_redis_tls_close(rd->c);
         ngx_close_connection(rd->c);
         rd->c = NULL;
     }
@@ -873,7 +949,7 @@ ngx_http_tokenguard_redis_fail(const char *why)
 }
 
 
-/* tokenguard_redis ADDR [password=S] [db=N] [timeout=T] */
+/* tokenguard_redis ADDR [tls] [user=NAME] [password=S] [db=N] [timeout=T] */
 
 char *
 ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -909,7 +985,31 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     rc->addr = &u.addrs[0];
     rc->name = value[1];
 
+    /* the default TLS name; null-terminated for SSL_set_tlsext_host_name */
+    rc->host.len = u.family == AF_UNIX ? 0 : u.host.len;
+    rc->host.data = ngx_pnalloc(cf->pool, rc->host.len + 1);
+    if (rc->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(rc->host.data, u.host.data, rc->host.len);
+    rc->host.data[rc->host.len] = '\0';
+
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "tls") == 0) {
+            rc->tls.enable = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            rc->user.data = value[i].data + 5;
+            rc->user.len = value[i].len - 5;
+            if (rc->user.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
@@ -938,13 +1038,21 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         goto invalid;
     }
 
+    if (rc->user.len && rc->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" has \"user=\" without \"password=\"",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" in \"%V\" directive,"
-                       " expected \"password=\", \"db=N\" or \"timeout=TIME\"",
+                       " expected \"tls\", \"user=NAME\", \"password=\","
+                       " \"db=N\" or \"timeout=TIME\"",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
 }
