@@ -48,6 +48,7 @@ static ngx_int_t ngx_http_tokenguard_redis_connect(void);
 static ngx_int_t ngx_http_tokenguard_redis_append(char *cmd, size_t len);
 static ngx_int_t ngx_http_tokenguard_redis_flush(void);
 static void ngx_http_tokenguard_redis_fail(const char *why);
+static void ngx_http_tokenguard_redis_lost(ssize_t n);
 static void ngx_http_tokenguard_redis_handshake(
     ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(void);
@@ -538,9 +539,12 @@ ngx_http_tokenguard_redis_flush(void)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "tokenguard: cannot write to redis at \"%V\"",
-                          &rd->conf->name);
+            if (c->ssl == NULL) {   /* TLS said why already */
+                ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                              "tokenguard: cannot write to redis at \"%V\"",
+                              &rd->conf->name);
+            }
+
             return NGX_ERROR;
         }
 
@@ -696,8 +700,7 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
         }
 
         if (n == 0 || n == NGX_ERROR) {
-            ngx_http_tokenguard_redis_fail(n == 0 ? "closed the connection"
-                                                  : "cannot read");
+            ngx_http_tokenguard_redis_lost(n);
             return;
         }
 
@@ -883,6 +886,29 @@ ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress)
     if (progress || !rd->c->read->timer_set) {
         ngx_add_timer(rd->c->read, rd->conf->timeout);
     }
+}
+
+
+/* a read returned n, 0 or NGX_ERROR: a TLS error has its line already */
+
+static void
+ngx_http_tokenguard_redis_lost(ssize_t n)
+{
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (n == 0) {
+        ngx_http_tokenguard_redis_fail("closed the connection");
+        return;
+    }
+
+    if (rd->c->ssl == NULL) {
+        ngx_http_tokenguard_redis_fail("cannot read");
+        return;
+    }
+
+    rd->logged_down = 1;
+    ngx_http_tokenguard_counters_store(-1, 1, 0);
+    ngx_http_tokenguard_redis_fail(NULL);
 }
 
 

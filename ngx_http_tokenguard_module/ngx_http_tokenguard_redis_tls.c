@@ -3,10 +3,13 @@
  *
  * As nginx's upstreams do it: the certificate is verified after the
  * handshake (SSL_get_verify_result, then the name), so a wrong CA or a
- * wrong name is one line that says which.  While the handshake runs the
- * connection logs into t->log, whose writer keeps nginx's own message
- * (an alert from the server, a closed connection) as the reason of that
- * one line instead of printing it apart.
+ * wrong name is one line that says which.  The connection logs into
+ * t->log, whose writer turns nginx's own messages into our lines: while
+ * the handshake runs it keeps the first (an alert from the server, a
+ * closed connection) as the reason of the one failure line; after it,
+ * each (a TLS 1.3 server refusing our certificate only on the first
+ * read, an SSL_read error) becomes one "tokenguard: redis ADDR TLS:"
+ * line at the error level, and redis.c adds none of its own.
  */
 
 #include "ngx_http_tokenguard_module.h"
@@ -155,6 +158,7 @@ ngx_http_tokenguard_redis_tls_start(ngx_http_tokenguard_redis_tls_t *t,
     t->log.wdata = t;
     t->log.next = NULL;
     t->reason_len = 0;
+    t->handshaking = 1;
 
     c->log = &t->log;
     c->read->log = c->log;
@@ -238,9 +242,7 @@ ngx_http_tokenguard_redis_tls_done(ngx_http_tokenguard_redis_tls_t *t,
         ngx_del_timer(c->write);
     }
 
-    /* from now on the connection logs as the worker does */
-    t->log = *ngx_cycle->log;
-    t->log.wdata = t;
+    t->handshaking = 0;
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
                    "tokenguard: redis TLS session reused: %d",
@@ -348,7 +350,7 @@ ngx_http_tokenguard_redis_tls_free(ngx_http_tokenguard_redis_tls_t *t)
 }
 
 
-/* keeps the first message nginx logs while handshaking: the cause */
+/* nginx's message about the connection: the reason, or our line */
 
 static void
 ngx_http_tokenguard_redis_tls_writer(ngx_log_t *log, ngx_uint_t level,
@@ -359,7 +361,7 @@ ngx_http_tokenguard_redis_tls_writer(ngx_log_t *log, ngx_uint_t level,
 
     t = log->wdata;
 
-    if (t->reason_len) {
+    if (t->handshaking && t->reason_len) {
         return;
     }
 
@@ -373,6 +375,11 @@ ngx_http_tokenguard_redis_tls_writer(ngx_log_t *log, ngx_uint_t level,
     p = ngx_strlchr(buf, end, '#');
     p = p ? ngx_strlcasestrn(p, end, (u_char *) ": ", 2 - 1) : NULL;
     p = p ? p + 2 : buf;
+
+    if (!t->handshaking) {
+        ngx_http_tokenguard_redis_tls_error(t, "%*s", end - p, p);
+        return;
+    }
 
     t->reason_len = ngx_min((size_t) (end - p), sizeof(t->reason));
     ngx_memcpy(t->reason, p, t->reason_len);

@@ -47,6 +47,7 @@ struct ngx_http_tokenguard_redis_tls_s {
     ngx_ssl_session_t                     *session;  /* for the next one */
 #endif
     ngx_log_t                              log;      /* catches nginx's */
+    ngx_uint_t                             handshaking;
     size_t                                 reason_len;
     u_char                                 reason[256];
 };
@@ -64,6 +65,11 @@ char *ngx_http_tokenguard_redis_tls_init_conf(ngx_conf_t *cf,
  */
 ngx_int_t ngx_http_tokenguard_redis_tls_start(
     ngx_http_tokenguard_redis_tls_t *t, ngx_connection_t *c);
+
+/*
+ * After the handshake an I/O error of c (NGX_ERROR from c->recv or
+ * c->send) has been logged here already, as one line.
+ */
 
 /* before ngx_close_connection(c): frees c's TLS state without waiting */
 void ngx_http_tokenguard_redis_tls_close(ngx_connection_t *c);
