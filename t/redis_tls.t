@@ -92,11 +92,11 @@ sub redis_lines {
     is("@s", '200 200', 'reconnected over TLS: admitted again');
 
     # tokenguardctl over TLS with the client certificate sees the same
+    ok($t->wait_settled("tg:{u:carol}:$day"), 'carol settled');
     my $c = $t->ctl('-r', "127.0.0.1:$t->{redis_tls_port}", '--tls',
                     '--ssl-trusted-certificate', "$d/ca.crt", '--ssl-certificate', "$d/client.crt",
                     '--ssl-certificate-key', "$d/client.key", '--json',
                     'usage', 'user', 'carol', '--period', $day);
-    ok($t->wait_settled("tg:{u:carol}:$day"), 'carol settled');
     is($c->{rc}, 0, 'tokenguardctl usage over TLS') or diag $c->{err};
     is($c->{json}{requests}, 2, 'tokenguardctl: two requests');
     is($c->{json}{spent_usd}, 2 * 18 / 1e6, 'tokenguardctl: the same cost');
