@@ -178,11 +178,21 @@ sub redis_lines {
 # verification off: a self-signed certificate is accepted
 {
     my $t = TG->new(server => $server, redis_tls => { cert => 'self' },
-                    redis_ssl => "tokenguard_redis_ssl_verify off;\n");
+                    redis_ssl => "tokenguard_redis_ssl_verify off;\n",
+                    error_log_level => 'debug');
     my $r = $t->request(req('/closed', 'selfie'));
     is($r->{status}, 200, 'verify off, self-signed: 200');
     ok($t->wait_settled("tg:{u:selfie}:$day"), 'verify off: settled');
     is($t->hash("tg:{u:selfie}:$day")->{requests}, 1, 'verify off: counted');
+
+    # the connection killed: the next one resumes the TLS session
+    like($t->error_log, qr/redis TLS session reused: 0/, 'a full handshake');
+    $t->redis('CLIENT', 'KILL', 'TYPE', 'normal');
+    ok(TG::wait_for(sub {
+        $t->request(req('/closed', 'selfie2'))->{status} == 200 }),
+       'reconnected');
+    like($t->error_log, qr/redis TLS session reused: 1/,
+         'the reconnect resumed the session');
     $t->stop;
 }
 

@@ -247,7 +247,7 @@ sub make_certs {
         if ($pid == 0) {
             open STDERR, '>>', "$d/openssl.log";
             open STDOUT, '>&', \*STDERR;
-            exec 'openssl', @_;
+            { exec 'openssl', @_; }
             POSIX::_exit(127);
         }
         waitpid $pid, 0;
