@@ -1012,13 +1012,20 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     rc->name = value[1];
 
     /* the default TLS name; null-terminated for SSL_set_tlsext_host_name */
-    rc->host.len = u.family == AF_UNIX ? 0 : u.host.len;
+    s = u.host;
+
+    if (s.len > 2 && s.data[0] == '[') {     /* [::1]: the address alone */
+        s.data++;
+        s.len -= 2;
+    }
+
+    rc->host.len = u.family == AF_UNIX ? 0 : s.len;
     rc->host.data = ngx_pnalloc(cf->pool, rc->host.len + 1);
     if (rc->host.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(rc->host.data, u.host.data, rc->host.len);
+    ngx_memcpy(rc->host.data, s.data, rc->host.len);
     rc->host.data[rc->host.len] = '\0';
 
     for (i = 2; i < cf->args->nelts; i++) {
