@@ -72,7 +72,7 @@ build/tokenguardctl: $(CTL_SRCS) $(CTL_HDRS) $(CORE)/tg_keys.c \
                      $(CORE)/tg_keys.h
 	@mkdir -p build
 	$(CC) $(CFLAGS_CTL) -o $@ $(CTL_SRCS) $(CORE)/tg_keys.c \
-	    -lhiredis -ljansson
+	    -lhiredis -ljansson -lssl -lcrypto
 
 ctl: build/tokenguardctl
 

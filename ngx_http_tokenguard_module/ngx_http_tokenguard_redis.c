@@ -32,6 +32,8 @@ typedef struct {
     size_t                             out_len;
     size_t                             out_size;
 
+    ngx_http_tokenguard_redis_tls_t    tls;        /* when conf->tls */
+
     ngx_msec_t                         backoff;
     ngx_msec_t                         retry_at;    /* no connect before */
     unsigned                           connected:1;
@@ -46,6 +48,7 @@ static ngx_int_t ngx_http_tokenguard_redis_connect(void);
 static ngx_int_t ngx_http_tokenguard_redis_append(char *cmd, size_t len);
 static ngx_int_t ngx_http_tokenguard_redis_flush(void);
 static void ngx_http_tokenguard_redis_fail(const char *why);
+static void ngx_http_tokenguard_redis_lost(ssize_t n);
 static void ngx_http_tokenguard_redis_handshake(
     ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(void);
@@ -53,6 +56,9 @@ static void ngx_http_tokenguard_redis_dispatch(redisReply *reply);
 static ngx_int_t ngx_http_tokenguard_redis_as_eval(
     ngx_http_tokenguard_redis_op_t *op);
 static void ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress);
+static void ngx_http_tokenguard_redis_ready(ngx_connection_t *c);
+static void ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c,
+    ngx_int_t rc);
 
 
 u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
@@ -102,6 +108,12 @@ ngx_http_tokenguard_redis_init_process(ngx_cycle_t *cycle,
     rd->backoff = NGX_HTTP_TOKENGUARD_BACKOFF_MIN;
     ngx_queue_init(&rd->ops);
 
+    rd->tls.conf = &conf->tls;
+    rd->tls.addr = &conf->name;
+    rd->tls.host = conf->host;
+    rd->tls.timeout = conf->timeout;
+    rd->tls.handler = ngx_http_tokenguard_redis_tls_handler;
+
     return NGX_OK;
 }
 
@@ -135,6 +147,8 @@ ngx_http_tokenguard_redis_exit_process(void)
 
     ngx_free(rd->out);
     rd->out = NULL;
+
+    ngx_http_tokenguard_redis_tls_free(&rd->tls);
 }
 
 
@@ -400,13 +414,15 @@ ngx_http_tokenguard_redis_connect(void)
         return NGX_OK;
     }
 
-    rd->connected = 1;
+    /* connected at once (a unix socket): no handler may run from here */
+    ngx_post_event(c->write, &ngx_posted_events);
 
     return NGX_OK;
 }
 
 
-/* AUTH, SELECT and SCRIPT LOAD go first on every new connection */
+/* AUTH [user] password, SELECT and SCRIPT LOAD go first on every new
+ * connection */
 
 static ngx_int_t
 ngx_http_tokenguard_redis_queue_handshake(void)
@@ -428,6 +444,11 @@ ngx_http_tokenguard_redis_queue_handshake(void)
 
             name = "AUTH";
             tg_command_str(&c, name);
+
+            if (rd->conf->user.len) {
+                tg_command_arg(&c, rd->conf->user.data, rd->conf->user.len);
+            }
+
             tg_command_arg(&c, rd->conf->password.data,
                            rd->conf->password.len);
 
@@ -518,9 +539,12 @@ ngx_http_tokenguard_redis_flush(void)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "tokenguard: cannot write to redis at \"%V\"",
-                          &rd->conf->name);
+            if (c->ssl == NULL) {   /* TLS said why already */
+                ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                              "tokenguard: cannot write to redis at \"%V\"",
+                              &rd->conf->name);
+            }
+
             return NGX_ERROR;
         }
 
@@ -570,11 +594,66 @@ ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev)
             ngx_del_timer(wev);
         }
 
-        rd->connected = 1;
+        if (rd->conf->tls.enable) {
+            switch (ngx_http_tokenguard_redis_tls_start(&rd->tls, c)) {
+            case NGX_AGAIN:
+                return;
+            case NGX_OK:
+                break;
+            default:
+                ngx_http_tokenguard_redis_tls_handler(c, NGX_ERROR);
+                return;
+            }
+        }
+
+        ngx_http_tokenguard_redis_ready(c);
+        return;
     }
 
     if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
         ngx_http_tokenguard_redis_fail(NULL);
+    }
+}
+
+
+/* the TLS handshake ended (tls.c logged a failure) */
+
+static void
+ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c, ngx_int_t rc)
+{
+    ngx_http_tokenguard_redis_t  *rd = c->data;
+
+    c->read->handler = ngx_http_tokenguard_redis_read_handler;
+    c->write->handler = ngx_http_tokenguard_redis_write_handler;
+
+    if (rc != NGX_OK) {
+        rd->logged_down = 1;
+        ngx_http_tokenguard_counters_store(-1, 1, 0);
+        ngx_http_tokenguard_redis_fail(NULL);
+        return;
+    }
+
+    ngx_http_tokenguard_redis_ready(c);
+}
+
+
+/* connected (and TLS done): the handshake and what waits go out */
+
+static void
+ngx_http_tokenguard_redis_ready(ngx_connection_t *c)
+{
+    ngx_http_tokenguard_redis_t  *rd = c->data;
+
+    rd->connected = 1;
+
+    if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
+        ngx_http_tokenguard_redis_fail(NULL);
+        return;
+    }
+
+    /* TLS may hold bytes already read: not every reply waits for epoll */
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
     }
 }
 
@@ -621,8 +700,7 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
         }
 
         if (n == 0 || n == NGX_ERROR) {
-            ngx_http_tokenguard_redis_fail(n == 0 ? "closed the connection"
-                                                  : "cannot read");
+            ngx_http_tokenguard_redis_lost(n);
             return;
         }
 
@@ -811,6 +889,29 @@ ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress)
 }
 
 
+/* a read returned n, 0 or NGX_ERROR: a TLS error has its line already */
+
+static void
+ngx_http_tokenguard_redis_lost(ssize_t n)
+{
+    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+
+    if (n == 0) {
+        ngx_http_tokenguard_redis_fail("closed the connection");
+        return;
+    }
+
+    if (rd->c->ssl == NULL) {
+        ngx_http_tokenguard_redis_fail("cannot read");
+        return;
+    }
+
+    rd->logged_down = 1;
+    ngx_http_tokenguard_counters_store(-1, 1, 0);
+    ngx_http_tokenguard_redis_fail(NULL);
+}
+
+
 /* closes the connection and fails every queued op (why NULL: no log) */
 
 static void
@@ -830,6 +931,7 @@ ngx_http_tokenguard_redis_fail(const char *why)
     }
 
     if (rd->c) {
+        ngx_http_tokenguard_redis_tls_close(rd->c);
         ngx_close_connection(rd->c);
         rd->c = NULL;
     }
@@ -873,7 +975,7 @@ ngx_http_tokenguard_redis_fail(const char *why)
 }
 
 
-/* tokenguard_redis ADDR [password=S] [db=N] [timeout=T] */
+/* tokenguard_redis ADDR [tls] [user=NAME] [password=S] [db=N] [timeout=T] */
 
 char *
 ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -909,7 +1011,38 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     rc->addr = &u.addrs[0];
     rc->name = value[1];
 
+    /* the default TLS name; null-terminated for SSL_set_tlsext_host_name */
+    s = u.host;
+
+    if (s.len > 2 && s.data[0] == '[') {     /* [::1]: the address alone */
+        s.data++;
+        s.len -= 2;
+    }
+
+    rc->host.len = u.family == AF_UNIX ? 0 : s.len;
+    rc->host.data = ngx_pnalloc(cf->pool, rc->host.len + 1);
+    if (rc->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(rc->host.data, s.data, rc->host.len);
+    rc->host.data[rc->host.len] = '\0';
+
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "tls") == 0) {
+            rc->tls.enable = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            rc->user.data = value[i].data + 5;
+            rc->user.len = value[i].len - 5;
+            if (rc->user.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
@@ -938,13 +1071,21 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         goto invalid;
     }
 
+    if (rc->user.len && rc->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" has \"user=\" without \"password=\"",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" in \"%V\" directive,"
-                       " expected \"password=\", \"db=N\" or \"timeout=TIME\"",
+                       " expected \"tls\", \"user=NAME\", \"password=\","
+                       " \"db=N\" or \"timeout=TIME\"",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
 }

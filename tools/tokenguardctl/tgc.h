@@ -39,7 +39,14 @@
 typedef struct {
     const char     *addr;
     const char     *password;
+    const char     *user;           /* AUTH user password (ACL) */
     int             db;             /* -1: no SELECT */
+    int             tls;            /* --tls; tls.c has the rest */
+    int             ssl_noverify;   /* --ssl-verify off */
+    const char     *ssl_ca;
+    const char     *ssl_name;
+    const char     *ssl_cert;
+    const char     *ssl_key;
     int             json;
     const char     *period_arg;     /* --period as given, or NULL */
     char            period[11];     /* YYYY-MM or YYYY-MM-DD */
@@ -63,8 +70,13 @@ typedef struct {
 /* the Redis connection */
 
 typedef struct {
-    redisContext   *ctx;
-    tgc_opts_t     *opts;
+    redisContext        *ctx;
+    tgc_opts_t          *opts;
+    struct ssl_ctx_st   *ssl_ctx;     /* --tls: OpenSSL on ctx's socket, */
+    struct ssl_st       *ssl;         /* hiredis's reader for the replies */
+    redisReader         *reader;
+    char                *out;         /* commands not sent yet */
+    size_t               out_len;
 } tgc_t;
 
 
@@ -166,6 +178,14 @@ int tgc_scope_read(tgc_t *c, char scope, const char *name, size_t len,
     const char *period, tgc_period_t *p, tgc_limits_t *lim);
 int tgc_scopes_read(tgc_t *c, char scope, tgc_list_t *names,
     const char *period, tgc_period_t *p, tgc_limits_t *lim);
+
+/* tls.c */
+int tgc_tls_option(tgc_opts_t *o, const char *arg, const char *val);
+int tgc_tls_connect(tgc_t *c, const char *host);
+void tgc_tls_free(tgc_t *c);
+int tgc_tls_append(tgc_t *c, int argc, const char **argv,
+    const size_t *lens);
+int tgc_tls_reply(tgc_t *c, void **reply);
 
 /* scope.c */
 void tgc_period_init(tgc_period_t *p);
