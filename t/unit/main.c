@@ -79,6 +79,7 @@ main(void)
     test_usage();
     test_scan();
     test_command();
+    test_slot();
 
     printf("1..%d\n", tap_n);
 

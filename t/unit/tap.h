@@ -33,5 +33,6 @@ void test_prices(void);
 void test_usage(void);
 void test_scan(void);
 void test_command(void);
+void test_slot(void);
 
 #endif
