@@ -130,6 +130,102 @@ unlike($t->error_log, qr/CROSSSLOT|MOVED/, 'no CROSSSLOT or MOVED error'
 
 $t->stop;
 
+# ---- a slot migrated by hand under load: ASK, TRYAGAIN, then MOVED
+#
+# A manual failover pauses the master's clients until its replica took
+# over (up to seconds here, on a busy machine): the store timeout is 5 s
+# so that a paused command waits rather than fails.
+
+$t = gateway(redis_timeout => '5s');
+$masters = $t->cluster_masters;
+
+sub node_id { my ($t, $port) = @_; $t->redis_at($port, 'CLUSTER', 'MYID') }
+
+# in flight: requests reserve, wait upstream (200 a second), settle
+sub load {
+    my ($t, $n, @users) = @_;
+    return $t->parallel_start(map { my $u = $_; map {
+        my $r = req($t, $u, 'ops'); [@$r[1 .. 4], 0.01 * $_] } 1 .. $n }
+        @users);
+}
+
+sub exact {
+    my ($t, $n, @users) = @_;
+    my @bad;
+    for my $u (@users) {
+        $t->wait_settled("tg:{u:$u}:$month");
+        my $h = $t->hash("tg:{u:$u}:$month");
+        push @bad, "$u: " . join(',', map { "$_=" . ($h->{$_} // 0) }
+                                      qw(requests usd reserved_usd))
+            unless ($h->{requests} // 0) == $n && ($h->{usd} // 0) == $n * 18
+                   && ($h->{reserved_usd} // 0) == 0;
+    }
+    return @bad;
+}
+
+my $key = "tg:{u:mig}:$month";
+my $slot = $t->redis('CLUSTER', 'KEYSLOT', $key);
+my $src = owner($t, $masters, $key);
+my ($dst) = grep { $_ != $src } sort keys %$masters;
+my ($src_id, $dst_id) = (node_id($t, $src), node_id($t, $dst));
+
+my $h = load($t, 40, 'mig', 'stay');
+sleep 0.1;
+is($t->redis_at($dst, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $src_id),
+   'OK', 'importing on the target');
+is($t->redis_at($src, 'CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $dst_id),
+   'OK', 'migrating on the source');
+sleep 0.2;
+my $moved = 0;
+while (1) {
+    my $keys = $t->redis_at($src, 'CLUSTER', 'GETKEYSINSLOT', $slot, 100);
+    last unless ref $keys eq 'ARRAY' && @$keys;
+    my $r = $t->redis_at($src, 'MIGRATE', '127.0.0.1', $dst, '', 0, 5000,
+                         'KEYS', @$keys);
+    $moved += @$keys;
+    sleep 0.1;
+}
+ok($moved > 0, "$moved keys migrated with requests in flight");
+for my $port (sort keys %$masters) {
+    $t->redis_at($port, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $dst_id);
+}
+$t->wait_cluster;
+my @st2 = $t->parallel_wait($h);
+is(count(200, @st2), 80, 'every request of the migration answered 200')
+    or diag explain { map { $_ => count($_, @st2) } @st2 };
+is(owner($t, $t->cluster_masters, $key), $dst, 'the slot has moved');
+is_deeply([exact($t, 40, 'mig', 'stay')], [],
+          'counts exact across the migration');
+
+# after the move: the old owner says MOVED, the map follows
+@st2 = TG::concurrent([map { req($t, 'mig', 'ops') } 1 .. 10]);
+is(count(200, @st2), 10, 'after the move: answered');
+is_deeply([exact($t, 50, 'mig')], [], 'and counted on the new owner');
+
+# ---- CLUSTER FAILOVER on a replica under load
+
+$key = "tg:{u:fo}:$month";
+$src = owner($t, $t->cluster_masters, $key);
+my $replica;
+for my $port (@{ $t->{cluster_ports} }) {
+    my $info = $t->redis_at($port, 'INFO', 'replication');
+    $replica = $port if $info =~ /role:slave/ && $info =~ /master_port:$src\b/;
+}
+ok($replica, "a replica of $src");
+$h = load($t, 40, 'fo');
+sleep 0.3;
+is($t->redis_at($replica, 'CLUSTER', 'FAILOVER'), 'OK', 'CLUSTER FAILOVER');
+ok(TG::wait_for(sub {
+       $t->redis_at($replica, 'INFO', 'replication') =~ /role:master/ }, 20),
+   'the replica is master');
+$t->wait_cluster;
+@st2 = $t->parallel_wait($h);
+is(count(200, @st2), 40, 'every request of the failover answered 200')
+    or diag explain { map { $_ => count($_, @st2) } @st2 };
+is_deeply([exact($t, 40, 'fo')], [], 'counts exact across the failover');
+
+$t->stop;
+
 # ---- configuration
 
 for my $case (['tokenguard_redis 127.0.0.1:7000 cluster db=1;',
