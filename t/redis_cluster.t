@@ -20,8 +20,9 @@ sub gateway {
     my (%opt) = @_;
     my $provider = TG::free_port();
     my $caps = $opt{caps} // '';
+    my $rate = $opt{rate} // '200r/s';
     return TG->new(workers => 2, cluster => 1, %opt, http => qq{
-        limit_req_zone \$server_port zone=provider:1m rate=200r/s;
+        limit_req_zone \$server_port zone=provider:1m rate=$rate;
         server {
             listen 127.0.0.1:$provider;
             location / {
@@ -37,6 +38,11 @@ sub gateway {
             tokenguard_team \$http_x_team;
             $caps
             proxy_pass http://127.0.0.1:$provider;
+        }
+        location /closed/ {
+            tokenguard on;
+            tokenguard_user \$http_x_user;
+            proxy_pass http://127.0.0.1:$provider/;
         }
     });
 }
@@ -223,6 +229,72 @@ $t->wait_cluster;
 is(count(200, @st2), 40, 'every request of the failover answered 200')
     or diag explain { map { $_ => count($_, @st2) } @st2 };
 is_deeply([exact($t, 40, 'fo')], [], 'counts exact across the failover');
+
+$t->stop;
+
+# ---- a master SIGKILLed with requests in flight (open): they and those
+# sent while its slots have no master are journaled; once the replica is
+# promoted the service is back and the journal replays, exactly once
+#
+# The provider answers 10 requests a second, so the 20 first requests
+# are reserved and waiting upstream when the master dies; the kill waits
+# until the replica has every write the master acknowledged (Redis
+# replicates asynchronously: an acknowledged write a SIGKILL beats to
+# the replica is lost by Redis, not by tokenguard).
+
+$t = gateway(rate => '10r/s', caps => 'tokenguard_cap user 1usd month;'
+                                    . ' tokenguard_on_store_error open;');
+$key = "tg:{u:kill}:$month";
+$src = owner($t, $t->cluster_masters, $key);
+$replica = undef;
+for my $port (@{ $t->{cluster_ports} }) {
+    my $info = $t->redis_at($port, 'INFO', 'replication');
+    $replica = $port if $info =~ /role:slave/ && $info =~ /master_port:$src\b/;
+}
+ok($replica, "a replica of $src");
+
+$h = $t->parallel_start(map { [@{ req($t, 'kill', 'ops') }[1 .. 4]] } 1 .. 20);
+ok(TG::wait_for(sub {
+       ($t->redis('HGET', $key, 'reserved_requests') // 0) >= 20 }),
+   'kill: 20 requests reserved and in flight');
+sub offset {
+    my ($t, $port, $what) = @_;
+    my ($o) = $t->redis_at($port, 'INFO', 'replication') =~ /$what:(\d+)/;
+    return $o // -1;
+}
+ok(TG::wait_for(sub { offset($t, $replica, 'slave_repl_offset')
+                      == offset($t, $src, 'master_repl_offset') }),
+   'the replica has all the master wrote');
+$t->stop_cluster_node($src, 'KILL');
+my $killed = time;
+
+# while the slot has no master: open lets them through, journaled
+@st2 = TG::concurrent([map { req($t, 'kill', 'ops') } 1 .. 10]);
+is(count(200, @st2), 10, 'killed, open: the 10 sent meanwhile answered 200');
+@st2 = $t->parallel_wait($h);
+is(count(200, @st2), 20, 'killed, open: the 20 in flight answered 200');
+
+ok(TG::wait_for(sub {
+       $t->redis_at($replica, 'INFO', 'replication') =~ /role:master/ }, 30),
+   'the replica is promoted');
+my $promoted = time;
+ok($t->wait_cluster, 'cluster_state ok again');
+my $closed = ['POST', '/closed/v1/chat/completions',
+              { model => 'gpt-4o', max_tokens => 0,
+                messages => [{ role => 'user', content => 'hi' }] },
+              { 'X-User' => 'kill2', 'Content-Type' => 'application/json' }];
+ok(TG::wait_for(sub { $t->request(@$closed)->{status} == 200 }, 10),
+   'closed requests served again');
+my $back = time - $promoted;
+ok($back < 10, sprintf('service back %.1f s after the promotion', $back));
+diag(sprintf('killed to promoted %.1f s, promoted to served %.1f s',
+             $promoted - $killed, $back));
+
+ok(TG::wait_for(sub { ($t->hash($key)->{requests} // 0) >= 30 }, 20),
+   'the journal replayed');
+sleep 2;
+is_deeply([exact($t, 30, 'kill')], [],
+          'each of the 30 counted exactly once, nothing left reserved');
 
 $t->stop;
 
