@@ -104,6 +104,32 @@ ok(TG::wait_for(sub {
        ($t->redis('SCARD', "tg:idx:$month:users") // 0) == 60 }),
    'the users\' index names all 60');
 
+# ---- tokenguardctl --cluster: the seed's map, every master's keys
+
+my $c = $t->ctl('--cluster', '--json', 'top', '-n', '100');
+is($c->{rc}, 0, 'ctl --cluster top: exit 0') or diag $c->{err};
+is($c->{json}{count}, 60, 'ctl --cluster top: all 60 users, from the'
+   . ' index on its master');
+my $sum = 0;
+$sum += $_->{requests} for @{ $c->{json}{rows} || [] };
+is($sum, 240, 'ctl --cluster top: their requests, read on every master');
+$c = $t->ctl('--cluster', '--json', 'usage', 'team', 'eng');
+is($c->{json}{requests}, 240, 'ctl --cluster usage team');
+
+# a seed that owns none of a user's slots: MOVED followed
+my ($other) = grep { $_ != owner($t, $masters, "tg:{u:u1}:limits") }
+              sort keys %$masters;
+$c = $t->ctl('--cluster', '-r', "127.0.0.1:$other", 'limit', 'set',
+             'user', 'u1', 'usd_month', '5');
+is($c->{rc}, 0, 'ctl --cluster limit set through another seed')
+    or diag $c->{err};
+is($t->redis('HGET', 'tg:{u:u1}:limits', 'usd_month'), 5000000,
+   'the limit is on the owner');
+$c = $t->ctl('--json', 'usage', 'user', 'u1');
+isnt($c->{rc}, 0, 'without --cluster a key elsewhere is an error');
+$c = $t->ctl('--cluster', '--db', '2', 'top');
+is($c->{rc}, 2, '--db with --cluster: a usage error');
+
 # ---- caps exact at the cap, for users on every master
 
 $t->stop;

@@ -191,6 +191,10 @@ tgc_connect(tgc_t *c)
         freeReplyObject(r);
     }
 
+    if (c->opts->cluster) {
+        return tgc_cluster_connect(c);
+    }
+
     return TGC_OK;
 }
 
@@ -198,6 +202,8 @@ tgc_connect(tgc_t *c)
 void
 tgc_disconnect(tgc_t *c)
 {
+    tgc_cluster_free(c);
+
     if (c->ctx) {
         redisFree(c->ctx);
         c->ctx = NULL;
@@ -210,11 +216,30 @@ int
 tgc_command(tgc_t *c, redisReply **reply, int argc, const char **argv,
     const size_t *lens)
 {
+    int          rc;
+    char        *cmd;
+    long         n;
     redisReply  *r;
 
-    r = redisCommandArgv(c->ctx, argc, argv, lens);
-    if (r == NULL) {
-        return tgc_context_error(c, argv[0]);
+    if (c->cluster) {
+        n = redisFormatCommandArgv(&cmd, argc, argv, lens);
+        if (n < 0) {
+            tgc_error("out of memory");
+            return TGC_ERROR;
+        }
+
+        rc = tgc_cluster_run(c, cmd, n, &r);
+        free(cmd);
+
+        if (rc != TGC_OK) {
+            return rc;
+        }
+
+    } else {
+        r = redisCommandArgv(c->ctx, argc, argv, lens);
+        if (r == NULL) {
+            return tgc_context_error(c, argv[0]);
+        }
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
@@ -230,6 +255,10 @@ tgc_command(tgc_t *c, redisReply **reply, int argc, const char **argv,
 int
 tgc_append(tgc_t *c, int argc, const char **argv, const size_t *lens)
 {
+    if (c->cluster) {
+        return tgc_cluster_append(c, argc, argv, lens);
+    }
+
     if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK) {
         return tgc_context_error(c, argv[0]);
     }
@@ -242,9 +271,16 @@ tgc_append(tgc_t *c, int argc, const char **argv, const size_t *lens)
 int
 tgc_reply(tgc_t *c, redisReply **reply)
 {
+    int    rc;
     void  *r;
 
-    if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL) {
+    if (c->cluster) {
+        rc = tgc_cluster_reply(c, (redisReply **) &r);
+        if (rc != TGC_OK) {
+            return rc;
+        }
+
+    } else if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL) {
         return tgc_context_error(c, "reading a reply");
     }
 

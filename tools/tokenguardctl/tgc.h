@@ -40,6 +40,7 @@ typedef struct {
     const char     *addr;
     const char     *password;
     int             db;             /* -1: no SELECT */
+    int             cluster;        /* --cluster: -r is a seed */
     int             json;
     const char     *period_arg;     /* --period as given, or NULL */
     char            period[11];     /* YYYY-MM or YYYY-MM-DD */
@@ -62,9 +63,12 @@ typedef struct {
 
 /* the Redis connection */
 
+typedef struct tgc_cluster_s  tgc_cluster_t;
+
 typedef struct {
     redisContext   *ctx;
     tgc_opts_t     *opts;
+    tgc_cluster_t  *cluster;        /* --cluster: the nodes, the slots */
 } tgc_t;
 
 
@@ -166,6 +170,15 @@ int tgc_scope_read(tgc_t *c, char scope, const char *name, size_t len,
     const char *period, tgc_period_t *p, tgc_limits_t *lim);
 int tgc_scopes_read(tgc_t *c, char scope, tgc_list_t *names,
     const char *period, tgc_period_t *p, tgc_limits_t *lim);
+
+/* cluster.c */
+int tgc_cluster_connect(tgc_t *c);
+void tgc_cluster_free(tgc_t *c);
+int tgc_cluster_run(tgc_t *c, const char *cmd, size_t len,
+    redisReply **reply);
+int tgc_cluster_append(tgc_t *c, int argc, const char **argv,
+    const size_t *lens);
+int tgc_cluster_reply(tgc_t *c, redisReply **reply);
 
 /* scope.c */
 void tgc_period_init(tgc_period_t *p);
