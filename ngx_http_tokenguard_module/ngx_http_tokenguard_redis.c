@@ -1,5 +1,6 @@
 /*
- * The worker's Redis connection.  See ngx_http_tokenguard_redis.h.
+ * A worker's connection to one Redis node.  See
+ * ngx_http_tokenguard_redis.h.
  *
  * Commands are appended to one output buffer in the order they are
  * queued; Redis answers in the same order, so the head of the queue owns

@@ -1,8 +1,11 @@
 /*
  * A Redis client on nginx's event loop: nginx owns the socket (connect,
  * timers, reconnect), hiredis only formats commands and parses replies.
- * One connection per worker; every command from every request is
- * pipelined on it and replies are matched to commands in order.
+ * One connection per node per worker (one node without a cluster,
+ * ngx_http_tokenguard_cluster.c picks the node); every command is
+ * pipelined on its node's connection and replies are matched to commands
+ * in order.  Its life is one sequence per connection: connect, the
+ * handshake (AUTH, SELECT, SCRIPT LOAD) pipelined ahead, ready.
  */
 
 #ifndef _NGX_HTTP_TOKENGUARD_REDIS_H_INCLUDED_
