@@ -263,7 +263,13 @@ sub start_cluster {
     my @ports;
     while (@ports < 6) {
         my $port = free_port();
-        push @ports, $port if $port < 55000 && !grep { $_ == $port } @ports;
+        next if $port >= 55000 || grep { $_ == $port } @ports;
+        my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                        LocalPort => $port + 10000,
+                                        Listen => 1, ReuseAddr => 1)
+            or next;
+        close $bus;
+        push @ports, $port;
     }
     $self->{cluster_ports} = \@ports;
     $self->{redis_timeout} //= '1s';
