@@ -56,6 +56,11 @@ static ngx_conf_num_bounds_t  ngx_http_tokenguard_match_limit_bounds = {
 
 
 
+/* a field of tokenguard_redis's TLS settings in the main conf */
+#define NGX_HTTP_TOKENGUARD_TLS_OFFSET(f)                                     \
+    offsetof(ngx_http_tokenguard_main_conf_t, redis.tls.f)
+
+
 static ngx_command_t  ngx_http_tokenguard_commands[] = {
 
     { ngx_string("tokenguard"),
@@ -177,6 +182,41 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       offsetof(ngx_http_tokenguard_main_conf_t, redis),
       NULL },
 
+    { ngx_string("tokenguard_redis_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_TOKENGUARD_TLS_OFFSET(trusted_certificate),
+      NULL },
+
+    { ngx_string("tokenguard_redis_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_TOKENGUARD_TLS_OFFSET(verify),
+      NULL },
+
+    { ngx_string("tokenguard_redis_ssl_name"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_TOKENGUARD_TLS_OFFSET(name),
+      NULL },
+
+    { ngx_string("tokenguard_redis_ssl_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_TOKENGUARD_TLS_OFFSET(certificate),
+      NULL },
+
+    { ngx_string("tokenguard_redis_ssl_certificate_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_TOKENGUARD_TLS_OFFSET(certificate_key),
+      NULL },
+
     { ngx_string("tokenguard_prices"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_tokenguard_prices,
@@ -288,6 +328,7 @@ ngx_http_tokenguard_create_main_conf(ngx_conf_t *cf)
 
     tmcf->redis.db = 0;
     tmcf->redis.timeout = NGX_CONF_UNSET_MSEC;
+    tmcf->redis.tls.verify = NGX_CONF_UNSET;
     tmcf->retention_month = NGX_CONF_UNSET;
     tmcf->retention_day = NGX_CONF_UNSET;
     tmcf->journal_size = NGX_CONF_UNSET_SIZE;
@@ -329,10 +370,17 @@ ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_msec_value(tmcf->redis.timeout, 1000);
+
+    if (ngx_http_tokenguard_redis_tls_init_conf(cf, &tmcf->redis.tls)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_value(tmcf->retention_month, 400 * 86400);
     ngx_conf_init_value(tmcf->retention_day, 60 * 86400);
     ngx_conf_init_size_value(tmcf->journal_size, 4 * 1024 * 1024);
-    ngx_conf_init_value(tmcf->lease, 0);
+    ngx_conf_init_value(tmcf->lease, 1);
     ngx_conf_init_msec_value(tmcf->lease_flush, 1000);
     ngx_conf_init_msec_value(tmcf->lease_idle, 3000);
 

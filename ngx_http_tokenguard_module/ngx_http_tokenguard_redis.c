@@ -38,6 +38,8 @@ struct ngx_http_tokenguard_redis_node_s {
     size_t                             out_len;
     size_t                             out_size;
 
+    ngx_http_tokenguard_redis_tls_t    tls;        /* when conf->tls */
+
     ngx_msec_t                         backoff;
     ngx_msec_t                         retry_at;    /* no connect before */
     unsigned                           connected:1;
@@ -59,6 +61,11 @@ static ngx_int_t ngx_http_tokenguard_redis_flush(
     ngx_http_tokenguard_redis_t *rd);
 static void ngx_http_tokenguard_redis_fail(ngx_http_tokenguard_redis_t *rd,
     const char *why);
+static void ngx_http_tokenguard_redis_lost(ngx_http_tokenguard_redis_t *rd,
+    ssize_t n);
+static void ngx_http_tokenguard_redis_ready(ngx_connection_t *c);
+static void ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c,
+    ngx_int_t rc);
 static void ngx_http_tokenguard_redis_handshake(
     ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
 static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(
@@ -126,6 +133,14 @@ ngx_http_tokenguard_redis_node(ngx_http_tokenguard_redis_conf_t *conf,
 
     rd->backoff = NGX_HTTP_TOKENGUARD_BACKOFF_MIN;
     ngx_queue_init(&rd->ops);
+
+    /* every node is verified against the configured name (a cluster's
+     * nodes share one certificate name) */
+    rd->tls.conf = &conf->tls;
+    rd->tls.addr = &rd->name;
+    rd->tls.host = conf->host;
+    rd->tls.timeout = conf->timeout;
+    rd->tls.handler = ngx_http_tokenguard_redis_tls_handler;
 
     return rd;
 }
@@ -195,6 +210,8 @@ ngx_http_tokenguard_redis_node_close(ngx_http_tokenguard_redis_node_t *rd)
 
     ngx_free(rd->out);
     rd->out = NULL;
+
+    ngx_http_tokenguard_redis_tls_free(&rd->tls);
 }
 
 
@@ -473,7 +490,8 @@ ngx_http_tokenguard_redis_connect(ngx_http_tokenguard_redis_t *rd)
         return NGX_OK;
     }
 
-    rd->connected = 1;
+    /* connected at once (a unix socket): no handler may run from here */
+    ngx_post_event(c->write, &ngx_posted_events);
 
     return NGX_OK;
 }
@@ -500,6 +518,10 @@ ngx_http_tokenguard_redis_queue_handshake(ngx_http_tokenguard_redis_t *rd)
 
             name = "AUTH";
             tg_command_str(&c, name);
+
+            if (rd->conf->user.len) {
+                tg_command_arg(&c, rd->conf->user.data, rd->conf->user.len);
+            }
             tg_command_arg(&c, rd->conf->password.data,
                            rd->conf->password.len);
 
@@ -595,9 +617,12 @@ ngx_http_tokenguard_redis_flush(ngx_http_tokenguard_redis_t *rd)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "tokenguard: cannot write to redis at \"%V\"",
-                          &rd->name);
+            if (c->ssl == NULL) {   /* TLS said why already */
+                ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                              "tokenguard: cannot write to redis at \"%V\"",
+                              &rd->name);
+            }
+
             return NGX_ERROR;
         }
 
@@ -647,11 +672,66 @@ ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev)
             ngx_del_timer(wev);
         }
 
-        rd->connected = 1;
+        if (rd->conf->tls.enable) {
+            switch (ngx_http_tokenguard_redis_tls_start(&rd->tls, c)) {
+            case NGX_AGAIN:
+                return;
+            case NGX_OK:
+                break;
+            default:
+                ngx_http_tokenguard_redis_tls_handler(c, NGX_ERROR);
+                return;
+            }
+        }
+
+        ngx_http_tokenguard_redis_ready(c);
+        return;
     }
 
     if (ngx_http_tokenguard_redis_flush(rd) != NGX_OK) {
         ngx_http_tokenguard_redis_fail(rd, NULL);
+    }
+}
+
+
+/* the TLS handshake ended (tls.c logged a failure) */
+
+static void
+ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c, ngx_int_t rc)
+{
+    ngx_http_tokenguard_redis_t  *rd = c->data;
+
+    c->read->handler = ngx_http_tokenguard_redis_read_handler;
+    c->write->handler = ngx_http_tokenguard_redis_write_handler;
+
+    if (rc != NGX_OK) {
+        rd->logged_down = 1;
+        ngx_http_tokenguard_counters_store(-1, 1, 0);
+        ngx_http_tokenguard_redis_fail(rd, NULL);
+        return;
+    }
+
+    ngx_http_tokenguard_redis_ready(c);
+}
+
+
+/* connected (and TLS done): the handshake and what waits go out */
+
+static void
+ngx_http_tokenguard_redis_ready(ngx_connection_t *c)
+{
+    ngx_http_tokenguard_redis_t  *rd = c->data;
+
+    rd->connected = 1;
+
+    if (ngx_http_tokenguard_redis_flush(rd) != NGX_OK) {
+        ngx_http_tokenguard_redis_fail(rd, NULL);
+        return;
+    }
+
+    /* TLS may hold bytes already read: not every reply waits for epoll */
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
     }
 }
 
@@ -698,8 +778,7 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
         }
 
         if (n == 0 || n == NGX_ERROR) {
-            ngx_http_tokenguard_redis_fail(rd, n == 0 ? "closed the connection"
-                                                  : "cannot read");
+            ngx_http_tokenguard_redis_lost(rd, n);
             return;
         }
 
@@ -902,6 +981,27 @@ ngx_http_tokenguard_redis_arm_timer(ngx_http_tokenguard_redis_t *rd,
 }
 
 
+/* a read returned n, 0 or NGX_ERROR: a TLS error has its line already */
+
+static void
+ngx_http_tokenguard_redis_lost(ngx_http_tokenguard_redis_t *rd, ssize_t n)
+{
+    if (n == 0) {
+        ngx_http_tokenguard_redis_fail(rd, "closed the connection");
+        return;
+    }
+
+    if (rd->c->ssl == NULL) {
+        ngx_http_tokenguard_redis_fail(rd, "cannot read");
+        return;
+    }
+
+    rd->logged_down = 1;
+    ngx_http_tokenguard_counters_store(-1, 1, 0);
+    ngx_http_tokenguard_redis_fail(rd, NULL);
+}
+
+
 /* closes the connection and fails every queued op (why NULL: no log) */
 
 static void
@@ -921,6 +1021,7 @@ ngx_http_tokenguard_redis_fail(ngx_http_tokenguard_redis_t *rd,
     }
 
     if (rd->c) {
+        ngx_http_tokenguard_redis_tls_close(rd->c);
         ngx_close_connection(rd->c);
         rd->c = NULL;
     }
@@ -964,9 +1065,62 @@ ngx_http_tokenguard_redis_fail(ngx_http_tokenguard_redis_t *rd,
 }
 
 
+/* the default TLS name of the first address, null-terminated for
+ * SSL_set_tlsext_host_name */
+
+static ngx_int_t
+ngx_http_tokenguard_redis_host(ngx_conf_t *cf,
+    ngx_http_tokenguard_redis_conf_t *rc, ngx_url_t *u)
+{
+    ngx_str_t  s;
+
+    s = u->host;
+
+    if (s.len > 2 && s.data[0] == '[') {     /* [::1]: the address alone */
+        s.data++;
+        s.len -= 2;
+    }
+
+    rc->host.len = u->family == AF_UNIX ? 0 : s.len;
+    rc->host.data = ngx_pnalloc(cf->pool, rc->host.len + 1);
+    if (rc->host.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(rc->host.data, s.data, rc->host.len);
+    rc->host.data[rc->host.len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* the options that do not go together */
+
+static ngx_int_t
+ngx_http_tokenguard_redis_check(ngx_conf_t *cf,
+    ngx_http_tokenguard_redis_conf_t *rc, ngx_str_t *name)
+{
+    if (rc->user.len && rc->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" has \"user=\" without \"password=\"",
+                           name);
+        return NGX_ERROR;
+    }
+
+    if (!rc->cluster && rc->seeds->nelts > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "several addresses in \"%V\" directive are"
+                           " cluster seeds: add \"cluster\"", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
- * tokenguard_redis ADDR [ADDR ...] [cluster] [password=S] [db=N]
- * [timeout=T]: each option its own branch of the loop
+ * tokenguard_redis ADDR [ADDR ...] [cluster] [tls] [user=NAME]
+ * [password=S] [db=N] [timeout=T]: each option its own branch of the loop
  */
 
 char *
@@ -1001,6 +1155,20 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strcmp(value[i].data, "tls") == 0) {
+            rc->tls.enable = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            rc->user.data = value[i].data + 5;
+            rc->user.len = value[i].len - 5;
+            if (rc->user.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             rc->password.data = value[i].data + 9;
             rc->password.len = value[i].len - 9;
@@ -1025,7 +1193,12 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')) {
+        /* a seed after the first has its port: a word is an option */
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
+            || (i > 1 && ngx_strlchr(value[i].data,
+                                     value[i].data + value[i].len, ':')
+                         == NULL))
+        {
             goto invalid;
         }
 
@@ -1058,6 +1231,12 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         seed->addr = &u.addrs[0];
         seed->name = value[i];
+
+        if (rc->seeds->nelts == 1
+            && ngx_http_tokenguard_redis_host(cf, rc, &u) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (rc->seeds->nelts == 0) {
@@ -1078,10 +1257,7 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (!rc->cluster && rc->seeds->nelts > 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "several addresses in \"%V\" directive are"
-                           " cluster seeds: add \"cluster\"", &value[0]);
+    if (ngx_http_tokenguard_redis_check(cf, rc, &value[0]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1091,8 +1267,9 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" in \"%V\" directive,"
-                       " expected an address, \"cluster\", \"password=\","
-                       " \"db=N\" or \"timeout=TIME\"",
+                       " expected \"tls\", \"user=NAME\", \"password=\","
+                       " \"db=N\", \"timeout=TIME\", \"cluster\" or an"
+                       " address",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
 }

@@ -22,6 +22,7 @@
 #include "tg_command.h"
 #include "tg_scripts.h"
 #include "tg_slot.h"
+#include "ngx_http_tokenguard_redis_tls.h"
 
 
 typedef struct ngx_http_tokenguard_redis_op_s  ngx_http_tokenguard_redis_op_t;
@@ -66,10 +67,13 @@ typedef struct {
     ngx_addr_t                    *addr;       /* the first seed */
     ngx_str_t                      name;
     ngx_array_t                   *seeds;      /* of .._redis_seed_t */
+    ngx_str_t                      host;        /* of ADDR, null-terminated */
+    ngx_str_t                      user;        /* the ACL user, or empty */
     ngx_str_t                      password;
     ngx_int_t                      db;
     ngx_msec_t                     timeout;
     ngx_flag_t                     cluster;
+    ngx_http_tokenguard_redis_tls_conf_t  tls;
 } ngx_http_tokenguard_redis_conf_t;
 
 

@@ -279,7 +279,7 @@ $t->stop;
 # replicates asynchronously: an acknowledged write a SIGKILL beats to
 # the replica is lost by Redis, not by tokenguard).
 
-$t = gateway(rate => '2r/s', caps => 'tokenguard_cap user 1usd month;'
+$t = gateway(lease => 0, rate => '2r/s', caps => 'tokenguard_cap user 1usd month;'
                                     . ' tokenguard_on_store_error open;');
 $key = "tg:{u:kill}:$month";
 $src = owner($t, $t->cluster_masters, $key);

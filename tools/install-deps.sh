@@ -3,8 +3,11 @@
 # only those that are missing.  Needs root (or sudo) when something is.
 set -euo pipefail
 
+# libssl-dev: tokenguardctl's TLS (nginx-dev brings it too); openssl: the
+# TLS tests make their certificates with it
 pkgs=(gcc make perl nginx nginx-dev libhiredis-dev libjansson-dev
-      libpcre2-dev redis-server redis-tools pkg-config ${TG_EXTRA_PKGS:-})
+      libpcre2-dev libssl-dev openssl redis-server redis-tools pkg-config
+      ${TG_EXTRA_PKGS:-})
 
 # node and npm run the official SDKs in t/clients.t; Debian's if none
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)

@@ -118,17 +118,32 @@ sub conf_text {
     my $ledger = ($self->{http} // '') =~ /tokenguard_prices/ ? ''
                  : "tokenguard_prices $self->{dir}/prices.json;\n";
     my $redis = $self->{redis_proxy_port} // $self->{redis_port};
-    my $addrs = !$redis ? ''
-        : $self->{cluster}
+    # redis_tls: nginx reaches redis over TLS only (the plain port is the
+    # harness's); redis_params adds to the directive (user=, password=),
+    # redis_ssl replaces the tokenguard_redis_ssl_* lines
+    my $params = $self->{redis_params} // '';
+    if ($self->{redis_tls}) {
+        $redis = $self->{redis_tls_port};
+        $params = "tls $params";
+        my $ssl = $self->{redis_ssl}
+                  // "tokenguard_redis_ssl_trusted_certificate %%TLS%%/ca.crt;\n";
+        $ssl =~ s/%%TLS%%/$self->{dir}\/tls/g;
+        $ledger .= $ssl;
+    }
+    my $addrs = $self->{cluster}
         ? join(' ', map { "127.0.0.1:$_" } @{ $self->{cluster_ports} }[0, 1])
           . ' cluster'
-        : "127.0.0.1:$redis";
-    $ledger .= "    tokenguard_redis $addrs"
+        : "127.0.0.1:" . ($redis // '');
+    $ledger .= "    tokenguard_redis $addrs $params"
                . " timeout=$self->{redis_timeout};\n"
         if $self->{redis_port} && !$self->{no_redis_directive};
-    # TG_LEASE=1 (or lease => 1): every worker admits from budget leases
-    $ledger .= "    tokenguard_lease on flush=200ms idle=500ms;\n"
-        if ($self->{lease} // $ENV{TG_LEASE}) && $self->{redis_port}
+    # budget leases are the shipped default (flush=1s idle=3s); lease => 0
+    # or TG_LEASE=0: the per-request ledger; lease => 1 or TG_LEASE=1:
+    # leases that flush every 200 ms
+    my $lease = $self->{lease} // $ENV{TG_LEASE} // '';
+    $ledger .= $lease ? "    tokenguard_lease on flush=200ms idle=500ms;\n"
+                      : "    tokenguard_lease off;\n"
+        if $lease ne '' && $self->{redis_port}
            && ($self->{http} // '') !~ /tokenguard_lease/;
     my $main = $self->{main} // '';
     my $tiny = $ENV{TG_TINY} ? $self->tiny_conf : '';
@@ -231,12 +246,84 @@ sub write_prices {
 }
 
 
+# the test's own CA, a second CA nobody trusts, a server certificate for
+# redis.test and 127.0.0.1, a client certificate: made with the openssl
+# CLI in DIR/tls
+sub make_certs {
+    my ($self) = @_;
+    my $d = "$self->{dir}/tls";
+    return $d if -f "$d/client.crt";
+    make_path($d);
+    # its progress dots go to a file, not into the test's output
+    my $openssl = sub {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            open STDERR, '>>', "$d/openssl.log";
+            open STDOUT, '>&', \*STDERR;
+            { exec 'openssl', @_; }
+            POSIX::_exit(127);
+        }
+        waitpid $pid, 0;
+        return $?;
+    };
+    for my $ca (qw(ca other-ca)) {
+        $openssl->('req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+               '-days', '2', '-subj', "/CN=tokenguard test $ca",
+               '-keyout', "$d/$ca.key", '-out', "$d/$ca.crt") == 0
+            or die "openssl req ($ca) failed\n";
+    }
+    open my $ext, '>', "$d/server.ext" or die;
+    print $ext "subjectAltName=DNS:redis.test,IP:127.0.0.1\n";
+    close $ext;
+    open $ext, '>', "$d/client.ext" or die;
+    print $ext "extendedKeyUsage=clientAuth\n";
+    close $ext;
+    for my $who (qw(server client)) {
+        $openssl->('req', '-newkey', 'rsa:2048', '-nodes',
+               '-subj', "/CN=$who.tokenguard.test",
+               '-keyout', "$d/$who.key", '-out', "$d/$who.csr") == 0
+            and $openssl->('x509', '-req', '-in', "$d/$who.csr",
+                       '-CA', "$d/ca.crt", '-CAkey', "$d/ca.key",
+                       '-CAcreateserial', '-days', '2',
+                       '-extfile', "$d/$who.ext", '-out', "$d/$who.crt") == 0
+            or die "openssl ($who certificate) failed\n";
+    }
+    # a self-signed one, for verify off
+    $openssl->('req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+           '-days', '2', '-subj', '/CN=self-signed',
+           '-keyout', "$d/self.key", '-out', "$d/self.crt") == 0
+        or die "openssl req (self) failed\n";
+    chmod 0644, glob("$d/*");
+    return $d;
+}
+
+
+# the redis-server arguments of redis_tls => 1 or { auth_clients => 'yes',
+# cert => 'self' }: a TLS port beside the harness's plain one
+sub redis_tls_args {
+    my ($self) = @_;
+    my $o = ref $self->{redis_tls} ? $self->{redis_tls} : {};
+    my $d = $self->make_certs;
+    my $cert = $o->{cert} // 'server';
+    $self->{redis_tls_port} //= free_port();
+    return ('--tls-port', $self->{redis_tls_port},
+            '--tls-cert-file', "$d/$cert.crt",
+            '--tls-key-file', "$d/$cert.key",
+            '--tls-ca-cert-file', "$d/ca.crt",
+            '--tls-auth-clients', $o->{auth_clients} // 'no');
+}
+
+
 # a real redis-server of this test's own, on a free port; redis_args =>
-# [...] adds to its command line (later arguments win)
+# [...] adds to its command line (later arguments win); redis_users =>
+# ['NAME RULE ...'] adds ACL users; redis_tls => 1 a TLS port
 sub start_redis {
     my ($self) = @_;
     $self->{redis_port} //= free_port();
     $self->{redis_timeout} //= '1s';
+    my @tls = $self->{redis_tls} ? $self->redis_tls_args : ();
+    my @users = map { ('--user', split ' ', $_) }
+                @{ $self->{redis_users} || [] };
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
@@ -245,11 +332,13 @@ sub start_redis {
              '--dir', $self->{dir},
              ($self->{redis_password}
               ? ('--requirepass', $self->{redis_password}) : ()),
-             @{ $self->{redis_args} || [] };
+             @tls, @users, @{ $self->{redis_args} || [] };
         die "exec redis-server: $!";
     }
     $self->{redis_pid} = $pid;
     wait_port($self->{redis_port}, 'redis-server');
+    wait_port($self->{redis_tls_port}, 'redis-server (TLS)')
+        if $self->{redis_tls};
 }
 
 

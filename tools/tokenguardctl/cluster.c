@@ -104,7 +104,9 @@ tgc_cluster_ctx(tgc_t *c, int i)
     (void) redisSetTimeout(ctx, tv);
 
     if (c->opts->password) {
-        r = redisCommand(ctx, "AUTH %s", c->opts->password);
+        r = c->opts->user
+            ? redisCommand(ctx, "AUTH %s %s", c->opts->user, c->opts->password)
+            : redisCommand(ctx, "AUTH %s", c->opts->password);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
             tgc_error("Redis cluster node %s refused the password",
                       cl->names[i]);

@@ -17,8 +17,8 @@
 
 
 static const char  tgc_usage_text[] =
-"usage: tokenguardctl [-r ADDR] [--cluster] [-a PASSWORD] [--db N] [--json]\n"
-"                     COMMAND\n"
+"usage: tokenguardctl [-r ADDR] [--cluster] [--tls ...] [--user NAME]\n"
+"                     [-a PASSWORD] [--db N] [--json] COMMAND\n"
 "\n"
 "commands:\n"
 "  usage user|team NAME [--period P]\n"
@@ -41,7 +41,15 @@ static const char  tgc_usage_text[] =
 "  --cluster      Redis Cluster: ADDR is a seed node (as tokenguard_redis\n"
 "                 cluster)\n"
 "  -a PASSWORD    Redis password (default: $TOKENGUARD_REDIS_PASSWORD)\n"
+"  --user NAME    Redis ACL user: AUTH NAME PASSWORD (as user=NAME)\n"
 "  --db N         Redis database (as tokenguard_redis db=N)\n"
+"  --tls          TLS to Redis, verified (as tokenguard_redis ... tls):\n"
+"    --ssl-trusted-certificate FILE  the CA (default: the system's)\n"
+"    --ssl-verify on|off             verify the certificate (default on)\n"
+"    --ssl-name NAME                 SNI and the name verified (default:\n"
+"                                    the host of -r)\n"
+"    --ssl-certificate FILE, --ssl-certificate-key FILE\n"
+"                                    a client certificate\n"
 "  --json         machine-readable output, amounts in dollars\n"
 "  --period P     UTC month YYYY-MM (default: this month) or day YYYY-MM-DD\n"
 "  -n N           rows shown (top: 10, report: 20)\n"
@@ -207,8 +215,9 @@ tgc_opt_name(unsigned opt)
 int
 main(int argc, char **argv)
 {
-    int                    i, nargs, done;
+    int                    i, nargs, done, rc;
     long                   v;
+    char                  *name;
     size_t                 n;
     char                 **args;
     unsigned               bit;
@@ -271,6 +280,28 @@ main(int argc, char **argv)
             o.watch = 1;
             o.given |= TGC_OPT_WATCH;
             continue;
+        }
+
+        if (strcmp(arg, "--tls") == 0) {
+            o.tls = 1;
+            continue;
+        }
+
+        if (strncmp(arg, "--user", 6) == 0 || strncmp(arg, "--ssl-", 6) == 0) {
+            n = strcspn(arg, "=");
+            val = tgc_opt_value(argc, argv, &i, arg, n);
+            name = strndup(arg, n);
+            rc = name ? tgc_tls_option(&o, name, val) : -1;
+            free(name);
+
+            if (rc < 0) {
+                free(args);
+                return TGC_EUSAGE;
+            }
+
+            if (rc > 0) {
+                continue;
+            }
         }
 
         if (tgc_opt_is(arg, "-r", "--redis", &n)) {
@@ -341,6 +372,11 @@ main(int argc, char **argv)
             return tgc_usage_error("unknown option \"%s\"", arg);
         }
 
+    }
+
+    if (o.cluster && o.tls) {
+        free(args);
+        return tgc_usage_error("--cluster over --tls is not supported yet");
     }
 
     if (o.cluster && o.db > 0) {

@@ -37,6 +37,10 @@ tgc_context_error(tgc_t *c, const char *what)
 }
 
 
+static int tgc_raw(tgc_t *c, redisReply **reply, int argc,
+    const char **argv, const size_t *lens);
+
+
 static int
 tgc_reply_error(tgc_t *c, redisReply *r, const char *what)
 {
@@ -69,11 +73,11 @@ tgc_reply_error(tgc_t *c, redisReply *r, const char *what)
 int
 tgc_connect(tgc_t *c)
 {
-    int              rc;
+    int              rc, n;
     long             port;
     char            *host, *p, *end;
-    const char      *addr, *argv[2];
-    size_t           lens[2];
+    const char      *addr, *argv[3];
+    size_t           lens[3];
     redisReply      *r;
     struct timeval   tv;
     char             db[16];
@@ -90,6 +94,10 @@ tgc_connect(tgc_t *c)
         if (addr[5] == '\0') {
             return tgc_usage_error("bad Redis address \"%s\": unix:/path",
                                    addr);
+        }
+
+        if (c->opts->tls) {
+            return tgc_usage_error("--tls needs a host:port address");
         }
 
         c->ctx = redisConnectUnixWithTimeout(addr + 5, tv);
@@ -140,6 +148,19 @@ tgc_connect(tgc_t *c)
         }
 
         c->ctx = redisConnectWithTimeout(host, (int) port, tv);
+
+        if (c->opts->tls && c->ctx && !c->ctx->err) {
+            /* the timeout holds for the handshake too */
+            rc = redisSetTimeout(c->ctx, tv) == REDIS_OK
+                 ? tgc_tls_connect(c, host)
+                 : tgc_context_error(c, "setting the timeout");
+
+            if (rc != TGC_OK) {
+                free(host);
+                return rc;
+            }
+        }
+
         free(host);
     }
 
@@ -154,14 +175,21 @@ tgc_connect(tgc_t *c)
     }
 
     if (c->opts->password) {
-        argv[0] = "AUTH";
-        lens[0] = 4;
-        argv[1] = c->opts->password;
-        lens[1] = strlen(c->opts->password);
+        n = 0;
+        argv[n] = "AUTH";
+        lens[n++] = 4;
 
-        r = redisCommandArgv(c->ctx, 2, argv, lens);
-        if (r == NULL) {
-            return tgc_context_error(c, "AUTH");
+        if (c->opts->user) {
+            argv[n] = c->opts->user;
+            lens[n++] = strlen(c->opts->user);
+        }
+
+        argv[n] = c->opts->password;
+        lens[n++] = strlen(c->opts->password);
+
+        rc = tgc_raw(c, &r, n, argv, lens);
+        if (rc != TGC_OK) {
+            return rc;
         }
 
         if (r->type == REDIS_REPLY_ERROR) {
@@ -203,11 +231,30 @@ void
 tgc_disconnect(tgc_t *c)
 {
     tgc_cluster_free(c);
+    tgc_tls_free(c);
 
     if (c->ctx) {
         redisFree(c->ctx);
         c->ctx = NULL;
     }
+}
+
+
+/* a command and its reply, error replies too; over TLS or not */
+static int
+tgc_raw(tgc_t *c, redisReply **reply, int argc, const char **argv,
+    const size_t *lens)
+{
+    int  rc;
+
+    if (c->ssl) {
+        rc = tgc_tls_append(c, argc, argv, lens);
+        return rc == TGC_OK ? tgc_tls_reply(c, (void **) reply) : rc;
+    }
+
+    *reply = redisCommandArgv(c->ctx, argc, argv, lens);
+
+    return *reply ? TGC_OK : tgc_context_error(c, argv[0]);
 }
 
 
@@ -236,9 +283,9 @@ tgc_command(tgc_t *c, redisReply **reply, int argc, const char **argv,
         }
 
     } else {
-        r = redisCommandArgv(c->ctx, argc, argv, lens);
-        if (r == NULL) {
-            return tgc_context_error(c, argv[0]);
+        rc = tgc_raw(c, &r, argc, argv, lens);
+        if (rc != TGC_OK) {
+            return rc;
         }
     }
 
@@ -259,6 +306,10 @@ tgc_append(tgc_t *c, int argc, const char **argv, const size_t *lens)
         return tgc_cluster_append(c, argc, argv, lens);
     }
 
+    if (c->ssl) {
+        return tgc_tls_append(c, argc, argv, lens);
+    }
+
     if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK) {
         return tgc_context_error(c, argv[0]);
     }
@@ -276,6 +327,12 @@ tgc_reply(tgc_t *c, redisReply **reply)
 
     if (c->cluster) {
         rc = tgc_cluster_reply(c, (redisReply **) &r);
+        if (rc != TGC_OK) {
+            return rc;
+        }
+
+    } else if (c->ssl) {
+        rc = tgc_tls_reply(c, &r);
         if (rc != TGC_OK) {
             return rc;
         }

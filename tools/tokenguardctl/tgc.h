@@ -39,8 +39,15 @@
 typedef struct {
     const char     *addr;
     const char     *password;
+    const char     *user;           /* AUTH user password (ACL) */
     int             db;             /* -1: no SELECT */
     int             cluster;        /* --cluster: -r is a seed */
+    int             tls;            /* --tls; tls.c has the rest */
+    int             ssl_noverify;   /* --ssl-verify off */
+    const char     *ssl_ca;
+    const char     *ssl_name;
+    const char     *ssl_cert;
+    const char     *ssl_key;
     int             json;
     const char     *period_arg;     /* --period as given, or NULL */
     char            period[11];     /* YYYY-MM or YYYY-MM-DD */
@@ -66,9 +73,14 @@ typedef struct {
 typedef struct tgc_cluster_s  tgc_cluster_t;
 
 typedef struct {
-    redisContext   *ctx;
-    tgc_opts_t     *opts;
-    tgc_cluster_t  *cluster;        /* --cluster: the nodes, the slots */
+    redisContext        *ctx;
+    tgc_opts_t          *opts;
+    struct ssl_ctx_st   *ssl_ctx;     /* --tls: OpenSSL on ctx's socket, */
+    struct ssl_st       *ssl;         /* hiredis's reader for the replies */
+    redisReader         *reader;
+    struct tgc_cluster_s *cluster;    /* --cluster: the nodes, slots */
+    char                *out;         /* commands not sent yet */
+    size_t               out_len;
 } tgc_t;
 
 
@@ -179,6 +191,13 @@ int tgc_cluster_run(tgc_t *c, const char *cmd, size_t len,
 int tgc_cluster_append(tgc_t *c, int argc, const char **argv,
     const size_t *lens);
 int tgc_cluster_reply(tgc_t *c, redisReply **reply);
+/* tls.c */
+int tgc_tls_option(tgc_opts_t *o, const char *arg, const char *val);
+int tgc_tls_connect(tgc_t *c, const char *host);
+void tgc_tls_free(tgc_t *c);
+int tgc_tls_append(tgc_t *c, int argc, const char **argv,
+    const size_t *lens);
+int tgc_tls_reply(tgc_t *c, void **reply);
 
 /* scope.c */
 void tgc_period_init(tgc_period_t *p);
