@@ -67,11 +67,12 @@ fuzz:
 	@TG_EXTRA_PKGS="clang libclang-rt-14-dev" tools/install-deps.sh
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh
 
-# the ops CLI; it compiles core/tg_keys.c for the key escaping and periods
-build/tokenguardctl: $(CTL_SRCS) $(CTL_HDRS) $(CORE)/tg_keys.c \
+# the ops CLI; it compiles core/tg_keys.c for the key escaping and periods,
+# core/tg_slot.c for Redis Cluster slots
+build/tokenguardctl: $(CTL_SRCS) $(CTL_HDRS) $(CORE)/tg_keys.c $(CORE)/tg_slot.c \
                      $(CORE)/tg_keys.h
 	@mkdir -p build
-	$(CC) $(CFLAGS_CTL) -o $@ $(CTL_SRCS) $(CORE)/tg_keys.c \
+	$(CC) $(CFLAGS_CTL) -o $@ $(CTL_SRCS) $(CORE)/tg_keys.c $(CORE)/tg_slot.c \
 	    -lhiredis -ljansson -lssl -lcrypto
 
 ctl: build/tokenguardctl

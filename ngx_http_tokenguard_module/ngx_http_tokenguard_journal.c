@@ -199,7 +199,7 @@ ngx_http_tokenguard_journal_replay(ngx_event_t *ev)
     while (n) {
         n--;
 
-        if (ngx_http_tokenguard_redis_send(ops[n]) != NGX_OK) {
+        if (ngx_http_tokenguard_cluster_send(ops[n]) != NGX_OK) {
             (void) ngx_http_tokenguard_journal_add(ops[n]->script,
                                                    ops[n]->cmd, ops[n]->len);
             ngx_http_tokenguard_redis_free(ops[n]);

@@ -1109,7 +1109,7 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
 
     l->needy = needy;
 
-    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+    if (ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
         ngx_http_tokenguard_redis_free(op);
 
         /* the handler is not called: fail like a lost reply, at once */
@@ -1354,7 +1354,7 @@ ngx_http_tokenguard_lease_recall(void)
         return;
     }
 
-    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+    if (ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
         /* the store is away: there is nothing to give back to */
         ngx_http_tokenguard_redis_free(op);
     }
@@ -1435,7 +1435,7 @@ ngx_http_tokenguard_lease_poll(void)
         return;
     }
 
-    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+    if (ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
         ngx_http_tokenguard_redis_free(op);
         return;
     }

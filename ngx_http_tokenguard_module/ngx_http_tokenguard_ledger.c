@@ -261,7 +261,7 @@ ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+    if (ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
         ngx_http_tokenguard_redis_free(op);
         return NGX_OK;
     }
@@ -477,7 +477,7 @@ ngx_http_tokenguard_reserve_send(ngx_http_tokenguard_ctx_t *ctx,
 
     op = ngx_http_tokenguard_reserve_op(ctx->request, ctx, &sc[i], i);
 
-    if (op == NULL || ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+    if (op == NULL || ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
         if (op) {
             ngx_http_tokenguard_redis_free(op);
         }

@@ -769,7 +769,7 @@ ngx_http_tokenguard_init_process(ngx_cycle_t *cycle)
     /* before a chroot or a full fd table can keep it away */
     (void) tg_id_open();
 
-    if (ngx_http_tokenguard_redis_init_process(cycle, &tmcf->redis)
+    if (ngx_http_tokenguard_cluster_init_process(cycle, &tmcf->redis)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -786,7 +786,7 @@ static void
 ngx_http_tokenguard_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_tokenguard_lease_exit_process();
-    ngx_http_tokenguard_redis_exit_process();
+    ngx_http_tokenguard_cluster_exit_process();
     tg_id_close();
     ngx_http_tokenguard_regex_exit_process();
 }

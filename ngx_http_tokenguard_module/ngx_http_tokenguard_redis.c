@@ -1,5 +1,6 @@
 /*
- * The worker's Redis connection.  See ngx_http_tokenguard_redis.h.
+ * A worker's connection to one Redis node.  See
+ * ngx_http_tokenguard_redis.h.
  *
  * Commands are appended to one output buffer in the order they are
  * queued; Redis answers in the same order, so the head of the queue owns
@@ -20,8 +21,13 @@
 #define NGX_HTTP_TOKENGUARD_BACKOFF_MAX  5000
 
 
-typedef struct {
+struct ngx_http_tokenguard_redis_node_s {
     ngx_http_tokenguard_redis_conf_t  *conf;
+    ngx_addr_t                         addr;
+    ngx_str_t                          name;        /* host:port */
+    ngx_uint_t                         index;       /* in the cluster's list */
+    ngx_http_tokenguard_redis_filter_pt  filter;
+    void                              *data;
     ngx_peer_connection_t              peer;
     ngx_connection_t                  *c;
     redisReader                       *reader;
@@ -39,31 +45,40 @@ typedef struct {
     unsigned                           connected:1;
     unsigned                           logged_down:1;
     unsigned                           closing:1;     /* the worker exits */
-} ngx_http_tokenguard_redis_t;
+};
+
+
+typedef ngx_http_tokenguard_redis_node_t  ngx_http_tokenguard_redis_t;
 
 
 static void ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev);
-static ngx_int_t ngx_http_tokenguard_redis_connect(void);
-static ngx_int_t ngx_http_tokenguard_redis_append(char *cmd, size_t len);
-static ngx_int_t ngx_http_tokenguard_redis_flush(void);
-static void ngx_http_tokenguard_redis_fail(const char *why);
-static void ngx_http_tokenguard_redis_lost(ssize_t n);
-static void ngx_http_tokenguard_redis_handshake(
-    ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
-static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(void);
-static void ngx_http_tokenguard_redis_dispatch(redisReply *reply);
-static ngx_int_t ngx_http_tokenguard_redis_as_eval(
-    ngx_http_tokenguard_redis_op_t *op);
-static void ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress);
+static ngx_int_t ngx_http_tokenguard_redis_connect(
+    ngx_http_tokenguard_redis_t *rd);
+static ngx_int_t ngx_http_tokenguard_redis_append(
+    ngx_http_tokenguard_redis_t *rd, char *cmd, size_t len);
+static ngx_int_t ngx_http_tokenguard_redis_flush(
+    ngx_http_tokenguard_redis_t *rd);
+static void ngx_http_tokenguard_redis_fail(ngx_http_tokenguard_redis_t *rd,
+    const char *why);
+static void ngx_http_tokenguard_redis_lost(ngx_http_tokenguard_redis_t *rd,
+    ssize_t n);
 static void ngx_http_tokenguard_redis_ready(ngx_connection_t *c);
 static void ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c,
     ngx_int_t rc);
+static void ngx_http_tokenguard_redis_handshake(
+    ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
+static ngx_int_t ngx_http_tokenguard_redis_queue_handshake(
+    ngx_http_tokenguard_redis_t *rd);
+static void ngx_http_tokenguard_redis_dispatch(ngx_http_tokenguard_redis_t *rd,
+    redisReply *reply);
+static ngx_int_t ngx_http_tokenguard_redis_as_eval(
+    ngx_http_tokenguard_redis_op_t *op);
+static void ngx_http_tokenguard_redis_arm_timer(
+    ngx_http_tokenguard_redis_t *rd, ngx_uint_t progress);
 
 
 u_char  ngx_http_tokenguard_script_sha[TG_SCRIPT_N][41];
-
-static ngx_http_tokenguard_redis_t  ngx_http_tokenguard_redis;
 
 
 /* a monotonic clock in microseconds, for round-trip times */
@@ -96,42 +111,90 @@ ngx_http_tokenguard_scripts_init(void)
 }
 
 
-ngx_int_t
-ngx_http_tokenguard_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_tokenguard_redis_conf_t *conf)
+ngx_http_tokenguard_redis_node_t *
+ngx_http_tokenguard_redis_node(ngx_http_tokenguard_redis_conf_t *conf,
+    ngx_addr_t *addr, ngx_str_t *name)
 {
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+    ngx_http_tokenguard_redis_t  *rd;
 
-    ngx_memzero(rd, sizeof(ngx_http_tokenguard_redis_t));
+    rd = ngx_calloc(sizeof(ngx_http_tokenguard_redis_t) + addr->socklen
+                    + name->len, ngx_cycle->log);
+    if (rd == NULL) {
+        return NULL;
+    }
 
     rd->conf = conf;
+    rd->addr.sockaddr = (struct sockaddr *) (rd + 1);
+    rd->addr.socklen = addr->socklen;
+    ngx_memcpy(rd->addr.sockaddr, addr->sockaddr, addr->socklen);
+    rd->name.data = (u_char *) rd->addr.sockaddr + addr->socklen;
+    rd->name.len = name->len;
+    ngx_memcpy(rd->name.data, name->data, name->len);
+
     rd->backoff = NGX_HTTP_TOKENGUARD_BACKOFF_MIN;
     ngx_queue_init(&rd->ops);
 
+    /* every node is verified against the configured name (a cluster's
+     * nodes share one certificate name) */
     rd->tls.conf = &conf->tls;
-    rd->tls.addr = &conf->name;
+    rd->tls.addr = &rd->name;
     rd->tls.host = conf->host;
     rd->tls.timeout = conf->timeout;
     rd->tls.handler = ngx_http_tokenguard_redis_tls_handler;
 
-    return NGX_OK;
+    return rd;
 }
 
 
 void
-ngx_http_tokenguard_redis_exit_process(void)
+ngx_http_tokenguard_redis_node_filter(ngx_http_tokenguard_redis_node_t *rd,
+    ngx_http_tokenguard_redis_filter_pt filter, void *data)
+{
+    rd->filter = filter;
+    rd->data = data;
+}
+
+
+ngx_uint_t
+ngx_http_tokenguard_redis_node_index(ngx_http_tokenguard_redis_node_t *rd)
+{
+    return rd->index;
+}
+
+
+void
+ngx_http_tokenguard_redis_node_set_index(ngx_http_tokenguard_redis_node_t *rd,
+    ngx_uint_t index)
+{
+    rd->index = index;
+}
+
+
+ngx_str_t *
+ngx_http_tokenguard_redis_node_name(ngx_http_tokenguard_redis_node_t *rd)
+{
+    return &rd->name;
+}
+
+
+ngx_uint_t
+ngx_http_tokenguard_redis_node_up(ngx_http_tokenguard_redis_node_t *rd)
+{
+    return rd->c != NULL || rd->retry_at == 0
+           || (ngx_msec_int_t) (rd->retry_at - ngx_current_msec) <= 0;
+}
+
+
+/* the worker exits: fails what is queued, without resuming requests */
+
+void
+ngx_http_tokenguard_redis_node_close(ngx_http_tokenguard_redis_node_t *rd)
 {
     ngx_queue_t                     *q;
-    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
     ngx_http_tokenguard_redis_op_t  *op;
-
-    if (rd->conf == NULL) {
-        return;
-    }
 
     rd->closing = 1;
 
-    /* no request is resumed in a process that is going away */
     for (q = ngx_queue_head(&rd->ops);
          q != ngx_queue_sentinel(&rd->ops);
          q = ngx_queue_next(q))
@@ -143,7 +206,7 @@ ngx_http_tokenguard_redis_exit_process(void)
         }
     }
 
-    ngx_http_tokenguard_redis_fail(NULL);
+    ngx_http_tokenguard_redis_fail(rd, NULL);
 
     ngx_free(rd->out);
     rd->out = NULL;
@@ -264,24 +327,38 @@ ngx_http_tokenguard_redis_free(ngx_http_tokenguard_redis_op_t *op)
 
 
 ngx_int_t
-ngx_http_tokenguard_redis_send(ngx_http_tokenguard_redis_op_t *op)
+ngx_http_tokenguard_redis_node_send(ngx_http_tokenguard_redis_node_t *rd,
+    ngx_http_tokenguard_redis_op_t *op)
 {
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+    static char  asking[] = "*1\r\n$6\r\nASKING\r\n";
 
-    if (rd->c == NULL && ngx_http_tokenguard_redis_connect() != NGX_OK) {
+
+    if (rd->c == NULL && ngx_http_tokenguard_redis_connect(rd) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_tokenguard_redis_append(op->cmd, op->len) != NGX_OK) {
+    /* ASK: this one command is served by the node importing its slot;
+     * its +OK goes to the op's own reply count (see dispatch) */
+    if (op->asking) {
+        if (ngx_http_tokenguard_redis_append(rd, asking, sizeof(asking) - 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        op->asking_reply = 1;
+    }
+
+    if (ngx_http_tokenguard_redis_append(rd, op->cmd, op->len) != NGX_OK) {
         return NGX_ERROR;
     }
 
     op->start_us = ngx_http_tokenguard_now_us();
     ngx_queue_insert_tail(&rd->ops, &op->queue);
 
-    ngx_http_tokenguard_redis_arm_timer(0);
+    ngx_http_tokenguard_redis_arm_timer(rd, 0);
 
-    if (rd->connected && ngx_http_tokenguard_redis_flush() != NGX_OK) {
+    if (rd->connected && ngx_http_tokenguard_redis_flush(rd) != NGX_OK) {
         /*
          * Never call handlers from inside a send: the caller may be in
          * the middle of its own request.  The read event fails the queue,
@@ -296,11 +373,11 @@ ngx_http_tokenguard_redis_send(ngx_http_tokenguard_redis_op_t *op)
 
 
 static ngx_int_t
-ngx_http_tokenguard_redis_append(char *cmd, size_t len)
+ngx_http_tokenguard_redis_append(ngx_http_tokenguard_redis_t *rd, char *cmd,
+    size_t len)
 {
     u_char                       *p;
     size_t                        size;
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
 
     if (rd->out_pos == rd->out_len) {
         rd->out_pos = 0;
@@ -338,11 +415,10 @@ ngx_http_tokenguard_redis_append(char *cmd, size_t len)
 
 
 static ngx_int_t
-ngx_http_tokenguard_redis_connect(void)
+ngx_http_tokenguard_redis_connect(ngx_http_tokenguard_redis_t *rd)
 {
     ngx_int_t                     rc;
     ngx_connection_t             *c;
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
 
     /* an exiting worker still serves requests: it reconnects, until its
      * exit_process, when what is left goes to the journal */
@@ -358,9 +434,9 @@ ngx_http_tokenguard_redis_connect(void)
 
     ngx_memzero(&rd->peer, sizeof(ngx_peer_connection_t));
 
-    rd->peer.sockaddr = rd->conf->addr->sockaddr;
-    rd->peer.socklen = rd->conf->addr->socklen;
-    rd->peer.name = &rd->conf->name;
+    rd->peer.sockaddr = rd->addr.sockaddr;
+    rd->peer.socklen = rd->addr.socklen;
+    rd->peer.name = &rd->name;
     rd->peer.get = ngx_event_get_peer;
     rd->peer.log = ngx_cycle->log;
     rd->peer.log_error = NGX_ERROR_ERR;
@@ -379,7 +455,7 @@ ngx_http_tokenguard_redis_connect(void)
         if (!rd->logged_down) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "tokenguard: cannot connect to redis at \"%V\"",
-                          &rd->conf->name);
+                          &rd->name);
             rd->logged_down = 1;
         }
 
@@ -400,12 +476,12 @@ ngx_http_tokenguard_redis_connect(void)
     rd->reader = redisReaderCreate();
 
     if (rd->reader == NULL) {
-        ngx_http_tokenguard_redis_fail("out of memory");
+        ngx_http_tokenguard_redis_fail(rd, "out of memory");
         return NGX_ERROR;
     }
 
-    if (ngx_http_tokenguard_redis_queue_handshake() != NGX_OK) {
-        ngx_http_tokenguard_redis_fail("out of memory");
+    if (ngx_http_tokenguard_redis_queue_handshake(rd) != NGX_OK) {
+        ngx_http_tokenguard_redis_fail(rd, "out of memory");
         return NGX_ERROR;
     }
 
@@ -421,16 +497,14 @@ ngx_http_tokenguard_redis_connect(void)
 }
 
 
-/* AUTH [user] password, SELECT and SCRIPT LOAD go first on every new
- * connection */
+/* AUTH, SELECT and SCRIPT LOAD go first on every new connection */
 
 static ngx_int_t
-ngx_http_tokenguard_redis_queue_handshake(void)
+ngx_http_tokenguard_redis_queue_handshake(ngx_http_tokenguard_redis_t *rd)
 {
     ngx_uint_t                       i;
     const char                      *name;
     tg_command_t                     c;
-    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
     ngx_http_tokenguard_redis_op_t  *op;
 
     for (i = 0; i < 2 + TG_SCRIPT_N; i++) {
@@ -448,7 +522,6 @@ ngx_http_tokenguard_redis_queue_handshake(void)
             if (rd->conf->user.len) {
                 tg_command_arg(&c, rd->conf->user.data, rd->conf->user.len);
             }
-
             tg_command_arg(&c, rd->conf->password.data,
                            rd->conf->password.len);
 
@@ -468,14 +541,16 @@ ngx_http_tokenguard_redis_queue_handshake(void)
             tg_command_str(&c, tg_scripts[i - 2]);
         }
 
-        op = ngx_http_tokenguard_redis_op(-1, &c, 0,
+        op = ngx_http_tokenguard_redis_op(-1, &c, sizeof(const char *),
                                           ngx_http_tokenguard_redis_handshake,
-                                          (void *) name);
+                                          rd);
         if (op == NULL) {
             return NGX_ERROR;
         }
 
-        if (ngx_http_tokenguard_redis_append(op->cmd, op->len) != NGX_OK) {
+        ngx_memcpy(op->payload, &name, sizeof(const char *));
+
+        if (ngx_http_tokenguard_redis_append(rd, op->cmd, op->len) != NGX_OK) {
             ngx_http_tokenguard_redis_free(op);
             return NGX_ERROR;
         }
@@ -492,16 +567,20 @@ static void
 ngx_http_tokenguard_redis_handshake(ngx_http_tokenguard_redis_op_t *op,
     redisReply *reply)
 {
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
+    const char                   *name;
+    ngx_http_tokenguard_redis_t  *rd;
 
     if (reply == NULL) {
         return;
     }
 
+    rd = op->data;
+
     if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_memcpy(&name, op->payload, sizeof(const char *));
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "tokenguard: redis at \"%V\" refused %s: %s",
-                      &rd->conf->name, (char *) op->data, reply->str);
+                      &rd->name, name, reply->str);
 
         /* after this reply is freed: fail everything and back off */
         rd->retry_at = ngx_current_msec + rd->backoff;
@@ -514,7 +593,7 @@ ngx_http_tokenguard_redis_handshake(ngx_http_tokenguard_redis_op_t *op,
     if (rd->logged_down) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "tokenguard: connected to redis at \"%V\"",
-                      &rd->conf->name);
+                      &rd->name);
         rd->logged_down = 0;
     }
 
@@ -523,11 +602,10 @@ ngx_http_tokenguard_redis_handshake(ngx_http_tokenguard_redis_op_t *op,
 
 
 static ngx_int_t
-ngx_http_tokenguard_redis_flush(void)
+ngx_http_tokenguard_redis_flush(ngx_http_tokenguard_redis_t *rd)
 {
     ssize_t                       n;
     ngx_connection_t             *c;
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
 
     c = rd->c;
 
@@ -542,7 +620,7 @@ ngx_http_tokenguard_redis_flush(void)
             if (c->ssl == NULL) {   /* TLS said why already */
                 ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                               "tokenguard: cannot write to redis at \"%V\"",
-                              &rd->conf->name);
+                              &rd->name);
             }
 
             return NGX_ERROR;
@@ -572,7 +650,7 @@ ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev)
 
     if (!rd->connected) {
         if (wev->timedout) {
-            ngx_http_tokenguard_redis_fail("connect timed out");
+            ngx_http_tokenguard_redis_fail(rd, "connect timed out");
             return;
         }
 
@@ -586,7 +664,7 @@ ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev)
         }
 
         if (err) {
-            ngx_http_tokenguard_redis_fail("cannot connect");
+            ngx_http_tokenguard_redis_fail(rd, "cannot connect");
             return;
         }
 
@@ -610,8 +688,8 @@ ngx_http_tokenguard_redis_write_handler(ngx_event_t *wev)
         return;
     }
 
-    if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
-        ngx_http_tokenguard_redis_fail(NULL);
+    if (ngx_http_tokenguard_redis_flush(rd) != NGX_OK) {
+        ngx_http_tokenguard_redis_fail(rd, NULL);
     }
 }
 
@@ -629,7 +707,7 @@ ngx_http_tokenguard_redis_tls_handler(ngx_connection_t *c, ngx_int_t rc)
     if (rc != NGX_OK) {
         rd->logged_down = 1;
         ngx_http_tokenguard_counters_store(-1, 1, 0);
-        ngx_http_tokenguard_redis_fail(NULL);
+        ngx_http_tokenguard_redis_fail(rd, NULL);
         return;
     }
 
@@ -646,8 +724,8 @@ ngx_http_tokenguard_redis_ready(ngx_connection_t *c)
 
     rd->connected = 1;
 
-    if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
-        ngx_http_tokenguard_redis_fail(NULL);
+    if (ngx_http_tokenguard_redis_flush(rd) != NGX_OK) {
+        ngx_http_tokenguard_redis_fail(rd, NULL);
         return;
     }
 
@@ -671,7 +749,7 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
     rd = c->data;
 
     if (rev->timedout) {
-        ngx_http_tokenguard_redis_fail("timed out");
+        ngx_http_tokenguard_redis_fail(rd, "timed out");
         return;
     }
 
@@ -682,7 +760,7 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
          */
         n = c->close;
 
-        ngx_http_tokenguard_redis_fail(NULL);
+        ngx_http_tokenguard_redis_fail(rd, NULL);
 
         if (n) {
             rd->retry_at = 0;
@@ -700,18 +778,18 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
         }
 
         if (n == 0 || n == NGX_ERROR) {
-            ngx_http_tokenguard_redis_lost(n);
+            ngx_http_tokenguard_redis_lost(rd, n);
             return;
         }
 
         if (redisReaderFeed(rd->reader, (char *) buf, n) != REDIS_OK) {
-            ngx_http_tokenguard_redis_fail("protocol error");
+            ngx_http_tokenguard_redis_fail(rd, "protocol error");
             return;
         }
 
         for ( ;; ) {
             if (redisReaderGetReply(rd->reader, &reply) != REDIS_OK) {
-                ngx_http_tokenguard_redis_fail("protocol error");
+                ngx_http_tokenguard_redis_fail(rd, "protocol error");
                 return;
             }
 
@@ -719,13 +797,13 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
                 break;
             }
 
-            ngx_http_tokenguard_redis_dispatch(reply);
+            ngx_http_tokenguard_redis_dispatch(rd, reply);
             freeReplyObject(reply);
 
             if (rd->c == NULL || rd->c->read->error) {
                 /* a handler failed the connection */
                 if (rd->c) {
-                    ngx_http_tokenguard_redis_fail(NULL);
+                    ngx_http_tokenguard_redis_fail(rd, NULL);
                 }
 
                 return;
@@ -737,19 +815,19 @@ ngx_http_tokenguard_redis_read_handler(ngx_event_t *rev)
         return;
     }
 
-    ngx_http_tokenguard_redis_arm_timer(1);
+    ngx_http_tokenguard_redis_arm_timer(rd, 1);
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        ngx_http_tokenguard_redis_fail("cannot read");
+        ngx_http_tokenguard_redis_fail(rd, "cannot read");
     }
 }
 
 
 static void
-ngx_http_tokenguard_redis_dispatch(redisReply *reply)
+ngx_http_tokenguard_redis_dispatch(ngx_http_tokenguard_redis_t *rd,
+    redisReply *reply)
 {
     ngx_queue_t                     *q;
-    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
     ngx_http_tokenguard_redis_op_t  *op;
 
     if (ngx_queue_empty(&rd->ops)) {
@@ -760,8 +838,15 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
     }
 
     q = ngx_queue_head(&rd->ops);
-    ngx_queue_remove(q);
     op = ngx_queue_data(q, ngx_http_tokenguard_redis_op_t, queue);
+
+    if (op->asking_reply) {
+        /* ASKING's own +OK (an error there shows in the command's) */
+        op->asking_reply = 0;
+        return;
+    }
+
+    ngx_queue_remove(q);
 
     if (reply->type == REDIS_REPLY_ERROR && op->script >= 0
         && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
@@ -774,11 +859,11 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
          */
 
         if (ngx_http_tokenguard_redis_as_eval(op) == NGX_OK
-            && ngx_http_tokenguard_redis_append(op->cmd, op->len) == NGX_OK)
+            && ngx_http_tokenguard_redis_append(rd, op->cmd, op->len) == NGX_OK)
         {
             ngx_queue_insert_tail(&rd->ops, &op->queue);
 
-            if (ngx_http_tokenguard_redis_flush() != NGX_OK) {
+            if (ngx_http_tokenguard_redis_flush(rd) != NGX_OK) {
                 rd->c->read->error = 1;
             }
 
@@ -789,6 +874,13 @@ ngx_http_tokenguard_redis_dispatch(redisReply *reply)
     ngx_http_tokenguard_counters_store(
         ngx_http_tokenguard_now_us() - op->start_us,
         reply->type == REDIS_REPLY_ERROR, 0);
+
+    /* a cluster redirect: the filter owns the op from here */
+    if (rd->filter && reply->type == REDIS_REPLY_ERROR
+        && rd->filter(rd, op, reply) == NGX_OK)
+    {
+        return;
+    }
 
     op->handler(op, reply);
     ngx_http_tokenguard_redis_free(op);
@@ -859,9 +951,9 @@ ngx_http_tokenguard_redis_as_eval(ngx_http_tokenguard_redis_op_t *op)
 /* while replies are owed, the connection may be silent "timeout" at most */
 
 static void
-ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress)
+ngx_http_tokenguard_redis_arm_timer(ngx_http_tokenguard_redis_t *rd,
+    ngx_uint_t progress)
 {
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
 
     if (rd->c == NULL) {
         return;
@@ -892,38 +984,36 @@ ngx_http_tokenguard_redis_arm_timer(ngx_uint_t progress)
 /* a read returned n, 0 or NGX_ERROR: a TLS error has its line already */
 
 static void
-ngx_http_tokenguard_redis_lost(ssize_t n)
+ngx_http_tokenguard_redis_lost(ngx_http_tokenguard_redis_t *rd, ssize_t n)
 {
-    ngx_http_tokenguard_redis_t  *rd = &ngx_http_tokenguard_redis;
-
     if (n == 0) {
-        ngx_http_tokenguard_redis_fail("closed the connection");
+        ngx_http_tokenguard_redis_fail(rd, "closed the connection");
         return;
     }
 
     if (rd->c->ssl == NULL) {
-        ngx_http_tokenguard_redis_fail("cannot read");
+        ngx_http_tokenguard_redis_fail(rd, "cannot read");
         return;
     }
 
     rd->logged_down = 1;
     ngx_http_tokenguard_counters_store(-1, 1, 0);
-    ngx_http_tokenguard_redis_fail(NULL);
+    ngx_http_tokenguard_redis_fail(rd, NULL);
 }
 
 
 /* closes the connection and fails every queued op (why NULL: no log) */
 
 static void
-ngx_http_tokenguard_redis_fail(const char *why)
+ngx_http_tokenguard_redis_fail(ngx_http_tokenguard_redis_t *rd,
+    const char *why)
 {
     ngx_queue_t                      ops, *q;
-    ngx_http_tokenguard_redis_t     *rd = &ngx_http_tokenguard_redis;
     ngx_http_tokenguard_redis_op_t  *op;
 
     if (why) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "tokenguard: redis at \"%V\" %s%s", &rd->conf->name,
+                      "tokenguard: redis at \"%V\" %s%s", &rd->name,
                       why, ngx_queue_empty(&rd->ops) ? ""
                            : "; failing the commands in flight");
         rd->logged_down = 1;
@@ -975,7 +1065,63 @@ ngx_http_tokenguard_redis_fail(const char *why)
 }
 
 
-/* tokenguard_redis ADDR [tls] [user=NAME] [password=S] [db=N] [timeout=T] */
+/* the default TLS name of the first address, null-terminated for
+ * SSL_set_tlsext_host_name */
+
+static ngx_int_t
+ngx_http_tokenguard_redis_host(ngx_conf_t *cf,
+    ngx_http_tokenguard_redis_conf_t *rc, ngx_url_t *u)
+{
+    ngx_str_t  s;
+
+    s = u->host;
+
+    if (s.len > 2 && s.data[0] == '[') {     /* [::1]: the address alone */
+        s.data++;
+        s.len -= 2;
+    }
+
+    rc->host.len = u->family == AF_UNIX ? 0 : s.len;
+    rc->host.data = ngx_pnalloc(cf->pool, rc->host.len + 1);
+    if (rc->host.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(rc->host.data, s.data, rc->host.len);
+    rc->host.data[rc->host.len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* the options that do not go together */
+
+static ngx_int_t
+ngx_http_tokenguard_redis_check(ngx_conf_t *cf,
+    ngx_http_tokenguard_redis_conf_t *rc, ngx_str_t *name)
+{
+    if (rc->user.len && rc->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" has \"user=\" without \"password=\"",
+                           name);
+        return NGX_ERROR;
+    }
+
+    if (!rc->cluster && rc->seeds->nelts > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "several addresses in \"%V\" directive are"
+                           " cluster seeds: add \"cluster\"", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * tokenguard_redis ADDR [ADDR ...] [cluster] [tls] [user=NAME]
+ * [password=S] [db=N] [timeout=T]: each option its own branch of the loop
+ */
 
 char *
 ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -983,9 +1129,10 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_tokenguard_redis_conf_t  *rc;
 
-    ngx_url_t    u;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i;
+    ngx_url_t                          u;
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_http_tokenguard_redis_seed_t  *seed;
 
     rc = (ngx_http_tokenguard_redis_conf_t *) ((char *) conf + cmd->offset);
 
@@ -995,40 +1142,18 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    ngx_memzero(&u, sizeof(ngx_url_t));
-    u.url = value[1];
-    u.default_port = 6379;
-
-    /* resolved here, at configuration time: never in a worker */
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid address \"%V\" in \"%V\" directive%s%s",
-                           &value[1], &value[0], u.err ? ": " : "",
-                           u.err ? u.err : "");
+    rc->seeds = ngx_array_create(cf->pool, 4,
+                                 sizeof(ngx_http_tokenguard_redis_seed_t));
+    if (rc->seeds == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    rc->addr = &u.addrs[0];
-    rc->name = value[1];
+    for (i = 1; i < cf->args->nelts; i++) {
 
-    /* the default TLS name; null-terminated for SSL_set_tlsext_host_name */
-    s = u.host;
-
-    if (s.len > 2 && s.data[0] == '[') {     /* [::1]: the address alone */
-        s.data++;
-        s.len -= 2;
-    }
-
-    rc->host.len = u.family == AF_UNIX ? 0 : s.len;
-    rc->host.data = ngx_pnalloc(cf->pool, rc->host.len + 1);
-    if (rc->host.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(rc->host.data, s.data, rc->host.len);
-    rc->host.data[rc->host.len] = '\0';
-
-    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "cluster") == 0) {
+            rc->cluster = 1;
+            continue;
+        }
 
         if (ngx_strcmp(value[i].data, "tls") == 0) {
             rc->tls.enable = 1;
@@ -1068,13 +1193,71 @@ ngx_http_tokenguard_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        goto invalid;
+        /* a seed after the first has its port: a word is an option */
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
+            || (i > 1 && ngx_strlchr(value[i].data,
+                                     value[i].data + value[i].len, ':')
+                         == NULL))
+        {
+            goto invalid;
+        }
+
+        /* an address: resolved here, at configuration time, never in a
+         * worker */
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[i];
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"%V\" directive"
+                               "%s%s", &value[i], &value[0],
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc->seeds->nelts == TG_SLOT_NODES_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "more than %d addresses in \"%V\" directive",
+                               TG_SLOT_NODES_MAX, &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        seed = ngx_array_push(rc->seeds);
+        if (seed == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        seed->addr = &u.addrs[0];
+        seed->name = value[i];
+
+        if (rc->seeds->nelts == 1
+            && ngx_http_tokenguard_redis_host(cf, rc, &u) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
-    if (rc->user.len && rc->password.len == 0) {
+    if (rc->seeds->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" has \"user=\" without \"password=\"",
+                           "no address in \"%V\" directive", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    seed = rc->seeds->elts;
+    rc->addr = seed[0].addr;
+    rc->name = seed[0].name;
+
+    if (rc->cluster && rc->db != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"db=\" cannot be used with \"cluster\" in"
+                           " \"%V\" directive: Redis Cluster has db 0 only",
                            &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_tokenguard_redis_check(cf, rc, &value[0]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1085,7 +1268,8 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" in \"%V\" directive,"
                        " expected \"tls\", \"user=NAME\", \"password=\","
-                       " \"db=N\" or \"timeout=TIME\"",
+                       " \"db=N\", \"timeout=TIME\", \"cluster\" or an"
+                       " address",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
 }

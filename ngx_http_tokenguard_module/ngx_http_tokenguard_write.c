@@ -54,7 +54,7 @@ ngx_http_tokenguard_write(ngx_http_tokenguard_redis_op_t *op)
         return;
     }
 
-    if (ngx_http_tokenguard_redis_send(op) != NGX_OK) {
+    if (ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
         (void) ngx_http_tokenguard_journal_add(op->script, op->cmd, op->len);
         ngx_http_tokenguard_redis_free(op);
     }

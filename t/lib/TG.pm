@@ -86,8 +86,13 @@ sub new {
     # sends eight 3.8 MB bodies at once)
     $self->{redis_timeout} //= '10s' if $ENV{TG_VALGRIND};
     $self->start_stub;
-    # redis_port => N shares another test instance's redis
-    $self->start_redis unless $opt{no_redis} || $opt{redis_port};
+    # redis_port => N shares another test instance's redis; cluster => 1
+    # starts a Redis Cluster of three masters and three replicas instead
+    if ($opt{cluster}) {
+        $self->start_cluster;
+    } else {
+        $self->start_redis unless $opt{no_redis} || $opt{redis_port};
+    }
     $self->start_redis_proxy if $ENV{TG_TINY} && $self->{redis_port};
     $self->{redis_timeout} //= '1s';
     $self->write_prices;
@@ -125,7 +130,11 @@ sub conf_text {
         $ssl =~ s/%%TLS%%/$self->{dir}\/tls/g;
         $ledger .= $ssl;
     }
-    $ledger .= "    tokenguard_redis 127.0.0.1:$redis $params"
+    my $addrs = $self->{cluster}
+        ? join(' ', map { "127.0.0.1:$_" } @{ $self->{cluster_ports} }[0, 1])
+          . ' cluster'
+        : "127.0.0.1:" . ($redis // '');
+    $ledger .= "    tokenguard_redis $addrs $params"
                . " timeout=$self->{redis_timeout};\n"
         if $self->{redis_port} && !$self->{no_redis_directive};
     # budget leases are the shipped default (flush=1s idle=3s); lease => 0
@@ -333,9 +342,104 @@ sub start_redis {
 }
 
 
+# a Redis Cluster on loopback: six redis-server --cluster-enabled yes,
+# "redis-cli --cluster create" with one replica each, ready once every
+# node says cluster_state:ok and agrees on the slots.  redis_port is the
+# first master (redis() follows MOVED and ASK from there).
+sub start_cluster {
+    my ($self) = @_;
+    # a node's cluster bus listens on its port + 10000
+    my @ports;
+    while (@ports < 6) {
+        my $port = free_port();
+        next if $port >= 55000 || grep { $_ == $port } @ports;
+        my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                        LocalPort => $port + 10000,
+                                        Listen => 1, ReuseAddr => 1)
+            or next;
+        close $bus;
+        push @ports, $port;
+    }
+    $self->{cluster_ports} = \@ports;
+    $self->{redis_timeout} //= '1s';
+    for my $port (@ports) {
+        my $dir = "$self->{dir}/redis-$port";
+        make_path($dir);
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            open STDOUT, '>', "$dir/log";
+            exec 'redis-server', '--bind', '127.0.0.1', '--port', $port,
+                 '--save', '', '--appendonly', 'no', '--dir', $dir,
+                 '--cluster-enabled', 'yes',
+                 '--cluster-config-file', "$dir/nodes.conf",
+                 '--cluster-node-timeout', '2000',
+                 @{ $self->{redis_args} || [] };
+            die "exec redis-server: $!";
+        }
+        $self->{cluster_pids}{$port} = $pid;
+        wait_port($port, 'redis-server');
+    }
+    my @addrs = map { "127.0.0.1:$_" } @ports;
+    my $out = `redis-cli --cluster create @addrs --cluster-replicas 1 --cluster-yes 2>&1`;
+    die "redis-cli --cluster create failed:\n$out" if $?;
+    $self->{redis_port} = $ports[0];
+    $self->wait_cluster or die "the cluster did not become ok\n";
+}
+
+
+# every node that runs says cluster_state:ok, and all masters' slots
+# add up to 16384
+sub wait_cluster {
+    my ($self, $secs) = @_;
+    return wait_for(sub {
+        for my $port (keys %{ $self->{cluster_pids} }) {
+            my $info = eval { $self->redis_at($port, 'CLUSTER', 'INFO') };
+            return 0 unless defined $info && !ref $info
+                            && $info =~ /cluster_state:ok/
+                            && $info =~ /cluster_slots_ok:16384/;
+        }
+        return 1;
+    }, $secs // 30);
+}
+
+
+# the masters as { port => [slot ranges] }, from CLUSTER SLOTS
+sub cluster_masters {
+    my ($self) = @_;
+    my %m;
+    for my $r (@{ $self->redis('CLUSTER', 'SLOTS') || [] }) {
+        push @{ $m{ $r->[2][1] } }, [$r->[0], $r->[1]];
+    }
+    return \%m;
+}
+
+
+# a command to one node of the cluster, no redirect followed
+sub redis_at {
+    my ($self, $port, @cmd) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $port, Timeout => 5)
+        or die "cannot connect to redis at $port: $!";
+    print $s resp(@cmd);
+    my $r = read_resp($s);
+    close $s;
+    return $r;
+}
+
+
+# a cluster node killed (KILL) or stopped
+sub stop_cluster_node {
+    my ($self, $port, $sig) = @_;
+    my $pid = delete $self->{cluster_pids}{$port} or return;
+    kill $sig // 'TERM', $pid;
+    waitpid $pid, 0;
+}
+
+
 # stop_redis('KILL') is a crash: no shutdown save, connections reset
 sub stop_redis {
     my ($self, $sig) = @_;
+    $self->stop_cluster_node($_, $sig) for keys %{ $self->{cluster_pids} };
     return unless $self->{redis_pid};
     kill 'CONT', $self->{redis_pid};
     kill $sig // 'TERM', $self->{redis_pid};
@@ -469,18 +573,32 @@ sub stop_redis_proxy {
 # errors as { error => text })
 sub redis {
     my ($self, @cmd) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $self->{redis_port},
-                                  Timeout => 5)
-        or die "cannot connect to redis: $!";
-    if ($self->{redis_password}) {
-        print $s resp('AUTH', $self->{redis_password});
-        read_resp($s);
+    my $port = $self->{redis_port};
+    my $asking;
+    for (1 .. 5) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Timeout => 5)
+            or die "cannot connect to redis: $!";
+        if ($self->{redis_password}) {
+            print $s resp('AUTH', $self->{redis_password});
+            read_resp($s);
+        }
+        if ($asking) {
+            print $s resp('ASKING');
+            read_resp($s);
+        }
+        print $s resp(@cmd);
+        my $r = read_resp($s);
+        close $s;
+        # a cluster: the key's owner answers
+        if (ref $r eq 'HASH' && $r->{error} =~ /^(MOVED|ASK) \d+ [^:]+:(\d+)/)
+        {
+            ($asking, $port) = ($1 eq 'ASK', $2);
+            next;
+        }
+        return $r;
     }
-    print $s resp(@cmd);
-    my $r = read_resp($s);
-    close $s;
-    return $r;
+    die "redis: too many redirects for @cmd\n";
 }
 
 
@@ -702,6 +820,7 @@ sub DESTROY {
     }
     kill 'TERM', $self->{stub_pid} if $self->{stub_pid};
     kill 'TERM', $self->{redis_pid} if $self->{redis_pid};
+    kill 'TERM', $_ for values %{ $self->{cluster_pids} || {} };
     kill 'TERM', $self->{redis_proxy_pid} if $self->{redis_proxy_pid};
 }
 

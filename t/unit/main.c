@@ -80,6 +80,7 @@ main(void)
     test_jscan();
     test_scan();
     test_command();
+    test_slot();
 
     printf("1..%d\n", tap_n);
 

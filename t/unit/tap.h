@@ -34,5 +34,6 @@ void test_usage(void);
 void test_jscan(void);
 void test_scan(void);
 void test_command(void);
+void test_slot(void);
 
 #endif

@@ -14,6 +14,11 @@
 #   PEERS=portkey   Portkey's gateway on the agentic loads (npm ci, pinned)
 #   PROFILE=1       perf record -g of B's and O's workers on the agentic
 #                   loads, the top of perf report in results.md
+#   CLUSTER=1       B and O against a Redis Cluster on loopback (three
+#                   masters, three replicas) instead of one Redis: side B
+#                   once (SIDES="B O", ONLY=chat, ROUNDS=1 by default); redis
+#                   cmds and ledger calls per request are summed over every
+#                   node (ledger calls: the round trips a request waits for)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,8 +28,14 @@ nginx=${TG_NGINX_BIN:-/usr/sbin/nginx}
 
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
-ROUNDS=${ROUNDS:-3}
+[ -n "${CLUSTER:-}" ] || ROUNDS=${ROUNDS:-3}
 STREAMS=${STREAMS:-2000}
+CLUSTER=${CLUSTER:-}
+if [ -n "$CLUSTER" ]; then
+    SIDES=${SIDES:-B O}
+    ONLY=${ONLY:-chat}
+    ROUNDS=${ROUNDS:-1}
+fi
 SIDES=${SIDES:-A B O}
 ONLY=${ONLY:-chat agentic paced streams core}
 PEERS=${PEERS:-}
@@ -127,6 +138,11 @@ start_all() {
     conf 0 a.conf a.conf
     conf 0 b.conf b.conf b "$PORT_B" ""
     conf 0 b.conf o.conf o "$PORT_O" "tokenguard_lease off;"
+    if [ -n "$CLUSTER" ]; then
+        sed -i "s|tokenguard_redis 127.0.0.1:$REDIS;|tokenguard_redis $(
+            for p in $CLUSTER_PORTS; do printf '127.0.0.1:%s ' "$p"; done
+            )cluster;|" "$dir/b.conf" "$dir/o.conf"
+    fi
     for c in upstream a b o; do
         "$nginx" -p "$dir/" -c "$dir/$c.conf" -g "$user"
     done
@@ -151,10 +167,36 @@ stop_nginx() {
     sleep 1
 }
 
-redis-server --bind 127.0.0.1 --port $REDIS --save '' --appendonly no \
-    --dir "$dir" --logfile "$dir/logs/redis.log" &
-pids+=($!)
-sleep 0.3
+if [ -n "$CLUSTER" ]; then
+    # six nodes on 18810-18815 (their cluster bus on port + 10000)
+    CLUSTER_PORTS="18810 18811 18812 18813 18814 18815"
+    for p in $CLUSTER_PORTS; do
+        mkdir -p "$dir/redis-$p"
+        redis-server --bind 127.0.0.1 --port "$p" --save '' \
+            --appendonly no --dir "$dir/redis-$p" \
+            --logfile "$dir/logs/redis-$p.log" --cluster-enabled yes \
+            --cluster-config-file "$dir/redis-$p/nodes.conf" &
+        pids+=($!)
+    done
+    sleep 0.5
+    redis-cli --cluster create $(for p in $CLUSTER_PORTS; do
+        printf '127.0.0.1:%s ' "$p"; done) --cluster-replicas 1 \
+        --cluster-yes > "$dir/logs/cluster-create.log"
+    for _ in $(seq 100); do
+        ok=1
+        for p in $CLUSTER_PORTS; do
+            redis-cli -p "$p" CLUSTER INFO | grep -q cluster_state:ok || ok=
+        done
+        [ -n "$ok" ] && break
+        sleep 0.2
+    done
+else
+    CLUSTER_PORTS=$REDIS
+    redis-server --bind 127.0.0.1 --port $REDIS --save '' --appendonly no \
+        --dir "$dir" --logfile "$dir/logs/redis.log" &
+    pids+=($!)
+    sleep 0.3
+fi
 start_all 0
 
 port_of() {
@@ -170,17 +212,32 @@ worker() {
     if [ "$1" = P ]; then cat "$dir/logs/p.pid"; return; fi
     pgrep -P "$(cat "$dir/logs/$(echo "$1" | tr ABO abo).pid")" | head -1
 }
-redis_pid=$(pgrep -f "redis-server 127.0.0.1:$REDIS" | head -1)
+redis_pids=$(for p in $CLUSTER_PORTS; do
+    pgrep -f "redis-server 127.0.0.1:$p" | head -1; done)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+redis_ticks() {
+    local p s=0
+    for p in $redis_pids; do s=$(( s + $(ticks "$p") )); done
+    echo $s
+}
+# the masters' commands but the cluster's own (CLUSTER SLOTS, INFO); a
+# replica's copies are not round trips of nginx's
+redis_stats() {
+    local p
+    for p in $CLUSTER_PORTS; do
+        redis-cli -p "$p" INFO replication | grep -q role:master \
+            && redis-cli -p "$p" INFO commandstats
+    done
+}
 redis_calls() {
-    redis-cli -p $REDIS INFO commandstats \
-        | awk -F'[=,]' '/^cmdstat_/ { s += $2 } END { print s + 0 }'
+    redis_stats | awk -F'[=,]' '/^cmdstat_/ && !/^cmdstat_(cluster|info)/ {
+        s += $2 } END { print s + 0 }'
 }
 # ledger round trips: the script calls (every other command is a write
 # nobody waits for: index SADD/EXPIRE, the recall poll)
 redis_scripts() {
-    redis-cli -p $REDIS INFO commandstats \
-        | awk -F'[=,]' '/^cmdstat_evalsha:/ { print $2 + 0 }'
+    redis_stats | awk -F'[=,]' '/^cmdstat_evalsha:/ { s += $2 }
+        END { print s + 0 }'
 }
 
 # one wrk run: run SIDE BODY PATH STREAM CONNS [RATE] prints "rps p50_ms
@@ -192,7 +249,7 @@ run() {
     w=$(worker "$side")
     [ "$side" = P ] && hdrs=$(peer_headers "$(echo "$body" \
         | sed -e 's/^agentic-//' -e 's/-stream//' -e 's/\.json$//')")
-    t0=$(( $(ticks "$w") + $(ticks "$redis_pid") ))
+    t0=$(( $(ticks "$w") + $(redis_ticks) ))
     c0=$(redis_calls)
     e0=$(redis_scripts)
     out=$(BODY_FILE="$dir/$body" BENCH_PATH="$path" BENCH_HEADERS="$hdrs" \
@@ -201,7 +258,7 @@ run() {
               ${stream:+-H "X-Stream: 1"} "http://127.0.0.1:$port")
     req=$(echo "$out" | awk '/requests in/ { print $1 }')
     rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
-    t1=$(( $(ticks "$w") + $(ticks "$redis_pid") - t0 ))
+    t1=$(( $(ticks "$w") + $(redis_ticks) - t0 ))
     c1=$(( $(redis_calls) - c0 ))
     e1=$(( $(redis_scripts) - e0 ))
     if echo "$out" | grep -q "Non-2xx" || [ "${req:-0}" -eq 0 ]; then

@@ -17,8 +17,8 @@
 
 
 static const char  tgc_usage_text[] =
-"usage: tokenguardctl [-r ADDR] [--tls ...] [--user NAME] [-a PASSWORD]\n"
-"                     [--db N] [--json] COMMAND\n"
+"usage: tokenguardctl [-r ADDR] [--cluster] [--tls ...] [--user NAME]\n"
+"                     [-a PASSWORD] [--db N] [--json] COMMAND\n"
 "\n"
 "commands:\n"
 "  usage user|team NAME [--period P]\n"
@@ -38,6 +38,8 @@ static const char  tgc_usage_text[] =
 "\n"
 "options:\n"
 "  -r ADDR        Redis, host:port or unix:/path (default 127.0.0.1:6379)\n"
+"  --cluster      Redis Cluster: ADDR is a seed node (as tokenguard_redis\n"
+"                 cluster)\n"
 "  -a PASSWORD    Redis password (default: $TOKENGUARD_REDIS_PASSWORD)\n"
 "  --user NAME    Redis ACL user: AUTH NAME PASSWORD (as user=NAME)\n"
 "  --db N         Redis database (as tokenguard_redis db=N)\n"
@@ -269,6 +271,11 @@ main(int argc, char **argv)
             continue;
         }
 
+        if (strcmp(arg, "--cluster") == 0) {
+            o.cluster = 1;
+            continue;
+        }
+
         if (strcmp(arg, "--watch") == 0) {
             o.watch = 1;
             o.given |= TGC_OPT_WATCH;
@@ -365,6 +372,17 @@ main(int argc, char **argv)
             return tgc_usage_error("unknown option \"%s\"", arg);
         }
 
+    }
+
+    if (o.cluster && o.tls) {
+        free(args);
+        return tgc_usage_error("--cluster over --tls is not supported yet");
+    }
+
+    if (o.cluster && o.db > 0) {
+        free(args);
+        return tgc_usage_error("--db cannot be used with --cluster: Redis "
+                               "Cluster has db 0 only");
     }
 
     if (nargs == 0) {

@@ -219,6 +219,10 @@ tgc_connect(tgc_t *c)
         freeReplyObject(r);
     }
 
+    if (c->opts->cluster) {
+        return tgc_cluster_connect(c);
+    }
+
     return TGC_OK;
 }
 
@@ -226,6 +230,7 @@ tgc_connect(tgc_t *c)
 void
 tgc_disconnect(tgc_t *c)
 {
+    tgc_cluster_free(c);
     tgc_tls_free(c);
 
     if (c->ctx) {
@@ -259,11 +264,29 @@ tgc_command(tgc_t *c, redisReply **reply, int argc, const char **argv,
     const size_t *lens)
 {
     int          rc;
+    char        *cmd;
+    long         n;
     redisReply  *r;
 
-    rc = tgc_raw(c, &r, argc, argv, lens);
-    if (rc != TGC_OK) {
-        return rc;
+    if (c->cluster) {
+        n = redisFormatCommandArgv(&cmd, argc, argv, lens);
+        if (n < 0) {
+            tgc_error("out of memory");
+            return TGC_ERROR;
+        }
+
+        rc = tgc_cluster_run(c, cmd, n, &r);
+        free(cmd);
+
+        if (rc != TGC_OK) {
+            return rc;
+        }
+
+    } else {
+        rc = tgc_raw(c, &r, argc, argv, lens);
+        if (rc != TGC_OK) {
+            return rc;
+        }
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
@@ -279,6 +302,10 @@ tgc_command(tgc_t *c, redisReply **reply, int argc, const char **argv,
 int
 tgc_append(tgc_t *c, int argc, const char **argv, const size_t *lens)
 {
+    if (c->cluster) {
+        return tgc_cluster_append(c, argc, argv, lens);
+    }
+
     if (c->ssl) {
         return tgc_tls_append(c, argc, argv, lens);
     }
@@ -298,7 +325,13 @@ tgc_reply(tgc_t *c, redisReply **reply)
     int    rc;
     void  *r;
 
-    if (c->ssl) {
+    if (c->cluster) {
+        rc = tgc_cluster_reply(c, (redisReply **) &r);
+        if (rc != TGC_OK) {
+            return rc;
+        }
+
+    } else if (c->ssl) {
         rc = tgc_tls_reply(c, &r);
         if (rc != TGC_OK) {
             return rc;

@@ -41,6 +41,7 @@ typedef struct {
     const char     *password;
     const char     *user;           /* AUTH user password (ACL) */
     int             db;             /* -1: no SELECT */
+    int             cluster;        /* --cluster: -r is a seed */
     int             tls;            /* --tls; tls.c has the rest */
     int             ssl_noverify;   /* --ssl-verify off */
     const char     *ssl_ca;
@@ -69,12 +70,15 @@ typedef struct {
 
 /* the Redis connection */
 
+typedef struct tgc_cluster_s  tgc_cluster_t;
+
 typedef struct {
     redisContext        *ctx;
     tgc_opts_t          *opts;
     struct ssl_ctx_st   *ssl_ctx;     /* --tls: OpenSSL on ctx's socket, */
     struct ssl_st       *ssl;         /* hiredis's reader for the replies */
     redisReader         *reader;
+    struct tgc_cluster_s *cluster;    /* --cluster: the nodes, slots */
     char                *out;         /* commands not sent yet */
     size_t               out_len;
 } tgc_t;
@@ -179,6 +183,14 @@ int tgc_scope_read(tgc_t *c, char scope, const char *name, size_t len,
 int tgc_scopes_read(tgc_t *c, char scope, tgc_list_t *names,
     const char *period, tgc_period_t *p, tgc_limits_t *lim);
 
+/* cluster.c */
+int tgc_cluster_connect(tgc_t *c);
+void tgc_cluster_free(tgc_t *c);
+int tgc_cluster_run(tgc_t *c, const char *cmd, size_t len,
+    redisReply **reply);
+int tgc_cluster_append(tgc_t *c, int argc, const char **argv,
+    const size_t *lens);
+int tgc_cluster_reply(tgc_t *c, redisReply **reply);
 /* tls.c */
 int tgc_tls_option(tgc_opts_t *o, const char *arg, const char *val);
 int tgc_tls_connect(tgc_t *c, const char *host);
