@@ -219,12 +219,39 @@ is($m->{'tokenguard_reroute_saved_usd_total{tag="saver"}'}, '0.003290',
 
 # --- the report -----------------------------------------------------------
 
-my $c = $t->ctl('report', '--period', $month);
-is($c->{rc}, 0, 'report runs');
-like($c->{out}, qr/what enforcing would have done/i, 'report: the section');
-like($c->{out}, qr/ann\b.*\b1\b.*budget/, 'report: ann would have been'
-     . ' refused once, by the budget');
-like($c->{out}, qr/saver.*\$0\.00329/, 'report: saver would have saved');
+my $html = "$t->{dir}/report.html";
+my $c = $t->ctl('report', '--period', $month, '--json', '--html', $html);
+is($c->{rc}, 0, 'report runs') or diag $c->{err};
+my $j = JSON::PP->new->decode($c->{out} =~ s/^wrote.*\n//mr);
+my %dry = map { ("$_->{scope}:$_->{name}" => $_) } @{ $j->{dry_run}{refused} };
+is($dry{'user:ann'}{refusals}, 1, 'report: ann would have been refused once');
+is($dry{'user:ann'}{budget}, 1, 'report: by the budget');
+is($dry{'team:ops'}{budget}, 1, 'report: the team too');
+is($dry{'user:'}{identity}, 1, 'report: the caller without an identity');
+my ($saver) = grep { $_->{tag} eq 'saver' } @{ $j->{dry_run}{routes} };
+is($saver->{saved_usd}, 0.00329, 'report: saver would have saved $0.00329');
+is($saver->{requests}, 1, 'report: once');
+($saver) = grep { $_->{tag} eq 'saver' } @{ $j->{route_savings} };
+is($saver->{saved_usd}, 0.00329, 'report: reroute savings by route');
+my $page = TG::slurp($html);
+like($page, qr/What enforcing would have done/, 'report page: the section');
+like($page, qr/\$0\.00329/, 'report page: small amounts keep their digits');
+
+# usage shows the cap nginx.conf applied, recorded by the module
+$c = $t->ctl('usage', 'user', 'ann');
+like($c->{out}, qr/limit\s+\$0\.05\s+\(nginx\.conf usd_month\)/,
+     'usage: the cap nginx.conf applied');
+like($c->{out}, qr/spent\s+\$0\.0035 of \$0\.05 \(nginx\.conf\)/,
+     'usage: spent of the cap, and whose');
+$t->redis('HSET', 'tg:{u:ann}:limits', 'usd_month', 2000000);
+$c = $t->ctl('usage', 'user', 'ann');
+like($c->{out}, qr/limit\s+\$2\.00\s+\(ops override usd_month\)/,
+     'usage: an override wins, and says so');
+$c = $t->ctl('--json', 'usage', 'user', 'ann');
+is($c->{json}{limit_source}, 'override', 'usage --json: limit_source');
+$c = $t->ctl('--json', 'usage', 'user', 'bob');
+is($c->{json}{limit_source}, 'nginx.conf', 'usage --json: nginx.conf');
+is($c->{json}{limit_usd}, 0.05, 'usage --json: its limit');
 
 unlike($t->error_log, qr/\[alert\]|\[emerg\]/, 'no alert in error.log');
 

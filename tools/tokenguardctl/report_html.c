@@ -620,19 +620,109 @@ tgc_html_reroutes(FILE *f, tgc_report_t *r)
 }
 
 
+/* tokenguard_dry_run: who enforcing would refuse, what routes would save */
+static void
+tgc_html_dry(FILE *f, tgc_report_t *r)
+{
+    int                  k;
+    char                 a[TGC_MONEY_LEN];
+    size_t               i;
+    const tgc_item_t    *it;
+    const tgc_period_t  *t;
+
+    t = &r->agg.total;
+
+    tgc_section(f, "dry-run", "What enforcing would have done");
+
+    fputs("<p>Requests that locations with <code>tokenguard_dry_run on</code>"
+          " let through and would have refused, by who sent them and why "
+          "(a caller without an identity is counted under the empty "
+          "name).</p>\n", f);
+
+    tgc_th(f, "Scope\0Name\0Would be refused\0Identity\0Policy\0Budget"
+           "\0Sandbox", "llrrrrr");
+
+    for (i = 0; i < r->dry.n; i++) {
+        it = &r->dry.items[i];
+        fputs("<tr>", f);
+        tgc_tds(f, it->scope == TG_SCOPE_USER ? "user" : "team", 0);
+
+        if (it->len) {
+            tgc_td(f, it->name, it->len, 0);
+        } else {
+            tgc_tds(f, "(no identity)", 0);
+        }
+
+        for (k = 0; k < TGC_DRY_KINDS; k++) {
+            tgc_tds(f, tgc_num(it->dry[k], a), 1);
+        }
+
+        fputs("</tr>\n", f);
+    }
+
+    if (r->dry.n == 0) {
+        fputs("<tr><td colspan=\"7\">Dry-run would have refused nothing in "
+              "this period.</td></tr>\n", f);
+    }
+
+    fputs("</tbody></table>\n", f);
+
+    fputs("<p>Routes named but not applied in dry-run, and what applying "
+          "them would have saved (the cost at the requested model minus the "
+          "same usage at the route's target):</p>\n", f);
+
+    tgc_th(f, "Route\0Requests\0Would save", "lrr");
+
+    for (i = 0; i < t->routes.n; i++) {
+        it = &t->routes.items[i];
+
+        if (it->dry_requests == 0) {
+            continue;
+        }
+
+        fputs("<tr>", f);
+        tgc_td(f, it->name, it->len, 0);
+        tgc_tds(f, tgc_num(it->dry_requests, a), 1);
+        tgc_tds(f, tgc_money(it->dry_saved_usd, a), 1);
+        fputs("</tr>\n", f);
+    }
+
+    fputs("</tbody></table>\n<p>Reroute savings by route (enforced):</p>\n",
+          f);
+
+    tgc_th(f, "Route\0Requests\0Saved", "lrr");
+
+    for (i = 0; i < t->routes.n; i++) {
+        it = &t->routes.items[i];
+
+        if (it->requests == 0) {
+            continue;
+        }
+
+        fputs("<tr>", f);
+        tgc_td(f, it->name, it->len, 0);
+        tgc_tds(f, tgc_num(it->requests, a), 1);
+        tgc_tds(f, tgc_money(it->saved_usd, a), 1);
+        fputs("</tr>\n", f);
+    }
+
+    fputs("</tbody></table>\n</section>\n", f);
+}
+
+
 static void
 tgc_html_caps(FILE *f, tgc_report_t *r)
 {
-    char               a[TGC_MONEY_LEN];
+    char               a[TGC_MONEY_LEN], cs[TGC_MONEY_LEN + 16];
     size_t             i;
     const tgc_item_t  *it;
 
     tgc_section(f, "caps", "At or near a cap");
 
     fprintf(f, "<p>Users and teams that have used %d%% or more of a USD cap "
-               "set by ops (<code>usd_month</code>, <code>usd_day</code>); "
-               "spend in flight counts, as it does for the gateway.</p>\n",
-            TGC_NEAR_PCT);
+               "(<code>usd_month</code>, <code>usd_day</code>): an ops "
+               "override, else the cap nginx.conf applied; spend in flight "
+               "counts, as it does for the gateway.</p>\n", TGC_NEAR_PCT);
 
     tgc_th(f, "Scope\0Name\0Cap\0Limit\0Used\0Share used", "lllrrr");
 
@@ -642,7 +732,9 @@ tgc_html_caps(FILE *f, tgc_report_t *r)
         tgc_tds(f, it->scope == TG_SCOPE_USER ? "user" : "team", 0);
         tgc_td(f, it->name, it->len, 0);
         tgc_tds(f, it->field, 0);
-        tgc_tds(f, tgc_money(it->cap_usd, a), 1);
+        snprintf(cs, sizeof(cs), "%s (%s)", tgc_money(it->cap_usd, a),
+                 it->cap_source ? it->cap_source : "override");
+        tgc_tds(f, cs, 1);
         tgc_tds(f, tgc_money(it->usd, a), 1);
         snprintf(a, sizeof(a), "%lld%%", (long long) it->used_pct);
         fprintf(f, "<td class=\"r warn\">%s</td></tr>\n", a);
@@ -653,9 +745,10 @@ tgc_html_caps(FILE *f, tgc_report_t *r)
                    "USD cap.</td></tr>\n", TGC_NEAR_PCT);
     }
 
-    fputs("</tbody></table>\n<p class=\"note\">Caps written in nginx.conf "
-          "(<code>tokenguard_cap</code>) are not stored in Redis and cannot "
-          "be checked here.</p>\n</section>\n", f);
+    fputs("</tbody></table>\n<p class=\"note\">The module records the "
+          "caps nginx.conf (<code>tokenguard_cap</code>) applied to a "
+          "scope's requests in its period hash (<code>conf_usd</code> ...)."
+          "</p>\n</section>\n", f);
 }
 
 
@@ -698,6 +791,7 @@ tgc_html_page(FILE *f, tgc_report_t *r)
     tgc_html_categories(f, r);
     tgc_html_sandbox(f, r);
     tgc_html_reroutes(f, r);
+    tgc_html_dry(f, r);
     tgc_html_caps(f, r);
 
     fputs("<footer><p>Money is counted to the micro-dollar and shown to the "

@@ -83,10 +83,15 @@ tgc_aggregate(tgc_t *c, int what, tgc_agg_t *a)
                 it->tokens_out = ps[i].tokens_out;
                 it->saved_usd = ps[i].saved_usd;
                 it->lim = lims[i];
+                it->dry_saved_usd = ps[i].dry_saved_usd;
+                memcpy(it->dry, ps[i].dry, sizeof(it->dry));
 
-                if (lims[i].set[field] && lims[i].value[field] >= 0) {
+                /* the share divides what one read of one hash gave */
+                if (tgc_cap_effective(&lims[i], &ps[i], field, &it->cap_usd,
+                                      &it->cap_source)
+                    == 0)
+                {
                     it->field = tgc_limit_names[field];
-                    it->cap_usd = lims[i].value[field];
                     it->used_pct = tgc_used_pct(it->usd + it->reserved_usd,
                                                 it->cap_usd);
                 }
@@ -110,6 +115,7 @@ tgc_aggregate(tgc_t *c, int what, tgc_agg_t *a)
     tgc_list_sort_usd(&a->total.models);
     tgc_list_sort_usd(&a->total.cats);
     tgc_list_sort_usd(&a->total.reroutes);
+    tgc_list_sort_usd(&a->total.routes);
 
     return TGC_OK;
 }
