@@ -144,7 +144,7 @@ like($text, qr/chat routine \$4\.06 52% 3/, 'category chat row');
 like($text, qr/agentic agentic \$2\.40 31% 2/, 'category agentic row');
 like($text, qr/translation routine \$0\.30 4% 1/, 'category translation');
 like($text, qr/alice \$0\.35 \$1\.00 35%/, 'sandbox against the grant');
-like($text, qr/user alice usd_month \$5\.00 \$4\.50 90%/,
+like($text, qr/user alice usd_month \$5\.00 \(override\) \$4\.50 90%/,
      'alice is near her cap');
 unlike($text, qr/user bob usd_month/, 'bob has no cap override');
 
