@@ -135,7 +135,7 @@ like($text, qr/gpt-4o gpt-4o-mini 1 \$3\.29/, 'reroutes: the pair');
 like($text, qr/ ml \$6\.90 93% 4 2,000,000 190,000 - - /, 'team ml row');
 like($text, qr/\Q$rd\E \$0\.21 3% 1/, 'team R&D row');
 like($text, qr/\(no team\) \$0\.30 4%/, 'spend outside any team');
-like($text, qr/alice \$4\.50 61% \$0\.35 2 1,200,000 150,000 \$5\.00 90%/,
+like($text, qr/alice \$4\.50 61% \$0\.35 2 1,200,000 150,000 \$5\.00 \(override\) 90%/,
      'user alice row, with her cap');
 like($text, qr/bob \$2\.40 32% \$0\.00 2 800,000 40,000 - -/, 'user bob row');
 like($text, qr/gpt-4o \$7\.25 93% 2,100,000 200,000/, 'model gpt-4o row');

@@ -253,6 +253,14 @@ $c = $t->ctl('--json', 'usage', 'user', 'bob');
 is($c->{json}{limit_source}, 'nginx.conf', 'usage --json: nginx.conf');
 is($c->{json}{limit_usd}, 0.05, 'usage --json: its limit');
 
+# a team's share divides numbers of one pass: spend that landed in a
+# team's hash after the users' were read (a burst) never makes it > 100%
+$t->redis('HINCRBY', "tg:{t:ops}:$month", 'usd', 500000000);
+$c = $t->ctl('report', '--period', $month, '--json');
+my ($ops) = grep { $_->{name} eq 'ops' } @{ $c->{json}{teams} };
+ok($ops->{share_pct} <= 100, "report: a team's share stays <= 100%"
+   . " ($ops->{share_pct})");
+
 unlike($t->error_log, qr/\[alert\]|\[emerg\]/, 'no alert in error.log');
 
 done_testing;

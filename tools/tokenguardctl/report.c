@@ -197,6 +197,13 @@ tgc_report_gather(tgc_t *c, tgc_report_t *r)
         r->no_team_usd = 0;
     }
 
+    /*
+     * The teams' hashes are read after the users': spend that lands in
+     * between is in a team's usd and not in spent_usd.  A share divides
+     * numbers of the same pass, so it never passes 100%.
+     */
+    r->team_base_usd = r->agg.team_total.usd + r->no_team_usd;
+
     for (i = 0; i < r->agg.total.cats.n; i++) {
         it = &r->agg.total.cats.items[i];
 
@@ -425,6 +432,8 @@ tgc_scope_rows(const tgc_list_t *l, size_t max, int64_t total, int users)
         json_object_set_new(e, "tokens_out", json_integer(it->tokens_out));
         json_object_set_new(e, "limit_usd", it->cap_usd >= 0
                             ? tgc_json_usd(it->cap_usd) : json_null());
+        json_object_set_new(e, "limit_source", it->cap_usd >= 0
+                            ? json_string(it->cap_source) : json_null());
         json_object_set_new(e, "used_pct", it->used_pct >= 0
                             ? json_integer(it->used_pct) : json_null());
 
@@ -479,7 +488,7 @@ tgc_report_json(tgc_report_t *r)
                                      r->routine_usd + r->agentic_usd));
 
     json_object_set_new(j, "teams", tgc_scope_rows(&r->agg.teams, r->top_n,
-                                                   r->spent_usd, 0));
+                                                   r->team_base_usd, 0));
     json_object_set_new(j, "no_team_usd", tgc_json_usd(r->no_team_usd));
     json_object_set_new(j, "users", tgc_scope_rows(&r->agg.users, r->top_n,
                                                    r->spent_usd, 1));

@@ -305,8 +305,12 @@ tgc_cap_cells(FILE *f, const tgc_item_t *it)
 {
     char  a[TGC_MONEY_LEN];
 
+    char  cs[TGC_MONEY_LEN + 16];
+
     if (it->cap_usd >= 0) {
-        tgc_tds(f, tgc_money(it->cap_usd, a), 1);
+        snprintf(cs, sizeof(cs), "%s (%s)", tgc_money(it->cap_usd, a),
+                 it->cap_source);
+        tgc_tds(f, cs, 1);
         snprintf(a, sizeof(a), "%lld%%", (long long) it->used_pct);
         fprintf(f, "<td class=\"r%s\">%s</td>",
                 it->used_pct >= TGC_NEAR_PCT ? " warn" : "", a);
@@ -323,12 +327,13 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
 {
     char               a[TGC_MONEY_LEN], title[96];
     size_t             i, n;
-    int64_t            rest;
+    int64_t            rest, base;
     tgc_bar_t         *bars;
     const tgc_list_t  *l;
     const tgc_item_t  *it;
 
     l = users ? &r->agg.users : &r->agg.teams;
+    base = users ? r->spent_usd : r->team_base_usd;
 
     if (l->n > r->top_n) {
         snprintf(title, sizeof(title), "Spend by %s (top %zu of %zu)",
@@ -352,15 +357,15 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
         n++;
     }
 
-    tgc_svg_bars(f, title, bars, n, r->spent_usd);
+    tgc_svg_bars(f, title, bars, n, base);
     free(bars);
 
     if (users) {
         tgc_th(f, "User\0Spent\0Share\0Sandbox\0Requests\0Tokens in\0"
-                  "Tokens out\0Limit (override)\0Used", "lrrrrrrrr");
+                  "Tokens out\0Limit\0Used", "lrrrrrrrr");
     } else {
         tgc_th(f, "Team\0Spent\0Share\0Requests\0Tokens in\0Tokens out\0"
-                  "Limit (override)\0Used", "lrrrrrrr");
+                  "Limit\0Used", "lrrrrrrr");
     }
 
     rest = 0;
@@ -376,7 +381,7 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
         fputs("<tr>", f);
         tgc_td(f, it->name, it->len, 0);
         tgc_tds(f, tgc_money(it->usd, a), 1);
-        tgc_tds(f, tgc_pct(it->usd, r->spent_usd, a), 1);
+        tgc_tds(f, tgc_pct(it->usd, base, a), 1);
         if (users) {
             tgc_tds(f, tgc_money(it->sandbox_usd, a), 1);
         }
@@ -390,14 +395,14 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
     if (l->n > r->top_n) {
         fprintf(f, "<tr><td>%zu more</td>", l->n - r->top_n);
         tgc_tds(f, tgc_money(rest, a), 1);
-        tgc_tds(f, tgc_pct(rest, r->spent_usd, a), 1);
+        tgc_tds(f, tgc_pct(rest, base, a), 1);
         fprintf(f, "<td colspan=\"%d\"></td></tr>\n", users ? 6 : 5);
     }
 
     if (!users && r->no_team_usd > 0) {
         fputs("<tr><td><em>(no team)</em></td>", f);
         tgc_tds(f, tgc_money(r->no_team_usd, a), 1);
-        tgc_tds(f, tgc_pct(r->no_team_usd, r->spent_usd, a), 1);
+        tgc_tds(f, tgc_pct(r->no_team_usd, base, a), 1);
         fputs("<td colspan=\"5\"></td></tr>\n", f);
     }
 
@@ -410,10 +415,9 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
 
     if (users) {
         fputs("<p class=\"note\">Spent is what the caps see; sandbox spend "
-              "is apart. Limit is an ops override "
-              "(<code>tokenguardctl limit</code>); caps written in "
-              "nginx.conf are not stored in Redis and are not shown.</p>\n",
-              f);
+              "is apart. Limit is the USD cap that applies: an ops override "
+              "(<code>tokenguardctl limit</code>), else the one nginx.conf "
+              "applied, as the module recorded it.</p>\n", f);
     } else {
         fputs("<p class=\"note\">Team spend excludes sandbox requests (they "
               "are the user's alone); <em>(no team)</em> is spend of "

@@ -268,6 +268,8 @@ typedef struct {
     int64_t         routine_usd;    /* by category: every one but agentic */
     int64_t         agentic_usd;
     int64_t         no_team_usd;    /* spent by users outside any team */
+    int64_t         team_base_usd;  /* what teams' shares divide: theirs
+                                       and no team's, from one pass */
     tgc_list_t      sandbox;        /* users: sandbox_usd, cap_usd */
     tgc_list_t      near;           /* scopes at >= TGC_NEAR_PCT of a cap */
     tgc_list_t      dry;            /* scopes dry-run would have refused */
