@@ -253,6 +253,22 @@ $c = $t->ctl('--json', 'usage', 'user', 'bob');
 is($c->{json}{limit_source}, 'nginx.conf', 'usage --json: nginx.conf');
 is($c->{json}{limit_usd}, 0.05, 'usage --json: its limit');
 
+# top: the caps that apply, sortable by the share used
+$c = $t->ctl('--json', 'top', '--sort', 'share');
+my @share = map { $_->{used_pct} // -1 } @{ $c->{json}{rows} || [] };
+ok(@share >= 3, 'top --sort share: rows') or diag $c->{out};
+is_deeply(\@share, [sort { $b <=> $a } @share], 'top --sort share: biggest'
+          . ' share first');
+$c = $t->ctl('top', '--sort', 'share', '-n', '50');
+like($c->{out}, qr/by share of the cap used/, 'top: the heading says so');
+like($c->{out}, qr/^\s+\(no identity\)\s/m, 'top: the empty name shown');
+like($c->{out}, qr/^\s+ann\s.*\$2\.00 \(override\)/m,
+     'top: the override, and whose');
+like($c->{out}, qr/^\s+bob\s.*\$0\.05 \(nginx\.conf\)/m,
+     'top: the cap nginx.conf applied, and whose');
+$c = $t->ctl('top', '--sort', 'cost');
+is($c->{rc}, 2, 'top --sort: a bad value is a usage error');
+
 # a team's share divides numbers of one pass: spend that landed in a
 # team's hash after the users' were read (a burst) never makes it > 100%
 $t->redis('HINCRBY', "tg:{t:ops}:$month", 'usd', 500000000);

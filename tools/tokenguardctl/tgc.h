@@ -45,6 +45,7 @@ typedef struct {
     char            period[11];     /* YYYY-MM or YYYY-MM-DD */
     int             period_day;     /* period is a day */
     const char     *by;             /* top --by */
+    const char     *sort;           /* top --sort spend|share, or NULL */
     long            n;              /* -n, 0: the command's default */
     int             watch;
     const char     *html;           /* report --html FILE */
@@ -58,6 +59,7 @@ typedef struct {
 #define TGC_OPT_N          0x04
 #define TGC_OPT_WATCH      0x08
 #define TGC_OPT_HTML       0x10
+#define TGC_OPT_SORT       0x20
 
 
 /* the Redis connection */
