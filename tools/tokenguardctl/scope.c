@@ -213,6 +213,58 @@ tgc_split(const char *f, size_t len, size_t plen, const char **name,
 }
 
 
+/*
+ * The fields of the rollout (route:TAG:*, conf_*): 1 if f was one of
+ * them
+ */
+static int
+tgc_period_rollout(tgc_period_t *p, const char *f, size_t len, int64_t v)
+{
+    size_t       i, nlen;
+    const char  *name, *sfx;
+    tgc_item_t  *it;
+
+    if (len > 6 && memcmp(f, "route:", 6) == 0) {
+        if (tgc_split(f, len, 6, &name, &nlen, &sfx) != 0) {
+            return 1;
+        }
+
+        it = tgc_list_get(&p->routes, name, nlen);
+        if (it == NULL) {
+            return 1;
+        }
+
+        if (strcmp(sfx, "requests") == 0) {
+            it->requests += v;
+
+        } else if (strcmp(sfx, "saved_usd") == 0) {
+            it->saved_usd += v;
+            it->usd += v;
+
+        } else if (strcmp(sfx, "dry_requests") == 0) {
+            it->dry_requests += v;
+
+        } else if (strcmp(sfx, "dry_saved_usd") == 0) {
+            it->dry_saved_usd += v;
+        }
+
+        return 1;
+    }
+
+    for (i = 0; i < 4; i++) {
+        if (strlen(tgc_conf_names[i]) == len
+            && memcmp(tgc_conf_names[i], f, len) == 0)
+        {
+            p->conf[i] = v;
+            p->conf_set[i] = 1;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 void
 tgc_period_parse(const redisReply *r, tgc_period_t *p)
 {
@@ -329,44 +381,7 @@ tgc_period_parse(const redisReply *r, tgc_period_t *p)
             continue;
         }
 
-        if (len > 6 && memcmp(f, "route:", 6) == 0) {
-            if (tgc_split(f, len, 6, &name, &nlen, &sfx) != 0) {
-                continue;
-            }
-
-            it = tgc_list_get(&p->routes, name, nlen);
-            if (it == NULL) {
-                continue;
-            }
-
-            if (strcmp(sfx, "requests") == 0) {
-                it->requests += v;
-
-            } else if (strcmp(sfx, "saved_usd") == 0) {
-                it->saved_usd += v;
-                it->usd += v;
-
-            } else if (strcmp(sfx, "dry_requests") == 0) {
-                it->dry_requests += v;
-
-            } else if (strcmp(sfx, "dry_saved_usd") == 0) {
-                it->dry_saved_usd += v;
-            }
-
-            continue;
-        }
-
-        for (nlen = 0; nlen < 4; nlen++) {
-            if (strlen(tgc_conf_names[nlen]) == len
-                && memcmp(tgc_conf_names[nlen], f, len) == 0)
-            {
-                p->conf[nlen] = v;
-                p->conf_set[nlen] = 1;
-                break;
-            }
-        }
-
-        if (nlen < 4) {
+        if (tgc_period_rollout(p, f, len, v)) {
             continue;
         }
 
@@ -529,12 +544,8 @@ tgc_cap_effective(const tgc_limits_t *lim, const tgc_period_t *p, int field,
         return *value >= 0 ? 0 : -1;
     }
 
-    switch (field) {
-    case TGC_LIM_USD_MONTH: case TGC_LIM_USD_DAY: conf = 0; break;
-    case TGC_LIM_TOKENS_MONTH: case TGC_LIM_TOKENS_DAY: conf = 1; break;
-    case TGC_LIM_REQUESTS_MONTH: case TGC_LIM_REQUESTS_DAY: conf = 2; break;
-    default: conf = 3; break;
-    }
+    /* usd, tokens, requests, sandbox_usd: two periods each */
+    conf = field / 2;
 
     if (p == NULL || !p->conf_set[conf]) {
         return -1;
