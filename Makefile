@@ -10,7 +10,9 @@
 #   make test-tiny  the tests with tiny buffers (short reads everywhere)
 #   make bench      side by side: plain nginx, tokenguard (defaults, tuned),
 #                   PEERS=portkey; PROFILE=1 adds perf profiles
-#   make bench-core the core/ parsers alone on the agentic bodies (MB/s)
+#   make bench-core the core/ parsers alone on the agentic bodies and the
+#                   canned answers (MB/s); IR=1 adds instructions per byte
+#                   of the response side (callgrind)
 #
 # TESTS="charge redteam_" limits test, test-asan, test-valgrind and
 # test-tiny to the t/ files whose path matches one of the patterns
@@ -37,10 +39,14 @@ deps:
 	@tools/install-deps.sh
 
 # the tests also render tokenguardctl's audit page in headless Chromium
-# (t/ctl_report.t; Debian's package, about 120 MB, once) and run a short
-# libFuzzer smoke (t/fuzz.t: clang, and libFuzzer from libclang-rt-14-dev)
+# (t/ctl_report.t; Debian's package, about 120 MB, once), run a short
+# libFuzzer smoke (t/fuzz.t: clang, and libFuzzer from libclang-rt-14-dev),
+# check the alert rules with promtool (t/ops_prometheus.t: Debian's
+# prometheus package) and the shadow-AI recipe in nginx's stream module
+# (t/stream_shadow_ai.t: libnginx-mod-stream)
 test-deps:
-	@TG_EXTRA_PKGS="chromium clang libclang-rt-14-dev" tools/install-deps.sh
+	@TG_EXTRA_PKGS="chromium clang libclang-rt-14-dev prometheus \
+	    libnginx-mod-stream" tools/install-deps.sh
 
 module: build/ngx_http_tokenguard_module.so
 
@@ -162,6 +168,7 @@ bench-core: deps build/bench_core
 	@mkdir -p build/bench-core
 	@perl tools/bench/agentic.pl build/bench-core >/dev/null
 	@build/bench_core build/bench-core $(BENCH_SECONDS)
+	@if [ -n "$(IR)" ]; then tools/bench/core/ir.sh build/bench-core; fi
 
 # nginx's own proxy tests with the module loaded and "tokenguard off"
 # (docs/reliability.md, "nginx's own tests"): NGINX_TESTS is a checkout of

@@ -64,8 +64,8 @@ ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
 /*
  * The highest tokenguard_budget_warn threshold the share passed (the
  * share budget>= reads: the user's tightest USD cap), counted once per
- * response; 0: none (thresholds are 1 to 100).  The warning says which cap, what is left of it
- * and when it resets.
+ * response; 0: none (thresholds are 1 to 100).  The warning says which
+ * cap, what is left of it and when it resets.
  */
 
 static ngx_int_t

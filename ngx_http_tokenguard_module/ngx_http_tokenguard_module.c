@@ -346,7 +346,7 @@ ngx_http_tokenguard_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(tmcf->retention_month, 400 * 86400);
     ngx_conf_init_value(tmcf->retention_day, 60 * 86400);
     ngx_conf_init_size_value(tmcf->journal_size, 4 * 1024 * 1024);
-    ngx_conf_init_value(tmcf->lease, 0);
+    ngx_conf_init_value(tmcf->lease, 1);
     ngx_conf_init_msec_value(tmcf->lease_flush, 1000);
     ngx_conf_init_msec_value(tmcf->lease_idle, 3000);
 

@@ -18,6 +18,12 @@ static ngx_int_t ngx_http_tokenguard_remaining_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tokenguard_settled_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_genai_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_request_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_response_model_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
@@ -69,6 +75,24 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
       ngx_http_tokenguard_prompt_tokens_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    /* OpenTelemetry GenAI names of the call (docs/operations.md) */
+
+    { ngx_string("tokenguard_provider"), NULL,
+      ngx_http_tokenguard_genai_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_operation"), NULL,
+      ngx_http_tokenguard_genai_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_max_tokens"), NULL,
+      ngx_http_tokenguard_request_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_stream"), NULL,
+      ngx_http_tokenguard_request_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     /* known once the response is counted and settled (log phase) */
 
     { ngx_string("tokenguard_completion_tokens"), NULL,
@@ -77,6 +101,18 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
 
     { ngx_string("tokenguard_cost_usd"), NULL,
       ngx_http_tokenguard_settled_variable, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_cache_read_tokens"), NULL,
+      ngx_http_tokenguard_settled_variable, 2,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_cache_write_tokens"), NULL,
+      ngx_http_tokenguard_settled_variable, 3,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_response_model"), NULL,
+      ngx_http_tokenguard_response_model_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_usage_source"), NULL,
@@ -225,13 +261,17 @@ ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
 }
 
 
-/* the completion tokens (data 0) or the cost (data 1) that settled */
+/*
+ * What settled: the completion tokens (data 0), the cost (1), the input
+ * tokens read from (2) and written to (3) a prompt cache
+ */
 
 static ngx_int_t
 ngx_http_tokenguard_settled_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                     *p;
+    u_char                     *p, *last;
+    tg_usage_t                 *u;
     ngx_http_tokenguard_ctx_t  *ctx;
 
     ctx = ngx_http_tokenguard_get_ctx(r);
@@ -246,10 +286,105 @@ ngx_http_tokenguard_settled_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    u = &ctx->resp.usage;
+
+    switch (data) {
+    case 1:
+        last = ngx_http_tokenguard_format_usd(p, ctx->resp.cost_usd);
+        break;
+    case 2:
+        last = ngx_sprintf(p, "%L", u->cached);
+        break;
+    case 3:
+        last = ngx_sprintf(p, "%L", u->cache_write);
+        break;
+    default:
+        last = ngx_sprintf(p, "%L", u->output);
+        break;
+    }
+
+    return ngx_http_tokenguard_var(v, p, last - p);
+}
+
+
+/* gen_ai.provider.name (data 0) and gen_ai.operation.name (1) */
+
+static ngx_int_t
+ngx_http_tokenguard_genai_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char                 *name;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    name = NULL;
+
+    if (ctx != NULL) {
+        name = data ? tg_endpoint_genai_operation(&ctx->in.ep)
+                    : tg_endpoint_genai_provider(&ctx->in.ep);
+    }
+
+    if (name == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_tokenguard_var(v, (u_char *) name, ngx_strlen(name));
+}
+
+
+/* the request's output limit (data 0; empty if none) and stream flag (1) */
+
+static ngx_int_t
+ngx_http_tokenguard_request_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL || !ctx->in.inspected
+        || (data == 0 && ctx->in.rq.max_output < 0))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data) {
+        p = (u_char *) (ctx->in.rq.stream || ctx->in.ep.stream ? "1" : "0");
+        return ngx_http_tokenguard_var(v, p, 1);
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_tokenguard_var(v, p,
-               (data ? ngx_http_tokenguard_format_usd(p, ctx->resp.cost_usd)
-                     : ngx_sprintf(p, "%L", ctx->resp.usage.output))
-               - p);
+                                   ngx_sprintf(p, "%L", ctx->in.rq.max_output)
+                                   - p);
+}
+
+
+/* the model the provider's response named (gen_ai.response.model) */
+
+static ngx_int_t
+ngx_http_tokenguard_response_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL || ctx->resp.usage.model[0] == '\0') {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_tokenguard_var(v, (u_char *) ctx->resp.usage.model,
+                                   ngx_strlen(ctx->resp.usage.model));
 }
 
 

@@ -37,7 +37,8 @@ my $chat = { model => 'gpt-4o-mini', max_tokens => 10,
 # ---- the form of the ids ----
 
 {
-    my $t = TG->new(server => $server);
+    # the per-request ledger's ids: with leases a settle is a slice's batch
+    my $t = TG->new(server => $server, lease => 0);
     for (1 .. 5) {
         my $r = $t->post('/v1/chat/completions', $chat,
                          { 'X-User' => 'alice', 'X-Team' => 'eng',
@@ -179,7 +180,18 @@ SKIP: {
     }
 
     my $ids = $x->redis('ZRANGE', 'tg:{u:carol}:settled', 0, -1) || [];
-    is(scalar @$ids, $total, "$total settled ids, none shared");
+    if (($ENV{TG_LEASE} // 1) ne '0') {
+        # leased (the default): the settles are slices' batches; the two
+        # instances and their restarts hold a slice each, none shared
+        my %slices = map { /^(L[0-9a-f]{32})-\d+$/ ? ($1 => 1) : ('bad' => 1) }
+                     @$ids;
+        ok(@$ids && !$slices{bad}, 'leased: every settled id is a batch'
+           . ' of a slice') or diag explain $ids;
+        cmp_ok(scalar keys %slices, '>=', 4,
+               'leased: 2 instances x 2 runs, a slice id each, none shared');
+    } else {
+        is(scalar @$ids, $total, "$total settled ids, none shared");
+    }
 
     $_->stop for $y, $x;
 }

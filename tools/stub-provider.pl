@@ -182,6 +182,9 @@ sub respond {
 
     my $model = $body->{model} // 'stub-model';
     $model = $uri_model if defined $uri_model;
+    # X-Stub-Model: the model the response names (a dated snapshot)
+    $model = $req->{headers}{'x-stub-model'}
+        if defined $req->{headers}{'x-stub-model'};
     $body->{stream} = JSON::PP::true if $uri_stream;
     my $in = count_tokens($req->{body});
     my $words = [split / /, "Hello from the tokenguard stub provider, a canned"
@@ -462,7 +465,8 @@ sub respond {
             my ($t, $u) = @_;
             return { candidates => [{ index => 0, content => { role => 'model',
                        parts => [{ text => $t }] } }],
-                     modelVersion => $gmodel,
+                     modelVersion => $req->{headers}{'x-stub-model'}
+                                     // $gmodel,
                      ($u ? (usageMetadata => $u) : ()) };
         };
         my $answer = $chunk->($text, $usage);

@@ -64,11 +64,44 @@ tg_command_room(tg_command_t *c, size_t n)
 }
 
 
-/* "$LEN\r\n" (or "*ARGC\r\n"): at most 23 bytes */
+/* the decimal digits of v at out, their count: what "%llu" writes */
+static size_t
+tg_command_digits(char *out, unsigned long long v)
+{
+    char    tmp[20];
+    size_t  n, i;
+
+    n = 0;
+
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    for (i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+
+    return n;
+}
+
+
+/*
+ * "$LEN\r\n" (or "*ARGC\r\n"): at most 23 bytes.  No snprintf: a lease
+ * call has hundreds of arguments, and libc's printf machinery cost more
+ * than the rest of building them.
+ */
 static size_t
 tg_command_head(char out[32], char type, size_t len)
 {
-    return (size_t) snprintf(out, 32, "%c%zu\r\n", type, len);
+    size_t  n;
+
+    out[0] = type;
+    n = 1 + tg_command_digits(out + 1, len);
+    out[n++] = '\r';
+    out[n++] = '\n';
+
+    return n;
 }
 
 
@@ -135,12 +168,21 @@ tg_command_str(tg_command_t *c, const char *s)
 void
 tg_command_int(tg_command_t *c, int64_t v)
 {
-    char  num[24];
-    int   n;
+    char    num[24];
+    size_t  n;
 
-    n = snprintf(num, sizeof(num), "%lld", (long long) v);
+    /* the magnitude as unsigned: INT64_MIN has no positive int64_t */
+    n = 0;
 
-    tg_command_arg(c, num, (size_t) n);
+    if (v < 0) {
+        num[n++] = '-';
+        n += tg_command_digits(num + 1, 0ULL - (unsigned long long) v);
+
+    } else {
+        n = tg_command_digits(num, (unsigned long long) v);
+    }
+
+    tg_command_arg(c, num, n);
 }
 
 

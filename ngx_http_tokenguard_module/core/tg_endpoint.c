@@ -373,6 +373,16 @@ tg_endpoint_action(const char *p, size_t len, tg_provider_e forced,
         tg_found(ep, s);
         ep->google = 1;
 
+        /* Vertex AI names the publisher; the Gemini API does not */
+        n = sizeof("/publishers/") - 1;
+
+        for (i = 0; i + n <= start; i++) {
+            if (memcmp(p + i, "/publishers/", n) == 0) {
+                ep->vertex = 1;
+                break;
+            }
+        }
+
         if (s->api != TG_API_NONE) {
             ep->model_off = start;
             ep->model_len = colon - start;
@@ -414,6 +424,7 @@ tg_endpoint_deployment(const char *p, size_t len, tg_provider_e forced,
         }
 
         tg_found(ep, s);
+        ep->azure = 1;
         ep->model_off = start;
         ep->model_len = end - start;
 
@@ -445,6 +456,8 @@ tg_endpoint_path(const char *p, size_t len, tg_provider_e forced, int fold,
     for (s = tg_endpoint_suffixes; s->name; s++) {
         if (tg_allowed(s, forced) && tg_ends_with(p, len, s->name, fold)) {
             tg_found(ep, s);
+            /* Vertex AI's OpenAI-compatible endpoint */
+            ep->vertex = (strncmp(s->name, "/endpoints/", 11) == 0);
             return s->path;
         }
     }
@@ -634,5 +647,55 @@ tg_provider_name(tg_provider_e p)
         return "gemini";
     default:
         return "auto";
+    }
+}
+
+
+const char *
+tg_endpoint_genai_provider(const tg_endpoint_t *ep)
+{
+    if (ep->api == TG_API_NONE) {
+        return NULL;
+    }
+
+    if (ep->vertex) {
+        return "gcp.vertex_ai";
+    }
+
+    if (ep->azure) {
+        return "azure.ai.openai";
+    }
+
+    if (ep->google) {
+        return "gcp.gemini";
+    }
+
+    switch (ep->provider) {
+    case TG_PROVIDER_ANTHROPIC:
+        return "anthropic";
+    case TG_PROVIDER_GEMINI:
+        return "gcp.gemini";
+    default:
+        return "openai";
+    }
+}
+
+
+const char *
+tg_endpoint_genai_operation(const tg_endpoint_t *ep)
+{
+    switch (ep->api) {
+    case TG_API_CHAT:
+    case TG_API_RESPONSES:
+    case TG_API_MESSAGES:
+        return "chat";
+    case TG_API_COMPLETIONS:
+        return "text_completion";
+    case TG_API_EMBEDDINGS:
+        return "embeddings";
+    case TG_API_GENERATE:
+        return "generate_content";
+    default:
+        return NULL;
     }
 }

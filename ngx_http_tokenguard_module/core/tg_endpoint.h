@@ -53,6 +53,8 @@ typedef struct {
                                        (its body's dialect); else NONE */
     int                 stream;     /* streamGenerateContent ... */
     int                 google;     /* served by Google's front end */
+    int                 azure;      /* an Azure OpenAI deployment */
+    int                 vertex;     /* a Vertex AI publisher model */
 
     /*
      * The model named by the URI (Gemini, Vertex, an Azure deployment):
@@ -86,5 +88,14 @@ int tg_endpoint_detect(const char *uri, size_t len, tg_provider_e forced,
     tg_endpoint_t *ep);
 
 const char *tg_provider_name(tg_provider_e p);
+
+/*
+ * The OpenTelemetry GenAI names of a metered or free call's provider
+ * (gen_ai.provider.name: "openai", "azure.ai.openai", "anthropic",
+ * "gcp.gemini", "gcp.vertex_ai") and operation (gen_ai.operation.name:
+ * "chat", "text_completion", "embeddings", "generate_content"), or NULL.
+ */
+const char *tg_endpoint_genai_provider(const tg_endpoint_t *ep);
+const char *tg_endpoint_genai_operation(const tg_endpoint_t *ep);
 
 #endif /* TG_ENDPOINT_H */

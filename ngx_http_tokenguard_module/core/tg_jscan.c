@@ -1,3 +1,16 @@
+/*
+ * Most bytes of a response are inside strings (the model's text, echoed
+ * prompts): their runs without a quote or a backslash are skipped, or
+ * copied into a kept value, 16 bytes at a time (SSE2, always there on
+ * x86-64; 8 at a time otherwise).  A kept value is one contiguous run of
+ * the input, copied once per feed, not byte by byte.
+ */
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +39,46 @@ enum {
     ((js)->arrays[(d) / 8] & (1 << ((d) % 8)))
 
 
+/* slot i's path split into its keys, and the masks that know them */
+static void
+tg_jscan_path(tg_jscan_t *js, size_t i)
+{
+    size_t            d, n, len;
+    tg_jscan_slot_t  *s;
+    const char       *p, *dot;
+
+    s = &js->slot[i];
+    p = s->path;
+
+    /* no key read (at most TG_JSCAN_KEY) matches where the path has none */
+    memset(s->key_len, 0xff, TG_JSCAN_DEPTH);
+
+    for (d = 0; d < TG_JSCAN_DEPTH; d++) {
+        dot = strchr(p, '.');
+        len = dot ? (size_t) (dot - p) : strlen(p);
+
+        /* nor a longer key of the path */
+        n = len <= TG_JSCAN_KEY ? len : 0xff;
+
+        s->key_off[d] = (uint8_t) (p - s->path);
+        s->key_len[d] = (uint8_t) n;
+
+        if (len == 1 && *p == '*') {
+            js->star[d] |= (uint8_t) (1 << i);
+        }
+
+        if (dot == NULL) {
+            js->ends[d] |= (uint8_t) (1 << i);
+            return;
+        }
+
+        p = dot + 1;
+    }
+
+    /* deeper than TG_JSCAN_DEPTH keys: ends nowhere, never matches */
+}
+
+
 void
 tg_jscan_init(tg_jscan_t *js, const char *const *paths, const size_t *max)
 {
@@ -36,9 +89,11 @@ tg_jscan_init(tg_jscan_t *js, const char *const *paths, const size_t *max)
     for (i = 0; paths[i] != NULL && i < TG_JSCAN_SLOTS; i++) {
         js->slot[i].path = paths[i];
         js->slot[i].max = max[i];
+        tg_jscan_path(js, i);
     }
 
     js->nslots = i;
+    js->match[0] = (uint8_t) ((1 << i) - 1);
 }
 
 
@@ -95,14 +150,92 @@ tg_jscan_value(tg_jscan_t *js, size_t i, size_t *len)
 }
 
 
-static void
-tg_jscan_keep(tg_jscan_t *js, char c)
+/*
+ * Eight bytes at a time: a word with no '"' or '\\' is skipped whole; a
+ * word with one is read byte by byte, so that borrows between bytes
+ * (false alarms above a hit) and the byte order do not matter.
+ */
+size_t
+tg_jscan_span_portable(const char *p, size_t len)
 {
+    size_t    i;
+    uint64_t  w, x, y;
+
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  highs = 0x8080808080808080ULL;
+
+    i = 0;
+
+    while (i + 8 <= len) {
+        memcpy(&w, p + i, 8);
+
+        x = w ^ (ones * '"');
+        y = w ^ (ones * '\\');
+
+        if ((((x - ones) & ~x) | ((y - ones) & ~y)) & highs) {
+            break;
+        }
+
+        i += 8;
+    }
+
+    while (i < len && p[i] != '"' && p[i] != '\\') {
+        i++;
+    }
+
+    return i;
+}
+
+
+static inline size_t
+tg_jscan_span_fast(const char *p, size_t len)
+{
+#ifdef __SSE2__
+    int      mask;
+    size_t   i;
+    __m128i  v, quote, backslash;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    i = 0;
+
+    while (i + 16 <= len) {
+        v = _mm_loadu_si128((const __m128i *) (p + i));
+        mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                              _mm_cmpeq_epi8(v, backslash)));
+        if (mask) {
+            return i + __builtin_ctz(mask);
+        }
+
+        i += 16;
+    }
+
+    return i + tg_jscan_span_portable(p + i, len - i);
+#else
+    return tg_jscan_span_portable(p, len);
+#endif
+}
+
+
+size_t
+tg_jscan_span(const char *p, size_t len)
+{
+    return tg_jscan_span_fast(p, len);
+}
+
+
+/* the kept value's bytes from js->cap_from up to end, appended */
+static void
+tg_jscan_keep(tg_jscan_t *js, const char *end)
+{
+    size_t            n;
     tg_jscan_slot_t  *s;
 
     s = js->cap;
+    n = end - js->cap_from;
+    js->cap_from = end;
 
-    if (js->cap_over) {
+    if (js->cap_over || n == 0) {
         return;
     }
 
@@ -114,75 +247,91 @@ tg_jscan_keep(tg_jscan_t *js, char c)
         }
     }
 
-    if (s->len == s->max) {
+    if (n > s->max - s->len) {
         js->cap_over = 1;
         return;
     }
 
-    s->buf[s->len++] = c;
+    memcpy(s->buf + s->len, js->cap_from - n, n);
+    s->len += n;
 }
 
 
-/* a value starts at js->depth: is it at a path we keep? */
+/*
+ * A value starts at p, at js->depth: is it at a path we keep?  Each depth
+ * knows which paths hold up to it, so a key is compared only with the
+ * keys at its place of the paths still in the running.
+ */
 static void
-tg_jscan_start(tg_jscan_t *js, char c)
+tg_jscan_start(tg_jscan_t *js, const char *p)
 {
-    char              path[TG_JSCAN_DEPTH * (TG_JSCAN_KEY + 1)];
-    size_t            d, i, n;
+    size_t            d, i, len;
+    uint8_t           m, mm, bit;
+    const char       *k;
     tg_jscan_slot_t  *s;
 
-    if (js->depth == 0 || js->depth > TG_JSCAN_DEPTH || js->cap != NULL) {
+    d = js->depth;
+
+    if (d == 0 || d > TG_JSCAN_DEPTH || js->cap != NULL) {
         return;
     }
 
-    n = 0;
+    if (tg_js_array(js, d)) {
+        m = js->match[d];
 
-    for (d = 1; d <= js->depth; d++) {
-        if (d > 1) {
-            path[n++] = '.';
+    } else {
+        m = 0;
+        len = js->key_len[d - 1];
+
+        /* over TG_JSCAN_KEY: escaped or long, no key of a path */
+        mm = (len <= TG_JSCAN_KEY) ? js->match[d - 1] : 0;
+
+        for ( /* void */ ; mm; mm &= mm - 1) {
+            i = __builtin_ctz(mm);
+            bit = (uint8_t) (1 << i);
+            s = &js->slot[i];
+
+            k = s->path + s->key_off[d - 1];
+
+            if (s->key_len[d - 1] == len
+                && (len == 0
+                    || (k[0] == js->key[d - 1][0]
+                        && memcmp(k, js->key[d - 1], len) == 0)))
+            {
+                m |= bit;
+            }
         }
 
-        if (tg_js_array(js, d)) {
-            path[n++] = '*';
-            continue;
-        }
-
-        if (js->key_len[d - 1] > TG_JSCAN_KEY) {
-            return;
-        }
-
-        memcpy(path + n, js->key[d - 1], js->key_len[d - 1]);
-        n += js->key_len[d - 1];
+        js->match[d] = m;
     }
 
-    for (i = 0; i < js->nslots; i++) {
-        s = &js->slot[i];
+    m &= js->ends[d - 1];
 
-        if (strlen(s->path) != n || memcmp(s->path, path, n) != 0) {
-            continue;
-        }
-
-        s->seen = 1;
-        s->whole = 0;
-        s->len = 0;
-
-        if (s->max) {
-            js->cap = s;
-            js->cap_depth = js->depth;
-            js->cap_over = 0;
-            tg_jscan_keep(js, c);
-        }
-
+    if (m == 0) {
         return;
+    }
+
+    s = &js->slot[__builtin_ctz(m)];
+
+    s->seen = 1;
+    s->whole = 0;
+    s->len = 0;
+
+    if (s->max) {
+        js->cap = s;
+        js->cap_from = p;
+        js->cap_depth = d;
+        js->cap_over = 0;
     }
 }
 
 
-/* a value ended at js->depth */
-static void
-tg_jscan_end(tg_jscan_t *js)
+/* a value ended at js->depth, its last byte before end */
+static inline void
+tg_jscan_end(tg_jscan_t *js, const char *end)
 {
     if (js->cap && js->depth == js->cap_depth) {
+        tg_jscan_keep(js, end);
         js->cap->whole = !js->cap_over;
         js->cap = NULL;
     }
@@ -195,7 +344,7 @@ tg_jscan_end(tg_jscan_t *js)
 }
 
 
-static void
+static inline void
 tg_jscan_push(tg_jscan_t *js, int array)
 {
     size_t  d;
@@ -216,36 +365,44 @@ tg_jscan_push(tg_jscan_t *js, int array)
 
     if (d <= TG_JSCAN_DEPTH) {
         js->key_len[d - 1] = 0;
+
+        /* an array's elements are all at its "*" */
+        js->match[d] = array ? js->match[d - 1] & js->star[d - 1] : 0;
     }
 
     js->state = array ? TG_JS_VALUE : TG_JS_KEY;
 }
 
 
-static void
-tg_jscan_close(tg_jscan_t *js, char c)
+/* a '}' or ']' at p */
+static inline void
+tg_jscan_close(tg_jscan_t *js, const char *p)
 {
-    if (js->depth == 0 || !tg_js_array(js, js->depth) != (c == '}')) {
+    if (js->depth == 0 || !tg_js_array(js, js->depth) != (*p == '}')) {
         js->state = TG_JS_BAD;
         return;
     }
 
     js->depth--;
-    tg_jscan_end(js);
+    tg_jscan_end(js, p + 1);
 }
 
 
-/* a value is next: its first byte */
-static void
-tg_jscan_on_value(tg_jscan_t *js, char c)
+/* a value is next: p is its first byte */
+static inline void
+tg_jscan_on_value(tg_jscan_t *js, const char *p)
 {
+    char  c;
+
+    c = *p;
+
     if (tg_js_ws(c)) {
         return;
     }
 
     if (c == ']' && js->depth && tg_js_array(js, js->depth)) {
         /* an empty array */
-        tg_jscan_close(js, c);
+        tg_jscan_close(js, p);
         return;
     }
 
@@ -254,7 +411,7 @@ tg_jscan_on_value(tg_jscan_t *js, char c)
         return;
     }
 
-    tg_jscan_start(js, c);
+    tg_jscan_start(js, p);
 
     if (c == '{' || c == '[') {
         tg_jscan_push(js, c == '[');
@@ -269,19 +426,19 @@ tg_jscan_on_value(tg_jscan_t *js, char c)
 
 
 /* in an object: a key's opening quote, or the end of the object */
-static void
-tg_jscan_on_key(tg_jscan_t *js, char c)
+static inline void
+tg_jscan_on_key(tg_jscan_t *js, const char *p)
 {
-    if (tg_js_ws(c)) {
+    if (tg_js_ws(*p)) {
         return;
     }
 
-    if (c == '}') {
-        tg_jscan_close(js, c);
+    if (*p == '}') {
+        tg_jscan_close(js, p);
         return;
     }
 
-    if (c != '"') {
+    if (*p != '"') {
         js->state = TG_JS_BAD;
         return;
     }
@@ -294,63 +451,76 @@ tg_jscan_on_key(tg_jscan_t *js, char c)
 }
 
 
-/* a byte of a key: kept while the key can still be one of a path */
-static void
-tg_jscan_on_keystr(tg_jscan_t *js, char c)
+/*
+ * A run of a key's bytes up to its quote or a backslash: kept while the
+ * key can still be one of a path; an escaped or long key is none.
+ * Returns where the run ends.
+ */
+static inline const char *
+tg_jscan_keystr(tg_jscan_t *js, const char *p, const char *end)
 {
-    size_t  d;
+    size_t   d, n, *len;
 
+    n = tg_jscan_span_fast(p, end - p);
     d = js->depth;
 
-    if (c == '"') {
-        js->state = TG_JS_COLON;
-        return;
+    if (d <= TG_JSCAN_DEPTH) {
+        len = &js->key_len[d - 1];
+
+        if (*len > TG_JSCAN_KEY) {
+            /* no key of a path already */
+
+        } else if (n > TG_JSCAN_KEY - *len
+                   || (p + n < end && p[n] == '\\'))
+        {
+            *len = TG_JSCAN_KEY + 1;
+
+        } else {
+            memcpy(js->key[d - 1] + *len, p, n);
+            *len += n;
+        }
     }
 
-    if (c == '\\') {
+    p += n;
+
+    if (p == end) {
+        return p;
+    }
+
+    if (*p++ == '\\') {
         js->state = TG_JS_KEYSTR_ESC;
+        return p;
     }
 
-    if (d > TG_JSCAN_DEPTH || js->key_len[d - 1] > TG_JSCAN_KEY) {
-        return;
+    /* most keys end in '":' */
+    if (p < end && *p == ':') {
+        js->state = TG_JS_VALUE;
+        return p + 1;
     }
 
-    if (c == '\\' || js->key_len[d - 1] == TG_JSCAN_KEY) {
-        /* an escaped or long key is no key of a path */
-        js->key_len[d - 1] = TG_JSCAN_KEY + 1;
-        return;
-    }
+    js->state = TG_JS_COLON;
 
-    js->key[d - 1][js->key_len[d - 1]++] = c;
+    return p;
 }
 
 
-/* a byte of a string value that the fast path did not skip */
-static void
-tg_jscan_on_string(tg_jscan_t *js, char c)
+static inline void
+tg_jscan_on_colon(tg_jscan_t *js, const char *p)
 {
-    if (c == '\\') {
-        js->state = TG_JS_STRING_ESC;
-
-    } else if (c == '"') {
-        tg_jscan_end(js);
-    }
-}
-
-
-static void
-tg_jscan_on_colon(tg_jscan_t *js, char c)
-{
-    if (!tg_js_ws(c)) {
-        js->state = (c == ':') ? TG_JS_VALUE : TG_JS_BAD;
+    if (!tg_js_ws(*p)) {
+        js->state = (*p == ':') ? TG_JS_VALUE : TG_JS_BAD;
     }
 }
 
 
 /* after a value: ',' or a closer */
-static void
-tg_jscan_on_after(tg_jscan_t *js, char c)
+static inline void
+tg_jscan_on_after(tg_jscan_t *js, const char *p)
 {
+    char  c;
+
+    c = *p;
+
     if (tg_js_ws(c)) {
         return;
     }
@@ -363,7 +533,7 @@ tg_jscan_on_after(tg_jscan_t *js, char c)
         js->state = tg_js_array(js, js->depth) ? TG_JS_VALUE : TG_JS_KEY;
 
     } else if (c == '}' || c == ']') {
-        tg_jscan_close(js, c);
+        tg_jscan_close(js, p);
 
     } else {
         js->state = TG_JS_BAD;
@@ -371,94 +541,92 @@ tg_jscan_on_after(tg_jscan_t *js, char c)
 }
 
 
-/* the byte after a number, true, false or null ends it */
-static void
-tg_jscan_end_scalar(tg_jscan_t *js, char c)
-{
-    tg_jscan_end(js);
-
-    if (js->cap) {
-        /* the scalar was not the value kept: c is part of it */
-        tg_jscan_keep(js, c);
-    }
-}
-
-
+/*
+ * Strings and scalars go a run at a time, the structure a byte at a
+ * time; a value being kept is copied when it ends or the feed does.
+ */
 void
 tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
 {
-    char         c;
     const char  *end;
 
     end = p + len;
+    js->cap_from = p;
 
-    for ( /* void */ ; p < end; p++) {
+    while (p < end) {
 
-        if (js->state == TG_JS_STRING && js->cap == NULL) {
-            /* most bytes are inside strings no one keeps */
-            while (p < end && *p != '"' && *p != '\\') {
+        switch (js->state) {
+
+        case TG_JS_STRING:
+            p += tg_jscan_span_fast(p, end - p);
+
+            if (p == end) {
+                break;
+            }
+
+            if (*p == '\\') {
+                js->state = TG_JS_STRING_ESC;
+
+            } else {
+                tg_jscan_end(js, p + 1);
+            }
+
+            p++;
+            break;
+
+        case TG_JS_STRING_ESC:
+            js->state = TG_JS_STRING;
+            p++;
+            break;
+
+        case TG_JS_KEYSTR:
+            p = tg_jscan_keystr(js, p, end);
+            break;
+
+        case TG_JS_KEYSTR_ESC:
+            js->state = TG_JS_KEYSTR;
+            p++;
+            break;
+
+        case TG_JS_SCALAR:
+            while (p < end && !tg_js_delim(*p)) {
                 p++;
             }
 
             if (p == end) {
                 break;
             }
-        }
 
-        c = *p;
-
-        if (js->cap
-            && !(js->state == TG_JS_SCALAR && tg_js_delim(c)))
-        {
-            tg_jscan_keep(js, c);
-        }
-
-        switch (js->state) {
+            /* the byte after it ends it, and is the next one read */
+            tg_jscan_end(js, p);
+            tg_jscan_on_after(js, p++);
+            break;
 
         case TG_JS_VALUE:
-            tg_jscan_on_value(js, c);
+            tg_jscan_on_value(js, p++);
             break;
 
         case TG_JS_KEY:
-            tg_jscan_on_key(js, c);
-            break;
+            tg_jscan_on_key(js, p++);
 
-        case TG_JS_KEYSTR:
-            tg_jscan_on_keystr(js, c);
-            break;
+            if (js->state == TG_JS_KEYSTR) {
+                /* the key's bytes at once */
+                p = tg_jscan_keystr(js, p, end);
+            }
 
-        case TG_JS_KEYSTR_ESC:
-            js->state = TG_JS_KEYSTR;
             break;
 
         case TG_JS_COLON:
-            tg_jscan_on_colon(js, c);
+            tg_jscan_on_colon(js, p++);
             break;
-
-        case TG_JS_STRING:
-            tg_jscan_on_string(js, c);
-            break;
-
-        case TG_JS_STRING_ESC:
-            js->state = TG_JS_STRING;
-            break;
-
-        case TG_JS_SCALAR:
-            if (!tg_js_delim(c)) {
-                break;
-            }
-
-            tg_jscan_end_scalar(js, c);
-
-            /* c is also the first byte after the scalar */
-            /* fall through */
 
         case TG_JS_AFTER:
-            tg_jscan_on_after(js, c);
+            tg_jscan_on_after(js, p++);
             break;
 
         default:
             /* TG_JS_BAD: nothing more to learn */
+            p = end;
             break;
         }
 
@@ -467,5 +635,9 @@ tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len)
             js->cap = NULL;
             return;
         }
+    }
+
+    if (js->cap) {
+        tg_jscan_keep(js, end);
     }
 }

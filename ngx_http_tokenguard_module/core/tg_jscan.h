@@ -25,6 +25,8 @@
 
 typedef struct {
     const char  *path;
+    uint8_t      key_off[TG_JSCAN_DEPTH];   /* its keys in path */
+    uint8_t      key_len[TG_JSCAN_DEPTH];
     size_t       max;               /* bytes kept; 0: only "seen" */
     char        *buf;               /* malloc()ed on first use */
     size_t       len;
@@ -43,7 +45,13 @@ typedef struct {
     char              key[TG_JSCAN_DEPTH][TG_JSCAN_KEY];
     size_t            key_len[TG_JSCAN_DEPTH];     /* over KEY: no match */
 
+    /* bit i: slot i's path holds so far at depth d (match[0]: every one) */
+    uint8_t           match[TG_JSCAN_DEPTH + 1];
+    uint8_t           star[TG_JSCAN_DEPTH];        /* its key d is "*" */
+    uint8_t           ends[TG_JSCAN_DEPTH];        /* it has d + 1 keys */
+
     tg_jscan_slot_t  *cap;          /* the value being kept */
+    const char       *cap_from;     /* its bytes in this feed start here */
     size_t            cap_depth;
     unsigned          cap_over:1;
 
@@ -60,6 +68,14 @@ void tg_jscan_feed(tg_jscan_t *js, const char *p, size_t len);
 
 /* a value kept whole at path i, or NULL */
 const char *tg_jscan_value(tg_jscan_t *js, size_t i, size_t *len);
+
+/*
+ * How many bytes at p hold no '"' or '\\': the part of a string the scan
+ * skips or copies whole.  With SSE2 where the compiler has it; the
+ * portable version is what other machines run (and the tests compare).
+ */
+size_t tg_jscan_span(const char *p, size_t len);
+size_t tg_jscan_span_portable(const char *p, size_t len);
 
 /* forgets the document, keeps the paths and buffers: the next one */
 void tg_jscan_reset(tg_jscan_t *js);

@@ -1213,60 +1213,98 @@ tg_rate_at(const tg_rate_t *r, __int128 input)
 }
 
 
-static int
-tg_popcount(unsigned v)
+/*
+ * The units most specific first (more dimensions; the table's order among
+ * equals), so that a unit's share is known before its parent's: worked
+ * out once, as the table is constant
+ */
+static const unsigned char *
+tg_units_by_depth(size_t *n)
 {
-    return __builtin_popcount(v);
+    int                   d;
+    size_t                i;
+    static size_t         count;
+    static unsigned char  order[TG_UNITS];
+
+    if (count == 0) {
+        for (d = 6; d > 0; d--) {
+            for (i = 0; i < TG_UNITS; i++) {
+                if (__builtin_popcount(tg_units[i].dims) == d) {
+                    order[count++] = (unsigned char) i;
+                }
+            }
+        }
+    }
+
+    *n = count;
+    return order;
 }
 
 
 static int64_t
 tg_set_cost(const tg_price_set_t *set, const tg_usage_t *u)
 {
-    int              d;
-    size_t           i, j;
-    __int128         leaf[TG_UNITS], v, input, pico;
-    const tg_unit_t  *unit;
+    size_t                i, j, k, n;
+    unsigned              rest;
+    __int128              leaf[TG_UNITS], v, input, pico;
+    const tg_unit_t      *unit;
+    const unsigned char  *order;
 
     input = u->input > 0 ? u->input : 0;
     pico = 0;
     memset(leaf, 0, sizeof(leaf));
+    order = tg_units_by_depth(&n);
 
-    /* most specific first: a unit's share is known before its parent's */
-    for (d = 6; d > 0; d--) {
-        for (i = 0; i < TG_UNITS; i++) {
-            unit = &tg_units[i];
+    for (k = 0; k < n; k++) {
+        i = order[k];
+        unit = &tg_units[i];
 
-            if (!(set->priced & (1u << i)) || tg_popcount(unit->dims) != d) {
-                continue;
-            }
-
-            if (unit->field == TG_NO_FIELD) {
-                v = 1;
-
-            } else {
-                v = *(const int64_t *) ((const char *) u + unit->field);
-            }
-
-            for (j = 0; j < TG_UNITS; j++) {
-                if (j != i && (set->priced & (1u << j))
-                    && (tg_units[j].dims & unit->dims) == unit->dims)
-                {
-                    v -= leaf[j];
-                }
-            }
-
-            /* parts that add up to more than their whole: bill the parts */
-            leaf[i] = v > 0 ? v : 0;
-
-            pico += leaf[i] * tg_rate_at(&set->rate[i], input);
+        if (!(set->priced & (1u << i))) {
+            continue;
         }
+
+        if (unit->field == TG_NO_FIELD) {
+            v = 1;
+
+        } else {
+            v = *(const int64_t *) ((const char *) u + unit->field);
+        }
+
+        /* less the shares of its priced children (a unit not yet seen is 0) */
+        for (rest = set->priced & ~(1u << i); rest; rest &= rest - 1) {
+            j = __builtin_ctz(rest);
+
+            if ((tg_units[j].dims & unit->dims) == unit->dims) {
+                v -= leaf[j];
+            }
+        }
+
+        /* parts that add up to more than their whole: bill the parts */
+        leaf[i] = v > 0 ? v : 0;
+
+        pico += leaf[i] * tg_rate_at(&set->rate[i], input);
     }
 
     /* pico-USD to micro-USD: a fraction of a micro-dollar is still a cost */
     v = (pico + 999999) / 1000000;
 
     return v >= TG_COST_MAX ? TG_COST_MAX : (int64_t) v;
+}
+
+
+/* whether the set prices the unit that reads this usage field */
+static int
+tg_field_priced(const tg_price_set_t *set, size_t field)
+{
+    size_t  i;
+
+    for (i = 0; i < TG_UNITS; i++) {
+        if (tg_units[i].field == field) {
+            return (set->priced & (1u << i)) != 0;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1305,7 +1343,16 @@ tg_price_reserve(const tg_price_t *price, int64_t input, int64_t output,
     max = 0;
 
     for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        /* a field no unit of the set prices costs what the plain case does */
+        if (in[i] != TG_NO_FIELD && !tg_field_priced(set, in[i])) {
+            continue;
+        }
+
         for (o = 0; o < sizeof(out) / sizeof(out[0]); o++) {
+            if (out[o] != TG_NO_FIELD && !tg_field_priced(set, out[o])) {
+                continue;
+            }
+
             memset(&u, 0, sizeof(tg_usage_t));
             u.input = input;
             u.output = output;

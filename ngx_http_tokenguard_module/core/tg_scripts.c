@@ -327,6 +327,17 @@ static const char  tg_script_lease[] =
     TG_LUA_UNRESERVE
     TG_LUA_PURGE
     TG_LUA_RECORD
+    /*
+     * a period key of another type fails the call before any write: a
+     * script's writes before an error stay, and a slice record without
+     * its reserved fields would take them below zero when it goes
+     */
+    "for _, k in ipairs({KEYS[1], KEYS[2]}) do\n"
+    "  local t = redis.call('TYPE', k).ok\n"
+    "  if t ~= 'hash' and t ~= 'none' then\n"
+    "    return redis.error_reply('WRONGTYPE ' .. k .. ' is not a hash')\n"
+    "  end\n"
+    "end\n"
     "local now, ttl, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]\n"
     "local batch, mode, win = ARGV[4], ARGV[5], tonumber(ARGV[24])\n"
     "local expired = purge(KEYS[4], KEYS[5], now)\n"

@@ -45,6 +45,9 @@
 /* a usage object is far smaller; a larger one is not believed */
 #define TG_USAGE_CAP  8192
 
+/* a response's model name as a JSON string, quotes included */
+#define TG_USAGE_MODEL_JSON  (TG_USAGE_MODEL + 1)
+
 
 static int
 tg_int(tg_json_t *obj, const char *key, int64_t *v)
@@ -306,49 +309,59 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
 }
 
 
-/* the paths each kind of document is scanned for; see tg_usage_scan_end */
+/*
+ * The paths each kind of document is scanned for; see tg_usage_scan_end.
+ * A path whose last key is "model" or "modelVersion" is the model the
+ * response names (tg_usage_model).
+ */
 
-static const char *const  tg_usage_body[] = { "usage", NULL };
-static const size_t       tg_usage_body_max[] = { TG_USAGE_CAP };
+static const char *const  tg_usage_body[] = { "usage", "model", NULL };
+static const size_t       tg_usage_body_max[] = {
+    TG_USAGE_CAP, TG_USAGE_MODEL_JSON
+};
 
 static const char *const  tg_usage_body_responses[] = {
-    "usage", "background", "status", NULL
+    "usage", "background", "status", "model", NULL
 };
 static const size_t       tg_usage_body_responses_max[] = {
-    TG_USAGE_CAP, 16, 32
+    TG_USAGE_CAP, 16, 32, TG_USAGE_MODEL_JSON
 };
 
 static const char *const  tg_usage_body_generate[] = {
-    "usageMetadata", "*.usageMetadata", NULL
+    "usageMetadata", "*.usageMetadata", "modelVersion", "*.modelVersion",
+    NULL
 };
 static const size_t       tg_usage_body_generate_max[] = {
-    TG_USAGE_CAP, TG_USAGE_CAP
+    TG_USAGE_CAP, TG_USAGE_CAP, TG_USAGE_MODEL_JSON, TG_USAGE_MODEL_JSON
 };
 
 static const char *const  tg_usage_event[] = {
-    "usage", "choices.*", "choices.*.finish_reason", NULL
+    "usage", "choices.*", "choices.*.finish_reason", "model", NULL
 };
-static const size_t       tg_usage_event_max[] = { TG_USAGE_CAP, 0, 64 };
+static const size_t       tg_usage_event_max[] = {
+    TG_USAGE_CAP, 0, 64, TG_USAGE_MODEL_JSON
+};
 
 static const char *const  tg_usage_event_responses[] = {
-    "response.usage", "type", "response.background", NULL
+    "response.usage", "type", "response.background", "response.model", NULL
 };
 static const size_t       tg_usage_event_responses_max[] = {
-    TG_USAGE_CAP, 64, 16
+    TG_USAGE_CAP, 64, 16, TG_USAGE_MODEL_JSON
 };
 
 static const char *const  tg_usage_event_messages[] = {
-    "usage", "type", "message.usage", NULL
+    "usage", "type", "message.usage", "message.model", NULL
 };
 static const size_t       tg_usage_event_messages_max[] = {
-    TG_USAGE_CAP, 64, TG_USAGE_CAP
+    TG_USAGE_CAP, 64, TG_USAGE_CAP, TG_USAGE_MODEL_JSON
 };
 
 static const char *const  tg_usage_event_generate[] = {
-    "usageMetadata", "candidates.*", "candidates.*.finishReason", NULL
+    "usageMetadata", "candidates.*", "candidates.*.finishReason",
+    "modelVersion", NULL
 };
 static const size_t       tg_usage_event_generate_max[] = {
-    TG_USAGE_CAP, 0, 64
+    TG_USAGE_CAP, 0, 64, TG_USAGE_MODEL_JSON
 };
 
 
@@ -553,6 +566,47 @@ tg_usage_event_end(tg_usage_scan_t *s, tg_usage_t *u)
 }
 
 
+/*
+ * The model the document names, kept when it is a plain name: escapes and
+ * control bytes are no model's, and would only reach the logs
+ */
+static void
+tg_usage_model(tg_usage_scan_t *s, tg_usage_t *u)
+{
+    size_t       i, j, len;
+    const char  *path, *key, *v;
+
+    for (i = 0; i < s->js.nslots; i++) {
+        path = s->js.slot[i].path;
+        key = strrchr(path, '.');
+        key = key ? key + 1 : path;
+
+        if (strcmp(key, "model") != 0 && strcmp(key, "modelVersion") != 0) {
+            continue;
+        }
+
+        v = tg_jscan_value(&s->js, i, &len);
+
+        if (v == NULL || len < 3 || len - 2 >= TG_USAGE_MODEL
+            || v[0] != '"' || v[len - 1] != '"')
+        {
+            continue;
+        }
+
+        for (j = 1; j < len - 1; j++) {
+            if (v[j] <= ' ' || v[j] > '~' || v[j] == '"' || v[j] == '\\') {
+                break;
+            }
+        }
+
+        if (j == len - 1) {
+            memcpy(u->model, v + 1, len - 2);
+            u->model[len - 2] = '\0';
+        }
+    }
+}
+
+
 int
 tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u)
 {
@@ -563,6 +617,7 @@ tg_usage_scan_end(tg_usage_scan_t *s, tg_usage_t *u)
     if (s->js.done && !s->js.bad) {
         found = s->event ? tg_usage_event_end(s, u)
                          : tg_usage_body_end(s, u);
+        tg_usage_model(s, u);
     }
 
     tg_jscan_reset(&s->js);

@@ -13,6 +13,10 @@
 #include "tg_jscan.h"
 
 
+/* the longest response model name kept (gen_ai.response.model) */
+#define TG_USAGE_MODEL  128
+
+
 /*
  * Every unit a price can name (core/tg_prices.c): each is a part of the
  * one above it in this list that it names (cache_audio_read of cached and
@@ -45,6 +49,9 @@ typedef struct {
     unsigned  has_input:1;
     unsigned  has_output:1;
     unsigned  background:1;     /* a Responses call answered later */
+
+    /* the model the response names, NUL-ended; "" when it names none */
+    char      model[TG_USAGE_MODEL];
 } tg_usage_t;
 
 

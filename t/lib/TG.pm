@@ -116,9 +116,13 @@ sub conf_text {
     $ledger .= "    tokenguard_redis 127.0.0.1:$redis"
                . " timeout=$self->{redis_timeout};\n"
         if $self->{redis_port} && !$self->{no_redis_directive};
-    # TG_LEASE=1 (or lease => 1): every worker admits from budget leases
-    $ledger .= "    tokenguard_lease on flush=200ms idle=500ms;\n"
-        if ($self->{lease} // $ENV{TG_LEASE}) && $self->{redis_port}
+    # budget leases are the shipped default (flush=1s idle=3s); lease => 0
+    # or TG_LEASE=0: the per-request ledger; lease => 1 or TG_LEASE=1:
+    # leases that flush every 200 ms
+    my $lease = $self->{lease} // $ENV{TG_LEASE} // '';
+    $ledger .= $lease ? "    tokenguard_lease on flush=200ms idle=500ms;\n"
+                      : "    tokenguard_lease off;\n"
+        if $lease ne '' && $self->{redis_port}
            && ($self->{http} // '') !~ /tokenguard_lease/;
     my $main = $self->{main} // '';
     my $tiny = $ENV{TG_TINY} ? $self->tiny_conf : '';

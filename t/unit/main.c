@@ -77,6 +77,7 @@ main(void)
     test_ledger_core();
     test_prices();
     test_usage();
+    test_jscan();
     test_scan();
     test_command();
 

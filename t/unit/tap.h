@@ -31,6 +31,7 @@ void test_refusal(void);
 void test_ledger_core(void);
 void test_prices(void);
 void test_usage(void);
+void test_jscan(void);
 void test_scan(void);
 void test_command(void);
 

@@ -1,6 +1,7 @@
 /* the bounded Redis command builder and the random ids */
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,53 @@ test_simple(void)
     tg_command_init(&c, 0);
     is_int(tg_command_finish(&c, &out), -1, "command: no argument: refused");
     is_int(c.error, TG_COMMAND_EMPTY, "command: and says why");
+}
+
+
+/* integers are written as printf's "%lld" would, at every magnitude */
+static void
+test_ints(void)
+{
+    int           i, bad;
+    long          n;
+    char         *out, want[64];
+    int64_t       v;
+    size_t        w;
+    tg_command_t  c;
+
+    static const int64_t  edge[] = {
+        0, 1, -1, 9, 10, -10, 99, 100, 999999, 1000000, INT64_MAX,
+        INT64_MAX - 1, INT64_MIN, INT64_MIN + 1
+    };
+
+    bad = 0;
+    v = 1;
+
+    for (i = 0; i < 14 + 2 * 63; i++) {
+        if (i < 14) {
+            v = edge[i];
+        } else {
+            /* powers of two and one less, signs alternating */
+            v = (int64_t) (1ULL << ((i - 14) / 2)) - ((i - 14) % 2);
+            v = i % 4 < 2 ? v : -v;
+        }
+
+        tg_command_init(&c, 0);
+        tg_command_int(&c, v);
+        n = tg_command_finish(&c, &out);
+
+        w = (size_t) snprintf(want, sizeof(want), "%lld", (long long) v);
+        w = (size_t) snprintf(want, sizeof(want), "*1\r\n$%zu\r\n%lld\r\n",
+                              w, (long long) v);
+
+        if (n != (long) w || memcmp(out, want, w) != 0) {
+            bad++;
+        }
+
+        free(out);
+    }
+
+    is_int(bad, 0, "command: integers and lengths as printf writes them");
 }
 
 
@@ -302,6 +350,7 @@ void
 test_command(void)
 {
     test_simple();
+    test_ints();
     test_grows();
     test_bound();
     test_longest_key();

@@ -309,6 +309,58 @@ test_endpoint_google_query(void)
 }
 
 
+/* gen_ai.provider.name and gen_ai.operation.name of each surface */
+static void
+test_endpoint_genai(void)
+{
+    size_t  i;
+
+    static const struct {
+        const char  *uri;
+        const char  *provider;
+        const char  *operation;
+    } cases[] = {
+        { "/v1/chat/completions", "openai", "chat" },
+        { "/v1/completions", "openai", "text_completion" },
+        { "/v1/responses", "openai", "chat" },
+        { "/v1/embeddings", "openai", "embeddings" },
+        { "/v1/messages", "anthropic", "chat" },
+        { "/v1beta/models/g:generateContent", "gcp.gemini",
+          "generate_content" },
+        { "/v1beta/models/g:streamGenerateContent", "gcp.gemini",
+          "generate_content" },
+        { "/v1beta/openai/chat/completions", "gcp.gemini", "chat" },
+        { "/v1/projects/p/locations/l/publishers/google/models/"
+          "g:generateContent", "gcp.vertex_ai", "generate_content" },
+        { "/v1/projects/p/locations/l/publishers/anthropic/models/"
+          "c:streamRawPredict", "gcp.vertex_ai", "chat" },
+        { "/v1/projects/p/locations/l/endpoints/openapi/chat/completions",
+          "gcp.vertex_ai", "chat" },
+        { "/openai/deployments/d/chat/completions", "azure.ai.openai",
+          "chat" },
+        { "/openai/deployments/d/embeddings", "azure.ai.openai",
+          "embeddings" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_endpoint_t  ep = detect(cases[i].uri, TG_PROVIDER_AUTO);
+        const char    *p = tg_endpoint_genai_provider(&ep);
+        const char    *o = tg_endpoint_genai_operation(&ep);
+
+        is_str(p ? p : "(null)", cases[i].provider, cases[i].uri);
+        is_str(o ? o : "(null)", cases[i].operation, cases[i].uri);
+    }
+
+    {
+        tg_endpoint_t  ep = detect("/v1/models", TG_PROVIDER_AUTO);
+
+        ok(tg_endpoint_genai_provider(&ep) == NULL
+           && tg_endpoint_genai_operation(&ep) == NULL,
+           "endpoint: a model listing has no GenAI operation");
+    }
+}
+
+
 void
 test_endpoint(void)
 {
@@ -368,4 +420,5 @@ test_endpoint(void)
     test_endpoint_classify();
     test_endpoint_uri_model();
     test_endpoint_google_query();
+    test_endpoint_genai();
 }

@@ -358,6 +358,75 @@ nested_usage(void)
 }
 
 
+/* the model the response names (gen_ai.response.model), every dialect */
+static void
+response_model(void)
+{
+    tg_usage_t   u, want;
+    const char  *s;
+
+    u = body(TG_API_CHAT, "{\"model\":\"gpt-4o-2024-08-06\",\"choices\":"
+             "[{\"message\":{\"content\":\"{\\\"model\\\":\\\"x\\\"}\"}}],"
+             "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}", 1);
+    is_str(u.model, "gpt-4o-2024-08-06", "usage: chat body names its model");
+
+    u = body(TG_API_CHAT, "{\"choices\":[{\"message\":{\"model\":\"y\"}}]}",
+             1);
+    is_str(u.model, "", "usage: a nested model is not the response's");
+
+    u = body(TG_API_CHAT, "{\"model\":\"a\\nb\",\"usage\":{}}", 1);
+    is_str(u.model, "", "usage: an escaped model name is not kept");
+
+    u = body(TG_API_CHAT, "{\"model\":\"gpt-4o\",\"usage\":{", 1);
+    is_str(u.model, "", "usage: not from a body cut short");
+
+    u = body(TG_API_MESSAGES, "{\"model\":\"claude-sonnet-4-5-20250929\","
+             "\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}", 1);
+    is_str(u.model, "claude-sonnet-4-5-20250929", "usage: messages body");
+
+    u = body(TG_API_RESPONSES, "{\"model\":\"o3-2025-04-16\",\"usage\":"
+             "{\"input_tokens\":3,\"output_tokens\":4}}", 1);
+    is_str(u.model, "o3-2025-04-16", "usage: responses body");
+
+    u = body(TG_API_GENERATE, "{\"modelVersion\":\"gemini-2.5-flash\","
+             "\"usageMetadata\":{\"promptTokenCount\":1}}", 1);
+    is_str(u.model, "gemini-2.5-flash", "usage: gemini body");
+
+    u = body(TG_API_GENERATE, "[{\"modelVersion\":\"gemini-2.5-pro\"},"
+             "{\"usageMetadata\":{\"promptTokenCount\":1}}]", 1);
+    is_str(u.model, "gemini-2.5-pro", "usage: gemini JSON-array stream");
+
+    s = "data: {\"type\":\"message_start\",\"message\":{\"model\":"
+        "\"claude-haiku-4-5\",\"usage\":{\"input_tokens\":5,"
+        "\"output_tokens\":1}}}\n\n"
+        "data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":7}}"
+        "\n\n";
+    is_int(usage_every_split(TG_API_MESSAGES, s, &want), 0,
+           "usage: messages stream model, split anywhere");
+    is_str(want.model, "claude-haiku-4-5", "usage: messages stream model");
+
+    s = "data: {\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{}]}\n\n"
+        "data: {\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[],"
+        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n";
+    is_int(usage_every_split(TG_API_CHAT, s, &want), 0,
+           "usage: chat stream model, split anywhere");
+    is_str(want.model, "gpt-4o-mini-2024-07-18", "usage: chat stream model");
+
+    s = "data: {\"type\":\"response.completed\",\"response\":{\"model\":"
+        "\"gpt-5\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n\n";
+    is_int(usage_every_split(TG_API_RESPONSES, s, &want), 0,
+           "usage: responses stream model, split anywhere");
+    is_str(want.model, "gpt-5", "usage: responses stream model");
+
+    s = "data: {\"modelVersion\":\"gemini-2.0-flash\",\"candidates\":"
+        "[{\"finishReason\":\"STOP\"}],\"usageMetadata\":"
+        "{\"promptTokenCount\":1,\"candidatesTokenCount\":2}}\n\n";
+    is_int(usage_every_split(TG_API_GENERATE, s, &want), 0,
+           "usage: gemini stream model, split anywhere");
+    is_str(want.model, "gemini-2.0-flash", "usage: gemini stream model");
+}
+
+
 void
 test_usage(void)
 {
@@ -554,4 +623,5 @@ test_usage(void)
 
     nested_usage();
     sse_cr_only();
+    response_model();
 }

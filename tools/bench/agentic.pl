@@ -240,138 +240,168 @@ for my $d (sort keys %req) {
 
 # --- the canned provider's answers ----------------------------------------
 
-my $answer = join ' ', map { sentence() } 1 .. 6;
-my @deltas = map { words(3) . ' ' } 1 .. 60;
-my $call = obj(path => 'src/ledger_flush.c', line => raw(412));
-my ($in, $cached, $out) = (14210, 12288, 187);
+# each answer as a JSON body and an SSE stream, named agentic$tag-*
+sub canned {
+    my ($tag, $answer, @deltas) = @_;
+    my $call = obj(path => 'src/ledger_flush.c', line => raw(412));
+    my ($in, $cached, $out) = (14210, 12288, 187);
 
-put("$dir/canned/agentic-chat.json", enc(obj(
-    id => 'chatcmpl-agentic', object => 'chat.completion',
-    created => raw(1700000000), model => 'gpt-4o-2024-08-06',
-    choices => [obj(index => raw(0), finish_reason => 'tool_calls',
-        message => obj(role => 'assistant', content => $answer,
-            tool_calls => [obj(id => 'call_next', type => 'function',
-                function => obj(name => 'read_file',
-                                arguments => enc($call)))]))],
-    usage => obj(prompt_tokens => raw($in), completion_tokens => raw($out),
-        total_tokens => raw($in + $out),
-        prompt_tokens_details => obj(cached_tokens => raw($cached)),
-        completion_tokens_details => obj(reasoning_tokens => raw(0))),
-    system_fingerprint => 'fp_bench')));
-
-put("$dir/canned/agentic-chat.sse", join('', (map {
-    'data: ' . enc(obj(id => 'chatcmpl-agentic',
-        object => 'chat.completion.chunk', created => raw(1700000000),
-        model => 'gpt-4o-2024-08-06', choices => [obj(index => raw(0),
-            delta => obj(content => $_), finish_reason => raw('null'))]))
-    . "\n\n" } @deltas),
-    'data: ' . enc(obj(id => 'chatcmpl-agentic',
-        object => 'chat.completion.chunk', created => raw(1700000000),
-        model => 'gpt-4o-2024-08-06', choices => [],
+    put("$dir/canned/agentic$tag-chat.json", enc(obj(
+        id => 'chatcmpl-agentic', object => 'chat.completion',
+        created => raw(1700000000), model => 'gpt-4o-2024-08-06',
+        choices => [obj(index => raw(0), finish_reason => 'tool_calls',
+            message => obj(role => 'assistant', content => $answer,
+                tool_calls => [obj(id => 'call_next', type => 'function',
+                    function => obj(name => 'read_file',
+                                    arguments => enc($call)))]))],
         usage => obj(prompt_tokens => raw($in), completion_tokens => raw($out),
             total_tokens => raw($in + $out),
-            prompt_tokens_details => obj(cached_tokens => raw($cached)))))
-    . "\n\ndata: [DONE]\n\n"));
+            prompt_tokens_details => obj(cached_tokens => raw($cached)),
+            completion_tokens_details => obj(reasoning_tokens => raw(0))),
+        system_fingerprint => 'fp_bench')));
 
-my $resp_usage = obj(input_tokens => raw($in),
-    input_tokens_details => obj(cached_tokens => raw($cached)),
-    output_tokens => raw($out),
-    output_tokens_details => obj(reasoning_tokens => raw(0)),
-    total_tokens => raw($in + $out));
-my $resp = sub {
-    my ($status, $usage) = @_;
-    obj(id => 'resp_agentic', object => 'response',
-        created_at => raw(1700000000), status => $status,
-        model => 'gpt-4o-2024-08-06',
-        output => ($usage ? [obj(type => 'message', id => 'msg_agentic',
-                status => 'completed', role => 'assistant',
-                content => [obj(type => 'output_text', text => $answer,
-                                annotations => [])]),
-            obj(type => 'function_call', id => 'fc_agentic',
-                call_id => 'call_next', name => 'read_file',
-                arguments => enc($call), status => 'completed')] : []),
-        usage => ($usage ? $resp_usage : raw('null')));
-};
-put("$dir/canned/agentic-responses.json", enc($resp->('completed', 1)));
-{
-    my $n = 0;
-    put("$dir/canned/agentic-responses.sse", join('',
-        "event: response.created\ndata: "
-        . enc(obj(type => 'response.created', sequence_number => raw($n++),
-                  response => $resp->('in_progress', 0))) . "\n\n",
-        (map { "event: response.output_text.delta\ndata: "
-               . enc(obj(type => 'response.output_text.delta',
-                   sequence_number => raw($n++), item_id => 'msg_agentic',
-                   output_index => raw(0), content_index => raw(0),
-                   delta => $_)) . "\n\n" } @deltas),
-        "event: response.completed\ndata: "
-        . enc(obj(type => 'response.completed', sequence_number => raw($n++),
-                  response => $resp->('completed', 1))) . "\n\n"));
+    put("$dir/canned/agentic$tag-chat.sse", join('', (map {
+        'data: ' . enc(obj(id => 'chatcmpl-agentic',
+            object => 'chat.completion.chunk', created => raw(1700000000),
+            model => 'gpt-4o-2024-08-06', choices => [obj(index => raw(0),
+                delta => obj(content => $_), finish_reason => raw('null'))]))
+        . "\n\n" } @deltas),
+        'data: ' . enc(obj(id => 'chatcmpl-agentic',
+            object => 'chat.completion.chunk', created => raw(1700000000),
+            model => 'gpt-4o-2024-08-06', choices => [],
+            usage => obj(prompt_tokens => raw($in),
+                completion_tokens => raw($out),
+                total_tokens => raw($in + $out),
+                prompt_tokens_details => obj(cached_tokens => raw($cached)))))
+        . "\n\ndata: [DONE]\n\n"));
+
+    my $resp_usage = obj(input_tokens => raw($in),
+        input_tokens_details => obj(cached_tokens => raw($cached)),
+        output_tokens => raw($out),
+        output_tokens_details => obj(reasoning_tokens => raw(0)),
+        total_tokens => raw($in + $out));
+    my $resp = sub {
+        my ($status, $usage) = @_;
+        obj(id => 'resp_agentic', object => 'response',
+            created_at => raw(1700000000), status => $status,
+            model => 'gpt-4o-2024-08-06',
+            output => ($usage ? [obj(type => 'message', id => 'msg_agentic',
+                    status => 'completed', role => 'assistant',
+                    content => [obj(type => 'output_text', text => $answer,
+                                    annotations => [])]),
+                obj(type => 'function_call', id => 'fc_agentic',
+                    call_id => 'call_next', name => 'read_file',
+                    arguments => enc($call), status => 'completed')] : []),
+            usage => ($usage ? $resp_usage : raw('null')));
+    };
+    put("$dir/canned/agentic$tag-responses.json", enc($resp->('completed', 1)));
+    {
+        my $n = 0;
+        put("$dir/canned/agentic$tag-responses.sse", join('',
+            "event: response.created\ndata: "
+            . enc(obj(type => 'response.created', sequence_number => raw($n++),
+                      response => $resp->('in_progress', 0))) . "\n\n",
+            (map { "event: response.output_text.delta\ndata: "
+                   . enc(obj(type => 'response.output_text.delta',
+                       sequence_number => raw($n++), item_id => 'msg_agentic',
+                       output_index => raw(0), content_index => raw(0),
+                       delta => $_)) . "\n\n" } @deltas),
+            "event: response.completed\ndata: "
+            . enc(obj(type => 'response.completed',
+                      sequence_number => raw($n++),
+                      response => $resp->('completed', 1))) . "\n\n"));
+    }
+
+    put("$dir/canned/agentic$tag-messages.json", enc(obj(
+        id => 'msg_agentic', type => 'message', role => 'assistant',
+        model => 'claude-sonnet-4-5-20250929',
+        content => [obj(type => 'text', text => $answer),
+            obj(type => 'tool_use', id => 'toolu_next', name => 'read_file',
+                input => $call)],
+        stop_reason => 'tool_use', stop_sequence => raw('null'),
+        usage => obj(input_tokens => raw($in - $cached),
+            cache_creation_input_tokens => raw(0),
+            cache_read_input_tokens => raw($cached),
+            output_tokens => raw($out)))));
+
+    put("$dir/canned/agentic$tag-messages.sse", join('',
+        "event: message_start\ndata: " . enc(obj(type => 'message_start',
+            message => obj(id => 'msg_agentic', type => 'message',
+                role => 'assistant', model => 'claude-sonnet-4-5-20250929',
+                content => [], stop_reason => raw('null'),
+                stop_sequence => raw('null'),
+                usage => obj(input_tokens => raw($in - $cached),
+                    cache_creation_input_tokens => raw(0),
+                    cache_read_input_tokens => raw($cached),
+                    output_tokens => raw(1))))) . "\n\n",
+        "event: content_block_start\ndata: " . enc(obj(
+            type => 'content_block_start', index => raw(0),
+            content_block => obj(type => 'text', text => ''))) . "\n\n",
+        (map { "event: content_block_delta\ndata: " . enc(obj(
+            type => 'content_block_delta', index => raw(0),
+            delta => obj(type => 'text_delta', text => $_))) . "\n\n" }
+        @deltas),
+        "event: content_block_stop\ndata: "
+            . enc(obj(type => 'content_block_stop', index => raw(0))) . "\n\n",
+        "event: message_delta\ndata: " . enc(obj(type => 'message_delta',
+            delta => obj(stop_reason => 'end_turn',
+                         stop_sequence => raw('null')),
+            usage => obj(output_tokens => raw($out)))) . "\n\n",
+        "event: message_stop\ndata: " . enc(obj(type => 'message_stop'))
+            . "\n\n"));
+
+    my $gusage = sub {
+        my ($o) = @_;
+        obj(promptTokenCount => raw($in), candidatesTokenCount => raw($o),
+            totalTokenCount => raw($in + $o),
+            cachedContentTokenCount => raw($cached),
+            promptTokensDetails => [obj(modality => 'TEXT',
+                                        tokenCount => raw($in))]);
+    };
+    put("$dir/canned/agentic$tag-gemini.json", enc(obj(
+        candidates => [obj(content => obj(role => 'model', parts => [
+                obj(text => $answer),
+                obj(functionCall => obj(name => 'read_file', args => $call))]),
+            finishReason => 'STOP', index => raw(0))],
+        usageMetadata => $gusage->($out), modelVersion => 'gemini-2.5-flash',
+        responseId => 'agentic')));
+
+    {
+        my $k = 0;
+        put("$dir/canned/agentic$tag-gemini.sse", join('', map {
+            $k++;
+            'data: ' . enc(obj(candidates => [obj(content => obj(
+                    role => 'model',
+                    parts => [obj(text => $_)]),
+                    ($k == @deltas ? (finishReason => 'STOP') : ()),
+                    index => raw(0))],
+                usageMetadata => $gusage->(int($out * $k / @deltas)),
+                modelVersion => 'gemini-2.5-flash', responseId => 'agentic'))
+            . "\r\n\r\n" } @deltas));
+    }
 }
 
-put("$dir/canned/agentic-messages.json", enc(obj(
-    id => 'msg_agentic', type => 'message', role => 'assistant',
-    model => 'claude-sonnet-4-5-20250929',
-    content => [obj(type => 'text', text => $answer),
-        obj(type => 'tool_use', id => 'toolu_next', name => 'read_file',
-            input => $call)],
-    stop_reason => 'tool_use', stop_sequence => raw('null'),
-    usage => obj(input_tokens => raw($in - $cached),
-        cache_creation_input_tokens => raw(0),
-        cache_read_input_tokens => raw($cached),
-        output_tokens => raw($out)))));
+canned('', join(' ', map { sentence() } 1 .. 6),
+       map { words(3) . ' ' } 1 .. 60);
 
-put("$dir/canned/agentic-messages.sse", join('',
-    "event: message_start\ndata: " . enc(obj(type => 'message_start',
-        message => obj(id => 'msg_agentic', type => 'message',
-            role => 'assistant', model => 'claude-sonnet-4-5-20250929',
-            content => [], stop_reason => raw('null'),
-            stop_sequence => raw('null'),
-            usage => obj(input_tokens => raw($in - $cached),
-                cache_creation_input_tokens => raw(0),
-                cache_read_input_tokens => raw($cached),
-                output_tokens => raw(1))))) . "\n\n",
-    "event: content_block_start\ndata: " . enc(obj(
-        type => 'content_block_start', index => raw(0),
-        content_block => obj(type => 'text', text => ''))) . "\n\n",
-    (map { "event: content_block_delta\ndata: " . enc(obj(
-        type => 'content_block_delta', index => raw(0),
-        delta => obj(type => 'text_delta', text => $_))) . "\n\n" } @deltas),
-    "event: content_block_stop\ndata: "
-        . enc(obj(type => 'content_block_stop', index => raw(0))) . "\n\n",
-    "event: message_delta\ndata: " . enc(obj(type => 'message_delta',
-        delta => obj(stop_reason => 'end_turn', stop_sequence => raw('null')),
-        usage => obj(output_tokens => raw($out)))) . "\n\n",
-    "event: message_stop\ndata: " . enc(obj(type => 'message_stop'))
-        . "\n\n"));
+# make bench-core's realistic sizes: a 2 KB and an 8 KB body, a 200- and a
+# 2000-event stream, with what model text holds (newlines, quotes, a
+# usage-shaped example that is text, never usage)
+sub text_delta {
+    my $k = rnd(40);
+    return "\n\n" if $k == 0;
+    return '{"usage":{"prompt_tokens":1,"completion_tokens":1}} ' if $k == 1;
+    return 'data: {"type":"message_delta","usage":{"output_tokens":1}} '
+        if $k == 2;
+    return '"' . words(2) . '" ' if $k == 3;
+    words(1 + rnd(4)) . ' ';
+}
 
-my $gusage = sub {
-    my ($o) = @_;
-    obj(promptTokenCount => raw($in), candidatesTokenCount => raw($o),
-        totalTokenCount => raw($in + $o),
-        cachedContentTokenCount => raw($cached),
-        promptTokensDetails => [obj(modality => 'TEXT',
-                                    tokenCount => raw($in))]);
-};
-put("$dir/canned/agentic-gemini.json", enc(obj(
-    candidates => [obj(content => obj(role => 'model', parts => [
-            obj(text => $answer),
-            obj(functionCall => obj(name => 'read_file', args => $call))]),
-        finishReason => 'STOP', index => raw(0))],
-    usageMetadata => $gusage->($out), modelVersion => 'gemini-2.5-flash',
-    responseId => 'agentic')));
-
-{
-    my $k = 0;
-    put("$dir/canned/agentic-gemini.sse", join('', map {
-        $k++;
-        'data: ' . enc(obj(candidates => [obj(content => obj(role => 'model',
-                parts => [obj(text => $_)]),
-                ($k == @deltas ? (finishReason => 'STOP') : ()),
-                index => raw(0))],
-            usageMetadata => $gusage->(int($out * $k / @deltas)),
-            modelVersion => 'gemini-2.5-flash', responseId => 'agentic'))
-        . "\r\n\r\n" } @deltas));
+for my $n (200, 2000) {
+    my $size = $n == 200 ? 1400 : 7400;
+    my $answer = '';
+    $answer .= text_delta() while length $answer < $size;
+    canned("-$n", $answer, map { text_delta() } 1 .. $n);
 }
 
 for my $d (sort keys %req) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: a plain nginx proxy (A) against nginx + tokenguard with
 # every feature on, twice: with the shipped defaults (B, no tuning
-# directive) and tuned (T, tokenguard_lease on); optionally a peer
+# directive: budget leases) and with the per-request ledger (O,
+# tokenguard_lease off); optionally a peer
 # gateway (P, PEERS=portkey) on the agentic loads.  Same canned provider,
 # same loads, the sides alternating within each round so that machine
 # drift hits all; medians of ROUNDS runs.  Writes build/bench/results.md
@@ -9,9 +10,9 @@
 #
 #   DURATION=10s CONNS=32 ROUNDS=3 STREAMS=2000 tools/bench/bench.sh
 #   ONLY=chat|agentic|paced|streams|core  one part (a list: ONLY="chat paced")
-#   SIDES="A B T"   which sides (A is needed for the ratios)
+#   SIDES="A B O"   which sides (A is needed for the ratios)
 #   PEERS=portkey   Portkey's gateway on the agentic loads (npm ci, pinned)
-#   PROFILE=1       perf record -g of B's and T's workers on the agentic
+#   PROFILE=1       perf record -g of B's and O's workers on the agentic
 #                   loads, the top of perf report in results.md
 set -euo pipefail
 
@@ -24,11 +25,11 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 ROUNDS=${ROUNDS:-3}
 STREAMS=${STREAMS:-2000}
-SIDES=${SIDES:-A B T}
+SIDES=${SIDES:-A B O}
 ONLY=${ONLY:-chat agentic paced streams core}
 PEERS=${PEERS:-}
 PROFILE=${PROFILE:-}
-UPSTREAM=18801 PORT_A=18802 PORT_B=18803 REDIS=18804 PORT_T=18805
+UPSTREAM=18801 PORT_A=18802 PORT_B=18803 REDIS=18804 PORT_O=18805
 PORT_P=18806
 
 only() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -112,7 +113,7 @@ user=""
 
 pids=()
 cleanup() {
-    for p in upstream a b t; do
+    for p in upstream a b o; do
         [ -f "$dir/logs/$p.pid" ] && kill "$(cat "$dir/logs/$p.pid")" 2>/dev/null || true
     done
     [ -f "$dir/logs/p.pid" ] && kill "$(cat "$dir/logs/p.pid")" 2>/dev/null || true
@@ -125,8 +126,8 @@ start_all() {
     conf "$1" upstream.conf upstream.conf
     conf 0 a.conf a.conf
     conf 0 b.conf b.conf b "$PORT_B" ""
-    conf 0 b.conf t.conf t "$PORT_T" "tokenguard_lease on;"
-    for c in upstream a b t; do
+    conf 0 b.conf o.conf o "$PORT_O" "tokenguard_lease off;"
+    for c in upstream a b o; do
         "$nginx" -p "$dir/" -c "$dir/$c.conf" -g "$user"
     done
     if has_side P && [ ! -f "$dir/logs/p.pid" ]; then
@@ -144,7 +145,7 @@ start_all() {
 }
 
 stop_nginx() {
-    for p in upstream a b t; do
+    for p in upstream a b o; do
         [ -f "$dir/logs/$p.pid" ] && kill -QUIT "$(cat "$dir/logs/$p.pid")" 2>/dev/null || true
     done
     sleep 1
@@ -157,17 +158,17 @@ sleep 0.3
 start_all 0
 
 port_of() {
-    case $1 in A) echo $PORT_A ;; B) echo $PORT_B ;; T) echo $PORT_T ;;
+    case $1 in A) echo $PORT_A ;; B) echo $PORT_B ;; O) echo $PORT_O ;;
     P) echo $PORT_P ;; esac
 }
 label() {
-    case $1 in A) echo "A nginx" ;; B) echo "B defaults" ;; T) echo "B tuned" ;;
+    case $1 in A) echo "A nginx" ;; B) echo "B defaults" ;; O) echo "O lease off" ;;
     P) echo "P portkey" ;; esac
 }
 # the process whose CPU is the side's: nginx's one worker, or node
 worker() {
     if [ "$1" = P ]; then cat "$dir/logs/p.pid"; return; fi
-    pgrep -P "$(cat "$dir/logs/$(echo "$1" | tr ABT abt).pid")" | head -1
+    pgrep -P "$(cat "$dir/logs/$(echo "$1" | tr ABO abo).pid")" | head -1
 }
 redis_pid=$(pgrep -f "redis-server 127.0.0.1:$REDIS" | head -1)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -251,7 +252,7 @@ load() {
     done
 }
 
-# table rows of a load: every side, then B/A and T/A
+# table rows of a load: every side, then B/A and O/A
 rows() {
     local name=$1 what=$2 f side a
     for side in $SIDES; do
@@ -282,7 +283,7 @@ echo
 echo "Machine: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "DURATION=$DURATION CONNS=$CONNS ROUNDS=$ROUNDS STREAMS=$STREAMS SIDES=\"$SIDES\"; wrk -t2, 1 worker per nginx, 1000 users, medians."
-echo "A: plain nginx proxy; B defaults: tokenguard, every feature on, no tuning directive; B tuned: the same with tokenguard_lease on${PEERS:+; P: $PEERS}."
+echo "A: plain nginx proxy; B defaults: tokenguard, every feature on, no tuning directive (budget leases); O lease off: the same with tokenguard_lease off (a Redis round trip per step)${PEERS:+; P: $PEERS}."
 echo
 } > "$results"
 
@@ -394,9 +395,9 @@ if only paced; then
     } >> "$results"
 fi
 
-# PROFILE=1: where B's and T's workers spend the agentic loads
+# PROFILE=1: where B's and O's workers spend the agentic loads
 if [ -n "$PROFILE" ]; then
-    for side in B T; do
+    for side in B O; do
         has_side $side || continue
         w=$(worker $side)
         perf record -F 999 -g -o "$dir/perf-$side.data" -p "$w" \
@@ -416,7 +417,7 @@ if [ -n "$PROFILE" ]; then
             > "$dir/perf-$side.top"
     done
     {
-    for side in B T; do
+    for side in B O; do
         [ -s "$dir/perf-$side.top" ] || continue
         echo "Profile of $(label $side)'s worker on the four agentic JSON loads ($(awk '{ print $1 }' "$dir/$side.profiled" | paste -sd' ') req/s): \`perf record -F 999 -g\`, \`perf report --no-children\`, self time by part, then the top symbols (over 0.7%):"
         echo

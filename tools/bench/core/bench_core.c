@@ -8,14 +8,19 @@
  *   + policy  the same, then PCRE2 (JIT, the glue's match limits) of
  *             side B's prompt regexes over the prompt text: the two
  *             deny rules, the classify rule and the prompt~ route
- *   usage     the response side: the canned SSE stream through
+ *   usage     the response side: each canned SSE stream through
  *             tg_sse (streaming) into tg_usage_scan, in 4 KB reads, and
- *             the JSON answer through tg_usage_scan
+ *             each JSON answer through tg_usage_scan: the short answer
+ *             of make bench, and the realistic sizes (a 2 KB body and a
+ *             200-event stream, an 8 KB body and a 2000-event stream)
  *
  * Prints MB/s of input per second of this process's CPU time (so that
  * other load on the machine costs less accuracy than wall time would)
  * and the machine.  Usage: bench_core DIR [SECONDS]; DIR holds what
- * tools/bench/agentic.pl writes.
+ * tools/bench/agentic.pl writes.  With BENCH_RUNS=N in the environment
+ * it runs each response cell whose name holds BENCH_ONLY N times,
+ * untimed, and prints its bytes: what tools/bench/core/ir.sh counts
+ * instructions of under callgrind.
  */
 
 #define _GNU_SOURCE
@@ -159,7 +164,11 @@ bench_inspect(const bench_dialect_t *d, const char *body, size_t len,
 typedef struct {
     tg_usage_scan_t  scan;
     tg_usage_t       u;
+    size_t           events;
 } bench_usage_ctx_t;
+
+
+static size_t  bench_events;        /* of the last stream */
 
 
 static void
@@ -168,6 +177,7 @@ bench_usage_event(void *data, const char *event, size_t event_len,
 {
     bench_usage_ctx_t  *c = data;
 
+    c->events++;
     (void) tg_usage_scan_end(&c->scan, &c->u);
 }
 
@@ -181,8 +191,11 @@ bench_usage_data(void *data, const char *p, size_t len)
 }
 
 
-/* one response as the body filter follows it; returns 1 with usage */
-static int
+/*
+ * one response as the body filter follows it; returns 1 with usage (never
+ * inlined: ir.sh counts its instructions by name)
+ */
+static int __attribute__((noinline))
 bench_usage(const bench_dialect_t *d, const char *resp, size_t len,
     int sse)
 {
@@ -191,6 +204,7 @@ bench_usage(const bench_dialect_t *d, const char *resp, size_t len,
     bench_usage_ctx_t  c;
 
     memset(&c.u, 0, sizeof(tg_usage_t));
+    c.events = 0;
     tg_usage_scan_init(&c.scan, d->api, sse);
 
     if (sse) {
@@ -220,6 +234,7 @@ bench_usage(const bench_dialect_t *d, const char *resp, size_t len,
     }
 
     tg_usage_scan_free(&c.scan);
+    bench_events = c.events;
 
     return c.u.has_input && c.u.has_output;
 }
@@ -240,6 +255,106 @@ bench_usage(const bench_dialect_t *d, const char *resp, size_t len,
         mbs = (double) (bytes) * n_ / t_ / 1e6;                             \
         us = t_ / n_ * 1e6;                                                 \
     } while (0)
+
+
+static const char  *bench_answers[] = { "", "-200", "-2000" };
+
+#define BENCH_NANSWER  (sizeof(bench_answers) / sizeof(bench_answers[0]))
+#define BENCH_NDIALECT (sizeof(bench_dialects) / sizeof(bench_dialects[0]))
+
+
+/* a canned answer: "sse" or "json" of answer a of dialect d */
+static char *
+bench_answer(const char *dir, size_t a, const bench_dialect_t *d,
+    const char *kind, size_t *len)
+{
+    char  name[256];
+
+    snprintf(name, sizeof(name), "canned/agentic%s-%s.%s", bench_answers[a],
+             d->name, kind);
+
+    return bench_read(dir, name, len);
+}
+
+
+static void
+bench_responses(const char *dir)
+{
+    char                   *sse, *json;
+    size_t                  a, i, slen, jlen, events;
+    double                  mbs, us, mbs2, us2;
+    const bench_dialect_t  *d;
+
+    printf("\n| dialect | answer | SSE bytes | events | usage from SSE MB/s"
+           " | SSE µs | JSON bytes | usage from JSON MB/s | JSON µs |\n");
+    printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+
+    for (a = 0; a < BENCH_NANSWER; a++) {
+        for (i = 0; i < BENCH_NDIALECT; i++) {
+            d = &bench_dialects[i];
+            sse = bench_answer(dir, a, d, "sse", &slen);
+            json = bench_answer(dir, a, d, "json", &jlen);
+
+            if (!bench_usage(d, json, jlen, 0)
+                || !bench_usage(d, sse, slen, 1))
+            {
+                fprintf(stderr, "%s%s: no usage found in the canned answers\n",
+                        d->name, bench_answers[a]);
+                exit(1);
+            }
+
+            BENCH_LOOP(bench_usage(d, sse, slen, 1), slen, mbs, us);
+            events = bench_events;
+            BENCH_LOOP(bench_usage(d, json, jlen, 0), jlen, mbs2, us2);
+
+            printf("| %s | %s | %zu | %zu | %.0f | %.1f | %zu | %.0f"
+                   " | %.2f |\n", d->name,
+                   a ? bench_answers[a] + 1 : "make bench", slen, events,
+                   mbs, us, jlen, mbs2, us2);
+            fflush(stdout);
+            free(sse);
+            free(json);
+        }
+    }
+}
+
+
+/* BENCH_RUNS: each cell named DIALECT-ANSWER-KIND ("chat-2000-sse") */
+static int
+bench_runs(const char *dir, long runs, const char *only)
+{
+    char                    cell[64];
+    char                   *resp;
+    size_t                  a, i, k, len;
+    long                    n;
+    const bench_dialect_t  *d;
+    static const char      *kinds[] = { "sse", "json" };
+
+    for (a = 0; a < BENCH_NANSWER; a++) {
+        for (i = 0; i < BENCH_NDIALECT; i++) {
+            for (k = 0; k < 2; k++) {
+                d = &bench_dialects[i];
+                snprintf(cell, sizeof(cell), "%s-%s-%s", d->name,
+                         a ? bench_answers[a] + 1 : "bench", kinds[k]);
+
+                if (only != NULL && strstr(cell, only) == NULL) {
+                    continue;
+                }
+
+                resp = bench_answer(dir, a, d, kinds[k], &len);
+
+                for (n = 0; n < runs; n++) {
+                    (void) bench_usage(d, resp, len, k == 0);
+                }
+
+                printf("%s %zu\n", cell, len);
+                free(resp);
+            }
+        }
+    }
+
+    return 0;
+}
 
 
 static void
@@ -270,10 +385,10 @@ bench_machine(void)
 int
 main(int argc, char **argv)
 {
-    int                     err, ok;
+    int                     err;
     char                    name[256];
-    char                   *body, *sse, *json;
-    size_t                  i, blen, slen, jlen, plen, eoff;
+    char                   *body;
+    size_t                  i, blen, plen, eoff;
     double                  mbs, us, mbs2, us2;
     int64_t                 tokens;
     const bench_dialect_t  *d;
@@ -285,6 +400,11 @@ main(int argc, char **argv)
 
     if (argc > 2) {
         bench_seconds = atof(argv[2]);
+    }
+
+    if (getenv("BENCH_RUNS") != NULL) {
+        return bench_runs(argv[1], atol(getenv("BENCH_RUNS")),
+                          getenv("BENCH_ONLY"));
     }
 
     for (i = 0; i < BENCH_NREGEX; i++) {
@@ -330,35 +450,7 @@ main(int argc, char **argv)
         free(body);
     }
 
-    printf("\n| dialect | SSE bytes | usage from SSE MB/s | SSE µs"
-           " | JSON bytes | usage from JSON MB/s | JSON µs |\n");
-    printf("| --- | --- | --- | --- | --- | --- | --- |\n");
-
-    for (i = 0; i < sizeof(bench_dialects) / sizeof(bench_dialects[0]);
-         i++)
-    {
-        d = &bench_dialects[i];
-        snprintf(name, sizeof(name), "canned/agentic-%s.sse", d->name);
-        sse = bench_read(argv[1], name, &slen);
-        snprintf(name, sizeof(name), "canned/agentic-%s.json", d->name);
-        json = bench_read(argv[1], name, &jlen);
-
-        ok = bench_usage(d, sse, slen, 1) && bench_usage(d, json, jlen, 0);
-        if (!ok) {
-            fprintf(stderr, "%s: no usage found in the canned answers\n",
-                    d->name);
-            return 1;
-        }
-
-        BENCH_LOOP(bench_usage(d, sse, slen, 1), slen, mbs, us);
-        BENCH_LOOP(bench_usage(d, json, jlen, 0), jlen, mbs2, us2);
-
-        printf("| %s | %zu | %.0f | %.1f | %zu | %.0f | %.2f |\n",
-               d->name, slen, mbs, us, jlen, mbs2, us2);
-        fflush(stdout);
-        free(sse);
-        free(json);
-    }
+    bench_responses(argv[1]);
 
     printf("\nMB/s: input bytes per second of CPU time of one thread;"
            " %.1f s of CPU per cell.\n\n", bench_seconds);
