@@ -292,6 +292,15 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
 
     n = ngx_http_tokenguard_route(r, tlcf, ctx);
 
+    if (n == NGX_OK && tlcf->dry_run && ctx->routing.rerouted) {
+        /* the route is named and priced, the model goes as it came */
+        ctx->routing.dry_price = tg_prices_lookup(tmcf->prices,
+                                    (char *) ctx->routing.model.data,
+                                    ctx->routing.model.len);
+        ctx->routing.model = ctx->in.model_requested;
+        ctx->routing.rerouted = 0;
+    }
+
     if (n == NGX_OK) {
         n = ngx_http_tokenguard_check_model(r, tlcf, ctx);
     }
@@ -302,6 +311,7 @@ ngx_http_tokenguard_route_and_reserve(ngx_http_request_t *r,
                                       ctx->routing.model.len);
 
         if (ctx->price == NULL) {
+            ctx->enforce = 1;   /* what has no price cannot be charged */
             ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_MODEL,
                                        "no price is known for the model"
                                        " \"%V\", so its cost cannot be"
@@ -395,13 +405,27 @@ ngx_http_tokenguard_admit(ngx_http_request_t *r,
         return;
     }
 
+    if (refused) {
+        ngx_http_tokenguard_refuse_budget(r, ctx);
+
+        if (ngx_http_tokenguard_refused(ctx) == NGX_OK) {
+            /*
+             * A dry run: it goes without the reservation the cap refused
+             * (the user's, if the team's refused, is settled with it);
+             * its spend is settled, once, as a request let through open.
+             */
+            ctx->open = 1;
+            ctx->state = NGX_HTTP_TOKENGUARD_DONE;
+            return;
+        }
+    }
+
     /* undo the half that was admitted: the request does not go */
     if (ctx->budget.reserved_user || ctx->budget.reserved_team) {
         ngx_http_tokenguard_budget_release(r, ctx);
     }
 
     if (refused) {
-        ngx_http_tokenguard_refuse_budget(r, ctx);
         return;
     }
 
@@ -451,6 +475,12 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
+    if (ctx->dry.len) {
+        /* what enforcing would have done, as the log and metrics show it */
+        ctx->decision = ctx->dry;
+        ngx_http_tokenguard_budget_count(r, ctx, "dry_denied", ctx->dry_kind);
+    }
+
     ngx_http_tokenguard_counters_request(ctx);
 
     if (ctx->budget.reserved_user || ctx->open) {
@@ -461,7 +491,7 @@ ngx_http_tokenguard_log_handler(ngx_http_request_t *r)
                               ctx->decision.len) == 0)
     {
         ctx->settled = 1;
-        ngx_http_tokenguard_budget_count(r, ctx, "denied");
+        ngx_http_tokenguard_budget_count(r, ctx, "denied", NULL);
     }
 
     return NGX_OK;

@@ -8,7 +8,9 @@
  * (ngx_http_tokenguard_lease.c); a request no slice can take (a sandbox
  * request, a scope whose slice is held under other caps) and every
  * request with leases off reserves with a script call of its own
- * (ngx_http_tokenguard_ledger.c).  Both answer the same way.
+ * (ngx_http_tokenguard_ledger.c).  Both answer the same way.  A dry run
+ * (tokenguard_dry_run) uses scripts only: a refusal it lets through must
+ * be the script's exact answer, and nothing of it enters a slice.
  *
  * An answer that needs the store comes later, through the continuation
  * the caller passed (the call returns NGX_AGAIN); one known at once is
@@ -29,9 +31,14 @@ ngx_int_t
 ngx_http_tokenguard_budget_status(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_done_pt done)
 {
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
     ctx->budget.pct = -1;
 
-    if (ngx_http_tokenguard_lease_status(r, ctx) == NGX_OK) {
+    if (!tlcf->dry_run && ngx_http_tokenguard_lease_status(r, ctx) == NGX_OK)
+    {
         return NGX_OK;
     }
 
@@ -87,7 +94,8 @@ ngx_http_tokenguard_budget_reserve(ngx_http_request_t *r,
 
     ctx->budget.done = done;
 
-    rc = ngx_http_tokenguard_lease_reserve(r, ctx);
+    rc = tlcf->dry_run ? NGX_DECLINED
+                       : ngx_http_tokenguard_lease_reserve(r, ctx);
 
     if (rc != NGX_DECLINED) {
         return rc;
@@ -129,12 +137,15 @@ ngx_http_tokenguard_budget_release(ngx_http_request_t *r,
 }
 
 
-/* a refusal before the budget ("denied"): counted for the user */
+/*
+ * A refusal before the budget ("denied"): counted for the user; a dry
+ * run's would-be refusal ("dry_denied", and by kind): for user and team.
+ */
 void
 ngx_http_tokenguard_budget_count(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const char *field)
+    ngx_http_tokenguard_ctx_t *ctx, const char *field, const char *kind)
 {
-    ngx_http_tokenguard_ledger_count(r, ctx, field);
+    ngx_http_tokenguard_ledger_count(r, ctx, field, kind);
 }
 
 

@@ -14,7 +14,8 @@
 const char  *ngx_http_tokenguard_decisions[] = {
     "allow", "deny_identity", "deny_policy", "deny_budget", "deny_sandbox",
     "deny_invalid", "store_error", "open", "deny_endpoint", "passthrough",
-    NULL
+    "deny_identity_dry_run", "deny_policy_dry_run", "deny_budget_dry_run",
+    "deny_sandbox_dry_run", NULL
 };
 
 
@@ -131,6 +132,34 @@ ngx_http_tokenguard_counters_request(ngx_http_tokenguard_ctx_t *ctx)
     {
         l = ngx_http_tokenguard_label(sh->tags, &sh->ntags, &ctx->routing.tag);
         (void) ngx_atomic_fetch_add(&l->a, 1);
+    }
+}
+
+
+/* what a reroute saved, by its tag; a counter: a loss adds nothing */
+void
+ngx_http_tokenguard_counters_saved(ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_http_tokenguard_label_t     *l;
+    ngx_http_tokenguard_counters_t  *sh = ngx_http_tokenguard_counters_sh;
+
+    if (sh == NULL || ctx->routing.tag.len == 0 || ctx->resp.saved_usd <= 0) {
+        return;
+    }
+
+    l = ngx_http_tokenguard_label(sh->tags, &sh->ntags, &ctx->routing.tag);
+    (void) ngx_atomic_fetch_add(&l->b, ctx->resp.saved_usd);
+}
+
+
+/* a response that passed a tokenguard_budget_warn threshold */
+void
+ngx_http_tokenguard_counters_warning(ngx_uint_t threshold)
+{
+    ngx_http_tokenguard_counters_t  *sh = ngx_http_tokenguard_counters_sh;
+
+    if (sh != NULL && threshold <= 100) {
+        (void) ngx_atomic_fetch_add(&sh->warnings[threshold], 1);
     }
 }
 

@@ -17,7 +17,7 @@
 #define NGX_HTTP_TOKENGUARD_LABEL_LEN   64
 
 /* the entries of ngx_http_tokenguard_decisions[] and _buckets[] */
-#define NGX_HTTP_TOKENGUARD_DECISIONS   10
+#define NGX_HTTP_TOKENGUARD_DECISIONS   14
 #define NGX_HTTP_TOKENGUARD_BUCKETS     12
 
 
@@ -28,12 +28,12 @@ typedef struct {
 } ngx_http_tokenguard_bucket_t;
 
 
-/* a model's usage (a, b, c) or a route tag's reroutes (a) */
+/* a model's usage (a, b, c) or a route tag's reroutes (a), savings (b) */
 typedef struct {
     u_char                        name[NGX_HTTP_TOKENGUARD_LABEL_LEN];
     size_t                        len;
     ngx_atomic_t                  a;        /* tokens in; reroutes */
-    ngx_atomic_t                  b;        /* tokens out */
+    ngx_atomic_t                  b;        /* tokens out; micro-USD */
     ngx_atomic_t                  c;        /* cost, micro-USD */
 } ngx_http_tokenguard_label_t;
 
@@ -43,6 +43,7 @@ typedef struct {
     ngx_atomic_t                  usage[2];     /* provider, estimate */
     ngx_atomic_t                  store_errors;
     ngx_atomic_t                  expired;
+    ngx_atomic_t                  warnings[101];    /* by threshold */
 
     /* the store's latency: per bucket, the +1 past the last bound */
     ngx_atomic_t                  latency[NGX_HTTP_TOKENGUARD_BUCKETS + 1];

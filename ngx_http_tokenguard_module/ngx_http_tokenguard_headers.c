@@ -2,7 +2,8 @@
  * The X-TokenGuard-* headers are the gateway's own.  On responses they
  * tell the caller what the gateway did: X-TokenGuard-Model (the model
  * that served the request), X-TokenGuard-Route (the tag of the routing
- * rule, when one rewrote it), X-TokenGuard-Budget-Remaining.  On
+ * rule, when one rewrote it), X-TokenGuard-Budget-Remaining, and
+ * X-TokenGuard-Budget-Warning past a tokenguard_budget_warn threshold.  On
  * requests, the client's own are dropped (ngx_http_tokenguard_strip.c).
  */
 
@@ -60,11 +61,73 @@ ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * The highest tokenguard_budget_warn threshold the share passed (the
+ * share budget>= reads: the user's tightest USD cap), counted once per
+ * response; 0: none (thresholds are 1 to 100).  The warning says which
+ * cap, what is left of it and when it resets.
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_warning(ngx_http_request_t *r,
+    ngx_http_tokenguard_loc_conf_t *tlcf, ngx_http_tokenguard_ctx_t *ctx,
+    ngx_str_t *value)
+{
+    u_char      *p;
+    time_t       reset;
+    ngx_tm_t     tm;
+    ngx_int_t    threshold;
+    ngx_uint_t   i, *pct;
+
+    if (tlcf->budget_warn == NULL || ctx->budget.pct < 0) {
+        return 0;
+    }
+
+    threshold = 0;
+    pct = tlcf->budget_warn->elts;
+
+    for (i = 0; i < tlcf->budget_warn->nelts; i++) {
+        if ((ngx_uint_t) ctx->budget.pct >= pct[i]) {
+            threshold = pct[i];
+        }
+    }
+
+    if (threshold == 0) {
+        return 0;
+    }
+
+    ngx_http_tokenguard_counters_warning(threshold);
+
+    value->data = ngx_pnalloc(r->pool, 160);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    reset = ctx->now + (ctx->budget.pct_day ? tg_period_day_reset(ctx->now)
+                                            : tg_period_month_reset(ctx->now));
+    ngx_gmtime(reset, &tm);
+
+    p = ngx_sprintf(value->data, "%d%%; user usd %s: ", ctx->budget.pct,
+                    ctx->budget.pct_day ? "day" : "month");
+    p = ngx_http_tokenguard_format_money(p, ngx_max(ctx->budget.pct_limit
+                                                    - ctx->budget.pct_used,
+                                                    0));
+    p = ngx_cpymem(p, " of ", 4);
+    p = ngx_http_tokenguard_format_money(p, ctx->budget.pct_limit);
+    p = ngx_sprintf(p, " left; resets %4d-%02d-%02dT00:00:00Z",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+    value->len = p - value->data;
+
+    return threshold;
+}
+
+
 static ngx_int_t
 ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
 {
     u_char                          *p;
-    ngx_str_t                        remaining;
+    ngx_int_t                        warned;
+    ngx_str_t                        remaining, warning;
     ngx_http_tokenguard_ctx_t       *ctx;
     ngx_http_tokenguard_loc_conf_t  *tlcf;
 
@@ -75,8 +138,23 @@ ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
     ctx = ngx_http_tokenguard_get_ctx(r);
 
+    warned = 0;
+
     if (ctx != NULL) {
         ngx_http_tokenguard_usage_header(r, ctx);
+
+        warned = ngx_http_tokenguard_warning(r, tlcf, ctx, &warning);
+        if (warned == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (tlcf->headers && warned > 0
+        && ngx_http_tokenguard_add_header(r, "X-TokenGuard-Budget-Warning",
+                                          &warning)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (!tlcf->headers || ctx == NULL || ctx->routing.model.len == 0) {
@@ -117,6 +195,67 @@ ngx_http_tokenguard_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/* tokenguard_budget_warn PERCENT [PERCENT ...] */
+
+char *
+ngx_http_tokenguard_budget_warn(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tokenguard_loc_conf_t *tlcf = conf;
+
+    ngx_int_t                         n;
+    ngx_str_t                        *value, s;
+    ngx_uint_t                        i, *pct;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    if (tlcf->budget_warn != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    tlcf->budget_warn = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_uint_t));
+    if (tlcf->budget_warn == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tokenguard_module);
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = value[i];
+
+        if (s.len && s.data[s.len - 1] == '%') {
+            s.len--;
+        }
+
+        n = ngx_atoi(s.data, s.len);
+
+        pct = tlcf->budget_warn->nelts ? tlcf->budget_warn->elts : NULL;
+
+        if (n < 1 || n > 100
+            || (pct && (ngx_uint_t) n <= pct[tlcf->budget_warn->nelts - 1]))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid percentage \"%V\" in \"%V\""
+                               " directive, it must be from 1 to 100,"
+                               " each above the one before",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        pct = ngx_array_push(tlcf->budget_warn);
+        if (pct == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *pct = n;
+        tmcf->warn_set[n] = 1;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

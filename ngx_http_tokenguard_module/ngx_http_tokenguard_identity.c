@@ -96,16 +96,30 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
                                    " calling, and this request did not say;"
                                    " sign in or send the credentials your"
                                    " platform team gave you");
-        return NGX_DECLINED;
-    }
 
-    if (ctx->caller.user.len > 256 || ctx->caller.team.len > 256) {
+    } else if (ctx->caller.user.len > 256 || ctx->caller.team.len > 256) {
         ngx_http_tokenguard_refuse(r, ctx, TG_REFUSE_IDENTITY,
                                    "the caller's user or team name is longer"
                                    " than 256 bytes; ask your platform team"
                                    " to fix the gateway's identity source");
+
+    } else {
+        return NGX_OK;
+    }
+
+    if (ctx->state == NGX_HTTP_TOKENGUARD_REFUSE) {
         return NGX_DECLINED;
     }
+
+    /*
+     * A dry run lets it go, counted under the empty name: a real
+     * identity is never empty, so none shares its keys.
+     */
+    ctx->caller.user.len = 0;
+    ctx->caller.user.data = ngx_http_tokenguard_anonymous;
+    ctx->caller.user_shown = ctx->caller.user;
+    ngx_str_null(&ctx->caller.team);
+    ngx_str_null(&ctx->caller.team_shown);
 
     return NGX_OK;
 }

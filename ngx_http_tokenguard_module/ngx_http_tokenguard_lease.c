@@ -329,6 +329,14 @@ ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
 
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "saved_usd", 9,
                                             ctx->resp.saved_usd);
+
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "route:",
+                                              &ctx->routing.tag,
+                                              ":requests", 1);
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "route:",
+                                              &ctx->routing.tag,
+                                              ":saved_usd",
+                                              ctx->resp.saved_usd);
     }
 
     if (ctx->resp.estimated) {
@@ -645,6 +653,9 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
 
         if (pct > ctx->budget.pct) {
             ctx->budget.pct = (int) pct;
+            ctx->budget.pct_day = k;
+            ctx->budget.pct_limit = l->cap_usd[k];
+            ctx->budget.pct_used = used;
         }
     }
 

@@ -66,6 +66,14 @@ ngx_http_tokenguard_scope(ngx_http_tokenguard_scope_t *sc, char scope,
 {
     sc->scope = scope;
     sc->name = name;
+
+    if (name->len == 0 && name->data == ngx_http_tokenguard_anonymous) {
+        /* a dry run's caller without an identity: "tg:{u:}" */
+        sc->prefix_len = ngx_sprintf(sc->prefix, "tg:{%c:}", scope)
+                         - sc->prefix;
+        return NGX_OK;
+    }
+
     sc->prefix_len = tg_key_prefix(scope, (char *) name->data, name->len,
                                    (char *) sc->prefix);
 
@@ -113,6 +121,16 @@ ngx_http_tokenguard_settle_args(tg_command_t *a,
     }
 
     tg_command_int(a, rerouted ? ctx->resp.saved_usd : 0);
+
+    /* per route: what it saved, or in a dry run what it would have */
+    if (requests && (rerouted || ctx->routing.dry_price)) {
+        tg_command_arg(a, ctx->routing.tag.data, ctx->routing.tag.len);
+    } else {
+        tg_command_arg(a, (u_char *) "", 0);
+    }
+
+    tg_command_int(a, ctx->routing.dry_price != NULL);
+    tg_command_int(a, ctx->resp.dry_saved_usd);
 }
 
 
@@ -165,19 +183,27 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
 }
 
 
-/* a counter of the user's ("denied") */
+/*
+ * A counter of the user's ("denied"); with a kind, also "FIELD:KIND",
+ * and the team's too ("dry_denied", "dry_denied:budget")
+ */
 void
 ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const char *field)
+    ngx_http_tokenguard_ctx_t *ctx, const char *field, const char *kind)
 {
+    u_char                            more[64], *p;
+    ngx_uint_t                        i, n;
     tg_command_t                      a;
-    ngx_http_tokenguard_scope_t       sc;
+    ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
-    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->caller.user)
-        != NGX_OK)
-    {
-        return;
+    if (kind) {
+        n = ngx_http_tokenguard_scopes(ctx, sc);
+
+    } else {
+        n = ngx_http_tokenguard_scope(&sc[0], TG_SCOPE_USER,
+                                      &ctx->caller.user)
+            == NGX_OK;
     }
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
@@ -186,14 +212,23 @@ ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
         ctx->now = ngx_time();
     }
 
-    ngx_http_tokenguard_redis_evalsha(&a, TG_SCRIPT_COUNT, 2);
-    ngx_http_tokenguard_arg_periods(&a, &sc, ctx->now);
-    tg_command_arg(&a, (u_char *) field, ngx_strlen(field));
-    tg_command_int(&a, tmcf->retention_month);
-    tg_command_int(&a, tmcf->retention_day);
-    ngx_http_tokenguard_write_command(TG_SCRIPT_COUNT, &a);
+    p = kind ? ngx_slprintf(more, more + sizeof(more), "%s:%s", field, kind)
+             : more;
 
-    ngx_http_tokenguard_write_index(sc.scope, sc.name);
+    for (i = 0; i < n; i++) {
+        ngx_http_tokenguard_redis_evalsha(&a, TG_SCRIPT_COUNT, 2);
+        ngx_http_tokenguard_arg_periods(&a, &sc[i], ctx->now);
+        tg_command_arg(&a, (u_char *) field, ngx_strlen(field));
+        tg_command_int(&a, tmcf->retention_month);
+        tg_command_int(&a, tmcf->retention_day);
+
+        if (p != more) {
+            tg_command_arg(&a, more, p - more);
+        }
+
+        ngx_http_tokenguard_write_command(TG_SCRIPT_COUNT, &a);
+        ngx_http_tokenguard_write_index(sc[i].scope, sc[i].name);
+    }
 }
 
 
@@ -213,8 +248,17 @@ ngx_http_tokenguard_status_handler(ngx_http_tokenguard_redis_op_t *op,
     ctx->ledger.ops[0] = NULL;
     ctx->ledger.waiting = 0;
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        ctx->budget.pct = (int) ngx_min(reply->integer, 1000000);
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4
+        && reply->element[0]->type == REDIS_REPLY_INTEGER
+        && reply->element[1]->type == REDIS_REPLY_INTEGER
+        && reply->element[2]->type == REDIS_REPLY_INTEGER
+        && reply->element[3]->type == REDIS_REPLY_INTEGER)
+    {
+        ctx->budget.pct = (int) ngx_max(ngx_min(reply->element[0]->integer,
+                                                1000000), -1);
+        ctx->budget.pct_day = reply->element[1]->integer == 2;
+        ctx->budget.pct_limit = reply->element[2]->integer;
+        ctx->budget.pct_used = reply->element[3]->integer;
 
     } else {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
@@ -442,6 +486,7 @@ ngx_http_tokenguard_reserve_op(ngx_http_request_t *r,
     tg_command_int(&a, index == 0 ? tlcf->sandbox_caps[1] : -1);
     tg_command_int(&a, tmcf->retention_month);
     tg_command_int(&a, tmcf->retention_day);
+    tg_command_int(&a, tlcf->dry_run);
 
     op = ngx_http_tokenguard_redis_op(TG_SCRIPT_RESERVE, &a,
                     sizeof(ngx_http_tokenguard_reserve_payload_t) + len,

@@ -118,10 +118,55 @@ ngx_http_tokenguard_label_names(ngx_http_request_t *r,
 }
 
 
+#define tg_printf_to(tp, ...)                                                \
+    if (ngx_http_tokenguard_printf(tp, __VA_ARGS__) != NGX_OK) {             \
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;                               \
+    }
+
 #define tg_printf(...)                                                       \
     if (ngx_http_tokenguard_printf(&t, __VA_ARGS__) != NGX_OK) {             \
         return NGX_HTTP_INTERNAL_SERVER_ERROR;                               \
     }
+
+
+/* what the rollout watches: reroute savings, budget warnings */
+
+static ngx_int_t
+ngx_http_tokenguard_metrics_rollout(ngx_http_tokenguard_text_t *t,
+    ngx_http_tokenguard_counters_t *sh, ngx_str_t **names)
+{
+    ngx_uint_t                        i;
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(t->r, ngx_http_tokenguard_module);
+
+    tg_printf_to(t, "# HELP tokenguard_reroute_saved_usd_total Dollars"
+                 " reroutes saved (the requested model's price minus the"
+                 " target's), by the route's tag.\n"
+                 "# TYPE tokenguard_reroute_saved_usd_total counter\n");
+
+    for (i = 0; i <= NGX_HTTP_TOKENGUARD_LABELS; i++) {
+        if (names[i]) {
+            tg_printf_to(t, "tokenguard_reroute_saved_usd_total{tag=\"%V\"}"
+                         " %uA.%06uA\n", names[i], sh->tags[i].b / 1000000,
+                         sh->tags[i].b % 1000000);
+        }
+    }
+
+    tg_printf_to(t, "# HELP tokenguard_budget_warnings_total Responses past"
+                 " a tokenguard_budget_warn threshold, by the highest"
+                 " passed.\n"
+                 "# TYPE tokenguard_budget_warnings_total counter\n");
+
+    for (i = 0; i <= 100; i++) {
+        if (tmcf->warn_set[i] || sh->warnings[i]) {
+            tg_printf_to(t, "tokenguard_budget_warnings_total"
+                         "{threshold=\"%ui\"} %uA\n", i, sh->warnings[i]);
+        }
+    }
+
+    return NGX_OK;
+}
 
 
 static ngx_int_t
@@ -176,6 +221,11 @@ ngx_http_tokenguard_metrics_handler(ngx_http_request_t *r)
             tg_printf("tokenguard_reroutes_total{tag=\"%V\"} %uA\n",
                       names[i], sh->tags[i].a);
         }
+    }
+
+    rc = ngx_http_tokenguard_metrics_rollout(&t, sh, names);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     tg_printf("# HELP tokenguard_tokens_total Tokens settled, by model and"

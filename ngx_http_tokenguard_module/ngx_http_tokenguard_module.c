@@ -168,6 +168,20 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       offsetof(ngx_http_tokenguard_loc_conf_t, headers),
       NULL },
 
+    { ngx_string("tokenguard_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, dry_run),
+      NULL },
+
+    { ngx_string("tokenguard_budget_warn"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_tokenguard_budget_warn,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("tokenguard_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_tokenguard_metrics_directive,
@@ -516,6 +530,8 @@ ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf)
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->include_usage = NGX_CONF_UNSET;
     conf->headers = NGX_CONF_UNSET;
+    conf->dry_run = NGX_CONF_UNSET;
+    conf->budget_warn = NGX_CONF_UNSET_PTR;
     conf->on_store_error = NGX_CONF_UNSET_UINT;
     conf->reservation_ttl = NGX_CONF_UNSET_MSEC;
 
@@ -564,6 +580,8 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               4 * 1024 * 1024);
     ngx_conf_merge_value(conf->include_usage, prev->include_usage, 1);
     ngx_conf_merge_value(conf->headers, prev->headers, 1);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_ptr_value(conf->budget_warn, prev->budget_warn, NULL);
     ngx_conf_merge_uint_value(conf->on_store_error, prev->on_store_error,
                               NGX_HTTP_TOKENGUARD_STORE_CLOSED);
     ngx_conf_merge_msec_value(conf->reservation_ttl, prev->reservation_ttl,
@@ -591,7 +609,8 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->sandbox_set = prev->sandbox_set;
     }
 
-    conf->need_budget = 0;
+    /* the warning reads the share budget>= reads, the same way */
+    conf->need_budget = conf->budget_warn != NULL;
 
     if (conf->routes) {
         ngx_uint_t                    i, j;

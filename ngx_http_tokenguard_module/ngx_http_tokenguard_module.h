@@ -93,6 +93,7 @@ typedef struct {
     ngx_msec_t                   lease_flush;
     ngx_msec_t                   lease_idle;
     ngx_flag_t                   used;              /* tokenguard on anywhere */
+    u_char                       warn_set[101];     /* budget_warn's PCTs */
 } ngx_http_tokenguard_main_conf_t;
 
 
@@ -125,7 +126,9 @@ typedef struct {
     int64_t                      sandbox_caps[2];
     ngx_flag_t                   caps_set;
     ngx_flag_t                   sandbox_set;
-    ngx_flag_t                   need_budget;   /* a route reads budget>= */
+    ngx_flag_t                   need_budget;   /* budget>= or budget_warn */
+    ngx_flag_t                   dry_run;
+    ngx_array_t                 *budget_warn;   /* of ngx_uint_t, ascending */
 } ngx_http_tokenguard_loc_conf_t;
 
 
@@ -169,7 +172,8 @@ typedef struct {
     ngx_str_t                    model;         /* what goes upstream */
     ngx_str_t                    tag;           /* of the rule used */
     ngx_str_t                    category;
-    unsigned                     rerouted:1;
+    const tg_price_t            *dry_price;     /* dry run: the target's */
+    unsigned                     rerouted:1;    /* never in a dry run */
 } ngx_http_tokenguard_routing_t;
 
 
@@ -177,6 +181,9 @@ typedef struct {
 typedef struct {
     ngx_http_tokenguard_done_pt  done;          /* the caller's continuation */
     int                          pct;           /* budget>=; -1: unknown */
+    int64_t                      pct_limit;     /* the cap pct is of */
+    int64_t                      pct_used;
+    unsigned                     pct_day:1;     /* a daily cap */
     int64_t                      reserve_usd;   /* worst case, micro-USD */
     int64_t                      reserve_tokens;
     int64_t                      remaining_usd; /* -1: no USD cap */
@@ -224,6 +231,7 @@ typedef struct {
     ngx_str_t                    usage_source;  /* provider | estimate */
     int64_t                      cost_usd;      /* settled, micro-USD */
     int64_t                      saved_usd;     /* by the reroute */
+    int64_t                      dry_saved_usd; /* had the route applied */
 } ngx_http_tokenguard_resp_t;
 
 
@@ -236,11 +244,14 @@ struct ngx_http_tokenguard_ctx_s {
     const tg_price_t              *price;       /* of routing.model */
 
     ngx_str_t                      decision;
+    ngx_str_t                      dry;         /* would-be refusal's */
+    const char                    *dry_kind;    /* "budget", "policy" ... */
     tg_refusal_e                   refusal;
     ngx_str_t                      message;     /* for the refusal body */
     time_t                         retry_after; /* budget refusals, or 0 */
-    unsigned                       open:1;      /* admitted without store */
+    unsigned                       open:1;      /* charged, no reservation */
     unsigned                       settled:1;
+    unsigned                       enforce:1;   /* refused in dry run too */
 
     ngx_http_tokenguard_caller_t   caller;
     ngx_http_tokenguard_in_t       in;
@@ -253,6 +264,11 @@ struct ngx_http_tokenguard_ctx_s {
 
 
 extern ngx_module_t  ngx_http_tokenguard_module;
+
+
+/* after a refusal: NGX_DECLINED, or NGX_OK when a dry run let it go on */
+#define ngx_http_tokenguard_refused(ctx)                                     \
+    ((ctx)->state == NGX_HTTP_TOKENGUARD_REFUSE ? NGX_DECLINED : NGX_OK)
 
 
 /*
@@ -334,6 +350,8 @@ void ngx_http_tokenguard_refuse_budget(ngx_http_request_t *r,
 
 /* ngx_http_tokenguard_headers.c */
 ngx_int_t ngx_http_tokenguard_headers_init(ngx_conf_t *cf);
+char *ngx_http_tokenguard_budget_warn(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_tokenguard_usage.c */
 void ngx_http_tokenguard_usage_header(ngx_http_request_t *r,
@@ -354,7 +372,7 @@ void ngx_http_tokenguard_budget_settle(ngx_http_request_t *r,
 void ngx_http_tokenguard_budget_release(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_budget_count(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const char *field);
+    ngx_http_tokenguard_ctx_t *ctx, const char *field, const char *kind);
 void ngx_http_tokenguard_budget_detach(ngx_http_tokenguard_ctx_t *ctx);
 
 /* ngx_http_tokenguard_lease.c: the budget by leased slices */
@@ -383,7 +401,7 @@ void ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
 void ngx_http_tokenguard_ledger_release(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx, const char *field);
+    ngx_http_tokenguard_ctx_t *ctx, const char *field, const char *kind);
 void ngx_http_tokenguard_ledger_detach(ngx_http_tokenguard_ctx_t *ctx);
 char *ngx_http_tokenguard_cap_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -410,6 +428,8 @@ ngx_int_t ngx_http_tokenguard_counters_init_zone(ngx_shm_zone_t *shm_zone,
 void ngx_http_tokenguard_counters_request(ngx_http_tokenguard_ctx_t *ctx);
 void ngx_http_tokenguard_counters_usage(ngx_http_tokenguard_ctx_t *ctx,
     int64_t input, int64_t output, int64_t cost);
+void ngx_http_tokenguard_counters_saved(ngx_http_tokenguard_ctx_t *ctx);
+void ngx_http_tokenguard_counters_warning(ngx_uint_t threshold);
 void ngx_http_tokenguard_counters_store(ngx_msec_int_t us, ngx_uint_t error,
     ngx_uint_t expired);
 
@@ -425,5 +445,9 @@ ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
     ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
 void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
 u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
+u_char *ngx_http_tokenguard_format_money(u_char *p, int64_t micro);
+
+/* the name a dry run counts a caller without an identity under: "" */
+extern u_char  ngx_http_tokenguard_anonymous[];
 
 #endif /* _NGX_HTTP_TOKENGUARD_MODULE_H_INCLUDED_ */

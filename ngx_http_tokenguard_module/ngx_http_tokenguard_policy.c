@@ -37,7 +37,7 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
                                        " rule \"%V\"; remove the content it"
                                        " guards against, or ask your"
                                        " security team", &deny[i].name);
-            return NGX_DECLINED;
+            return ngx_http_tokenguard_refused(ctx);
         }
 
         if (rc != 0) {
@@ -53,7 +53,7 @@ ngx_http_tokenguard_check_prompt(ngx_http_request_t *r,
                                        " within the gateway's limits; send a"
                                        " shorter or simpler prompt, or ask"
                                        " your security team", &deny[i].name);
-            return NGX_DECLINED;
+            return ngx_http_tokenguard_refused(ctx);
         }
     }
 
@@ -81,7 +81,7 @@ ngx_http_tokenguard_check_model(ngx_http_request_t *r,
                                " ask your platform team to approve it",
                                &ctx->routing.model,
                                &tlcf->allow_models->source);
-    return NGX_DECLINED;
+    return ngx_http_tokenguard_refused(ctx);
 }
 
 

@@ -11,6 +11,65 @@
 #define NGX_HTTP_TOKENGUARD_MESSAGE_MAX  1024
 
 
+/*
+ * tokenguard_dry_run: the refusals a rollout wants to see before it
+ * enforces them are recorded, and the request goes on, charged as any.
+ * A request that cannot be metered (an unreadable body, an endpoint not
+ * known, a model without a price) or checked (the store away: as
+ * tokenguard_on_store_error says) is refused as without a dry run: a
+ * call that spends is never let through unmetered.
+ */
+static ngx_uint_t
+ngx_http_tokenguard_would_refuse(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx, tg_refusal_e refusal)
+{
+    ngx_uint_t                       i;
+    ngx_http_tokenguard_loc_conf_t  *tlcf;
+
+    static const struct {
+        tg_refusal_e                 refusal;
+        ngx_str_t                    decision;
+        const char                  *kind;
+    } dry[] = {
+        { TG_REFUSE_IDENTITY, ngx_string("deny_identity_dry_run"),
+          "identity" },
+        { TG_REFUSE_MODEL, ngx_string("deny_policy_dry_run"), "policy" },
+        { TG_REFUSE_PROMPT, ngx_string("deny_policy_dry_run"), "policy" },
+        { TG_REFUSE_BUDGET, ngx_string("deny_budget_dry_run"), "budget" },
+        { TG_REFUSE_SANDBOX, ngx_string("deny_sandbox_dry_run"), "sandbox" }
+    };
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
+
+    if (!tlcf->dry_run || ctx->enforce) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(dry) / sizeof(dry[0]); i++) {
+        if (dry[i].refusal == refusal) {
+            break;
+        }
+    }
+
+    if (i == sizeof(dry) / sizeof(dry[0])) {
+        return 0;
+    }
+
+    /* the first refusal is the one enforcing would have sent */
+    if (ctx->dry_kind == NULL) {
+        ctx->dry = dry[i].decision;
+        ctx->dry_kind = dry[i].kind;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tokenguard: dry run: would refuse %s for user"
+                      " \"%V\"", tg_refusal_info(refusal)->code,
+                      &ctx->caller.user_shown);
+    }
+
+    return 1;
+}
+
+
 void
 ngx_http_tokenguard_refuse(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, tg_refusal_e refusal,
@@ -19,6 +78,14 @@ ngx_http_tokenguard_refuse(ngx_http_request_t *r,
     u_char                   *p;
     va_list                   args;
     const tg_refusal_info_t  *info;
+
+    if (ngx_http_tokenguard_would_refuse(r, ctx, refusal)) {
+        return;
+    }
+
+    /* refused after all: a dry run's earlier "would" is not what happened */
+    ngx_str_null(&ctx->dry);
+    ctx->dry_kind = NULL;
 
     info = tg_refusal_info(refusal);
 

@@ -343,6 +343,13 @@ ngx_http_tokenguard_usage_charge(ngx_http_request_t *r,
         ctx->resp.saved_usd = requested
                               ? tg_price_cost(requested, u, ngx_time()) - usd
                               : 0;
+        ngx_http_tokenguard_counters_saved(ctx);
+    }
+
+    if (ctx->routing.dry_price) {
+        /* a dry run: the same usage at the price of the route's target */
+        ctx->resp.dry_saved_usd = usd - tg_price_cost(ctx->routing.dry_price,
+                                                      u, ngx_time());
     }
 
     /* what the log-phase variables report */

@@ -312,3 +312,52 @@ ngx_http_tokenguard_format_usd(u_char *p, int64_t micro)
 
     return ngx_sprintf(p, "%L.%06L", micro / 1000000, micro % 1000000);
 }
+
+
+/*
+ * micro-USD as a person reads it: "$1,500.00"; under a cent, enough
+ * digits not to read as nothing: "$0.000983"
+ */
+
+u_char *
+ngx_http_tokenguard_format_money(u_char *p, int64_t micro)
+{
+    u_char   digits[NGX_INT64_LEN], *d;
+    size_t   n, i;
+    int64_t  cents;
+
+    if (micro < 0) {
+        *p++ = '-';
+        micro = -micro;
+    }
+
+    *p++ = '$';
+
+    if (micro > 0 && micro < 10000) {
+        p = ngx_sprintf(p, "0.%06L", micro);
+
+        while (p[-1] == '0' && p[-3] != '.') {
+            p--;
+        }
+
+        return p;
+    }
+
+    cents = micro / 10000;
+    d = ngx_sprintf(digits, "%L", cents / 100);
+    n = d - digits;
+
+    for (i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0) {
+            *p++ = ',';
+        }
+
+        *p++ = digits[i];
+    }
+
+    return ngx_sprintf(p, ".%02L", cents % 100);
+}
+
+
+/* a dry run's name for a caller without an identity (see identity.c) */
+u_char  ngx_http_tokenguard_anonymous[] = "";

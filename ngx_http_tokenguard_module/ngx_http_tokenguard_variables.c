@@ -10,6 +10,8 @@ static ngx_int_t ngx_http_tokenguard_str_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tokenguard_budget_pct_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tokenguard_prompt_tokens_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tokenguard_remaining_variable(
@@ -63,6 +65,10 @@ static ngx_http_variable_t  ngx_http_tokenguard_vars[] = {
 
     { ngx_string("tokenguard_sandbox"), NULL,
       ngx_http_tokenguard_sandbox_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tokenguard_budget_pct"), NULL,
+      ngx_http_tokenguard_budget_pct_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("tokenguard_prompt_tokens"), NULL,
@@ -193,6 +199,36 @@ ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
     flag = (u_char *) (ctx->caller.sandbox ? "1" : "0");
 
     return ngx_http_tokenguard_var(v, flag, 1);
+}
+
+
+/*
+ * The share of the user's tightest USD cap used, as budget>= and
+ * tokenguard_budget_warn read it; not found when it was not read or
+ * there is no such cap
+ */
+
+static ngx_int_t
+ngx_http_tokenguard_budget_pct_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    ngx_http_tokenguard_ctx_t  *ctx;
+
+    ctx = ngx_http_tokenguard_get_ctx(r);
+
+    if (ctx == NULL || ctx->budget.pct < 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_tokenguard_var(v, p, ngx_sprintf(p, "%d", ctx->budget.pct)
+                                         - p);
 }
 
 

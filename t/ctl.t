@@ -95,8 +95,9 @@ is($c->{rc}, 0, 'usage user: exit 0');
 like($c->{out}, qr/^user alice, \Q$month\E \(UTC month\)/, 'usage: heading');
 like($c->{out}, qr/^  spent\s+\$4\.50$/m, 'usage: spent $4.50');
 like($c->{out}, qr/^  reserved\s+\$0\.00$/m, 'usage: nothing reserved');
-like($c->{out}, qr/^  limit\s+from nginx\.conf or none/m,
-     'usage: no override: the limit is nginx.conf\'s or none');
+like($c->{out}, qr/^  limit\s+none \(nginx\.conf sets no cap\)/m,
+     'usage: no override: the limit is nginx.conf\'s, as the module'
+     . ' recorded it: none');
 like($c->{out}, qr/^  tokens\s+1,200,000 in, 150,000 out$/m, 'usage: tokens');
 like($c->{out}, qr/^  requests\s+2$/m, 'usage: requests');
 like($c->{out}, qr/^  sandbox\s+\$0\.35 spent/m, 'usage: sandbox');
@@ -127,8 +128,10 @@ is($j->{tokens_in}, 1200000, 'usage --json: tokens_in');
 is($j->{tokens_out}, 150000, 'usage --json: tokens_out');
 is($j->{requests}, 2, 'usage --json: requests');
 usd_is($j->{sandbox_spent_usd}, 350000, 'usage --json: sandbox_spent_usd');
-is($j->{sandbox_limit_usd}, undef,
-   'usage --json: sandbox_limit_usd null (the allowance is in nginx.conf)');
+is($j->{sandbox_limit_usd}, 10,
+   'usage --json: sandbox_limit_usd: the allowance nginx.conf applied');
+is($j->{sandbox_limit_source}, 'nginx.conf',
+   'usage --json: sandbox_limit_source nginx.conf');
 is_deeply([sort keys %{ $j->{models} }], ['gpt-4o'], 'usage --json: models');
 usd_is($j->{models}{'gpt-4o'}{usd}, 4850000, 'usage --json: model usd');
 is($j->{models}{'gpt-4o'}{tokens_in}, 1300000, 'usage --json: model in');

@@ -135,7 +135,7 @@ like($text, qr/gpt-4o gpt-4o-mini 1 \$3\.29/, 'reroutes: the pair');
 like($text, qr/ ml \$6\.90 93% 4 2,000,000 190,000 - - /, 'team ml row');
 like($text, qr/\Q$rd\E \$0\.21 3% 1/, 'team R&D row');
 like($text, qr/\(no team\) \$0\.30 4%/, 'spend outside any team');
-like($text, qr/alice \$4\.50 61% \$0\.35 2 1,200,000 150,000 \$5\.00 90%/,
+like($text, qr/alice \$4\.50 61% \$0\.35 2 1,200,000 150,000 \$5\.00 \(override\) 90%/,
      'user alice row, with her cap');
 like($text, qr/bob \$2\.40 32% \$0\.00 2 800,000 40,000 - -/, 'user bob row');
 like($text, qr/gpt-4o \$7\.25 93% 2,100,000 200,000/, 'model gpt-4o row');
@@ -144,7 +144,7 @@ like($text, qr/chat routine \$4\.06 52% 3/, 'category chat row');
 like($text, qr/agentic agentic \$2\.40 31% 2/, 'category agentic row');
 like($text, qr/translation routine \$0\.30 4% 1/, 'category translation');
 like($text, qr/alice \$0\.35 \$1\.00 35%/, 'sandbox against the grant');
-like($text, qr/user alice usd_month \$5\.00 \$4\.50 90%/,
+like($text, qr/user alice usd_month \$5\.00 \(override\) \$4\.50 90%/,
      'alice is near her cap');
 unlike($text, qr/user bob usd_month/, 'bob has no cap override');
 

@@ -135,6 +135,8 @@ my $t = TG->new(server => q{
     location / {
         tokenguard on;
         tokenguard_route ^gpt-4o$ gpt-4o-mini tag=cheap;
+        # a threshold's counter is exposed once one is configured
+        tokenguard_budget_warn 80;
         proxy_pass http://stub;
     }
     location = /metrics {

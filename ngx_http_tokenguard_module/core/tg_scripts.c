@@ -13,6 +13,11 @@
  *   P:leases                  set: ids of the slices workers hold
  *   P:recall                  set while a request waits for slices back
  *
+ * The period hashes also hold the caps nginx.conf gave the scope's last
+ * request of the period (conf_usd, conf_tokens, conf_requests,
+ * conf_sandbox_usd; -1: none), so tokenguardctl can show the cap that
+ * applies without reading nginx.conf; written only when they change.
+ *
  * A reservation record is "monthkey|daykey|usd|tokens|sandbox", and a
  * lease's has "|requests" after it.  Every script first purges
  * reservations whose expiry passed, taking their amounts off the reserved
@@ -57,6 +62,19 @@
     "  end\n"                                                                \
     "end\n"
 
+#define TG_LUA_RECORD                                                        \
+    "local function record(k, fields, values, ttl)\n"                        \
+    "  local cur = redis.call('HMGET', k, unpack(fields))\n"                 \
+    "  local w = false\n"                                                    \
+    "  for i, f in ipairs(fields) do\n"                                      \
+    "    if cur[i] ~= values[i] then\n"                                      \
+    "      redis.call('HSET', k, f, values[i])\n"                            \
+    "      w = true\n"                                                       \
+    "    end\n"                                                              \
+    "  end\n"                                                                \
+    "  if w then redis.call('EXPIRE', k, ttl) end\n"                         \
+    "end\n"
+
 
 /*
  * RESERVE
@@ -64,7 +82,8 @@
  * ARGV: now_ms, ttl_ms, id, sandbox (0/1), usd, tokens,
  *       cap usd_month, usd_day, tokens_month, tokens_day, requests_month,
  *       requests_day, sandbox_usd_month, sandbox_usd_day (-1: none),
- *       retention_month_s, retention_day_s
+ *       retention_month_s, retention_day_s, dry (1: a dry run, whose
+ *       refusals the module counts as "dry_denied", not "denied")
  * Returns {1, remaining_usd, expired} or
  *         {0, field, limit, used, expired}: field names the cap, as in
  *         P:limits ("usd_month" ...); used includes what is in flight.
@@ -74,10 +93,22 @@
 static const char  tg_script_reserve[] =
     TG_LUA_UNRESERVE
     TG_LUA_PURGE
+    TG_LUA_RECORD
     "local now, ttl, id, sb = tonumber(ARGV[1]), tonumber(ARGV[2]),"
     " ARGV[3], ARGV[4]\n"
     "local usd, tok = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
     "local expired = purge(KEYS[4], KEYS[5], now)\n"
+    "local conf = {'conf_usd', 'conf_tokens', 'conf_requests',"
+    " 'conf_sandbox_usd'}\n"
+    "record(KEYS[1], conf, {ARGV[7], ARGV[9], ARGV[11], ARGV[13]},"
+    " ARGV[15])\n"
+    "record(KEYS[2], conf, {ARGV[8], ARGV[10], ARGV[12], ARGV[14]},"
+    " ARGV[16])\n"
+    "local function deny()\n"
+    "  if ARGV[17] == '1' then return end\n"
+    "  redis.call('HINCRBY', KEYS[1], 'denied', 1)\n"
+    "  redis.call('HINCRBY', KEYS[2], 'denied', 1)\n"
+    "end\n"
     "local names = {'usd_month', 'usd_day', 'tokens_month', 'tokens_day',"
     " 'requests_month', 'requests_day', 'sandbox_usd_month',"
     " 'sandbox_usd_day'}\n"
@@ -97,8 +128,7 @@ static const char  tg_script_reserve[] =
     "            {'sandbox_usd_day', KEYS[2], 'sandbox_usd',"
     " 'sandbox_reserved_usd', usd}}\n"
     "  if cap.sandbox_usd_month < 0 and cap.sandbox_usd_day < 0 then\n"
-    "    redis.call('HINCRBY', KEYS[1], 'denied', 1)\n"
-    "    redis.call('HINCRBY', KEYS[2], 'denied', 1)\n"
+    "    deny()\n"
     "    return {0, 'sandbox_usd_month', 0, 0, expired}\n"
     "  end\n"
     "else\n"
@@ -122,8 +152,7 @@ static const char  tg_script_reserve[] =
     "      u = u + (tonumber(redis.call('HGET', c[2], 'tokens_out')) or 0)\n"
     "    end\n"
     "    if u + c[5] > limit then\n"
-    "      redis.call('HINCRBY', KEYS[1], 'denied', 1)\n"
-    "      redis.call('HINCRBY', KEYS[2], 'denied', 1)\n"
+    "      deny()\n"
     "      return {0, c[1], limit, u, expired}\n"
     "    end\n"
     "    if c[1]:find('usd') then\n"
@@ -158,7 +187,9 @@ static const char  tg_script_reserve[] =
  *       model, category, rerouted (0/1), retention_month_s,
  *       retention_day_s, remember_ms, estimated (0/1: usage not reported),
  *       requested model (when rerouted, else ""), saved micro-USD (what
- *       the requested model would have cost minus what the routed one did)
+ *       the requested model would have cost minus what the routed one did),
+ *       route tag ("" without a route), dry (1: the route was not
+ *       applied, a dry run), what it would have saved (micro-USD)
  * Returns {applied (0: a replay already counted), expired}.
  */
 
@@ -204,6 +235,17 @@ static const char  tg_script_settle[] =
     "      redis.call('HINCRBY', k, rr .. 'saved_usd', ARGV[16])\n"
     "      redis.call('HINCRBY', k, 'saved_usd', ARGV[16])\n"
     "    end\n"
+    "    if ARGV[17] and ARGV[17] ~= '' then\n"
+    "      local rt = 'route:' .. ARGV[17] .. ':'\n"
+    "      if ARGV[18] == '1' then\n"
+    "        redis.call('HINCRBY', k, rt .. 'dry_requests', 1)\n"
+    "        redis.call('HINCRBY', k, rt .. 'dry_saved_usd', ARGV[19])\n"
+    "        redis.call('HINCRBY', k, 'dry_saved_usd', ARGV[19])\n"
+    "      else\n"
+    "        redis.call('HINCRBY', k, rt .. 'requests', 1)\n"
+    "        redis.call('HINCRBY', k, rt .. 'saved_usd', ARGV[16])\n"
+    "      end\n"
+    "    end\n"
     "  end\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[11])\n"
     "  redis.call('EXPIRE', KEYS[2], ARGV[12])\n"
@@ -218,12 +260,13 @@ static const char  tg_script_settle[] =
  * STATUS: how much of the scope's tightest USD cap is spent or reserved.
  * KEYS: month, day, limits
  * ARGV: cap usd_month, usd_day (-1: none)
- * Returns the percentage (0..), or -1 without a USD cap.
+ * Returns {percentage (0..; -1 without a USD cap), period of the tightest
+ * (1 month, 2 day), its limit, its use}, all read in one script.
  */
 
 static const char  tg_script_status[] =
     "local over = redis.call('HMGET', KEYS[3], 'usd_month', 'usd_day')\n"
-    "local pct = -1\n"
+    "local pct, at, lim, use = -1, 0, 0, 0\n"
     "for i = 1, 2 do\n"
     "  local limit = tonumber(over[i]) or tonumber(ARGV[i])\n"
     "  if limit >= 0 then\n"
@@ -231,21 +274,25 @@ static const char  tg_script_status[] =
     "    local u = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)\n"
     "    local p = 100\n"
     "    if limit > 0 then p = math.floor(u * 100 / limit) end\n"
-    "    if p > pct then pct = p end\n"
+    "    if p > pct then pct, at, lim, use = p, i, limit, u end\n"
     "  end\n"
     "end\n"
-    "return pct\n";
+    "return {pct, at, lim, use}\n";
 
 
 /*
- * COUNT: add 1 to a field of both periods (a refusal before the ledger).
+ * COUNT: add 1 to fields of both periods (a refusal before the ledger).
  * KEYS: month, day
- * ARGV: field, retention_month_s, retention_day_s
+ * ARGV: field, retention_month_s, retention_day_s, more fields
  */
 
 static const char  tg_script_count[] =
-    "redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n"
-    "redis.call('HINCRBY', KEYS[2], ARGV[1], 1)\n"
+    "local f = {ARGV[1]}\n"
+    "for i = 4, #ARGV do f[#f + 1] = ARGV[i] end\n"
+    "for _, x in ipairs(f) do\n"
+    "  redis.call('HINCRBY', KEYS[1], x, 1)\n"
+    "  redis.call('HINCRBY', KEYS[2], x, 1)\n"
+    "end\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
     "return 1\n";
@@ -279,6 +326,7 @@ static const char  tg_script_count[] =
 static const char  tg_script_lease[] =
     TG_LUA_UNRESERVE
     TG_LUA_PURGE
+    TG_LUA_RECORD
     /*
      * a period key of another type fails the call before any write: a
      * script's writes before an error stay, and a slice record without
@@ -318,6 +366,9 @@ static const char  tg_script_lease[] =
     "  redis.call('SREM', KEYS[7], id)\n"
     "  return {1, expired, 0, 0, 0, -1, 0, -1, 0, '', 0, 0}\n"
     "end\n"
+    "local conf = {'conf_usd', 'conf_tokens', 'conf_requests'}\n"
+    "record(KEYS[1], conf, {ARGV[15], ARGV[17], ARGV[19]}, ARGV[21])\n"
+    "record(KEYS[2], conf, {ARGV[16], ARGV[18], ARGV[20]}, ARGV[22])\n"
     "local L, need, want = {}, {}, {}\n"
     "for d = 1, 3 do\n"
     "  L[d] = tonumber(ARGV[5 + d])\n"

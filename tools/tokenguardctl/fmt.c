@@ -58,6 +58,18 @@ tgc_money(int64_t micro, char *buf)
 
     cents = (m + 5000) / 10000;
 
+    if (cents == 0 && m > 0) {
+        /* under half a cent: enough digits not to read as nothing */
+        p += sprintf(p, "$0.%06llu", (unsigned long long) m);
+
+        while (p[-1] == '0' && p[-3] != '.') {
+            p--;
+        }
+
+        *p = '\0';
+        return buf;
+    }
+
     if (cents == 0 && p != buf) {
         p = buf;
     }

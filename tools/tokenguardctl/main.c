@@ -24,9 +24,11 @@ static const char  tgc_usage_text[] =
 "  usage user|team NAME [--period P]\n"
 "                 spent, reserved, limit, remaining, tokens, requests,\n"
 "                 sandbox, by model, by category\n"
-"  top [--by user|team|model|category] [--period P] [-n N] [--watch]\n"
-"                 the biggest spenders (default: users, 10); --watch\n"
-"                 refreshes every 2 s until Ctrl-C\n"
+"  top [--by user|team|model|category] [--sort spend|share] [--period P]\n"
+"      [-n N] [--watch]\n"
+"                 the biggest spenders (default: users, 10); --sort share:\n"
+"                 by the share of the cap used; --watch refreshes every\n"
+"                 2 s until Ctrl-C\n"
 "  limit get|set|clear user|team NAME [FIELD [VALUE]]\n"
 "                 the ops overrides in tg:{u:NAME}:limits; usd fields in\n"
 "                 dollars; VALUE \"none\" stores -1 (no cap at all)\n"
@@ -186,7 +188,7 @@ typedef struct {
 static const tgc_command_t  tgc_commands[] = {
     { "usage", tgc_cmd_usage, TGC_OPT_PERIOD },
     { "top", tgc_cmd_top, TGC_OPT_PERIOD | TGC_OPT_BY | TGC_OPT_N
-                          | TGC_OPT_WATCH },
+                          | TGC_OPT_WATCH | TGC_OPT_SORT },
     { "limit", tgc_cmd_limit, 0 },
     { "sandbox", tgc_cmd_sandbox, 0 },
     { "report", tgc_cmd_report, TGC_OPT_PERIOD | TGC_OPT_HTML | TGC_OPT_N },
@@ -206,6 +208,8 @@ tgc_opt_name(unsigned opt)
         return "-n";
     case TGC_OPT_WATCH:
         return "--watch";
+    case TGC_OPT_SORT:
+        return "--sort";
     default:
         return "--html";
     }
@@ -347,6 +351,17 @@ main(int argc, char **argv)
             }
             o.by = val;
             o.given |= TGC_OPT_BY;
+
+        } else if (tgc_opt_is(arg, NULL, "--sort", &n)) {
+            val = tgc_opt_value(argc, argv, &i, arg, n);
+            if (val == NULL
+                || (strcmp(val, "spend") != 0 && strcmp(val, "share") != 0))
+            {
+                free(args);
+                return tgc_usage_error("--sort needs spend or share");
+            }
+            o.sort = val;
+            o.given |= TGC_OPT_SORT;
 
         } else if (tgc_opt_is(arg, "-n", "--top", &n)) {
             val = tgc_opt_value(argc, argv, &i, arg, n);

@@ -366,9 +366,15 @@ tgc_key(char scope, const char *name, size_t len, const char *suffix,
         return -1;
     }
 
-    n = tg_key_prefix(scope, name, len, out);
-    if (n == 0) {
-        return -1;
+    if (len == 0) {
+        /* a dry run counts callers without an identity under "" */
+        n = (size_t) sprintf(out, "tg:{%c:}", scope);
+
+    } else {
+        n = tg_key_prefix(scope, name, len, out);
+        if (n == 0) {
+            return -1;
+        }
     }
 
     s = strlen(suffix);

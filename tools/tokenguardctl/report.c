@@ -18,6 +18,9 @@
 #define TGC_REPORT_DEFAULT  20
 
 
+static int tgc_report_dry(tgc_report_t *r);
+
+
 static int
 tgc_near_cmp(const void *a, const void *b)
 {
@@ -36,12 +39,12 @@ tgc_near_cmp(const void *a, const void *b)
 
 
 static int
-tgc_near_push(tgc_report_t *r, const tgc_item_t *it, int field, int64_t used)
+tgc_near_push(tgc_report_t *r, const tgc_item_t *it, int field, int64_t cap,
+    const char *source, int64_t used)
 {
-    int64_t      cap, pct;
+    int64_t      pct;
     tgc_item_t  *n;
 
-    cap = it->lim.value[field];
     pct = tgc_used_pct(used, cap);
 
     if (pct < TGC_NEAR_PCT) {
@@ -57,6 +60,7 @@ tgc_near_push(tgc_report_t *r, const tgc_item_t *it, int field, int64_t used)
     n->scope = it->scope;
     n->field = tgc_limit_names[field];
     n->cap_usd = cap;
+    n->cap_source = source;
     n->usd = used;
     n->used_pct = pct;
 
@@ -154,7 +158,8 @@ tgc_report_other(tgc_t *c, tgc_report_t *r, tgc_list_t *l, char scope)
 
         freeReplyObject(rep);
 
-        rc = tgc_near_push(r, it, field, used);
+        rc = tgc_near_push(r, it, field, it->lim.value[field], "override",
+                           used);
         if (rc != TGC_OK) {
             return rc;
         }
@@ -191,6 +196,13 @@ tgc_report_gather(tgc_t *c, tgc_report_t *r)
     if (r->no_team_usd < 0) {
         r->no_team_usd = 0;
     }
+
+    /*
+     * The teams' hashes are read after the users': spend that lands in
+     * between is in a team's usd and not in spent_usd.  A share divides
+     * numbers of the same pass, so it never passes 100%.
+     */
+    r->team_base_usd = r->agg.team_total.usd + r->no_team_usd;
 
     for (i = 0; i < r->agg.total.cats.n; i++) {
         it = &r->agg.total.cats.items[i];
@@ -241,7 +253,7 @@ tgc_report_gather(tgc_t *c, tgc_report_t *r)
             it = &l->items[i];
 
             if (it->cap_usd >= 0) {
-                rc = tgc_near_push(r, it, field,
+                rc = tgc_near_push(r, it, field, it->cap_usd, it->cap_source,
                                    it->usd + it->reserved_usd);
                 if (rc != TGC_OK) {
                     return rc;
@@ -260,7 +272,130 @@ tgc_report_gather(tgc_t *c, tgc_report_t *r)
         qsort(r->near.items, r->near.n, sizeof(tgc_item_t), tgc_near_cmp);
     }
 
+    return tgc_report_dry(r);
+}
+
+
+/* most would-be refusals first, then by name */
+static int
+tgc_dry_cmp(const void *a, const void *b)
+{
+    const tgc_item_t  *x = a, *y = b;
+
+    if (x->dry[0] != y->dry[0]) {
+        return x->dry[0] > y->dry[0] ? -1 : 1;
+    }
+
+    return strcmp(x->name, y->name);
+}
+
+
+/* tokenguard_dry_run: who would have been refused, and how often */
+static int
+tgc_report_dry(tgc_report_t *r)
+{
+    int           s;
+    size_t        i;
+    tgc_list_t   *l;
+    tgc_item_t   *it, *n;
+
+    for (s = 0; s < 2; s++) {
+        l = s == 0 ? &r->agg.users : &r->agg.teams;
+
+        for (i = 0; i < l->n; i++) {
+            it = &l->items[i];
+
+            if (it->dry[0] == 0) {
+                continue;
+            }
+
+            n = tgc_list_push(&r->dry, it->name, it->len);
+            if (n == NULL) {
+                tgc_error("out of memory");
+                return TGC_ERROR;
+            }
+
+            n->scope = it->scope;
+            memcpy(n->dry, it->dry, sizeof(n->dry));
+        }
+    }
+
+    if (r->dry.n > 1) {
+        qsort(r->dry.items, r->dry.n, sizeof(tgc_item_t), tgc_dry_cmp);
+    }
+
     return TGC_OK;
+}
+
+
+/* the dry-run's section and the routes' savings, as JSON */
+static void
+tgc_report_dry_json(tgc_report_t *r, json_t *j)
+{
+    int                 k;
+    size_t              i;
+    json_t             *a, *e, *d;
+    const tgc_item_t   *it;
+    const tgc_period_t *t;
+
+    t = &r->agg.total;
+    d = json_object();
+    a = json_array();
+
+    for (i = 0; i < r->dry.n; i++) {
+        it = &r->dry.items[i];
+        e = json_object();
+        json_object_set_new(e, "scope", json_string(
+            it->scope == TG_SCOPE_USER ? "user" : "team"));
+        json_object_set_new(e, "name", tgc_json_name(it->name, it->len));
+        json_object_set_new(e, "refusals", json_integer(it->dry[0]));
+
+        for (k = 1; k < TGC_DRY_KINDS; k++) {
+            json_object_set_new(e, tgc_dry_kinds[k],
+                                json_integer(it->dry[k]));
+        }
+
+        json_array_append_new(a, e);
+    }
+
+    json_object_set_new(d, "refused", a);
+    a = json_array();
+
+    for (i = 0; i < t->routes.n; i++) {
+        it = &t->routes.items[i];
+
+        if (it->dry_requests == 0) {
+            continue;
+        }
+
+        e = json_object();
+        json_object_set_new(e, "tag", tgc_json_name(it->name, it->len));
+        json_object_set_new(e, "requests", json_integer(it->dry_requests));
+        json_object_set_new(e, "saved_usd", tgc_json_usd(it->dry_saved_usd));
+        json_array_append_new(a, e);
+    }
+
+    json_object_set_new(d, "routes", a);
+    json_object_set_new(d, "saved_usd", tgc_json_usd(t->dry_saved_usd));
+    json_object_set_new(j, "dry_run", d);
+
+    a = json_array();
+
+    for (i = 0; i < t->routes.n; i++) {
+        it = &t->routes.items[i];
+
+        if (it->requests == 0) {
+            continue;
+        }
+
+        e = json_object();
+        json_object_set_new(e, "tag", tgc_json_name(it->name, it->len));
+        json_object_set_new(e, "requests", json_integer(it->requests));
+        json_object_set_new(e, "saved_usd", tgc_json_usd(it->saved_usd));
+        json_array_append_new(a, e);
+    }
+
+    json_object_set_new(j, "route_savings", a);
 }
 
 
@@ -297,6 +432,8 @@ tgc_scope_rows(const tgc_list_t *l, size_t max, int64_t total, int users)
         json_object_set_new(e, "tokens_out", json_integer(it->tokens_out));
         json_object_set_new(e, "limit_usd", it->cap_usd >= 0
                             ? tgc_json_usd(it->cap_usd) : json_null());
+        json_object_set_new(e, "limit_source", it->cap_usd >= 0
+                            ? json_string(it->cap_source) : json_null());
         json_object_set_new(e, "used_pct", it->used_pct >= 0
                             ? json_integer(it->used_pct) : json_null());
 
@@ -351,7 +488,7 @@ tgc_report_json(tgc_report_t *r)
                                      r->routine_usd + r->agentic_usd));
 
     json_object_set_new(j, "teams", tgc_scope_rows(&r->agg.teams, r->top_n,
-                                                   r->spent_usd, 0));
+                                                   r->team_base_usd, 0));
     json_object_set_new(j, "no_team_usd", tgc_json_usd(r->no_team_usd));
     json_object_set_new(j, "users", tgc_scope_rows(&r->agg.users, r->top_n,
                                                    r->spent_usd, 1));
@@ -443,11 +580,15 @@ tgc_report_json(tgc_report_t *r)
         json_object_set_new(e, "name", tgc_json_name(it->name, it->len));
         json_object_set_new(e, "field", json_string(it->field));
         json_object_set_new(e, "limit_usd", tgc_json_usd(it->cap_usd));
+        json_object_set_new(e, "limit_source", json_string(
+            it->cap_source ? it->cap_source : "override"));
         json_object_set_new(e, "used_usd", tgc_json_usd(it->usd));
         json_object_set_new(e, "used_pct", json_integer(it->used_pct));
         json_array_append_new(a, e);
     }
     json_object_set_new(j, "near_cap", a);
+
+    tgc_report_dry_json(r, j);
 
     return j;
 }
@@ -502,6 +643,7 @@ tgc_cmd_report(tgc_t *c)
     tgc_aggregate_free(&r.agg);
     tgc_list_free(&r.sandbox);
     tgc_list_free(&r.near);
+    tgc_list_free(&r.dry);
 
     return rc;
 }

@@ -305,8 +305,12 @@ tgc_cap_cells(FILE *f, const tgc_item_t *it)
 {
     char  a[TGC_MONEY_LEN];
 
+    char  cs[TGC_MONEY_LEN + 16];
+
     if (it->cap_usd >= 0) {
-        tgc_tds(f, tgc_money(it->cap_usd, a), 1);
+        snprintf(cs, sizeof(cs), "%s (%s)", tgc_money(it->cap_usd, a),
+                 it->cap_source);
+        tgc_tds(f, cs, 1);
         snprintf(a, sizeof(a), "%lld%%", (long long) it->used_pct);
         fprintf(f, "<td class=\"r%s\">%s</td>",
                 it->used_pct >= TGC_NEAR_PCT ? " warn" : "", a);
@@ -323,12 +327,13 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
 {
     char               a[TGC_MONEY_LEN], title[96];
     size_t             i, n;
-    int64_t            rest;
+    int64_t            rest, base;
     tgc_bar_t         *bars;
     const tgc_list_t  *l;
     const tgc_item_t  *it;
 
     l = users ? &r->agg.users : &r->agg.teams;
+    base = users ? r->spent_usd : r->team_base_usd;
 
     if (l->n > r->top_n) {
         snprintf(title, sizeof(title), "Spend by %s (top %zu of %zu)",
@@ -352,15 +357,15 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
         n++;
     }
 
-    tgc_svg_bars(f, title, bars, n, r->spent_usd);
+    tgc_svg_bars(f, title, bars, n, base);
     free(bars);
 
     if (users) {
         tgc_th(f, "User\0Spent\0Share\0Sandbox\0Requests\0Tokens in\0"
-                  "Tokens out\0Limit (override)\0Used", "lrrrrrrrr");
+                  "Tokens out\0Limit\0Used", "lrrrrrrrr");
     } else {
         tgc_th(f, "Team\0Spent\0Share\0Requests\0Tokens in\0Tokens out\0"
-                  "Limit (override)\0Used", "lrrrrrrr");
+                  "Limit\0Used", "lrrrrrrr");
     }
 
     rest = 0;
@@ -376,7 +381,7 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
         fputs("<tr>", f);
         tgc_td(f, it->name, it->len, 0);
         tgc_tds(f, tgc_money(it->usd, a), 1);
-        tgc_tds(f, tgc_pct(it->usd, r->spent_usd, a), 1);
+        tgc_tds(f, tgc_pct(it->usd, base, a), 1);
         if (users) {
             tgc_tds(f, tgc_money(it->sandbox_usd, a), 1);
         }
@@ -390,14 +395,14 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
     if (l->n > r->top_n) {
         fprintf(f, "<tr><td>%zu more</td>", l->n - r->top_n);
         tgc_tds(f, tgc_money(rest, a), 1);
-        tgc_tds(f, tgc_pct(rest, r->spent_usd, a), 1);
+        tgc_tds(f, tgc_pct(rest, base, a), 1);
         fprintf(f, "<td colspan=\"%d\"></td></tr>\n", users ? 6 : 5);
     }
 
     if (!users && r->no_team_usd > 0) {
         fputs("<tr><td><em>(no team)</em></td>", f);
         tgc_tds(f, tgc_money(r->no_team_usd, a), 1);
-        tgc_tds(f, tgc_pct(r->no_team_usd, r->spent_usd, a), 1);
+        tgc_tds(f, tgc_pct(r->no_team_usd, base, a), 1);
         fputs("<td colspan=\"5\"></td></tr>\n", f);
     }
 
@@ -410,10 +415,9 @@ tgc_html_scopes(FILE *f, tgc_report_t *r, int users)
 
     if (users) {
         fputs("<p class=\"note\">Spent is what the caps see; sandbox spend "
-              "is apart. Limit is an ops override "
-              "(<code>tokenguardctl limit</code>); caps written in "
-              "nginx.conf are not stored in Redis and are not shown.</p>\n",
-              f);
+              "is apart. Limit is the USD cap that applies: an ops override "
+              "(<code>tokenguardctl limit</code>), else the one nginx.conf "
+              "applied, as the module recorded it.</p>\n", f);
     } else {
         fputs("<p class=\"note\">Team spend excludes sandbox requests (they "
               "are the user's alone); <em>(no team)</em> is spend of "
@@ -620,19 +624,109 @@ tgc_html_reroutes(FILE *f, tgc_report_t *r)
 }
 
 
+/* tokenguard_dry_run: who enforcing would refuse, what routes would save */
+static void
+tgc_html_dry(FILE *f, tgc_report_t *r)
+{
+    int                  k;
+    char                 a[TGC_MONEY_LEN];
+    size_t               i;
+    const tgc_item_t    *it;
+    const tgc_period_t  *t;
+
+    t = &r->agg.total;
+
+    tgc_section(f, "dry-run", "What enforcing would have done");
+
+    fputs("<p>Requests that locations with <code>tokenguard_dry_run on</code>"
+          " let through and would have refused, by who sent them and why "
+          "(a caller without an identity is counted under the empty "
+          "name).</p>\n", f);
+
+    tgc_th(f, "Scope\0Name\0Would be refused\0Identity\0Policy\0Budget"
+           "\0Sandbox", "llrrrrr");
+
+    for (i = 0; i < r->dry.n; i++) {
+        it = &r->dry.items[i];
+        fputs("<tr>", f);
+        tgc_tds(f, it->scope == TG_SCOPE_USER ? "user" : "team", 0);
+
+        if (it->len) {
+            tgc_td(f, it->name, it->len, 0);
+        } else {
+            tgc_tds(f, "(no identity)", 0);
+        }
+
+        for (k = 0; k < TGC_DRY_KINDS; k++) {
+            tgc_tds(f, tgc_num(it->dry[k], a), 1);
+        }
+
+        fputs("</tr>\n", f);
+    }
+
+    if (r->dry.n == 0) {
+        fputs("<tr><td colspan=\"7\">Dry-run would have refused nothing in "
+              "this period.</td></tr>\n", f);
+    }
+
+    fputs("</tbody></table>\n", f);
+
+    fputs("<p>Routes named but not applied in dry-run, and what applying "
+          "them would have saved (the cost at the requested model minus the "
+          "same usage at the route's target):</p>\n", f);
+
+    tgc_th(f, "Route\0Requests\0Would save", "lrr");
+
+    for (i = 0; i < t->routes.n; i++) {
+        it = &t->routes.items[i];
+
+        if (it->dry_requests == 0) {
+            continue;
+        }
+
+        fputs("<tr>", f);
+        tgc_td(f, it->name, it->len, 0);
+        tgc_tds(f, tgc_num(it->dry_requests, a), 1);
+        tgc_tds(f, tgc_money(it->dry_saved_usd, a), 1);
+        fputs("</tr>\n", f);
+    }
+
+    fputs("</tbody></table>\n<p>Reroute savings by route (enforced):</p>\n",
+          f);
+
+    tgc_th(f, "Route\0Requests\0Saved", "lrr");
+
+    for (i = 0; i < t->routes.n; i++) {
+        it = &t->routes.items[i];
+
+        if (it->requests == 0) {
+            continue;
+        }
+
+        fputs("<tr>", f);
+        tgc_td(f, it->name, it->len, 0);
+        tgc_tds(f, tgc_num(it->requests, a), 1);
+        tgc_tds(f, tgc_money(it->saved_usd, a), 1);
+        fputs("</tr>\n", f);
+    }
+
+    fputs("</tbody></table>\n</section>\n", f);
+}
+
+
 static void
 tgc_html_caps(FILE *f, tgc_report_t *r)
 {
-    char               a[TGC_MONEY_LEN];
+    char               a[TGC_MONEY_LEN], cs[TGC_MONEY_LEN + 16];
     size_t             i;
     const tgc_item_t  *it;
 
     tgc_section(f, "caps", "At or near a cap");
 
     fprintf(f, "<p>Users and teams that have used %d%% or more of a USD cap "
-               "set by ops (<code>usd_month</code>, <code>usd_day</code>); "
-               "spend in flight counts, as it does for the gateway.</p>\n",
-            TGC_NEAR_PCT);
+               "(<code>usd_month</code>, <code>usd_day</code>): an ops "
+               "override, else the cap nginx.conf applied; spend in flight "
+               "counts, as it does for the gateway.</p>\n", TGC_NEAR_PCT);
 
     tgc_th(f, "Scope\0Name\0Cap\0Limit\0Used\0Share used", "lllrrr");
 
@@ -642,7 +736,9 @@ tgc_html_caps(FILE *f, tgc_report_t *r)
         tgc_tds(f, it->scope == TG_SCOPE_USER ? "user" : "team", 0);
         tgc_td(f, it->name, it->len, 0);
         tgc_tds(f, it->field, 0);
-        tgc_tds(f, tgc_money(it->cap_usd, a), 1);
+        snprintf(cs, sizeof(cs), "%s (%s)", tgc_money(it->cap_usd, a),
+                 it->cap_source ? it->cap_source : "override");
+        tgc_tds(f, cs, 1);
         tgc_tds(f, tgc_money(it->usd, a), 1);
         snprintf(a, sizeof(a), "%lld%%", (long long) it->used_pct);
         fprintf(f, "<td class=\"r warn\">%s</td></tr>\n", a);
@@ -653,9 +749,10 @@ tgc_html_caps(FILE *f, tgc_report_t *r)
                    "USD cap.</td></tr>\n", TGC_NEAR_PCT);
     }
 
-    fputs("</tbody></table>\n<p class=\"note\">Caps written in nginx.conf "
-          "(<code>tokenguard_cap</code>) are not stored in Redis and cannot "
-          "be checked here.</p>\n</section>\n", f);
+    fputs("</tbody></table>\n<p class=\"note\">The module records the "
+          "caps nginx.conf (<code>tokenguard_cap</code>) applied to a "
+          "scope's requests in its period hash (<code>conf_usd</code> ...)."
+          "</p>\n</section>\n", f);
 }
 
 
@@ -698,6 +795,7 @@ tgc_html_page(FILE *f, tgc_report_t *r)
     tgc_html_categories(f, r);
     tgc_html_sandbox(f, r);
     tgc_html_reroutes(f, r);
+    tgc_html_dry(f, r);
     tgc_html_caps(f, r);
 
     fputs("<footer><p>Money is counted to the micro-dollar and shown to the "

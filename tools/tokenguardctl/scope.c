@@ -23,6 +23,18 @@ const char  *tgc_limit_names[TGC_LIM_N] = {
 };
 
 
+/* the would-be refusals of a dry run: all, then by kind */
+const char  *tgc_dry_kinds[TGC_DRY_KINDS] = {
+    "", "identity", "policy", "budget", "sandbox"
+};
+
+
+/* the caps nginx.conf applied, as the module recorded them */
+static const char  *tgc_conf_names[4] = {
+    "conf_usd", "conf_tokens", "conf_requests", "conf_sandbox_usd"
+};
+
+
 void
 tgc_period_init(tgc_period_t *p)
 {
@@ -36,6 +48,7 @@ tgc_period_free(tgc_period_t *p)
     tgc_list_free(&p->models);
     tgc_list_free(&p->cats);
     tgc_list_free(&p->reroutes);
+    tgc_list_free(&p->routes);
 }
 
 
@@ -200,6 +213,58 @@ tgc_split(const char *f, size_t len, size_t plen, const char **name,
 }
 
 
+/*
+ * The fields of the rollout (route:TAG:*, conf_*): 1 if f was one of
+ * them
+ */
+static int
+tgc_period_rollout(tgc_period_t *p, const char *f, size_t len, int64_t v)
+{
+    size_t       i, nlen;
+    const char  *name, *sfx;
+    tgc_item_t  *it;
+
+    if (len > 6 && memcmp(f, "route:", 6) == 0) {
+        if (tgc_split(f, len, 6, &name, &nlen, &sfx) != 0) {
+            return 1;
+        }
+
+        it = tgc_list_get(&p->routes, name, nlen);
+        if (it == NULL) {
+            return 1;
+        }
+
+        if (strcmp(sfx, "requests") == 0) {
+            it->requests += v;
+
+        } else if (strcmp(sfx, "saved_usd") == 0) {
+            it->saved_usd += v;
+            it->usd += v;
+
+        } else if (strcmp(sfx, "dry_requests") == 0) {
+            it->dry_requests += v;
+
+        } else if (strcmp(sfx, "dry_saved_usd") == 0) {
+            it->dry_saved_usd += v;
+        }
+
+        return 1;
+    }
+
+    for (i = 0; i < 4; i++) {
+        if (strlen(tgc_conf_names[i]) == len
+            && memcmp(tgc_conf_names[i], f, len) == 0)
+        {
+            p->conf[i] = v;
+            p->conf_set[i] = 1;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 void
 tgc_period_parse(const redisReply *r, tgc_period_t *p)
 {
@@ -219,7 +284,12 @@ tgc_period_parse(const redisReply *r, tgc_period_t *p)
         TGC_F(reserved_requests), TGC_F(sandbox_usd),
         TGC_F(sandbox_reserved_usd), TGC_F(sandbox_tokens_in),
         TGC_F(sandbox_tokens_out), TGC_F(denied), TGC_F(rerouted),
-        TGC_F(estimated), TGC_F(saved_usd),
+        TGC_F(estimated), TGC_F(saved_usd), TGC_F(dry_saved_usd),
+        { "dry_denied", offsetof(tgc_period_t, dry) },
+        { "dry_denied:identity", offsetof(tgc_period_t, dry) + 8 },
+        { "dry_denied:policy", offsetof(tgc_period_t, dry) + 16 },
+        { "dry_denied:budget", offsetof(tgc_period_t, dry) + 24 },
+        { "dry_denied:sandbox", offsetof(tgc_period_t, dry) + 32 },
 #undef TGC_F
         { NULL, 0 }
     };
@@ -311,6 +381,10 @@ tgc_period_parse(const redisReply *r, tgc_period_t *p)
             continue;
         }
 
+        if (tgc_period_rollout(p, f, len, v)) {
+            continue;
+        }
+
         for (nlen = 0; fields[nlen].name; nlen++) {
             if (strlen(fields[nlen].name) == len
                 && memcmp(fields[nlen].name, f, len) == 0)
@@ -341,6 +415,8 @@ tgc_list_merge(tgc_list_t *dst, const tgc_list_t *src)
         it->requests += src->items[i].requests;
         it->saved_usd += src->items[i].saved_usd;
         it->sandbox_usd += src->items[i].sandbox_usd;
+        it->dry_requests += src->items[i].dry_requests;
+        it->dry_saved_usd += src->items[i].dry_saved_usd;
     }
 }
 
@@ -349,6 +425,8 @@ tgc_list_merge(tgc_list_t *dst, const tgc_list_t *src)
 void
 tgc_period_merge(tgc_period_t *dst, const tgc_period_t *src)
 {
+    size_t  i;
+
     dst->usd += src->usd;
     dst->tokens_in += src->tokens_in;
     dst->tokens_out += src->tokens_out;
@@ -364,8 +442,14 @@ tgc_period_merge(tgc_period_t *dst, const tgc_period_t *src)
     dst->rerouted += src->rerouted;
     dst->estimated += src->estimated;
     dst->saved_usd += src->saved_usd;
+    dst->dry_saved_usd += src->dry_saved_usd;
+
+    for (i = 0; i < TGC_DRY_KINDS; i++) {
+        dst->dry[i] += src->dry[i];
+    }
 
     tgc_list_merge(&dst->models, &src->models);
+    tgc_list_merge(&dst->routes, &src->routes);
     tgc_list_merge(&dst->cats, &src->cats);
     tgc_list_merge(&dst->reroutes, &src->reroutes);
 }
@@ -436,4 +520,39 @@ tgc_limit_is_usd(int field)
     return field == TGC_LIM_USD_MONTH || field == TGC_LIM_USD_DAY
            || field == TGC_LIM_SANDBOX_USD_MONTH
            || field == TGC_LIM_SANDBOX_USD_DAY;
+}
+
+
+/*
+ * The cap that applies to a scope's period: the ops override if one is
+ * set, else the one nginx.conf applied to its last request (recorded by
+ * the module in the period hash), else none.  0 with *value and *source
+ * set; -1: no cap (*source says whose choice: NULL if nobody's).
+ */
+int
+tgc_cap_effective(const tgc_limits_t *lim, const tgc_period_t *p, int field,
+    int64_t *value, const char **source)
+{
+    int  conf;
+
+    *value = -1;
+    *source = NULL;
+
+    if (lim && lim->set[field]) {
+        *source = "override";
+        *value = lim->value[field];
+        return *value >= 0 ? 0 : -1;
+    }
+
+    /* usd, tokens, requests, sandbox_usd: two periods each */
+    conf = field / 2;
+
+    if (p == NULL || !p->conf_set[conf]) {
+        return -1;
+    }
+
+    *source = "nginx.conf";
+    *value = p->conf[conf];
+
+    return *value >= 0 ? 0 : -1;
 }

@@ -53,6 +53,7 @@ typedef struct {
     char            period[11];     /* YYYY-MM or YYYY-MM-DD */
     int             period_day;     /* period is a day */
     const char     *by;             /* top --by */
+    const char     *sort;           /* top --sort spend|share, or NULL */
     long            n;              /* -n, 0: the command's default */
     int             watch;
     const char     *html;           /* report --html FILE */
@@ -66,6 +67,7 @@ typedef struct {
 #define TGC_OPT_N          0x04
 #define TGC_OPT_WATCH      0x08
 #define TGC_OPT_HTML       0x10
+#define TGC_OPT_SORT       0x20
 
 
 /* the Redis connection */
@@ -118,6 +120,11 @@ typedef struct {
     int64_t         used_pct;       /* of the USD cap, -1: no override */
     int64_t         cap_usd;        /* -1: no override */
     const char     *field;          /* the cap's limits field */
+    const char     *cap_source;     /* "nginx.conf" or "override" */
+    int64_t         dry[5];         /* dry_denied, :identity, :policy,
+                                       :budget, :sandbox */
+    int64_t         dry_requests;   /* a route's, in dry-run */
+    int64_t         dry_saved_usd;
     char            scope;          /* TG_SCOPE_USER or TG_SCOPE_TEAM */
     tgc_limits_t    lim;            /* a scope's overrides */
 } tgc_item_t;
@@ -147,10 +154,20 @@ typedef struct {
     int64_t         rerouted;
     int64_t         estimated;
     int64_t         saved_usd;
+    int64_t         dry[5];         /* as tgc_item_t's */
+    int64_t         dry_saved_usd;
+    int64_t         conf[4];        /* conf_usd, conf_tokens, conf_requests,
+                                       conf_sandbox_usd: nginx.conf's caps */
+    unsigned char   conf_set[4];
     tgc_list_t      models;         /* usd, tokens_in, tokens_out */
     tgc_list_t      cats;           /* usd, requests */
     tgc_list_t      reroutes;       /* "A->B": requests, saved_usd */
+    tgc_list_t      routes;         /* by tag: requests, saved_usd,
+                                       dry_requests, dry_saved_usd */
 } tgc_period_t;
+
+#define TGC_DRY_KINDS  5
+extern const char  *tgc_dry_kinds[TGC_DRY_KINDS];
 
 
 extern const char  *tgc_limit_names[TGC_LIM_N];
@@ -285,9 +302,15 @@ typedef struct {
     int64_t         routine_usd;    /* by category: every one but agentic */
     int64_t         agentic_usd;
     int64_t         no_team_usd;    /* spent by users outside any team */
+    int64_t         team_base_usd;  /* what teams' shares divide: theirs
+                                       and no team's, from one pass */
     tgc_list_t      sandbox;        /* users: sandbox_usd, cap_usd */
     tgc_list_t      near;           /* scopes at >= TGC_NEAR_PCT of a cap */
+    tgc_list_t      dry;            /* scopes dry-run would have refused */
 } tgc_report_t;
+
+int tgc_cap_effective(const tgc_limits_t *lim, const tgc_period_t *p,
+    int field, int64_t *value, const char **source);
 
 int tgc_report_html(tgc_report_t *r, const char *file);
 

@@ -25,6 +25,34 @@
 static volatile sig_atomic_t  tgc_stop;
 
 
+/* "$1,500.00 (nginx.conf)" */
+static char *
+tgc_top_limit(const tgc_item_t *it, char *money, char *buf)
+{
+    snprintf(buf, TGC_MONEY_LEN + 16, "%s (%s)", tgc_money(it->cap_usd, money),
+             it->cap_source);
+    return buf;
+}
+
+
+/* the biggest share of its cap first, scopes without a cap last */
+static int
+tgc_share_cmp(const void *a, const void *b)
+{
+    const tgc_item_t  *x = a, *y = b;
+
+    if (x->used_pct != y->used_pct) {
+        return x->used_pct > y->used_pct ? -1 : 1;
+    }
+
+    if (x->usd != y->usd) {
+        return x->usd > y->usd ? -1 : 1;
+    }
+
+    return strcmp(x->name, y->name);
+}
+
+
 /* the users' (and teams') hashes of the period, and their sums */
 int
 tgc_aggregate(tgc_t *c, int what, tgc_agg_t *a)
@@ -83,10 +111,15 @@ tgc_aggregate(tgc_t *c, int what, tgc_agg_t *a)
                 it->tokens_out = ps[i].tokens_out;
                 it->saved_usd = ps[i].saved_usd;
                 it->lim = lims[i];
+                it->dry_saved_usd = ps[i].dry_saved_usd;
+                memcpy(it->dry, ps[i].dry, sizeof(it->dry));
 
-                if (lims[i].set[field] && lims[i].value[field] >= 0) {
+                /* the share divides what one read of one hash gave */
+                if (tgc_cap_effective(&lims[i], &ps[i], field, &it->cap_usd,
+                                      &it->cap_source)
+                    == 0)
+                {
                     it->field = tgc_limit_names[field];
-                    it->cap_usd = lims[i].value[field];
                     it->used_pct = tgc_used_pct(it->usd + it->reserved_usd,
                                                 it->cap_usd);
                 }
@@ -110,6 +143,7 @@ tgc_aggregate(tgc_t *c, int what, tgc_agg_t *a)
     tgc_list_sort_usd(&a->total.models);
     tgc_list_sort_usd(&a->total.cats);
     tgc_list_sort_usd(&a->total.reroutes);
+    tgc_list_sort_usd(&a->total.routes);
 
     return TGC_OK;
 }
@@ -183,6 +217,8 @@ tgc_top_json(tgc_opts_t *o, tgc_list_t *l, size_t n, int by_scope)
                                 tgc_json_usd(it->reserved_usd));
             json_object_set_new(e, "limit_usd", it->cap_usd >= 0
                                 ? tgc_json_usd(it->cap_usd) : json_null());
+            json_object_set_new(e, "limit_source", it->cap_usd >= 0
+                                ? json_string(it->cap_source) : json_null());
             json_object_set_new(e, "used_pct", it->used_pct >= 0
                                 ? json_integer(it->used_pct) : json_null());
             json_object_set_new(e, "requests", json_integer(it->requests));
@@ -217,7 +253,7 @@ static void
 tgc_top_text(tgc_opts_t *o, tgc_list_t *l, size_t n, int by_scope)
 {
     char         *name;
-    char          b[9][TGC_MONEY_LEN];
+    char          b[9][TGC_MONEY_LEN], lim[TGC_MONEY_LEN + 16];
     size_t        i;
     int64_t       total;
     tgc_item_t   *it;
@@ -254,7 +290,9 @@ tgc_top_text(tgc_opts_t *o, tgc_list_t *l, size_t n, int by_scope)
 
     for (i = 0; i < n && i < l->n; i++) {
         it = &l->items[i];
-        name = tgc_name_tty(it->name, it->len);
+        /* a dry run's callers without an identity: the empty name */
+        name = by_scope && it->len == 0 ? strdup("(no identity)")
+                                        : tgc_name_tty(it->name, it->len);
 
         if (by_scope) {
             if (it->used_pct >= 0) {
@@ -264,7 +302,7 @@ tgc_top_text(tgc_opts_t *o, tgc_list_t *l, size_t n, int by_scope)
 
             tgc_table_row(&t, name, tgc_money(it->usd, b[0]),
                           tgc_pct(it->usd, total, b[1]),
-                          it->cap_usd >= 0 ? tgc_money(it->cap_usd, b[2])
+                          it->cap_usd >= 0 ? tgc_top_limit(it, b[2], lim)
                                            : "-",
                           it->used_pct >= 0 ? b[3] : "-",
                           tgc_num(it->requests, b[4]),
@@ -305,8 +343,7 @@ tgc_top_text(tgc_opts_t *o, tgc_list_t *l, size_t n, int by_scope)
         printf("; the top %zu of %zu shown", n, l->n);
     }
     if (by_scope) {
-        printf("; LIMIT is an ops override (caps in nginx.conf are not "
-               "in Redis)");
+        printf("; LIMIT is the cap that applies, and whose");
     } else {
         printf(" (sandbox included)");
     }
@@ -349,15 +386,21 @@ tgc_top_once(tgc_t *c, int json, int heading)
 
     n = o->n ? (size_t) o->n : TGC_TOP_DEFAULT;
 
+    if (by_scope && o->sort && strcmp(o->sort, "share") == 0 && l->n > 1) {
+        qsort(l->items, l->n, sizeof(tgc_item_t), tgc_share_cmp);
+    }
+
     if (json) {
         rc = tgc_json_print(tgc_top_json(o, l, n, by_scope));
 
     } else {
         if (heading) {
-            printf("top %s by spend, %s (%s)\n\n",
+            printf("top %s by %s, %s (%s)\n\n",
                    strcmp(o->by, "category") == 0 ? "categories"
                    : strcmp(o->by, "user") == 0 ? "users"
                    : strcmp(o->by, "team") == 0 ? "teams" : "models",
+                   o->sort && strcmp(o->sort, "share") == 0
+                   ? "share of the cap used" : "spend",
                    o->period, tgc_period_kind(o));
         }
 

@@ -21,24 +21,40 @@ typedef struct {
 } tgc_cap_t;
 
 
+/*
+ * The cap that applies: an ops override, else what nginx.conf applied to
+ * the scope's last request in the period (the module records it), else
+ * unknown (no request recorded one yet)
+ */
 static void
-tgc_cap(const tgc_limits_t *lim, int field, tgc_cap_t *cap)
+tgc_cap(const tgc_limits_t *lim, const tgc_period_t *p, int field,
+    tgc_cap_t *cap)
 {
+    const char  *src;
+
     cap->field = field;
+    cap->text = NULL;
+
+    if (tgc_cap_effective(lim, p, field, &cap->value, &src) == 0) {
+        cap->source = strcmp(src, "override") == 0 ? "override"
+                                                   : "nginx.conf";
+        return;
+    }
+
     cap->value = -1;
 
-    if (!lim->set[field]) {
-        cap->source = "config_or_none";
-        cap->text = "from nginx.conf or none (no ops override)";
+    if (src == NULL) {
+        cap->source = "unknown";
+        cap->text = "unknown (no ops override, and no request recorded"
+                    " nginx.conf's cap)";
 
-    } else if (lim->value[field] < 0) {
+    } else if (strcmp(src, "override") == 0) {
         cap->source = "override_no_cap";
         cap->text = "none (ops override: no cap)";
 
     } else {
-        cap->value = lim->value[field];
-        cap->source = "override";
-        cap->text = NULL;
+        cap->source = "nginx.conf_no_cap";
+        cap->text = "none (nginx.conf sets no cap)";
     }
 }
 
@@ -182,8 +198,13 @@ tgc_usage_text(tgc_opts_t *o, char scope, tgc_period_t *p,
 
     if (cap->value >= 0) {
         rem = cap->value - p->usd - p->reserved_usd;
-        printf("  limit       %s  (ops override %s)\n",
-               tgc_money(cap->value, a), tgc_limit_names[cap->field]);
+        printf("  limit       %s  (%s %s)\n", tgc_money(cap->value, a),
+               strcmp(cap->source, "override") == 0 ? "ops override"
+                                                    : "nginx.conf",
+               tgc_limit_names[cap->field]);
+        printf("  spent       %s of %s (%s)\n",
+               tgc_money(p->usd + p->reserved_usd, b),
+               tgc_money(cap->value, a), cap->source);
 
         if (rem >= 0) {
             printf("  remaining   %s  (%lld%% used)\n", tgc_money(rem, a),
@@ -221,9 +242,11 @@ tgc_usage_text(tgc_opts_t *o, char scope, tgc_period_t *p,
     }
     if (sb->value >= 0) {
         rem = sb->value - p->sandbox_usd - p->sandbox_reserved_usd;
-        printf(" of %s  (ops override %s; %s left)\n",
-               tgc_money(sb->value, a), tgc_limit_names[sb->field],
-               tgc_money(rem > 0 ? rem : 0, b));
+        printf(" of %s  (%s %s; %s left)\n",
+               tgc_money(sb->value, a),
+               strcmp(sb->source, "override") == 0 ? "ops override"
+                                                   : "nginx.conf",
+               tgc_limit_names[sb->field], tgc_money(rem > 0 ? rem : 0, b));
     } else {
         printf("; allowance %s\n", sb->text);
     }
@@ -351,9 +374,10 @@ tgc_cmd_usage(tgc_t *c)
         return rc;
     }
 
-    tgc_cap(&lim, o->period_day ? TGC_LIM_USD_DAY : TGC_LIM_USD_MONTH, &cap);
-    tgc_cap(&lim, o->period_day ? TGC_LIM_SANDBOX_USD_DAY
-                                : TGC_LIM_SANDBOX_USD_MONTH, &sb);
+    tgc_cap(&lim, &p, o->period_day ? TGC_LIM_USD_DAY : TGC_LIM_USD_MONTH,
+            &cap);
+    tgc_cap(&lim, &p, o->period_day ? TGC_LIM_SANDBOX_USD_DAY
+                                    : TGC_LIM_SANDBOX_USD_MONTH, &sb);
 
     if (o->json) {
         tgc_list_sort_usd(&p.models);

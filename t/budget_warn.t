@@ -1,0 +1,120 @@
+# tokenguard_budget_warn: X-TokenGuard-Budget-Warning once the user's
+# tightest USD cap (the share budget>= reads) passes a threshold, the
+# tokenguard_budget_warnings_total{threshold} counter, and
+# $tokenguard_budget_pct; with leases off and on.
+use strict;
+use warnings;
+use lib 't/lib';
+use POSIX qw(strftime);
+use Test::More;
+use TG;
+
+my $month = strftime('%Y-%m', gmtime);
+my ($y, $m) = (gmtime)[5, 4];
+my $reset_month = sprintf('%04d-%02d-01T00:00:00Z',
+                          $m == 11 ? $y + 1901 : $y + 1900,
+                          $m == 11 ? 1 : $m + 2);
+
+for my $lease (0, 1) {
+    my $t = TG->new(lease => $lease, server => q{
+        tokenguard_user $http_x_user;
+        add_header X-Pct "[$tokenguard_budget_pct]" always;
+        location /warn/ {
+            tokenguard on;
+            tokenguard_cap user 1usd month;
+            tokenguard_budget_warn 50 80;
+            proxy_pass http://stub/;
+        }
+        location /tight/ {
+            tokenguard on;
+            tokenguard_cap user 100usd month;
+            tokenguard_cap user 0.5usd day;
+            tokenguard_budget_warn 50;
+            proxy_pass http://stub/;
+        }
+        location /quiet/ {
+            tokenguard on;
+            tokenguard_headers off;
+            tokenguard_cap user 1usd month;
+            tokenguard_budget_warn 50;
+            proxy_pass http://stub/;
+        }
+        location /nocap/ {
+            tokenguard on;
+            tokenguard_budget_warn 1;
+            proxy_pass http://stub/;
+        }
+        location /plain/ {
+            tokenguard on;
+            tokenguard_cap user 1usd month;
+            proxy_pass http://stub/;
+        }
+        location = /metrics {
+            tokenguard_metrics;
+        }
+    });
+    my $mode = $lease ? 'leases on' : 'leases off';
+
+    # 100000 in * 2.5 + 10000 out * 10 = $0.35 a request on gpt-4o
+    my $chat = sub {
+        my ($path, $user) = @_;
+        my $r = $t->post("$path/v1/chat/completions", {
+            model => 'gpt-4o', max_tokens => 10,
+            messages => [{ role => 'user', content => 'hi' }] },
+            { 'X-User' => $user, 'X-Stub-Usage' => '100000,10000' });
+        $t->wait_settled("tg:{u:$user}:$month");
+        return $r;
+    };
+    my $warning = sub { $_[0]{headers}{'x-tokenguard-budget-warning'} };
+
+    my $r = $chat->('/warn', 'ann');
+    is($warning->($r), undef, "$mode: 0% used: no warning");
+    is($r->{headers}{'x-pct'}, '[0]', "$mode: \$tokenguard_budget_pct 0");
+    $r = $chat->('/warn', 'ann');
+    is($warning->($r), undef, "$mode: 35%: below 50: no warning");
+    is($r->{headers}{'x-pct'}, '[35]', "$mode: \$tokenguard_budget_pct 35");
+    $r = $chat->('/warn', 'ann');
+    is($warning->($r), "70%; user usd month: \$0.30 of \$1.00 left;"
+       . " resets $reset_month", "$mode: 70%: the 50% warning");
+    $r = $chat->('/warn', 'ann');
+    is($r->{status}, 429, "$mode: 105%: refused");
+    like($warning->($r), qr/^105%; user usd month: \$0\.00 of \$1\.00 left/,
+         "$mode: the refusal carries the warning too");
+
+    # the tightest cap wins: the day's
+    $chat->('/tight', 'bob');
+    $r = $chat->('/tight', 'bob');
+    like($warning->($r), qr/^70%; user usd day: \$0\.15 of \$0\.50 left;/,
+         "$mode: the tightest cap (the day's) is the one warned of");
+    like($warning->($r), qr/resets \d{4}-\d\d-\d\dT00:00:00Z$/,
+         "$mode: the day's reset");
+
+    # headers off: no header, still counted
+    $chat->('/quiet', 'cid') for 1 .. 2;
+    $r = $chat->('/quiet', 'cid');
+    is($warning->($r), undef, "$mode: tokenguard_headers off: no header");
+    is($r->{headers}{'x-pct'}, '[70]', "$mode: the share is still known");
+
+    # no cap: no warning, the share is empty
+    $r = $chat->('/nocap', 'dee');
+    $r = $chat->('/nocap', 'dee');
+    is($warning->($r), undef, "$mode: no cap: no warning");
+    is($r->{headers}{'x-pct'}, '[]', "$mode: no cap: the share is empty");
+
+    # without tokenguard_budget_warn nothing is read or added
+    $chat->('/plain', 'eve') for 1 .. 2;
+    $r = $chat->('/plain', 'eve');
+    is($warning->($r), undef, "$mode: no tokenguard_budget_warn: no header");
+
+    my $mt = HTTP::Tiny->new->get($t->url('/metrics'))->{content};
+    like($mt, qr/^tokenguard_budget_warnings_total\{threshold="50"\} 3$/m,
+         "$mode: 50% counted (ann, bob, cid)");
+    like($mt, qr/^tokenguard_budget_warnings_total\{threshold="80"\} 1$/m,
+         "$mode: 80% counted once");
+    like($mt, qr/^tokenguard_budget_warnings_total\{threshold="1"\} 0$/m,
+         "$mode: a configured threshold is shown at 0");
+
+    unlike($t->error_log, qr/\[alert\]/, "$mode: no alert");
+}
+
+done_testing;
