@@ -38,10 +38,15 @@ my $chat = JSON::PP->new->canonical->encode({ model => 'gpt-4o',
                                               messages => $msgs });
 my (%final, $n);
 
+# what a scope holds once nothing is in flight: with budget leases (the
+# default) a worker's slice stays reserved until the scope has been idle
+# for 3 s and the give-back is flushed, so wait for money and requests
 sub hash_of {
     my ($scope) = @_;
-    TG::wait_for(sub { !($t->hash("tg:{$scope}:$month")->{reserved_requests}
-                         // 0) }, 3);
+    TG::wait_for(sub {
+        my $h = $t->hash("tg:{$scope}:$month");
+        !($h->{reserved_requests} // 0) && !($h->{reserved_usd} // 0)
+    }, 10);
     return $t->hash("tg:{$scope}:$month");
 }
 
