@@ -440,16 +440,18 @@ tg_usage_scan_free(tg_usage_scan_t *s)
 }
 
 
-/* the captured value at path i is the JSON text lit */
+/* the captured value at path i is the JSON text of the literal lit */
+#define tg_usage_is(s, i, lit)  tg_usage_text(s, i, lit, sizeof(lit) - 1)
+
 static int
-tg_usage_is(tg_usage_scan_t *s, size_t i, const char *lit)
+tg_usage_text(tg_usage_scan_t *s, size_t i, const char *lit, size_t n)
 {
     size_t       len;
     const char  *v;
 
     v = tg_jscan_value(&s->js, i, &len);
 
-    return v != NULL && len == strlen(lit) && memcmp(v, lit, len) == 0;
+    return v != NULL && len == n && memcmp(v, lit, n) == 0;
 }
 
 
