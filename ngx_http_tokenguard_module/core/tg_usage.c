@@ -52,17 +52,22 @@
 static int
 tg_int(tg_json_t *obj, const char *key, int64_t *v)
 {
+    double      d;
     tg_json_t  *n;
 
     n = tg_json_get(obj, key);
 
-    if (!tg_json_is_number(n) || tg_json_number_value(n) < 0
-        || tg_json_number_value(n) > TG_USAGE_MAX)
-    {
+    if (!tg_json_is_number(n)) {
         return 0;
     }
 
-    *v = (int64_t) tg_json_number_value(n);
+    d = tg_json_number_value(n);
+
+    if (!(d >= 0 && d <= TG_USAGE_MAX)) {
+        return 0;
+    }
+
+    *v = (int64_t) d;
 
     return 1;
 }
