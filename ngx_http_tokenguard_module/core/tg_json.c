@@ -453,14 +453,47 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 }
 
 
+/*
+ * A valid number of at most 15 digits and no fraction or exponent is
+ * exact in a double: summed here, the value strtod() gives, for a fraction
+ * of its cost (token counts are such numbers, read at every response)
+ */
+static int
+tg_json_integer(const char *s, size_t n, double *out)
+{
+    size_t  i;
+    double  v;
+
+    i = (n > 0 && s[0] == '-');
+
+    if (n - i > 15) {
+        return 0;
+    }
+
+    for (v = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+
+        v = v * 10 + (s[i] - '0');
+    }
+
+    *out = (n > 0 && s[0] == '-') ? -v : v;
+
+    return 1;
+}
+
+
 static int
 tg_number(tg_parser_t *p, double *out)
 {
-    char    buf[64], *copy, *end;
-    size_t  start, n;
-    double  v;
+    char      buf[64], *copy, *end;
+    size_t    start, n;
+    double    v;
+    unsigned  integer;
 
     start = p->i;
+    integer = 1;
 
     if (p->i < p->len && p->s[p->i] == '-') {
         p->i++;
@@ -485,6 +518,7 @@ tg_number(tg_parser_t *p, double *out)
 
     if (p->i < p->len && p->s[p->i] == '.') {
         p->i++;
+        integer = 0;
 
         if (p->i >= p->len || p->s[p->i] < '0' || p->s[p->i] > '9') {
             return tg_fail(p, "invalid number");
@@ -497,6 +531,7 @@ tg_number(tg_parser_t *p, double *out)
 
     if (p->i < p->len && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
         p->i++;
+        integer = 0;
 
         if (p->i < p->len && (p->s[p->i] == '+' || p->s[p->i] == '-')) {
             p->i++;
@@ -511,8 +546,13 @@ tg_number(tg_parser_t *p, double *out)
         }
     }
 
-    /* strtod() wants a terminated copy: the input is not */
     n = p->i - start;
+
+    if (integer && tg_json_integer(p->s + start, n, out)) {
+        return 0;
+    }
+
+    /* strtod() wants a terminated copy: the input is not */
     copy = n < sizeof(buf) ? buf : malloc(n + 1);
     if (copy == NULL) {
         p->doc->nomem = 1;
@@ -896,6 +936,10 @@ tg_json_number(const tg_json_t *v)
 
     if (!tg_json_is_number(v)) {
         return 0;
+    }
+
+    if (tg_json_integer(v->str, v->len, &d)) {
+        return d;
     }
 
     copy = v->len < sizeof(buf) ? buf : malloc(v->len + 1);

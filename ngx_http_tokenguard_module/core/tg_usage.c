@@ -52,17 +52,22 @@
 static int
 tg_int(tg_json_t *obj, const char *key, int64_t *v)
 {
+    double      d;
     tg_json_t  *n;
 
     n = tg_json_get(obj, key);
 
-    if (!tg_json_is_number(n) || tg_json_number_value(n) < 0
-        || tg_json_number_value(n) > TG_USAGE_MAX)
-    {
+    if (!tg_json_is_number(n)) {
         return 0;
     }
 
-    *v = (int64_t) tg_json_number_value(n);
+    d = tg_json_number_value(n);
+
+    if (!(d >= 0 && d <= TG_USAGE_MAX)) {
+        return 0;
+    }
+
+    *v = (int64_t) d;
 
     return 1;
 }
@@ -440,16 +445,18 @@ tg_usage_scan_free(tg_usage_scan_t *s)
 }
 
 
-/* the captured value at path i is the JSON text lit */
+/* the captured value at path i is the JSON text of the literal lit */
+#define tg_usage_is(s, i, lit)  tg_usage_text(s, i, lit, sizeof(lit) - 1)
+
 static int
-tg_usage_is(tg_usage_scan_t *s, size_t i, const char *lit)
+tg_usage_text(tg_usage_scan_t *s, size_t i, const char *lit, size_t n)
 {
     size_t       len;
     const char  *v;
 
     v = tg_jscan_value(&s->js, i, &len);
 
-    return v != NULL && len == strlen(lit) && memcmp(v, lit, len) == 0;
+    return v != NULL && len == n && memcmp(v, lit, n) == 0;
 }
 
 

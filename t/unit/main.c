@@ -68,6 +68,7 @@ main(void)
     test_estimate_paths();
     test_request();
     test_json();
+    test_json_numbers();
     test_json_plain_span();
     test_json_duplicates();
     test_json_edit();

@@ -22,6 +22,7 @@ void test_estimate(void);
 void test_estimate_paths(void);
 void test_request(void);
 void test_json(void);
+void test_json_numbers(void);
 void test_json_plain_span(void);
 void test_json_duplicates(void);
 void test_json_edit(void);

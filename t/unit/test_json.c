@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,41 @@ test_json(void)
     ok(v == NULL && doc.position == 11, "json: the error's position");
     ok(strstr(doc.error, "secret") == NULL, "json: the error quotes nothing");
     tg_json_free(&doc);
+}
+
+
+/* the integers summed without strtod() are its values, bit for bit */
+void
+test_json_numbers(void)
+{
+    size_t         i;
+    double         want, got;
+    tg_json_t     *v;
+    tg_json_doc_t  doc;
+
+    static const char  *texts[] = {
+        "0", "-0", "7", "-25", "1000000", "999999999999999",
+        "-999999999999999", "1000000000000000", "9007199254740993",
+        "123456789012345678901234567890", "1e2", "1.5", "-0.0", "2E-3",
+        "1e400",
+    };
+
+    for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        want = strtod(texts[i], NULL);
+        v = tg_json_parse(&doc, texts[i], strlen(texts[i]),
+                          TG_JSON_ONE_VALUE);
+
+        if (isinf(want)) {
+            ok(v == NULL, "json numbers: %s out of range", texts[i]);
+            tg_json_free(&doc);
+            continue;
+        }
+
+        got = tg_json_number_value(v);
+        ok(v != NULL && memcmp(&got, &want, sizeof(double)) == 0,
+           "json numbers: %s as strtod() reads it", texts[i]);
+        tg_json_free(&doc);
+    }
 }
 
 
