@@ -363,12 +363,33 @@ ngx_http_tokenguard_cluster_retry_handler(ngx_event_t *ev)
 static ngx_http_tokenguard_redis_node_t *
 ngx_http_tokenguard_cluster_node(u_char *addr, size_t len)
 {
+    u_char                             buf[NGX_SOCKADDR_STRLEN + 8], *colon;
     ngx_str_t                          name, *known;
     ngx_uint_t                         i;
     ngx_addr_t                         a;
     ngx_pool_t                        *pool;
     ngx_http_tokenguard_cluster_t     *cl = &ngx_http_tokenguard_cluster;
     ngx_http_tokenguard_redis_node_t  *node;
+
+    /*
+     * Redis writes an IPv6 node unbracketed ("fd00::5:6379", in MOVED and
+     * ASK too), which ngx_parse_addr_port() would read as one address
+     * with no port: the port is after the last colon, and the name is
+     * kept bracketed, as a seed is written
+     */
+    if (len > 0 && addr[0] != '[' && len < NGX_SOCKADDR_STRLEN
+        && ngx_strlchr(addr, addr + len, ':') != NULL)
+    {
+        for (colon = addr + len - 1; *colon != ':'; colon--) { /* void */ }
+
+        if (ngx_strlchr(addr, colon, ':') != NULL) {
+            len = ngx_snprintf(buf, sizeof(buf), "[%*s]%*s",
+                               (size_t) (colon - addr), addr,
+                               (size_t) (addr + len - colon), colon)
+                  - buf;
+            addr = buf;
+        }
+    }
 
     name.data = addr;
     name.len = len;
@@ -549,9 +570,13 @@ ngx_http_tokenguard_cluster_slots(ngx_http_tokenguard_redis_op_t *op,
 
         if (hlen == 0 || (hlen == 1 && m->element[0]->str[0] == '?')) {
             /* the answering node's own host */
-            p = ngx_strlchr(from_name->data,
-                            from_name->data + from_name->len, ':');
-            hlen = p ? (size_t) (p - from_name->data) : 0;
+            /* the port is after the last colon ("[::1]:7001") */
+            for (hlen = from_name->len;
+                 hlen > 0 && from_name->data[hlen - 1] != ':';
+                 hlen--)
+            { /* void */ }
+
+            hlen = hlen ? hlen - 1 : 0;
             p = ngx_snprintf(buf, sizeof(buf), "%*s:%i", hlen,
                              from_name->data, m->element[1]->integer);
 

@@ -112,12 +112,16 @@ ngx_http_tokenguard_identify(ngx_http_request_t *r,
     }
 
     /*
-     * A dry run lets it go, counted under the empty name: a real
-     * identity is never empty, so none shares its keys.
+     * A dry run lets it go: a good user with a bad team name is counted
+     * as the user, without the team; anyone else under the empty name
+     * (a real identity is never empty, so none shares its keys).
      */
-    ctx->caller.user.len = 0;
-    ctx->caller.user.data = ngx_http_tokenguard_anonymous;
-    ctx->caller.user_shown = ctx->caller.user;
+    if (ctx->caller.user.len == 0 || ctx->caller.user.len > 256) {
+        ctx->caller.user.len = 0;
+        ctx->caller.user.data = ngx_http_tokenguard_anonymous;
+        ctx->caller.user_shown = ctx->caller.user;
+    }
+
     ngx_str_null(&ctx->caller.team);
     ngx_str_null(&ctx->caller.team_shown);
 

@@ -330,6 +330,7 @@ ngx_int_t
 ngx_http_tokenguard_redis_node_send(ngx_http_tokenguard_redis_node_t *rd,
     ngx_http_tokenguard_redis_op_t *op)
 {
+    size_t       pending;
     static char  asking[] = "*1\r\n$6\r\nASKING\r\n";
 
 
@@ -339,6 +340,8 @@ ngx_http_tokenguard_redis_node_send(ngx_http_tokenguard_redis_node_t *rd,
 
     /* ASK: this one command is served by the node importing its slot;
      * its +OK goes to the op's own reply count (see dispatch) */
+    pending = rd->out_len - rd->out_pos;
+
     if (op->asking) {
         if (ngx_http_tokenguard_redis_append(rd, asking, sizeof(asking) - 1)
             != NGX_OK)
@@ -350,6 +353,12 @@ ngx_http_tokenguard_redis_node_send(ngx_http_tokenguard_redis_node_t *rd,
     }
 
     if (ngx_http_tokenguard_redis_append(rd, op->cmd, op->len) != NGX_OK) {
+        if (op->asking) {
+            /* an ASKING without its command would answer the next op */
+            rd->out_len = rd->out_pos + pending;
+            op->asking_reply = 0;
+        }
+
         return NGX_ERROR;
     }
 

@@ -146,6 +146,17 @@ ok(grep({ $_ eq '' } @{ $t->redis('SMEMBERS', "tg:idx:$month:users") }),
 $r = chat('/enf');
 is($r->{status}, 401, 'identity: the enforcing location refuses');
 
+# a good user whose team name is too long stays the user, without a team:
+# the empty name is only for callers without a usable user name
+$r = chat('/dry', user => 'dlong', headers => { 'X-Team' => 'x' x 300 });
+is($r->{status}, 200, 'team name too long: passes in dry-run');
+is($t->last_log->{decision}, 'deny_identity_dry_run',
+   'team name too long: decision');
+is(wait_field("tg:{u:dlong}:$month", 'dry_denied:identity', 1), 1,
+   'team name too long: counted as the user');
+is(wait_field("tg:{u:}:$month", 'dry_denied:identity', 1), 1,
+   'team name too long: not under the empty name');
+
 # --- sandbox without an allowance --------------------------------------
 
 $r = chat('/dry', user => 'dee', headers => { 'X-Sandbox' => '1' });
@@ -208,8 +219,8 @@ is($m->{'tokenguard_requests_total{decision="deny_budget_dry_run"}'}, 2,
    'metrics: deny_budget_dry_run');
 is($m->{'tokenguard_requests_total{decision="deny_policy_dry_run"}'}, 2,
    'metrics: deny_policy_dry_run');
-is($m->{'tokenguard_requests_total{decision="deny_identity_dry_run"}'}, 1,
-   'metrics: deny_identity_dry_run');
+is($m->{'tokenguard_requests_total{decision="deny_identity_dry_run"}'}, 2,
+   'metrics: deny_identity_dry_run (no user, a team name too long)');
 is($m->{'tokenguard_requests_total{decision="deny_sandbox_dry_run"}'}, 1,
    'metrics: deny_sandbox_dry_run');
 is($m->{'tokenguard_reroutes_total{tag="saver"}'}, 1,
