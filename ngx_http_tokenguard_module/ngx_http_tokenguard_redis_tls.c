@@ -244,9 +244,9 @@ ngx_http_tokenguard_redis_tls_done(ngx_http_tokenguard_redis_tls_t *t,
 
     t->handshaking = 0;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
-                   "tokenguard: redis TLS session reused: %d",
-                   SSL_session_reused(c->ssl->connection));
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, ngx_cycle->log, 0,
+                   "tokenguard: redis TLS session reused: %d (%V)",
+                   SSL_session_reused(c->ssl->connection), t->addr);
 
     return NGX_OK;
 }

@@ -131,7 +131,8 @@ sub conf_text {
         $ledger .= $ssl;
     }
     my $addrs = $self->{cluster}
-        ? join(' ', map { "127.0.0.1:$_" } @{ $self->{cluster_ports} }[0, 1])
+        ? join(' ', map { "127.0.0.1:" . ($self->{cluster_tls}{$_} // $_) }
+                    @{ $self->{cluster_ports} }[0, 1])
           . ' cluster'
         : "127.0.0.1:" . ($redis // '');
     $ledger .= "    tokenguard_redis $addrs $params"
@@ -365,6 +366,7 @@ sub start_cluster {
     for my $port (@ports) {
         my $dir = "$self->{dir}/redis-$port";
         make_path($dir);
+        my @tls = $self->{redis_tls} ? $self->cluster_tls_args($port) : ();
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
             open STDOUT, '>', "$dir/log";
@@ -373,17 +375,55 @@ sub start_cluster {
                  '--cluster-enabled', 'yes',
                  '--cluster-config-file', "$dir/nodes.conf",
                  '--cluster-node-timeout', '2000',
-                 @{ $self->{redis_args} || [] };
+                 @tls, @{ $self->{redis_args} || [] };
             die "exec redis-server: $!";
         }
         $self->{cluster_pids}{$port} = $pid;
         wait_port($port, 'redis-server');
+        wait_port($self->{cluster_tls}{$port}, 'redis-server (TLS)')
+            if $self->{redis_tls};
     }
-    my @addrs = map { "127.0.0.1:$_" } @ports;
-    my $out = `redis-cli --cluster create @addrs --cluster-replicas 1 --cluster-yes 2>&1`;
+    # over TLS the cluster is made through the TLS ports, as on a managed
+    # Redis; the nodes then gossip over TLS (tls-cluster yes)
+    my @addrs = map { "127.0.0.1:" . ($self->{cluster_tls}{$_} // $_) }
+                @ports;
+    my @cli = $self->{redis_tls}
+              ? ('--tls', '--cacert', "$self->{dir}/tls/ca.crt") : ();
+    my $out = `redis-cli @cli --cluster create @addrs --cluster-replicas 1 --cluster-yes 2>&1`;
     die "redis-cli --cluster create failed:\n$out" if $?;
     $self->{redis_port} = $ports[0];
+    $self->{redis_tls_port} = $self->{cluster_tls}{$ports[0]}
+        if $self->{redis_tls};
     $self->wait_cluster or die "the cluster did not become ok\n";
+    # redis_users: the same ACL users on every node (ACL SETUSER is not
+    # replicated nor spread by the cluster)
+    for my $port (@ports) {
+        for my $u (@{ $self->{redis_users} || [] }) {
+            my $r = $self->redis_at($port, 'ACL', 'SETUSER', split ' ', $u);
+            die "ACL SETUSER on $port: $r->{error}\n" if ref $r;
+        }
+    }
+}
+
+
+# a TLS cluster node: a TLS port beside the plain one, which only the
+# harness uses (Redis 7 answers CLUSTER SLOTS and MOVED on a TLS
+# connection with the TLS ports, on a plain one with the plain ports);
+# the cluster bus and replication over TLS too
+sub cluster_tls_args {
+    my ($self, $port) = @_;
+    my $tls;
+    do { $tls = free_port() }
+        while grep { $_ == $tls } @{ $self->{cluster_ports} },
+                                  values %{ $self->{cluster_tls} || {} };
+    $self->{cluster_tls}{$port} = $tls;
+    my $d = $self->make_certs;
+    return ('--tls-port', $tls,
+            '--tls-cert-file', "$d/server.crt",
+            '--tls-key-file', "$d/server.key",
+            '--tls-ca-cert-file', "$d/ca.crt",
+            '--tls-auth-clients', 'no',
+            '--tls-cluster', 'yes', '--tls-replication', 'yes');
 }
 
 

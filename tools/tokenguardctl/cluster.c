@@ -6,12 +6,13 @@
  * index keys tg:idx:PERIOD:users are keys of their own: their master is
  * found like any other's.  Commands appended for a pipeline are kept and
  * sent one at a time when their reply is read: a CLI can afford the
- * round trips, and a redirect never reorders replies.
+ * round trips, and a redirect never reorders replies.  A node's
+ * connection is made as the seed's (tgc_connect), so --tls and --user
+ * hold on every node.
  */
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "tgc.h"
 #include "tg_slot.h"
@@ -23,7 +24,7 @@
 struct tgc_cluster_s {
     tg_slot_map_t    map;
     char            *names[TG_SLOT_NODES_MAX];       /* "host:port" */
-    redisContext    *ctx[TG_SLOT_NODES_MAX];
+    tgc_t           *node[TG_SLOT_NODES_MAX];        /* [0]: the seed */
     int              n;
 
     char           **pending;                        /* formatted commands */
@@ -58,70 +59,63 @@ tgc_cluster_node(tgc_cluster_t *cl, const char *name, size_t len)
 }
 
 
-/* a connection to node i, with the password; NULL reported */
-static redisContext *
-tgc_cluster_ctx(tgc_t *c, int i)
+/*
+ * A connection to node i: a tgc_t of its own, connected as the seed was
+ * (tgc_connect: TLS with the same settings, AUTH with the same user);
+ * NULL reported.
+ */
+static tgc_t *
+tgc_cluster_link(tgc_t *c, int i)
 {
-    char            *host, *colon;
-    redisContext    *ctx;
-    redisReply      *r;
-    struct timeval   tv;
-    tgc_cluster_t   *cl = c->cluster;
+    tgc_t          *n;
+    tgc_cluster_t  *cl = c->cluster;
 
-    if (cl->ctx[i]) {
-        return cl->ctx[i];
+    if (cl->node[i]) {
+        return cl->node[i];
     }
 
-    host = strdup(cl->names[i]);
-    if (host == NULL) {
+    n = calloc(1, sizeof(tgc_t) + sizeof(tgc_opts_t));
+    if (n == NULL) {
         tgc_error("out of memory");
         return NULL;
     }
 
-    colon = strrchr(host, ':');
-    if (colon == NULL) {
-        tgc_error("Redis cluster node \"%s\" is no host:port", host);
-        free(host);
+    n->opts = (tgc_opts_t *) (n + 1);
+    *n->opts = *c->opts;
+    n->opts->addr = cl->names[i];
+    n->opts->cluster = 0;
+    n->opts->db = -1;
+
+    if (tgc_connect(n) != TGC_OK) {
+        tgc_disconnect(n);
+        free(n);
         return NULL;
     }
 
-    *colon = '\0';
-    tv.tv_sec = TGC_TIMEOUT_SEC;
-    tv.tv_usec = 0;
+    cl->node[i] = n;
 
-    ctx = redisConnectWithTimeout(host, atoi(colon + 1), tv);
-    free(host);
+    return n;
+}
 
-    if (ctx == NULL || ctx->err) {
-        tgc_error("cannot connect to Redis cluster node %s: %s",
-                  cl->names[i], ctx ? ctx->errstr : "out of memory");
-        if (ctx) {
-            redisFree(ctx);
-        }
-        return NULL;
+
+/* a formatted command sent on node n, its reply read; over TLS or not */
+static int
+tgc_cluster_send(tgc_t *n, const char *cmd, size_t len, void **reply)
+{
+    if (n->ssl) {
+        return tgc_tls_append_formatted(n, cmd, len) == TGC_OK
+               ? tgc_tls_reply(n, reply) : TGC_ERROR;
     }
 
-    (void) redisSetTimeout(ctx, tv);
-
-    if (c->opts->password) {
-        r = c->opts->user
-            ? redisCommand(ctx, "AUTH %s %s", c->opts->user, c->opts->password)
-            : redisCommand(ctx, "AUTH %s", c->opts->password);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            tgc_error("Redis cluster node %s refused the password",
-                      cl->names[i]);
-            if (r) {
-                freeReplyObject(r);
-            }
-            redisFree(ctx);
-            return NULL;
-        }
-        freeReplyObject(r);
+    if (redisAppendFormattedCommand(n->ctx, cmd, len) != REDIS_OK
+        || redisGetReply(n->ctx, reply) != REDIS_OK || *reply == NULL)
+    {
+        tgc_error("Redis cluster node %s: %s", n->opts->addr,
+                  n->ctx->errstr[0] ? n->ctx->errstr : "connection lost");
+        return TGC_EREDIS;
     }
 
-    cl->ctx[i] = ctx;
-
-    return ctx;
+    return TGC_OK;
 }
 
 
@@ -129,11 +123,14 @@ tgc_cluster_ctx(tgc_t *c, int i)
 int
 tgc_cluster_connect(tgc_t *c)
 {
-    int             node;
+    int             node, rc;
+    void           *p;
     char            name[300];
     size_t          i, n;
     redisReply     *r, *e, *m;
     tgc_cluster_t  *cl;
+
+    static const char  slots[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
 
     cl = calloc(1, sizeof(tgc_cluster_t));
     if (cl == NULL) {
@@ -150,15 +147,15 @@ tgc_cluster_connect(tgc_t *c)
         return TGC_ERROR;
     }
 
-    cl->ctx[0] = c->ctx;
+    cl->node[0] = c;
     cl->n = 1;
 
-    r = redisCommand(c->ctx, "CLUSTER SLOTS");
-    if (r == NULL) {
-        tgc_error("Redis at %s: CLUSTER SLOTS: %s", c->opts->addr,
-                  c->ctx->errstr);
-        return TGC_EREDIS;
+    rc = tgc_cluster_send(c, slots, sizeof(slots) - 1, &p);
+    if (rc != TGC_OK) {
+        return rc;
     }
+
+    r = p;
 
     if (r->type != REDIS_REPLY_ARRAY) {
         tgc_error("Redis at %s is no cluster node (CLUSTER SLOTS: %s)",
@@ -214,10 +211,11 @@ tgc_cluster_free(tgc_t *c)
         return;
     }
 
-    /* ctx[0] is c->ctx, freed by tgc_disconnect() */
+    /* node[0] is c, disconnected by tgc_disconnect() */
     for (i = 0; i < cl->n; i++) {
-        if (i > 0 && cl->ctx[i]) {
-            redisFree(cl->ctx[i]);
+        if (i > 0 && cl->node[i]) {
+            tgc_disconnect(cl->node[i]);
+            free(cl->node[i]);
         }
         free(cl->names[i]);
     }
@@ -240,14 +238,16 @@ tgc_cluster_free(tgc_t *c)
 int
 tgc_cluster_run(tgc_t *c, const char *cmd, size_t len, redisReply **reply)
 {
-    int             slot, node, ask, i;
+    int             slot, node, ask, i, rc;
     size_t          alen;
     unsigned        s;
     const char     *addr;
+    tgc_t          *n;
     redisReply     *r;
-    redisContext   *ctx;
     tgc_cluster_t  *cl = c->cluster;
     void           *p;
+
+    static const char  asking[] = "*1\r\n$6\r\nASKING\r\n";
 
     slot = tg_slot_of_command(cmd, len);
     node = slot >= 0 && cl->map.owner[slot] != TG_SLOT_UNKNOWN
@@ -255,28 +255,22 @@ tgc_cluster_run(tgc_t *c, const char *cmd, size_t len, redisReply **reply)
     ask = 0;
 
     for (i = 0; i <= TGC_CLUSTER_REDIRECTS; i++) {
-        ctx = tgc_cluster_ctx(c, node);
-        if (ctx == NULL) {
-            return TGC_EREDIS;
-        }
-
-        if ((ask && redisAppendCommand(ctx, "ASKING") != REDIS_OK)
-            || redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK)
-        {
-            tgc_error("Redis cluster node %s: %s", cl->names[node],
-                      ctx->errstr);
+        n = tgc_cluster_link(c, node);
+        if (n == NULL) {
             return TGC_EREDIS;
         }
 
         if (ask) {
-            if (redisGetReply(ctx, &p) != REDIS_OK) {
-                goto lost;
+            rc = tgc_cluster_send(n, asking, sizeof(asking) - 1, &p);
+            if (rc != TGC_OK) {
+                return rc;
             }
             freeReplyObject(p);
         }
 
-        if (redisGetReply(ctx, &p) != REDIS_OK || p == NULL) {
-            goto lost;
+        rc = tgc_cluster_send(n, cmd, len, &p);
+        if (rc != TGC_OK) {
+            return rc;
         }
 
         r = p;
@@ -305,13 +299,6 @@ tgc_cluster_run(tgc_t *c, const char *cmd, size_t len, redisReply **reply)
               TGC_CLUSTER_REDIRECTS);
 
     return TGC_ERROR;
-
-lost:
-
-    tgc_error("Redis cluster node %s: %s", cl->names[node],
-              ctx->errstr[0] ? ctx->errstr : "connection lost");
-
-    return TGC_EREDIS;
 }
 
 

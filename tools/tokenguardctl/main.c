@@ -389,11 +389,6 @@ main(int argc, char **argv)
 
     }
 
-    if (o.cluster && o.tls) {
-        free(args);
-        return tgc_usage_error("--cluster over --tls is not supported yet");
-    }
-
     if (o.cluster && o.db > 0) {
         free(args);
         return tgc_usage_error("--db cannot be used with --cluster: Redis "

@@ -214,6 +214,7 @@ int tgc_tls_connect(tgc_t *c, const char *host);
 void tgc_tls_free(tgc_t *c);
 int tgc_tls_append(tgc_t *c, int argc, const char **argv,
     const size_t *lens);
+int tgc_tls_append_formatted(tgc_t *c, const char *cmd, size_t len);
 int tgc_tls_reply(tgc_t *c, void **reply);
 
 /* scope.c */

@@ -220,8 +220,8 @@ tgc_tls_free(tgc_t *c)
 int
 tgc_tls_append(tgc_t *c, int argc, const char **argv, const size_t *lens)
 {
-    int    n;
-    char  *cmd, *p;
+    int   n, rc;
+    char  *cmd;
 
     n = redisFormatCommandArgv(&cmd, argc, argv, lens);
     if (n < 0) {
@@ -229,17 +229,28 @@ tgc_tls_append(tgc_t *c, int argc, const char **argv, const size_t *lens)
         return TGC_ERROR;
     }
 
-    p = realloc(c->out, c->out_len + n);
+    rc = tgc_tls_append_formatted(c, cmd, n);
+    free(cmd);
+
+    return rc;
+}
+
+
+/* a command formatted already (a cluster's), sent with the next read */
+int
+tgc_tls_append_formatted(tgc_t *c, const char *cmd, size_t len)
+{
+    char  *p;
+
+    p = realloc(c->out, c->out_len + len);
     if (p == NULL) {
-        free(cmd);
         tgc_error("out of memory");
         return TGC_ERROR;
     }
 
-    memcpy(p + c->out_len, cmd, n);
+    memcpy(p + c->out_len, cmd, len);
     c->out = p;
-    c->out_len += n;
-    free(cmd);
+    c->out_len += len;
 
     return TGC_OK;
 }
