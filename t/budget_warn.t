@@ -77,6 +77,7 @@ for my $lease (0, 1) {
         location /override/ {
             tokenguard on;
             tokenguard_cap user 100usd month;
+            tokenguard_cap user 10000000tokens month;
             tokenguard_budget_warn 50;
             proxy_pass http://stub/;
         }
@@ -171,11 +172,11 @@ for my $lease (0, 1) {
     is($warning->($r), "50%; user requests month: 2 of 4 left;"
        . " resets $reset_month", "$mode: the requests cap is the tightest");
 
-    # an ops override lowers the cap below nginx.conf's
-    $t->redis('HSET', 'tg:{u:jo}:limits', 'usd_month', 1000000);
+    # an ops override lowers a cap below nginx.conf's
+    $t->redis('HSET', 'tg:{u:jo}:limits', 'tokens_month', 300000);
     $chat->('/override', 'jo') for 1 .. 2;
     $r = $chat->('/override', 'jo');
-    is($warning->($r), "70%; user usd month: \$0.30 of \$1.00 left;"
+    is($warning->($r), "73%; user tokens month: 80000 of 300000 left;"
        . " resets $reset_month", "$mode: the ops override is the cap");
 
     # a sandbox request: its allowance, not the caps
@@ -186,9 +187,28 @@ for my $lease (0, 1) {
     $r = $chat->('/sandbox', 'kim');
     is($warning->($r), undef, "$mode: outside the sandbox: the caps (0%)");
 
+    # with leases on, requests while the slices are held read the shares
+    # from them (no script): the team's too
+    if ($lease) {
+        my $live = sub {
+            $t->post('/team/v1/chat/completions', {
+                model => 'gpt-4o', max_tokens => 10,
+                messages => [{ role => 'user', content => 'hi' }] },
+                { 'X-User' => 'lou', 'X-Team' => 'lab',
+                  'X-Stub-Usage' => '100000,10000' });
+        };
+        $live->() for 1 .. 2;
+        $r = $live->();
+        is($warning->($r), "70%; team usd month: \$0.30 of \$1.00 left;"
+           . " resets $reset_month", "$mode: the team's share from its slice");
+        $t->wait_settled("tg:{u:lou}:$month");
+        $t->wait_settled("tg:{t:lab}:$month");
+    }
+
     my $mt = HTTP::Tiny->new->get($t->url('/metrics'))->{content};
-    like($mt, qr/^tokenguard_budget_warnings_total\{threshold="50"\} 8$/m,
-         "$mode: 50% counted (ann, bob, cid, gus, hal, ivy, jo, kim)");
+    my $n = $lease ? 9 : 8;
+    like($mt, qr/^tokenguard_budget_warnings_total\{threshold="50"\} $n$/m,
+         "$mode: 50% counted (ann, bob, cid, gus, hal, ivy, jo, kim, lou)");
     like($mt, qr/^tokenguard_budget_warnings_total\{threshold="80"\} 1$/m,
          "$mode: 80% counted once");
     like($mt, qr/^tokenguard_budget_warnings_total\{threshold="1"\} 0$/m,
