@@ -235,6 +235,7 @@ ngx_http_tokenguard_decide(ngx_http_request_t *r,
 
     ctx->now = ngx_time();
     ctx->budget.pct = -1;
+    ctx->budget.warn_pct = -1;
 
     if (tlcf->need_budget
         && ngx_http_tokenguard_budget_status(r, ctx,

@@ -36,6 +36,7 @@ ngx_http_tokenguard_budget_status(ngx_http_request_t *r,
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
     ctx->budget.pct = -1;
+    ctx->budget.warn_pct = -1;
 
     if (!tlcf->dry_run && ngx_http_tokenguard_lease_status(r, ctx) == NGX_OK)
     {

@@ -62,10 +62,11 @@ ngx_http_tokenguard_add_header(ngx_http_request_t *r, const char *name,
 
 
 /*
- * The highest tokenguard_budget_warn threshold the share passed (the
- * share budget>= reads: the user's tightest USD cap), counted once per
- * response; 0: none (thresholds are 1 to 100).  The warning says which
- * cap, what is left of it and when it resets.
+ * The highest tokenguard_budget_warn threshold the share passed (of the
+ * tightest cap that applies: user or team, usd, tokens or requests, day
+ * or month, or the sandbox allowance), counted once per response; 0:
+ * none (thresholds are 1 to 100).  The warning says which cap, what is
+ * left of it in its unit and when it resets.
  */
 
 static ngx_int_t
@@ -75,11 +76,17 @@ ngx_http_tokenguard_warning(ngx_http_request_t *r,
 {
     u_char      *p;
     time_t       reset;
+    int64_t      left;
     ngx_tm_t     tm;
     ngx_int_t    threshold;
-    ngx_uint_t   i, *pct;
+    ngx_uint_t   i, *pct, cap, day, usd;
 
-    if (tlcf->budget_warn == NULL || ctx->budget.pct < 0) {
+    static const char  *caps[] = {
+        "usd month", "usd day", "tokens month", "tokens day",
+        "requests month", "requests day", "usd month", "usd day"
+    };
+
+    if (tlcf->budget_warn == NULL || ctx->budget.warn_pct < 0) {
         return 0;
     }
 
@@ -87,7 +94,7 @@ ngx_http_tokenguard_warning(ngx_http_request_t *r,
     pct = tlcf->budget_warn->elts;
 
     for (i = 0; i < tlcf->budget_warn->nelts; i++) {
-        if ((ngx_uint_t) ctx->budget.pct >= pct[i]) {
+        if ((ngx_uint_t) ctx->budget.warn_pct >= pct[i]) {
             threshold = pct[i];
         }
     }
@@ -98,22 +105,35 @@ ngx_http_tokenguard_warning(ngx_http_request_t *r,
 
     ngx_http_tokenguard_counters_warning(threshold);
 
-    value->data = ngx_pnalloc(r->pool, 160);
+    value->data = ngx_pnalloc(r->pool, 200);
     if (value->data == NULL) {
         return NGX_ERROR;
     }
 
-    reset = ctx->now + (ctx->budget.pct_day ? tg_period_day_reset(ctx->now)
-                                            : tg_period_month_reset(ctx->now));
+    cap = ctx->budget.warn_cap;
+    day = cap % 2;
+    usd = cap < 2 || cap >= 6;
+
+    reset = ctx->now + (day ? tg_period_day_reset(ctx->now)
+                            : tg_period_month_reset(ctx->now));
     ngx_gmtime(reset, &tm);
 
-    p = ngx_sprintf(value->data, "%d%%; user usd %s: ", ctx->budget.pct,
-                    ctx->budget.pct_day ? "day" : "month");
-    p = ngx_http_tokenguard_format_money(p, ngx_max(ctx->budget.pct_limit
-                                                    - ctx->budget.pct_used,
-                                                    0));
-    p = ngx_cpymem(p, " of ", 4);
-    p = ngx_http_tokenguard_format_money(p, ctx->budget.pct_limit);
+    p = ngx_sprintf(value->data, "%d%%; %s %s: ", ctx->budget.warn_pct,
+                    cap >= 6 ? "sandbox"
+                             : ctx->budget.warn_team ? "team" : "user",
+                    caps[cap]);
+
+    left = ngx_max(ctx->budget.warn_limit - ctx->budget.warn_used, 0);
+
+    if (usd) {
+        p = ngx_http_tokenguard_format_money(p, left);
+        p = ngx_cpymem(p, " of ", 4);
+        p = ngx_http_tokenguard_format_money(p, ctx->budget.warn_limit);
+
+    } else {
+        p = ngx_sprintf(p, "%L of %L", left, ctx->budget.warn_limit);
+    }
+
     p = ngx_sprintf(p, " left; resets %4d-%02d-%02dT00:00:00Z",
                     tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
     value->len = p - value->data;

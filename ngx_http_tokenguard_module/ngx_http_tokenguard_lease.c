@@ -83,8 +83,10 @@ struct ngx_http_tokenguard_lease_s {
 
     ngx_uint_t                   inflight;      /* requests admitted */
     ngx_uint_t                   refs;          /* requests pointing here */
-    int64_t                      cap_usd[2];    /* as of the last call */
-    int64_t                      used_usd[2];   /* by the others */
+    /* each cap (the order of NGX_HTTP_TOKENGUARD_CAPS) as of the last
+     * call, and its use by the others (-1: no such cap) */
+    int64_t                      limit[NGX_HTTP_TOKENGUARD_CAPS];
+    int64_t                      used[NGX_HTTP_TOKENGUARD_CAPS];
     ngx_msec_t                   last_call;
     ngx_msec_t                   last_active;
     ngx_msec_t                   retry_at;
@@ -579,11 +581,11 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
 
         /* what the caps leave: everyone else's use, and all of ours */
         for (k = 0; k < 2; k++) {
-            if (l->cap_usd[k] < 0 || !l->known) {
+            if (l->limit[k] < 0 || !l->known) {
                 continue;
             }
 
-            rem = l->cap_usd[k] - l->used_usd[k] - l->flight[0]
+            rem = l->limit[k] - l->used[k] - l->flight[0]
                   - l->spent[0];
             rem = ngx_max(rem, 0);
 
@@ -603,27 +605,18 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
 }
 
 
-/* the budget>= read from the user's slice, if it was granted lately */
-ngx_int_t
-ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
-    ngx_http_tokenguard_ctx_t *ctx)
+/* the slice of a scope, if this worker was granted one lately */
+static ngx_http_tokenguard_lease_t *
+ngx_http_tokenguard_lease_fresh(ngx_http_tokenguard_main_conf_t *tmcf,
+    char scope, ngx_str_t *name)
 {
-    int64_t                           used, pct;
-    uint32_t                          hash;
-    ngx_str_t                         key;
-    ngx_uint_t                        k;
-    u_char                            prefix[TG_KEY_PREFIX_MAX];
-    ngx_http_tokenguard_lease_t      *l;
-    ngx_http_tokenguard_main_conf_t  *tmcf;
+    uint32_t                      hash;
+    ngx_str_t                     key;
+    u_char                        prefix[TG_KEY_PREFIX_MAX];
+    ngx_http_tokenguard_lease_t  *l;
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
-
-    if (!tmcf->lease || ngx_http_tokenguard_leases.conf == NULL) {
-        return NGX_DECLINED;
-    }
-
-    key.len = tg_key_prefix(TG_SCOPE_USER, (char *) ctx->caller.user.data,
-                            ctx->caller.user.len, (char *) prefix);
+    key.len = tg_key_prefix(scope, (char *) name->data, name->len,
+                            (char *) prefix);
     key.data = prefix;
     hash = ngx_crc32_short(key.data, key.len);
 
@@ -634,28 +627,78 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
     if (l == NULL || !l->known
         || ngx_current_msec - l->last_call > 2 * tmcf->lease_flush)
     {
+        return NULL;
+    }
+
+    return l;
+}
+
+
+/*
+ * The budget>= share (the user's tightest USD cap) and the warning's (the
+ * tightest cap of either scope, any unit) from the scopes' slices: each
+ * cap's use by the others as of the last call, plus all of ours.  A scope
+ * without a fresh slice declines: the STATUS script reads it.  A sandbox
+ * request is never admitted from a slice, so its allowance is read there.
+ */
+ngx_int_t
+ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
+    ngx_http_tokenguard_ctx_t *ctx)
+{
+    int64_t                           used, pct;
+    ngx_uint_t                        i, k, n;
+    ngx_http_tokenguard_lease_t      *l[2];
+    ngx_http_tokenguard_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tokenguard_module);
+
+    if (!tmcf->lease || ngx_http_tokenguard_leases.conf == NULL
+        || ctx->caller.sandbox)
+    {
         return NGX_DECLINED;
     }
 
+    n = ctx->caller.team.len ? 2 : 1;
+
+    for (i = 0; i < n; i++) {
+        l[i] = ngx_http_tokenguard_lease_fresh(tmcf,
+                                 i ? TG_SCOPE_TEAM : TG_SCOPE_USER,
+                                 i ? &ctx->caller.team : &ctx->caller.user);
+        if (l[i] == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
     ctx->budget.pct = -1;
+    ctx->budget.warn_pct = -1;
 
-    for (k = 0; k < 2; k++) {
-        if (l->cap_usd[k] < 0) {
-            continue;
-        }
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < NGX_HTTP_TOKENGUARD_CAPS; k++) {
+            if (l[i]->limit[k] < 0) {
+                continue;
+            }
 
-        used = l->used_usd[k] + l->flight[0] + l->spent[0];
-        pct = 100;
+            used = l[i]->used[k] + l[i]->flight[k / 2] + l[i]->spent[k / 2];
+            pct = 100;
 
-        if (l->cap_usd[k] > 0) {
-            pct = ngx_min(used * 100 / l->cap_usd[k], 1000000);
-        }
+            if (l[i]->limit[k] > 0) {
+                pct = ngx_min(used * 100 / l[i]->limit[k], 1000000);
+            }
 
-        if (pct > ctx->budget.pct) {
-            ctx->budget.pct = (int) pct;
-            ctx->budget.pct_day = k;
-            ctx->budget.pct_limit = l->cap_usd[k];
-            ctx->budget.pct_used = used;
+            if (i == 0 && k < 2 && pct > ctx->budget.pct) {
+                ctx->budget.pct = (int) pct;
+                ctx->budget.pct_day = k;
+                ctx->budget.pct_limit = l[i]->limit[k];
+                ctx->budget.pct_used = used;
+            }
+
+            if (pct > ctx->budget.warn_pct) {
+                ctx->budget.warn_pct = (int) pct;
+                ctx->budget.warn_cap = k;
+                ctx->budget.warn_team = i;
+                ctx->budget.warn_limit = l[i]->limit[k];
+                ctx->budget.warn_used = used;
+            }
         }
     }
 
@@ -827,7 +870,7 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
     l->busy = 0;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 12)
+        || reply->elements != 20)
     {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -845,7 +888,7 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
         return;
     }
 
-    for (i = 0; i < 12; i++) {
+    for (i = 0; i < 20; i++) {
         e = reply->element[i];
 
         if (i != 9 && e->type != REDIS_REPLY_INTEGER) {
@@ -868,10 +911,11 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
         l->slice[i] = reply->element[2 + i]->integer;
     }
 
-    l->cap_usd[0] = reply->element[5]->integer;
-    l->used_usd[0] = reply->element[6]->integer;
-    l->cap_usd[1] = reply->element[7]->integer;
-    l->used_usd[1] = reply->element[8]->integer;
+    for (i = 0; i < NGX_HTTP_TOKENGUARD_CAPS; i++) {
+        e = reply->element[i < 2 ? 5 + 2 * i : 8 + 2 * i];
+        l->limit[i] = e->integer;
+        l->used[i] = reply->element[i < 2 ? 6 + 2 * i : 9 + 2 * i]->integer;
+    }
     l->known = 1;
 
     ngx_http_tokenguard_pairs_clear(&l->sent_pairs);

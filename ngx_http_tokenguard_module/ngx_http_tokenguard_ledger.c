@@ -235,30 +235,54 @@ ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
 /* ---- the budget>= read ---- */
 
 
+/*
+ * One scope's STATUS reply: the user's gives the budget>= share (the
+ * user's tightest USD cap); each scope's tightest cap of any unit is a
+ * candidate for the warning's.  A reply that is not understood leaves
+ * the shares unknown: a warning of one scope only would claim too much.
+ */
 static void
 ngx_http_tokenguard_status_handler(ngx_http_tokenguard_redis_op_t *op,
     redisReply *reply)
 {
+    ngx_uint_t                  i, team;
     ngx_http_tokenguard_ctx_t  *ctx = op->data;
 
     if (ctx == NULL) {
         return;
     }
 
-    ctx->ledger.ops[0] = NULL;
-    ctx->ledger.waiting = 0;
+    team = op->payload[0];
+    ctx->ledger.ops[team] = NULL;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4
-        && reply->element[0]->type == REDIS_REPLY_INTEGER
-        && reply->element[1]->type == REDIS_REPLY_INTEGER
-        && reply->element[2]->type == REDIS_REPLY_INTEGER
-        && reply->element[3]->type == REDIS_REPLY_INTEGER)
+    for (i = 0; reply && reply->type == REDIS_REPLY_ARRAY
+                && reply->elements == 8 && i < 8; i++)
     {
-        ctx->budget.pct = (int) ngx_max(ngx_min(reply->element[0]->integer,
-                                                1000000), -1);
-        ctx->budget.pct_day = reply->element[1]->integer == 2;
-        ctx->budget.pct_limit = reply->element[2]->integer;
-        ctx->budget.pct_used = reply->element[3]->integer;
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            break;
+        }
+    }
+
+    if (i == 8 && !ctx->ledger.status_failed) {
+        if (!team) {
+            ctx->budget.pct = (int) ngx_max(ngx_min(
+                                  reply->element[0]->integer, 1000000), -1);
+            ctx->budget.pct_day = reply->element[1]->integer == 2;
+            ctx->budget.pct_limit = reply->element[2]->integer;
+            ctx->budget.pct_used = reply->element[3]->integer;
+        }
+
+        if (reply->element[4]->integer > ctx->budget.warn_pct
+            && reply->element[5]->integer >= 1
+            && reply->element[5]->integer <= 8)
+        {
+            ctx->budget.warn_pct = (int) ngx_min(reply->element[4]->integer,
+                                                 1000000);
+            ctx->budget.warn_cap = reply->element[5]->integer - 1;
+            ctx->budget.warn_team = team;
+            ctx->budget.warn_limit = reply->element[6]->integer;
+            ctx->budget.warn_used = reply->element[7]->integer;
+        }
 
     } else {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
@@ -267,53 +291,80 @@ ngx_http_tokenguard_status_handler(ngx_http_tokenguard_redis_op_t *op,
                           reply->str);
         }
 
+        ctx->ledger.status_failed = 1;
         ctx->budget.pct = -1;
+        ctx->budget.warn_pct = -1;
     }
 
-    ctx->budget.done(ctx);
+    if (--ctx->ledger.waiting == 0) {
+        ctx->budget.done(ctx);
+    }
 }
 
 
-/* NGX_AGAIN: wait for the reply; NGX_OK: the store is away, go on */
+/*
+ * The scopes' STATUS calls, pipelined: one round trip whatever their
+ * number.  NGX_AGAIN: wait for the replies; NGX_OK: the store is away.
+ */
 ngx_int_t
 ngx_http_tokenguard_ledger_status(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx)
 {
+    int64_t                          *caps;
+    ngx_uint_t                        i, j, n;
     tg_command_t                      a;
-    ngx_http_tokenguard_scope_t       sc;
+    ngx_http_tokenguard_scope_t       sc[2];
     ngx_http_tokenguard_redis_op_t   *op;
     ngx_http_tokenguard_loc_conf_t   *tlcf;
 
-    if (ngx_http_tokenguard_scope(&sc, TG_SCOPE_USER, &ctx->caller.user)
-        != NGX_OK)
-    {
-        return NGX_OK;
-    }
-
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    ngx_http_tokenguard_redis_evalsha(&a, TG_SCRIPT_STATUS, 3);
-    ngx_http_tokenguard_arg_periods(&a, &sc, ctx->now);
-    ngx_http_tokenguard_arg_key(&a, &sc, "limits");
-    tg_command_int(&a, tlcf->user_caps[0]);
-    tg_command_int(&a, tlcf->user_caps[1]);
+    n = ngx_http_tokenguard_scopes(ctx, sc);
 
-    op = ngx_http_tokenguard_redis_op(TG_SCRIPT_STATUS, &a, 0,
-                                      ngx_http_tokenguard_status_handler,
-                                      ctx);
-    if (op == NULL) {
-        return NGX_OK;
+    ctx->ledger.status_failed = 0;
+
+    for (i = 0; i < n; i++) {
+        caps = sc[i].scope == TG_SCOPE_USER ? tlcf->user_caps
+                                            : tlcf->team_caps;
+
+        ngx_http_tokenguard_redis_evalsha(&a, TG_SCRIPT_STATUS, 3);
+        ngx_http_tokenguard_arg_periods(&a, &sc[i], ctx->now);
+        ngx_http_tokenguard_arg_key(&a, &sc[i], "limits");
+        tg_command_int(&a, ctx->caller.sandbox);
+
+        for (j = 0; j < NGX_HTTP_TOKENGUARD_CAPS; j++) {
+            tg_command_int(&a, caps[j]);
+        }
+
+        tg_command_int(&a, i == 0 ? tlcf->sandbox_caps[0] : -1);
+        tg_command_int(&a, i == 0 ? tlcf->sandbox_caps[1] : -1);
+
+        op = ngx_http_tokenguard_redis_op(TG_SCRIPT_STATUS, &a, 1,
+                                          ngx_http_tokenguard_status_handler,
+                                          ctx);
+        if (op == NULL) {
+            break;
+        }
+
+        op->payload[0] = (u_char) i;
+
+        if (ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
+            ngx_http_tokenguard_redis_free(op);
+            break;
+        }
+
+        ctx->ledger.ops[i] = op;
+        ctx->ledger.waiting++;
     }
 
-    if (ngx_http_tokenguard_cluster_send(op) != NGX_OK) {
-        ngx_http_tokenguard_redis_free(op);
-        return NGX_OK;
+    if (i < n) {
+        /* a scope unread: no share is claimed, the replies owed ignored */
+        ctx->ledger.status_failed = 1;
+        ctx->budget.pct = -1;
+        ctx->budget.warn_pct = -1;
     }
 
-    ctx->ledger.ops[0] = op;
-    ctx->ledger.waiting = 1;
-
-    return NGX_AGAIN;
+    return ctx->ledger.waiting ? NGX_AGAIN : NGX_OK;
 }
 
 

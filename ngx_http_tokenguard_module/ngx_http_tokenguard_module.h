@@ -184,6 +184,12 @@ typedef struct {
     int64_t                      pct_limit;     /* the cap pct is of */
     int64_t                      pct_used;
     unsigned                     pct_day:1;     /* a daily cap */
+    /* the tightest of every cap that applies: budget_warn, budget_pct */
+    int                          warn_pct;      /* -1: unknown, no cap */
+    int64_t                      warn_limit;
+    int64_t                      warn_used;
+    unsigned                     warn_cap:3;    /* as the STATUS script */
+    unsigned                     warn_team:1;
     int64_t                      reserve_usd;   /* worst case, micro-USD */
     int64_t                      reserve_tokens;
     int64_t                      remaining_usd; /* -1: no USD cap */
@@ -202,6 +208,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                       waiting;   /* replies still owed */
     ngx_http_tokenguard_redis_op_t  *ops[2];    /* in flight, to detach */
+    unsigned                         status_failed:1;   /* a scope unread */
 } ngx_http_tokenguard_ledger_t;
 
 

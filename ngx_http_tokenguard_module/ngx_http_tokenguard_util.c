@@ -128,6 +128,7 @@ ngx_http_tokenguard_create_ctx(ngx_http_request_t *r)
     ctx->request = r;
     ctx->budget.remaining_usd = -1;
     ctx->budget.pct = -1;
+    ctx->budget.warn_pct = -1;
 
     ngx_http_set_ctx(r, ctx, ngx_http_tokenguard_module);
 

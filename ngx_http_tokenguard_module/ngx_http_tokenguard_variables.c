@@ -203,9 +203,9 @@ ngx_http_tokenguard_sandbox_variable(ngx_http_request_t *r,
 
 
 /*
- * The share of the user's tightest USD cap used, as budget>= and
- * tokenguard_budget_warn read it; not found when it was not read or
- * there is no such cap
+ * The share of the tightest cap that applies (any scope, unit, period),
+ * as tokenguard_budget_warn reads it; not found when it was not read
+ * (neither budget_warn nor budget>= asks) or there is no cap
  */
 
 static ngx_int_t
@@ -217,7 +217,7 @@ ngx_http_tokenguard_budget_pct_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_tokenguard_get_ctx(r);
 
-    if (ctx == NULL || ctx->budget.pct < 0) {
+    if (ctx == NULL || ctx->budget.warn_pct < 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -227,7 +227,8 @@ ngx_http_tokenguard_budget_pct_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return ngx_http_tokenguard_var(v, p, ngx_sprintf(p, "%d", ctx->budget.pct)
+    return ngx_http_tokenguard_var(v, p, ngx_sprintf(p, "%d",
+                                                     ctx->budget.warn_pct)
                                          - p);
 }
 

@@ -1,7 +1,9 @@
-# tokenguard_budget_warn: X-TokenGuard-Budget-Warning once the user's
-# tightest USD cap (the share budget>= reads) passes a threshold, the
-# tokenguard_budget_warnings_total{threshold} counter, and
-# $tokenguard_budget_pct; with leases off and on.
+# tokenguard_budget_warn: X-TokenGuard-Budget-Warning once the tightest
+# cap that applies (user or team, usd, tokens or requests, day or month,
+# the sandbox allowance; from nginx.conf or an ops override) passes a
+# threshold, the tokenguard_budget_warnings_total{threshold} counter, and
+# $tokenguard_budget_pct; budget>= still reads the user's USD share; with
+# leases off and on.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -49,6 +51,44 @@ for my $lease (0, 1) {
             tokenguard_cap user 1usd month;
             proxy_pass http://stub/;
         }
+        location /team/ {
+            tokenguard on;
+            tokenguard_team $http_x_team;
+            tokenguard_cap user 100usd month;
+            tokenguard_cap team 1usd month;
+            tokenguard_budget_warn 50;
+            proxy_pass http://stub/;
+        }
+        location /tokens/ {
+            tokenguard on;
+            tokenguard_cap user 100usd month;
+            tokenguard_cap user 300000tokens day;
+            tokenguard_budget_warn 50;
+            tokenguard_route ^gpt-4o$ gpt-4o-mini budget>=50% tag=cheap;
+            proxy_pass http://stub/;
+        }
+        location /requests/ {
+            tokenguard on;
+            tokenguard_cap user 100usd month;
+            tokenguard_cap user 4requests month;
+            tokenguard_budget_warn 50;
+            proxy_pass http://stub/;
+        }
+        location /override/ {
+            tokenguard on;
+            tokenguard_cap user 100usd month;
+            tokenguard_cap user 10000000tokens month;
+            tokenguard_budget_warn 50;
+            proxy_pass http://stub/;
+        }
+        location /sandbox/ {
+            tokenguard on;
+            tokenguard_sandbox $http_x_sandbox;
+            tokenguard_cap user 100usd month;
+            tokenguard_sandbox_allowance 1usd month;
+            tokenguard_budget_warn 50;
+            proxy_pass http://stub/;
+        }
         location = /metrics {
             tokenguard_metrics;
         }
@@ -57,12 +97,13 @@ for my $lease (0, 1) {
 
     # 100000 in * 2.5 + 10000 out * 10 = $0.35 a request on gpt-4o
     my $chat = sub {
-        my ($path, $user) = @_;
+        my ($path, $user, %h) = @_;
         my $r = $t->post("$path/v1/chat/completions", {
             model => 'gpt-4o', max_tokens => 10,
             messages => [{ role => 'user', content => 'hi' }] },
-            { 'X-User' => $user, 'X-Stub-Usage' => '100000,10000' });
+            { 'X-User' => $user, 'X-Stub-Usage' => '100000,10000', %h });
         $t->wait_settled("tg:{u:$user}:$month");
+        $t->wait_settled("tg:{t:$h{'X-Team'}}:$month") if $h{'X-Team'};
         return $r;
     };
     my $warning = sub { $_[0]{headers}{'x-tokenguard-budget-warning'} };
@@ -106,9 +147,68 @@ for my $lease (0, 1) {
     $r = $chat->('/plain', 'eve');
     is($warning->($r), undef, "$mode: no tokenguard_budget_warn: no header");
 
+    # a team cap tighter than the user's: the team's share is warned of,
+    # to a member who spent nothing yet
+    $chat->('/team', 'fay', 'X-Team' => 'ops') for 1 .. 2;
+    $r = $chat->('/team', 'gus', 'X-Team' => 'ops');
+    is($warning->($r), "70%; team usd month: \$0.30 of \$1.00 left;"
+       . " resets $reset_month", "$mode: the team's cap is the tightest");
+    is($r->{headers}{'x-pct'}, '[70]', "$mode: the share is the team's");
+
+    # a token cap tighter than the USD cap; budget>= still reads USD
+    $chat->('/tokens', 'hal') for 1 .. 2;
+    $r = $chat->('/tokens', 'hal');
+    my $reset_day = strftime('%Y-%m-%dT00:00:00Z', gmtime(time + 86400));
+    is($warning->($r), "73%; user tokens day: 80000 of 300000 left;"
+       . " resets $reset_day",
+         "$mode: the token cap is the tightest");
+    is($r->{headers}{'x-pct'}, '[73]', "$mode: the share is the tokens'");
+    is($r->{headers}{'x-tokenguard-route'}, undef,
+       "$mode: budget>= reads the USD share (0%), not the tokens'");
+
+    # a requests cap
+    $chat->('/requests', 'ivy') for 1 .. 2;
+    $r = $chat->('/requests', 'ivy');
+    is($warning->($r), "50%; user requests month: 2 of 4 left;"
+       . " resets $reset_month", "$mode: the requests cap is the tightest");
+
+    # an ops override lowers a cap below nginx.conf's
+    $t->redis('HSET', 'tg:{u:jo}:limits', 'tokens_month', 300000);
+    $chat->('/override', 'jo') for 1 .. 2;
+    $r = $chat->('/override', 'jo');
+    is($warning->($r), "73%; user tokens month: 80000 of 300000 left;"
+       . " resets $reset_month", "$mode: the ops override is the cap");
+
+    # a sandbox request: its allowance, not the caps
+    $chat->('/sandbox', 'kim', 'X-Sandbox' => 1) for 1 .. 2;
+    $r = $chat->('/sandbox', 'kim', 'X-Sandbox' => 1);
+    is($warning->($r), "70%; sandbox usd month: \$0.30 of \$1.00 left;"
+       . " resets $reset_month", "$mode: the sandbox allowance");
+    $r = $chat->('/sandbox', 'kim');
+    is($warning->($r), undef, "$mode: outside the sandbox: the caps (0%)");
+
+    # with leases on, requests while the slices are held read the shares
+    # from them (no script): the team's too
+    if ($lease) {
+        my $live = sub {
+            $t->post('/team/v1/chat/completions', {
+                model => 'gpt-4o', max_tokens => 10,
+                messages => [{ role => 'user', content => 'hi' }] },
+                { 'X-User' => 'lou', 'X-Team' => 'lab',
+                  'X-Stub-Usage' => '100000,10000' });
+        };
+        $live->() for 1 .. 2;
+        $r = $live->();
+        is($warning->($r), "70%; team usd month: \$0.30 of \$1.00 left;"
+           . " resets $reset_month", "$mode: the team's share from its slice");
+        $t->wait_settled("tg:{u:lou}:$month");
+        $t->wait_settled("tg:{t:lab}:$month");
+    }
+
     my $mt = HTTP::Tiny->new->get($t->url('/metrics'))->{content};
-    like($mt, qr/^tokenguard_budget_warnings_total\{threshold="50"\} 3$/m,
-         "$mode: 50% counted (ann, bob, cid)");
+    my $n = $lease ? 9 : 8;
+    like($mt, qr/^tokenguard_budget_warnings_total\{threshold="50"\} $n$/m,
+         "$mode: 50% counted (ann, bob, cid, gus, hal, ivy, jo, kim, lou)");
     like($mt, qr/^tokenguard_budget_warnings_total\{threshold="80"\} 1$/m,
          "$mode: 80% counted once");
     like($mt, qr/^tokenguard_budget_warnings_total\{threshold="1"\} 0$/m,

@@ -257,27 +257,47 @@ static const char  tg_script_settle[] =
 
 
 /*
- * STATUS: how much of the scope's tightest USD cap is spent or reserved.
+ * STATUS: how much of the scope's caps is spent or reserved.
  * KEYS: month, day, limits
- * ARGV: cap usd_month, usd_day (-1: none)
- * Returns {percentage (0..; -1 without a USD cap), period of the tightest
- * (1 month, 2 day), its limit, its use}, all read in one script.
+ * ARGV: sandbox (0/1), caps usd_month, usd_day, tokens_month, tokens_day,
+ *       requests_month, requests_day, sandbox_usd_month, sandbox_usd_day
+ *       (-1: none; an override in limits wins, as in RESERVE)
+ * Returns {share of the tightest USD cap (0..; -1: none), its period
+ * (1 month, 2 day), its limit, its use, then the same of the tightest of
+ * every cap that applies (the sandbox allowance for a sandbox request,
+ * the caps else): share, cap (1..8 in the order of ARGV), limit, use},
+ * all read in one script.
  */
 
 static const char  tg_script_status[] =
-    "local over = redis.call('HMGET', KEYS[3], 'usd_month', 'usd_day')\n"
+    "local names = {'usd_month', 'usd_day', 'tokens_month', 'tokens_day',"
+    " 'requests_month', 'requests_day', 'sandbox_usd_month',"
+    " 'sandbox_usd_day'}\n"
+    "local fields = {{'usd', 'reserved_usd'},\n"
+    "                {'tokens_in', 'tokens_out', 'reserved_tokens'},\n"
+    "                {'requests', 'reserved_requests'},\n"
+    "                {'sandbox_usd', 'sandbox_reserved_usd'}}\n"
+    "local over = redis.call('HMGET', KEYS[3], unpack(names))\n"
     "local pct, at, lim, use = -1, 0, 0, 0\n"
-    "for i = 1, 2 do\n"
-    "  local limit = tonumber(over[i]) or tonumber(ARGV[i])\n"
-    "  if limit >= 0 then\n"
-    "    local v = redis.call('HMGET', KEYS[i], 'usd', 'reserved_usd')\n"
-    "    local u = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)\n"
+    "local wp, wi, wl, wu = -1, 0, 0, 0\n"
+    "for i = 1, 8 do\n"
+    "  local limit = tonumber(over[i]) or tonumber(ARGV[1 + i])\n"
+    "  local d = math.floor((i + 1) / 2)\n"
+    "  local on = (d == 4) == (ARGV[1] == '1')\n"
+    "  if limit >= 0 and (on or d == 1) then\n"
+    "    local u = 0\n"
+    "    local k = KEYS[2 - i % 2]\n"
+    "    for _, x in ipairs(redis.call('HMGET', k, unpack(fields[d]))) do\n"
+    "      u = u + (tonumber(x) or 0)\n"
+    "    end\n"
     "    local p = 100\n"
     "    if limit > 0 then p = math.floor(u * 100 / limit) end\n"
-    "    if p > pct then pct, at, lim, use = p, i, limit, u end\n"
+    "    if d == 1 and p > pct then pct, at, lim, use = p, 2 - i % 2,"
+    " limit, u end\n"
+    "    if on and p > wp then wp, wi, wl, wu = p, i, limit, u end\n"
     "  end\n"
     "end\n"
-    "return {pct, at, lim, use}\n";
+    "return {pct, at, lim, use, wp, wi, wl, wu}\n";
 
 
 /*
@@ -320,7 +340,9 @@ static const char  tg_script_count[] =
  *       pairs of spend added to both periods
  * Returns {status (1 granted, 0 refused, 2 retry), expired, slice usd,
  *          tokens, requests, usd_month cap, its use by others, usd_day
- *          cap, its use by others, refused field, limit, used}.
+ *          cap, its use by others, refused field, limit, used, then the
+ *          cap and use by others of tokens_month, tokens_day,
+ *          requests_month, requests_day}.
  */
 
 static const char  tg_script_lease[] =
@@ -449,7 +471,8 @@ static const char  tg_script_lease[] =
     "  redis.call('SREM', KEYS[7], id)\n"
     "end\n"
     "return {status, expired, L[1], L[2], L[3], cap[1], used[1], cap[2],\n"
-    "        used[2], field, limit, u}\n";
+    "        used[2], field, limit, u, cap[3], used[3], cap[4], used[4],\n"
+    "        cap[5], used[5], cap[6], used[6]}\n";
 
 const char  *tg_scripts[TG_SCRIPT_N] = {
     tg_script_reserve,
