@@ -9,7 +9,9 @@
 # (pasted into BENCHMARKS.md by hand).
 #
 #   DURATION=10s CONNS=32 ROUNDS=3 STREAMS=2000 tools/bench/bench.sh
-#   ONLY=chat|agentic|paced|streams|core  one part (a list: ONLY="chat paced")
+#   ONLY=chat|agentic|paced|syscalls|streams|core  one part (a list:
+#                   ONLY="chat paced"); syscalls: system calls per request
+#                   of each worker (strace -c, a short untimed run)
 #   SIDES="A B O"   which sides (A is needed for the ratios)
 #   PEERS=portkey   Portkey's gateway on the agentic loads (npm ci, pinned)
 #   PROFILE=1       perf record -g of B's and O's workers on the agentic
@@ -37,7 +39,7 @@ if [ -n "$CLUSTER" ]; then
     ROUNDS=${ROUNDS:-1}
 fi
 SIDES=${SIDES:-A B O}
-ONLY=${ONLY:-chat agentic paced streams core}
+ONLY=${ONLY:-chat agentic paced syscalls streams core}
 PEERS=${PEERS:-}
 PROFILE=${PROFILE:-}
 UPSTREAM=18801 PORT_A=18802 PORT_B=18803 REDIS=18804 PORT_O=18805
@@ -47,6 +49,9 @@ only() { [[ " $ONLY " == *" $1 "* ]]; }
 has_side() { [[ " $SIDES " == *" $1 "* ]]; }
 
 command -v wrk >/dev/null || TG_EXTRA_PKGS=wrk "$top/tools/install-deps.sh"
+if only syscalls; then
+    command -v strace >/dev/null || TG_EXTRA_PKGS=strace "$top/tools/install-deps.sh"
+fi
 [ -f "$top/build/ngx_http_tokenguard_module.so" ] || make -C "$top" module
 
 rm -rf "$dir"
@@ -447,6 +452,38 @@ if only paced; then
                  "$p99 | $([ "$side" != A ] && awk -v a="$a99" -v b="$p99" 'BEGIN { printf "%.3f", b - a }') |" \
                  "$(awk -v r="$(col "$f" 1)" -v o="$offered" 'BEGIN { print ((r >= 0.95 * o) ? "yes" : "no: saturated") }') |"
         done
+    done
+    echo
+    } >> "$results"
+fi
+
+# system calls per request of each side's worker on the chat JSON load:
+# one short run under strace -c (slower, so not one of the timed runs)
+if only syscalls; then
+    : > "$dir/syscalls"
+    for side in $nginx_sides; do
+        w=$(worker "$side")
+        strace -c -f -p "$w" -o "$dir/strace.$side" 2>/dev/null &
+        tracer=$!
+        sleep 0.5
+        n=$(BODY_FILE="$dir/chat.json" BENCH_PATH=/v1/chat/completions \
+            THREADS=2 wrk -t2 -c"$CONNS" -d3s -s "$here/post.lua" \
+                "http://127.0.0.1:$(port_of "$side")" \
+            | awk '/requests in/ { print $1 }')
+        kill -INT "$tracer"
+        wait "$tracer" 2>/dev/null || true
+        awk -v s="$side" -v n="$n" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ \
+            && $NF != "total" { printf "%s %s %.3f\n", s, $NF, $4 / n }' \
+            "$dir/strace.$side" >> "$dir/syscalls"
+    done
+    {
+    echo "System calls per request of the side's worker, chat JSON c=$CONNS (one 3 s run under \`strace -c -f\`, which slows it; counts, not times):"
+    echo
+    echo "| system call | $(for side in $nginx_sides; do printf '%s | ' "$(label "$side")"; done)"
+    echo "| --- | $(for _ in $nginx_sides; do printf -- '--- | '; done)"
+    for call in $(awk '{ print $2 }' "$dir/syscalls" | sort -u); do
+        echo "| $call | $(for side in $nginx_sides; do
+            printf '%s | ' "$(awk -v s="$side" -v c="$call" '$1 == s && $2 == c { print $3 }' "$dir/syscalls")"; done)"
     done
     echo
     } >> "$results"
