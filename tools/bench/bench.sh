@@ -472,6 +472,7 @@ if only syscalls; then
             | awk '/requests in/ { print $1 }')
         kill -INT "$tracer"
         wait "$tracer" 2>/dev/null || true
+        [ "${n:-0}" -gt 0 ] || { echo "bench: no requests under strace on $side" >&2; continue; }
         awk -v s="$side" -v n="$n" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ \
             && $NF != "total" { printf "%s %s %.3f\n", s, $NF, $4 / n }' \
             "$dir/strace.$side" >> "$dir/syscalls"
