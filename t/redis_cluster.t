@@ -19,14 +19,24 @@ sub count { my ($s, @l) = @_; scalar grep { $_ eq $s } @l }
 sub gateway {
     my (%opt) = @_;
     my $provider = TG::free_port();
+    my $canned = TG::free_port();
     my $caps = $opt{caps} // '';
     my $rate = $opt{rate} // '200r/s';
+    # the provider answers $rate requests a second: limit_req (preaccess)
+    # in front of a canned answer in another server, since a "return" in
+    # the same location would answer in the rewrite phase, before it
     return TG->new(workers => 2, cluster => 1, %opt, http => qq{
         limit_req_zone \$server_port zone=provider:1m rate=$rate;
         server {
             listen 127.0.0.1:$provider;
             location / {
                 limit_req zone=provider burst=1000;
+                proxy_pass http://127.0.0.1:$canned;
+            }
+        }
+        server {
+            listen 127.0.0.1:$canned;
+            location / {
                 default_type application/json;
                 return 200 '{"object":"chat.completion","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":0}}';
             }
