@@ -91,6 +91,7 @@ struct ngx_http_tokenguard_lease_s {
     ngx_msec_t                   last_active;
     ngx_msec_t                   retry_at;
     ngx_msec_t                   wait_since;
+    time_t                       indexed;       /* minute, write_index() */
 
     ngx_queue_t                  waiters;       /* of ctx->lease.queue */
     ngx_http_tokenguard_ctx_t   *needy;         /* the call carries its need */
@@ -1135,7 +1136,7 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     ngx_http_tokenguard_lease_command(l, needy, mode, &c);
 
     if (l->sent_pairs.nelts) {
-        ngx_http_tokenguard_write_index(l->scope, &l->name);
+        ngx_http_tokenguard_write_index(l->scope, &l->name, &l->indexed);
     }
 
     l->last_call = ngx_current_msec;

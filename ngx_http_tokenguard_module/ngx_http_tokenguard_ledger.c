@@ -178,7 +178,7 @@ ngx_http_tokenguard_ledger_settle(ngx_http_request_t *r,
         ngx_http_tokenguard_settle_args(&a, ctx, &sc[i], tmcf, usd, input,
                                         output, 1);
         ngx_http_tokenguard_write_command(TG_SCRIPT_SETTLE, &a);
-        ngx_http_tokenguard_write_index(sc[i].scope, sc[i].name);
+        ngx_http_tokenguard_write_index(sc[i].scope, sc[i].name, NULL);
     }
 }
 
@@ -227,7 +227,7 @@ ngx_http_tokenguard_ledger_count(ngx_http_request_t *r,
         }
 
         ngx_http_tokenguard_write_command(TG_SCRIPT_COUNT, &a);
-        ngx_http_tokenguard_write_index(sc[i].scope, sc[i].name);
+        ngx_http_tokenguard_write_index(sc[i].scope, sc[i].name, NULL);
     }
 }
 

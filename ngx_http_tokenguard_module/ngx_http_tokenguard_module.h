@@ -419,7 +419,8 @@ char *ngx_http_tokenguard_allowance_directive(ngx_conf_t *cf,
 void ngx_http_tokenguard_write_command(ngx_int_t script, tg_command_t *c);
 void ngx_http_tokenguard_write_raw(ngx_int_t script, u_char *cmd,
     size_t len);
-void ngx_http_tokenguard_write_index(char scope, ngx_str_t *name);
+void ngx_http_tokenguard_write_index(char scope, ngx_str_t *name,
+    time_t *last);
 
 /* ngx_http_tokenguard_journal.c */
 ngx_int_t ngx_http_tokenguard_journal_add(ngx_int_t script, char *cmd,

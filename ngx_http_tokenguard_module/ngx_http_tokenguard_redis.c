@@ -367,14 +367,14 @@ ngx_http_tokenguard_redis_node_send(ngx_http_tokenguard_redis_node_t *rd,
 
     ngx_http_tokenguard_redis_arm_timer(rd, 0);
 
-    if (rd->connected && ngx_http_tokenguard_redis_flush(rd) != NGX_OK) {
-        /*
-         * Never call handlers from inside a send: the caller may be in
-         * the middle of its own request.  The read event fails the queue,
-         * this op included, from the event loop.
-         */
-        rd->c->read->error = 1;
-        ngx_post_event(rd->c->read, &ngx_posted_events);
+    /*
+     * The bytes go out from the event loop, once per iteration: what the
+     * iteration's requests and timers send shares one write (a lease call
+     * and its index writes were five), and a failed write fails the queue,
+     * this op included, outside the caller's own request.
+     */
+    if (rd->connected && !rd->c->write->posted) {
+        ngx_post_event(rd->c->write, &ngx_posted_events);
     }
 
     return NGX_OK;

@@ -91,9 +91,12 @@ ngx_http_tokenguard_write_raw(ngx_int_t script, u_char *cmd, size_t len)
 /*
  * "who was seen in the period", for tokenguardctl: plain commands, each
  * key its own slot; a worker writes them once a minute per name at most.
+ * The minute of the last write is kept in *last, the caller's own (a
+ * lease's), or with last NULL in a table by hash, where names that share
+ * a slot write more often.
  */
 void
-ngx_http_tokenguard_write_index(char scope, ngx_str_t *name)
+ngx_http_tokenguard_write_index(char scope, ngx_str_t *name, time_t *last)
 {
     char                              period[11];
     u_char                            key[sizeof("tg:idx:YYYY-MM-DD")];
@@ -109,15 +112,24 @@ ngx_http_tokenguard_write_index(char scope, ngx_str_t *name)
         time_t                        minute;
     }                                 seen[1024];
 
-    hash = ngx_crc32_short(name->data, name->len) ^ (uint32_t) scope;
-    i = hash % 1024;
+    if (last) {
+        if (*last == ngx_time() / 60) {
+            return;
+        }
 
-    if (seen[i].hash == hash && seen[i].minute == ngx_time() / 60) {
-        return;
+        *last = ngx_time() / 60;
+
+    } else {
+        hash = ngx_crc32_short(name->data, name->len) ^ (uint32_t) scope;
+        i = hash % 1024;
+
+        if (seen[i].hash == hash && seen[i].minute == ngx_time() / 60) {
+            return;
+        }
+
+        seen[i].hash = hash;
+        seen[i].minute = ngx_time() / 60;
     }
-
-    seen[i].hash = hash;
-    seen[i].minute = ngx_time() / 60;
 
     tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_tokenguard_module);

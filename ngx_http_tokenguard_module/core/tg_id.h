@@ -2,9 +2,9 @@
  * Reservation and lease ids: 128 random bits as 32 lower-case hex digits,
  * so that no two nginx instances, workers or restarts ever share one (a
  * settle whose id was seen before is dropped as a replay).  The bits come
- * from getrandom(2) without blocking, or from /dev/urandom when the
- * kernel's pool is not ready yet or the call is missing.  Pure C, no
- * nginx headers.
+ * from getrandom(2) without blocking, 4 KB at a time, or from
+ * /dev/urandom when the kernel's pool is not ready yet or the call is
+ * missing.  Pure C, no nginx headers.
  */
 
 #ifndef TG_ID_H
@@ -14,7 +14,10 @@
 #define TG_ID_LEN  32
 
 
-/* opens the fallback source once per process; 0, or -1 (getrandom only) */
+/*
+ * once per process, after any fork: drops the bits it inherited and
+ * opens the fallback source; 0, or -1 (getrandom only)
+ */
 int tg_id_open(void);
 void tg_id_close(void);
 

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include "tap.h"
 #include "tg_command.h"
@@ -343,6 +345,36 @@ test_ids(void)
     ok(form, "ids: each of the first 16 places takes all 16 digits evenly");
 
     free(ids);
+
+    /* a worker forked with part of the pool: after its tg_id_open() its
+     * ids are not its parent's */
+    {
+        int    pipefd[2], status;
+        pid_t  pid = -1;
+        char   mine[TG_ID_LEN + 1], theirs[TG_ID_LEN + 1];
+
+        (void) tg_id_new(mine);             /* the pool is filled */
+
+        if (pipe(pipefd) == 0 && (pid = fork()) == 0) {
+            (void) tg_id_open();
+            (void) tg_id_new(theirs);
+            (void) write(pipefd[1], theirs, sizeof(theirs));
+            _exit(0);
+        }
+
+        (void) tg_id_new(mine);
+        memset(theirs, 0, sizeof(theirs));
+        (void) read(pipefd[0], theirs, sizeof(theirs));
+        if (pid > 0) {
+            (void) waitpid(pid, &status, 0);
+        }
+        close(pipefd[0]);
+        close(pipefd[1]);
+        tg_id_close();
+
+        ok(strlen(theirs) == TG_ID_LEN && strcmp(mine, theirs) != 0,
+           "ids: a forked process that opens draws its own bits");
+    }
 }
 
 
