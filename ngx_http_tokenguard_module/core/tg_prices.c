@@ -166,13 +166,29 @@ typedef struct {
 } tg_price_entry_t;
 
 
+/*
+ * Lookups remembered by the model name as it came (a lookup is a pure
+ * function of the table and the name, ~2.7k instructions with the match
+ * rules): direct-mapped, so a client sending new names only evicts
+ */
+#define TG_PRICE_CACHE       256            /* a power of two */
+#define TG_PRICE_CACHE_NAME  64
+
+typedef struct {
+    const tg_price_t  *price;
+    unsigned char      len;                 /* 0: empty */
+    char               name[TG_PRICE_CACHE_NAME];
+} tg_price_cached_t;
+
+
 struct tg_prices_s {
-    tg_price_entry_t  *entries;         /* sorted by name */
-    size_t             n;
-    tg_provider_t     *providers;       /* the last layer's first */
-    size_t             nproviders;
-    int                has_default;
-    tg_price_t         dflt;
+    tg_price_entry_t   *entries;        /* sorted by name */
+    size_t              n;
+    tg_provider_t      *providers;      /* the last layer's first */
+    size_t              nproviders;
+    int                 has_default;
+    tg_price_t          dflt;
+    tg_price_cached_t  *cache;          /* NULL: none; freed with the table */
 };
 
 
@@ -696,7 +712,26 @@ tg_prices_find(const tg_prices_t *p, const char *name)
 tg_prices_t *
 tg_prices_new(void)
 {
-    return calloc(1, sizeof(tg_prices_t));
+    tg_prices_t  *p;
+
+    p = calloc(1, sizeof(tg_prices_t));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    /* without it lookups are only slower */
+    p->cache = calloc(TG_PRICE_CACHE, sizeof(tg_price_cached_t));
+
+    return p;
+}
+
+
+static void
+tg_prices_forget(tg_prices_t *p)
+{
+    if (p->cache) {
+        memset(p->cache, 0, TG_PRICE_CACHE * sizeof(tg_price_cached_t));
+    }
 }
 
 
@@ -818,6 +853,9 @@ tg_prices_add(tg_prices_t *p, const char *json, size_t len, char *err,
     json_t        *root, *models, *providers, *v;
     tg_price_t     price;
     json_error_t   jerr;
+
+    /* a layer changes what names resolve to, even one that fails midway */
+    tg_prices_forget(p);
 
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
@@ -970,6 +1008,7 @@ tg_prices_free(tg_prices_t *p)
 
     free(p->providers);
     tg_price_clear(&p->dflt);
+    free(p->cache);
     free(p);
 }
 
@@ -1105,6 +1144,39 @@ tg_provider_find(const tg_provider_t *pv, const char *name, size_t len)
 
 const tg_price_t *
 tg_prices_lookup(const tg_prices_t *p, const char *model, size_t len)
+{
+    size_t              i;
+    uint32_t            h;
+    tg_price_cached_t  *c;
+
+    if (p->cache == NULL || len == 0 || len >= TG_PRICE_CACHE_NAME) {
+        return tg_prices_lookup_uncached(p, model, len);
+    }
+
+    /* FNV-1a */
+    h = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) model[i]) * 16777619u;
+    }
+
+    c = &p->cache[h & (TG_PRICE_CACHE - 1)];
+
+    if (c->len == len && memcmp(c->name, model, len) == 0) {
+        return c->price;
+    }
+
+    c->price = tg_prices_lookup_uncached(p, model, len);
+    memcpy(c->name, model, len);
+    c->len = (unsigned char) len;
+
+    return c->price;
+}
+
+
+const tg_price_t *
+tg_prices_lookup_uncached(const tg_prices_t *p, const char *model,
+    size_t len)
 {
     char                     name[260], dated[280];
     size_t                   i, n, dlen;
@@ -1319,6 +1391,7 @@ int64_t
 tg_price_reserve(const tg_price_t *price, int64_t input, int64_t output,
     time_t now)
 {
+    int                    out_priced[5];
     size_t                 i, o;
     int64_t                c, max;
     tg_usage_t             u;
@@ -1342,14 +1415,18 @@ tg_price_reserve(const tg_price_t *price, int64_t input, int64_t output,
     set = tg_price_at(price, now);
     max = 0;
 
+    /* a field no unit of the set prices costs what the plain case does */
+    for (o = 0; o < sizeof(out) / sizeof(out[0]); o++) {
+        out_priced[o] = out[o] == TG_NO_FIELD || tg_field_priced(set, out[o]);
+    }
+
     for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
-        /* a field no unit of the set prices costs what the plain case does */
         if (in[i] != TG_NO_FIELD && !tg_field_priced(set, in[i])) {
             continue;
         }
 
         for (o = 0; o < sizeof(out) / sizeof(out[0]); o++) {
-            if (out[o] != TG_NO_FIELD && !tg_field_priced(set, out[o])) {
+            if (!out_priced[o]) {
                 continue;
             }
 

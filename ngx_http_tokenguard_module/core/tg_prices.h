@@ -65,6 +65,10 @@ void tg_prices_free(tg_prices_t *prices);
 const tg_price_t *tg_prices_lookup(const tg_prices_t *prices,
     const char *model, size_t len);
 
+/* the same, without the table's cache of recent names (for the tests) */
+const tg_price_t *tg_prices_lookup_uncached(const tg_prices_t *prices,
+    const char *model, size_t len);
+
 /* the names in "models" and the providers' models */
 size_t tg_prices_count(const tg_prices_t *prices);
 

@@ -1,5 +1,6 @@
 /* the price table and the price engine (core/tg_prices.c) */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -411,6 +412,106 @@ test_reserve_worst(void)
 }
 
 
+/*
+ * The lookup cache answers as the lookup does: every shipped model, in
+ * other cases, with prefixes, dates and junk, more names than the cache
+ * has entries, asked twice; and a layer added after lookups is seen.
+ */
+static void
+test_cache(void)
+{
+    int                 same;
+    char                err[128], name[300];
+    size_t              i, k, n, len;
+    const char         *over;
+    tg_usage_t          u;
+    tg_prices_t        *p;
+    const tg_price_t   *a, *b;
+
+    static const char  *shapes[] = {
+        "%s", "%s-2024-08-06", "%s-20241022", "models/%s", "%s@20241022",
+        "%s-001", "openai/%s", "%s:free", "x%s", "%s-nonesuch", NULL
+    };
+    static const char  *names[] = {
+        "gpt-4o", "GPT-4o", "gpt-4o-mini", "claude-sonnet-4-5",
+        "claude-sonnet-4-5-20250929", "gemini-2.5-pro", "o3", "o4-mini",
+        "text-embedding-3-small", "gpt-image-1.5", "mistral-large",
+        "llama-3.1-70b", "deepseek-chat", "grok-4", "command-r", NULL
+    };
+
+    p = tg_prices_load("conf/prices.json", err, sizeof(err));
+    if (p == NULL) {
+        ok(0, "prices: cache: conf/prices.json loads (%s)", err);
+        return;
+    }
+
+    same = 1;
+    n = 0;
+
+    for (k = 0; k < 2; k++) {
+        for (i = 0; names[i]; i++) {
+            for (len = 0; shapes[len]; len++) {
+                snprintf(name, sizeof(name), shapes[len], names[i]);
+
+                if (k) {
+                    name[0] = (char) (name[0] ^ 0x20);  /* another case */
+                }
+
+                a = tg_prices_lookup(p, name, strlen(name));
+                b = tg_prices_lookup(p, name, strlen(name));
+                same &= a == b
+                        && a == tg_prices_lookup_uncached(p, name,
+                                                          strlen(name));
+                n++;
+            }
+        }
+    }
+
+    /* evictions: far more names than entries, each asked again later */
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < 3000; i++) {
+            len = (size_t) snprintf(name, sizeof(name), "%s-%zu",
+                                    names[i % 15], i);
+            a = tg_prices_lookup(p, name, len);
+            same &= a == tg_prices_lookup_uncached(p, name, len);
+            n++;
+        }
+    }
+
+    /* the edges the cache does not keep: empty, long, a NUL inside */
+    memset(name, 'g', sizeof(name));
+    for (len = 0; len < sizeof(name); len += 7) {
+        same &= tg_prices_lookup(p, name, len)
+                == tg_prices_lookup_uncached(p, name, len);
+        n++;
+    }
+
+    same &= tg_prices_lookup(p, "gpt-4o\0x", 8)
+            == tg_prices_lookup_uncached(p, "gpt-4o\0x", 8);
+    same &= tg_prices_lookup(p, "gpt-4o\0x", 8)
+            == tg_prices_lookup(p, "gpt-4o\0x", 8);
+
+    ok(same, "prices: cache: %zu lookups answer as without the cache", n);
+
+    memset(&u, 0, sizeof(u));
+    u.input = 1000;
+    is_int(cost(p, "gpt-4o", &u), 2500, "prices: cache: gpt-4o before");
+    ok(find(p, "private-model") == NULL, "prices: cache: no default yet");
+
+    over = "{\"models\":{\"gpt-4o\":{\"input_mtok\":2,\"output_mtok\":8}},"
+           "\"default\":{\"input\":1,\"output\":2}}";
+    ok(tg_prices_add(p, over, strlen(over), err, sizeof(err)) == 0,
+       "prices: cache: a layer after lookups");
+    is_int(cost(p, "gpt-4o", &u), 2000, "prices: cache: the layer is seen");
+    ok(find(p, "private-model") != NULL
+       && find(p, "private-model") == tg_prices_lookup_uncached(p,
+                                              "private-model", 13),
+       "prices: cache: the new default is seen");
+
+    tg_prices_free(p);
+}
+
+
 void
 test_prices(void)
 {
@@ -419,4 +520,5 @@ test_prices(void)
     test_layers();
     test_shipped();
     test_reserve_worst();
+    test_cache();
 }
