@@ -53,10 +53,19 @@ typedef struct {
 } ngx_http_tokenguard_pair_t;
 
 
+/* the fields every settle adds, in the order it adds them */
+#define NGX_HTTP_TOKENGUARD_SETTLE_FIELDS  9
+
 typedef struct {
     ngx_http_tokenguard_pair_t  *elts;
     ngx_uint_t                   nelts;
     ngx_uint_t                   nalloc;
+    /*
+     * where the last settle's fields are: a scope's requests mostly use
+     * one model and category, so most settles only add to these
+     */
+    ngx_uint_t                   hint[NGX_HTTP_TOKENGUARD_SETTLE_FIELDS];
+    unsigned                     hinted:1;
 } ngx_http_tokenguard_pairs_t;
 
 
@@ -154,9 +163,10 @@ ngx_http_tokenguard_lease_new_id(ngx_http_tokenguard_lease_t *l)
 /* ---- the spend counters waiting for a flush ---- */
 
 
+/* at: the field's index, if not NULL */
 static ngx_int_t
 ngx_http_tokenguard_pairs_add(ngx_http_tokenguard_pairs_t *pairs,
-    u_char *name, size_t len, int64_t delta)
+    u_char *name, size_t len, int64_t delta, ngx_uint_t *at)
 {
     ngx_uint_t                   i;
     ngx_http_tokenguard_pair_t  *p, *elts;
@@ -166,6 +176,11 @@ ngx_http_tokenguard_pairs_add(ngx_http_tokenguard_pairs_t *pairs,
 
         if (p->len == len && ngx_memcmp(p->name, name, len) == 0) {
             p->delta += delta;
+
+            if (at) {
+                *at = i;
+            }
+
             return NGX_OK;
         }
     }
@@ -198,6 +213,11 @@ ngx_http_tokenguard_pairs_add(ngx_http_tokenguard_pairs_t *pairs,
     ngx_memcpy(p->name, name, len);
     p->len = len;
     p->delta = delta;
+
+    if (at) {
+        *at = pairs->nelts;
+    }
+
     pairs->nelts++;
 
     return NGX_OK;
@@ -217,6 +237,7 @@ ngx_http_tokenguard_pairs_move(ngx_http_tokenguard_pairs_t *from,
     }
 
     n = from->nelts - keep;
+    from->hinted = 0;
 
     if (to->nelts + n > to->nalloc) {
         size = ngx_max(2 * to->nalloc, to->nelts + n);
@@ -257,19 +278,21 @@ ngx_http_tokenguard_pairs_clear(ngx_http_tokenguard_pairs_t *pairs)
     }
 
     pairs->nelts = 0;
+    pairs->hinted = 0;
 }
 
 
 /* "model:" + model + ":usd", as the SETTLE script names its fields */
+#define ngx_http_tokenguard_pairs_field(pairs, head, mid, tail, delta, at)  \
+    ngx_http_tokenguard_pairs_field_n(pairs, head, sizeof(head) - 1, mid,   \
+                                      tail, sizeof(tail) - 1, delta, at)
+
 static ngx_int_t
-ngx_http_tokenguard_pairs_field(ngx_http_tokenguard_pairs_t *pairs,
-    const char *head, ngx_str_t *mid, const char *tail, int64_t delta)
+ngx_http_tokenguard_pairs_field_n(ngx_http_tokenguard_pairs_t *pairs,
+    const char *head, size_t hlen, ngx_str_t *mid, const char *tail,
+    size_t tlen, int64_t delta, ngx_uint_t *at)
 {
     u_char  *p, buf[NGX_HTTP_TOKENGUARD_FIELD_MAX];
-    size_t   hlen, tlen;
-
-    hlen = ngx_strlen(head);
-    tlen = ngx_strlen(tail);
 
     if (hlen + mid->len + tlen > sizeof(buf)) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
@@ -283,7 +306,40 @@ ngx_http_tokenguard_pairs_field(ngx_http_tokenguard_pairs_t *pairs,
     p = ngx_cpymem(p, mid->data, mid->len);
     p = ngx_cpymem(p, tail, tlen);
 
-    return ngx_http_tokenguard_pairs_add(pairs, buf, p - buf, delta);
+    return ngx_http_tokenguard_pairs_add(pairs, buf, p - buf, delta, at);
+}
+
+
+/*
+ * Whether the hinted fields are this request's: the names are made of
+ * fixed heads and tails, so "model:" M ":usd" names the model's three
+ * and "cat:" C ":usd" the category's two.
+ */
+static ngx_uint_t
+ngx_http_tokenguard_pairs_hit(ngx_http_tokenguard_pairs_t *pairs,
+    ngx_http_tokenguard_ctx_t *ctx)
+{
+    ngx_str_t                   *s;
+    ngx_http_tokenguard_pair_t  *p;
+
+    if (!pairs->hinted) {
+        return 0;
+    }
+
+    s = &ctx->routing.model;
+    p = &pairs->elts[pairs->hint[4]];
+
+    if (p->len != s->len + sizeof("model::usd") - 1
+        || ngx_memcmp(p->name + sizeof("model:") - 1, s->data, s->len) != 0)
+    {
+        return 0;
+    }
+
+    s = &ctx->routing.category;
+    p = &pairs->elts[pairs->hint[7]];
+
+    return p->len == s->len + sizeof("cat::usd") - 1
+           && ngx_memcmp(p->name + sizeof("cat:") - 1, s->data, s->len) == 0;
 }
 
 
@@ -292,31 +348,69 @@ static ngx_int_t
 ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
     ngx_http_tokenguard_ctx_t *ctx, int64_t usd, int64_t tin, int64_t tout)
 {
-    u_char     *p, buf[2 * TG_MODEL_MAX + sizeof("->")];
-    ngx_str_t   rr;
-    ngx_int_t   rc;
+    u_char                      *p, buf[2 * TG_MODEL_MAX + sizeof("->")];
+    int64_t                      v[NGX_HTTP_TOKENGUARD_SETTLE_FIELDS];
+    ngx_str_t                    rr;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, *at;
+    ngx_http_tokenguard_pair_t  *elts;
 
-    rc = ngx_http_tokenguard_pairs_add(pairs, (u_char *) "usd", 3, usd);
-    rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "tokens_in", 9,
-                                        tin);
-    rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "tokens_out", 10,
-                                        tout);
-    rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "requests", 8, 1);
+    /* usd, tokens_in, tokens_out, requests; the model's; the category's */
+    v[0] = usd;
+    v[1] = tin;
+    v[2] = tout;
+    v[3] = 1;
+    v[4] = usd;
+    v[5] = tin;
+    v[6] = tout;
+    v[7] = usd;
+    v[8] = 1;
 
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
-                                          ":usd", usd);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
-                                          ":tokens_in", tin);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "model:", &ctx->routing.model,
-                                          ":tokens_out", tout);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->routing.category,
-                                          ":usd", usd);
-    rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:", &ctx->routing.category,
-                                          ":requests", 1);
+    if (ngx_http_tokenguard_pairs_hit(pairs, ctx)) {
+        elts = pairs->elts;
+
+        for (i = 0; i < NGX_HTTP_TOKENGUARD_SETTLE_FIELDS; i++) {
+            elts[pairs->hint[i]].delta += v[i];
+        }
+
+        rc = NGX_OK;
+
+    } else {
+        at = pairs->hint;
+        pairs->hinted = 0;
+
+        rc = ngx_http_tokenguard_pairs_add(pairs, (u_char *) "usd", 3, v[0],
+                                           &at[0]);
+        rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "tokens_in", 9,
+                                            v[1], &at[1]);
+        rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "tokens_out",
+                                            10, v[2], &at[2]);
+        rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "requests", 8,
+                                            v[3], &at[3]);
+
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "model:",
+                                              &ctx->routing.model, ":usd",
+                                              v[4], &at[4]);
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "model:",
+                                              &ctx->routing.model,
+                                              ":tokens_in", v[5], &at[5]);
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "model:",
+                                              &ctx->routing.model,
+                                              ":tokens_out", v[6], &at[6]);
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:",
+                                              &ctx->routing.category, ":usd",
+                                              v[7], &at[7]);
+        rc |= ngx_http_tokenguard_pairs_field(pairs, "cat:",
+                                              &ctx->routing.category,
+                                              ":requests", v[8], &at[8]);
+
+        /* every index is set only when every field was added */
+        pairs->hinted = rc == NGX_OK;
+    }
 
     if (ctx->routing.rerouted) {
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "rerouted", 8,
-                                            1);
+                                            1, NULL);
 
         /* both names are at most TG_MODEL_MAX: this never truncates */
         p = ngx_snprintf(buf, sizeof(buf), "%V->%V", &ctx->in.model_requested,
@@ -325,26 +419,26 @@ ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
         rr.len = p - buf;
 
         rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
-                                              ":requests", 1);
+                                              ":requests", 1, NULL);
         rc |= ngx_http_tokenguard_pairs_field(pairs, "reroute:", &rr,
                                               ":saved_usd",
-                                              ctx->resp.saved_usd);
+                                              ctx->resp.saved_usd, NULL);
 
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "saved_usd", 9,
-                                            ctx->resp.saved_usd);
+                                            ctx->resp.saved_usd, NULL);
 
         rc |= ngx_http_tokenguard_pairs_field(pairs, "route:",
                                               &ctx->routing.tag,
-                                              ":requests", 1);
+                                              ":requests", 1, NULL);
         rc |= ngx_http_tokenguard_pairs_field(pairs, "route:",
                                               &ctx->routing.tag,
                                               ":saved_usd",
-                                              ctx->resp.saved_usd);
+                                              ctx->resp.saved_usd, NULL);
     }
 
     if (ctx->resp.estimated) {
         rc |= ngx_http_tokenguard_pairs_add(pairs, (u_char *) "estimated", 9,
-                                            1);
+                                            1, NULL);
     }
 
     return rc == NGX_OK ? NGX_OK : NGX_ERROR;
