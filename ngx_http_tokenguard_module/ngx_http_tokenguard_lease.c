@@ -448,40 +448,44 @@ ngx_http_tokenguard_pairs_settle(ngx_http_tokenguard_pairs_t *pairs,
 /* ---- the table of slices ---- */
 
 
+/* the scope's slice, if any; key (its data is prefix) and hash for more */
 static ngx_http_tokenguard_lease_t *
-ngx_http_tokenguard_lease_get(char scope, ngx_str_t *name,
-    ngx_http_tokenguard_loc_conf_t *tlcf)
+ngx_http_tokenguard_lease_find(char scope, ngx_str_t *name, ngx_str_t *key,
+    u_char *prefix, uint32_t *hash)
 {
-    int64_t                       *caps;
-    uint32_t                       hash;
-    ngx_str_t                      key;
-    u_char                         prefix[TG_KEY_PREFIX_MAX];
-    ngx_http_tokenguard_lease_t   *l;
-    ngx_http_tokenguard_leases_t  *ls = &ngx_http_tokenguard_leases;
+    key->len = tg_key_prefix(scope, (char *) name->data, name->len,
+                             (char *) prefix);
+    key->data = prefix;
 
-    key.len = tg_key_prefix(scope, (char *) name->data, name->len,
-                            (char *) prefix);
-    if (key.len == 0) {
+    if (key->len == 0) {
         return NULL;
     }
 
-    key.data = prefix;
-    hash = ngx_crc32_short(key.data, key.len);
+    *hash = ngx_crc32_short(key->data, key->len);
+
+    return (ngx_http_tokenguard_lease_t *)
+               ngx_str_rbtree_lookup(&ngx_http_tokenguard_leases.rbtree, key,
+                                     *hash);
+}
+
+
+static ngx_http_tokenguard_lease_t *
+ngx_http_tokenguard_lease_new(char scope, ngx_str_t *name, ngx_str_t *key,
+    uint32_t hash, ngx_http_tokenguard_loc_conf_t *tlcf)
+{
+    u_char                        *prefix;
+    int64_t                       *caps;
+    ngx_http_tokenguard_lease_t   *l;
+    ngx_http_tokenguard_leases_t  *ls = &ngx_http_tokenguard_leases;
+
+    prefix = key->data;
     caps = scope == TG_SCOPE_USER ? tlcf->user_caps : tlcf->team_caps;
-
-    l = (ngx_http_tokenguard_lease_t *)
-            ngx_str_rbtree_lookup(&ls->rbtree, &key, hash);
-
-    if (l != NULL) {
-        /* a location with other caps reserves per request */
-        return ngx_memcmp(l->caps, caps, sizeof(l->caps)) == 0 ? l : NULL;
-    }
 
     if (ls->count >= NGX_HTTP_TOKENGUARD_LEASE_MAX) {
         return NULL;
     }
 
-    l = ngx_calloc(sizeof(ngx_http_tokenguard_lease_t) + key.len,
+    l = ngx_calloc(sizeof(ngx_http_tokenguard_lease_t) + key->len,
                    ngx_cycle->log);
     if (l == NULL) {
         return NULL;
@@ -496,8 +500,8 @@ ngx_http_tokenguard_lease_get(char scope, ngx_str_t *name,
     ngx_memcpy(l->name.data, name->data, name->len);
     l->name.len = name->len;
     l->scope = scope;
-    ngx_memcpy(l->prefix, prefix, key.len);
-    l->prefix_len = key.len;
+    ngx_memcpy(l->prefix, prefix, key->len);
+    l->prefix_len = key->len;
     ngx_memcpy(l->caps, caps, sizeof(l->caps));
     l->ttl = tlcf->reservation_ttl;
     l->last_call = ngx_current_msec;
@@ -519,6 +523,51 @@ ngx_http_tokenguard_lease_get(char scope, ngx_str_t *name,
     ls->count++;
 
     return l;
+}
+
+
+/*
+ * The slice of the request's scope i (0 user, 1 team), new if there is
+ * none, NULL if this request reserves on its own.  The request keeps a
+ * reference (the tick frees no slice a request points to), so the
+ * status read and the reservation look the scope up once.
+ */
+static ngx_http_tokenguard_lease_t *
+ngx_http_tokenguard_lease_get(ngx_http_tokenguard_ctx_t *ctx, ngx_uint_t i,
+    ngx_http_tokenguard_loc_conf_t *tlcf)
+{
+    char                          scope;
+    int64_t                      *caps;
+    uint32_t                      hash;
+    ngx_str_t                     key, *name;
+    u_char                        prefix[TG_KEY_PREFIX_MAX];
+    ngx_http_tokenguard_lease_t  *l;
+
+    scope = i ? TG_SCOPE_TEAM : TG_SCOPE_USER;
+    caps = i ? tlcf->team_caps : tlcf->user_caps;
+    l = ctx->lease.slice[i];
+
+    if (l == NULL) {
+        name = i ? &ctx->caller.team : &ctx->caller.user;
+
+        l = ngx_http_tokenguard_lease_find(scope, name, &key, prefix, &hash);
+        if (key.len == 0) {
+            return NULL;
+        }
+
+        if (l == NULL) {
+            l = ngx_http_tokenguard_lease_new(scope, name, &key, hash, tlcf);
+            if (l == NULL) {
+                return NULL;
+            }
+        }
+
+        ctx->lease.slice[i] = l;
+        l->refs++;
+    }
+
+    /* a location with other caps reserves per request */
+    return ngx_memcmp(l->caps, caps, sizeof(l->caps)) == 0 ? l : NULL;
 }
 
 
@@ -585,8 +634,7 @@ ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tokenguard_module);
 
-    user = ngx_http_tokenguard_lease_get(TG_SCOPE_USER, &ctx->caller.user,
-                                         tlcf);
+    user = ngx_http_tokenguard_lease_get(ctx, 0, tlcf);
     if (user == NULL) {
         return NGX_DECLINED;
     }
@@ -594,19 +642,10 @@ ngx_http_tokenguard_lease_reserve(ngx_http_request_t *r,
     team = NULL;
 
     if (ctx->caller.team.len) {
-        team = ngx_http_tokenguard_lease_get(TG_SCOPE_TEAM, &ctx->caller.team,
-                                             tlcf);
+        team = ngx_http_tokenguard_lease_get(ctx, 1, tlcf);
         if (team == NULL) {
             return NGX_DECLINED;
         }
-    }
-
-    ctx->lease.slice[0] = user;
-    ctx->lease.slice[1] = team;
-    user->refs++;
-
-    if (team) {
-        team->refs++;
     }
 
     ctx->lease.worst[0] = ctx->budget.reserve_usd;
@@ -700,27 +739,34 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
 }
 
 
-/* the slice of a scope, if this worker was granted one lately */
+/*
+ * The slice of the request's scope i, if this worker was granted one
+ * lately; one found is kept for the reservation, as lease_get() does
+ */
 static ngx_http_tokenguard_lease_t *
 ngx_http_tokenguard_lease_fresh(ngx_http_tokenguard_main_conf_t *tmcf,
-    char scope, ngx_str_t *name)
+    ngx_http_tokenguard_ctx_t *ctx, ngx_uint_t i)
 {
     uint32_t                      hash;
     ngx_str_t                     key;
     u_char                        prefix[TG_KEY_PREFIX_MAX];
     ngx_http_tokenguard_lease_t  *l;
 
-    key.len = tg_key_prefix(scope, (char *) name->data, name->len,
-                            (char *) prefix);
-    key.data = prefix;
-    hash = ngx_crc32_short(key.data, key.len);
+    l = ctx->lease.slice[i];
 
-    l = (ngx_http_tokenguard_lease_t *)
-            ngx_str_rbtree_lookup(&ngx_http_tokenguard_leases.rbtree, &key,
-                                  hash);
+    if (l == NULL) {
+        l = ngx_http_tokenguard_lease_find(i ? TG_SCOPE_TEAM : TG_SCOPE_USER,
+                                   i ? &ctx->caller.team : &ctx->caller.user,
+                                   &key, prefix, &hash);
+        if (l == NULL) {
+            return NULL;
+        }
 
-    if (l == NULL || !l->known
-        || ngx_current_msec - l->last_call > 2 * tmcf->lease_flush)
+        ctx->lease.slice[i] = l;
+        l->refs++;
+    }
+
+    if (!l->known || ngx_current_msec - l->last_call > 2 * tmcf->lease_flush)
     {
         return NULL;
     }
@@ -756,9 +802,7 @@ ngx_http_tokenguard_lease_status(ngx_http_request_t *r,
     n = ctx->caller.team.len ? 2 : 1;
 
     for (i = 0; i < n; i++) {
-        l[i] = ngx_http_tokenguard_lease_fresh(tmcf,
-                                 i ? TG_SCOPE_TEAM : TG_SCOPE_USER,
-                                 i ? &ctx->caller.team : &ctx->caller.user);
+        l[i] = ngx_http_tokenguard_lease_fresh(tmcf, ctx, i);
         if (l[i] == NULL) {
             return NGX_DECLINED;
         }
