@@ -915,6 +915,298 @@ tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len, int flags)
 }
 
 
+/*
+ * The plain parser: tg_value() and tg_container() for the subset that
+ * needs no decoding and no allocation.  Whatever it accepts the full
+ * parser accepts as the same tree (t/fuzz/fuzz_json.c checks it), so
+ * declining anything unusual costs only a second parse.
+ */
+
+typedef struct {
+    tg_json_t       *nodes;
+    size_t           n;
+    size_t           max;
+    const char      *s;
+    size_t           len;
+    size_t           i;
+} tg_plain_t;
+
+
+static int tg_plain_value(tg_plain_t *p, size_t depth, size_t *node);
+
+
+static inline void
+tg_plain_ws(tg_plain_t *p)
+{
+    /* most tokens follow one another with none */
+    if (p->i < p->len && (unsigned char) p->s[p->i] > ' ') {
+        return;
+    }
+
+    while (p->i < p->len
+           && (p->s[p->i] == ' ' || p->s[p->i] == '\n' || p->s[p->i] == '\r'
+               || p->s[p->i] == '\t'))
+    {
+        p->i++;
+    }
+}
+
+
+/* p->i at the opening quote: the bytes up to the closing one, if plain */
+static int
+tg_plain_string(tg_plain_t *p, const char **out, size_t *out_len)
+{
+    size_t  start;
+
+    start = ++p->i;
+    p->i += tg_plain_span(p->s + start, p->len - start);
+
+    if (p->i >= p->len || p->s[p->i] != '"') {
+        /* an escape, a control or UTF-8 byte, or the end */
+        return -1;
+    }
+
+    *out = p->s + start;
+    *out_len = p->i++ - start;
+
+    return 0;
+}
+
+
+/* an integer of at most 15 digits, as tg_json_integer() reads exactly */
+static int
+tg_plain_number(tg_plain_t *p)
+{
+    char    c;
+    size_t  start;
+
+    start = p->i;
+
+    if (p->s[p->i] == '0') {
+        p->i++;
+
+    } else if (p->s[p->i] >= '1' && p->s[p->i] <= '9') {
+        while (p->i < p->len && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+            p->i++;
+        }
+
+    } else {
+        /* '-', or no value */
+        return -1;
+    }
+
+    if (p->i - start > 15) {
+        return -1;
+    }
+
+    if (p->i < p->len) {
+        c = p->s[p->i];
+
+        /* "01" is refused, a fraction or an exponent read by strtod() */
+        if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E') {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+tg_plain_literal(tg_plain_t *p, const char *word, size_t len)
+{
+    if (p->len - p->i < len || memcmp(p->s + p->i, word, len) != 0) {
+        return -1;
+    }
+
+    /* what follows is checked by the caller, as a delimiter or the end */
+    p->i += len;
+
+    return 0;
+}
+
+
+static int
+tg_plain_container(tg_plain_t *p, size_t depth, size_t node)
+{
+    int          object;
+    char         close;
+    size_t       child, last, n, key_len;
+    const char  *key;
+
+    object = p->s[p->i] == '{';
+    close = object ? '}' : ']';
+    p->i++;
+    last = 0;
+    n = 0;
+
+    tg_plain_ws(p);
+
+    if (p->i < p->len && p->s[p->i] == close) {
+        p->i++;
+        return 0;
+    }
+
+    for ( ;; ) {
+        key = NULL;
+        key_len = 0;
+
+        if (object) {
+            if (p->i >= p->len || p->s[p->i] != '"'
+                || tg_plain_string(p, &key, &key_len) != 0)
+            {
+                return -1;
+            }
+
+            tg_plain_ws(p);
+
+            if (p->i >= p->len || p->s[p->i] != ':') {
+                return -1;
+            }
+
+            p->i++;
+            tg_plain_ws(p);
+        }
+
+        if (tg_plain_value(p, depth + 1, &child) != 0) {
+            return -1;
+        }
+
+        p->nodes[child].key = key;
+        p->nodes[child].key_len = (uint32_t) key_len;
+
+        if (last == 0) {
+            p->nodes[node].child = 1;
+
+        } else {
+            p->nodes[last].next = (int32_t) (child - last);
+        }
+
+        last = child;
+        n++;
+
+        tg_plain_ws(p);
+
+        if (p->i < p->len && p->s[p->i] == ',') {
+            p->i++;
+            tg_plain_ws(p);
+            continue;
+        }
+
+        if (p->i < p->len && p->s[p->i] == close) {
+            p->i++;
+            break;
+        }
+
+        return -1;
+    }
+
+    p->nodes[node].count = (uint32_t) n;
+
+    return 0;
+}
+
+
+static int
+tg_plain_value(tg_plain_t *p, size_t depth, size_t *node)
+{
+    int          rc;
+    size_t       len;
+    tg_json_t   *v;
+    const char  *str;
+
+    if (depth > TG_JSON_PLAIN_DEPTH || p->i >= p->len || p->n >= p->max) {
+        return -1;
+    }
+
+    *node = p->n++;
+    v = &p->nodes[*node];
+    v->str = p->s + p->i;
+    v->key = NULL;
+    v->len = 0;
+    v->key_len = 0;
+    v->next = 0;
+    v->child = 0;
+    v->count = 0;
+
+    switch (p->s[p->i]) {
+
+    case '{':
+    case '[':
+        v->type = p->s[p->i] == '{' ? TG_JSON_OBJECT : TG_JSON_ARRAY;
+        rc = tg_plain_container(p, depth, *node);
+        break;
+
+    case '"':
+        v->type = TG_JSON_STRING;
+
+        if (tg_plain_string(p, &str, &len) != 0) {
+            return -1;
+        }
+
+        v->str = str;
+        v->len = (uint32_t) len;
+
+        return 0;
+
+    case 't':
+        v->type = TG_JSON_TRUE;
+        rc = tg_plain_literal(p, "true", 4);
+        break;
+
+    case 'f':
+        v->type = TG_JSON_FALSE;
+        rc = tg_plain_literal(p, "false", 5);
+        break;
+
+    case 'n':
+        v->type = TG_JSON_NULL;
+        rc = tg_plain_literal(p, "null", 4);
+        break;
+
+    default:
+        v->type = TG_JSON_NUMBER;
+        rc = tg_plain_number(p);
+        break;
+    }
+
+    if (rc == 0) {
+        v->len = (uint32_t) (p->s + p->i - v->str);
+    }
+
+    return rc;
+}
+
+
+tg_json_t *
+tg_json_parse_plain(tg_json_t *nodes, size_t max, const char *s, size_t len)
+{
+    size_t      root;
+    tg_plain_t  p;
+
+    if (len >= 0x0fffffff) {
+        return NULL;
+    }
+
+    p.nodes = nodes;
+    p.n = 0;
+    p.max = max;
+    p.s = s;
+    p.len = len;
+    p.i = 0;
+
+    tg_plain_ws(&p);
+
+    if (tg_plain_value(&p, 1, &root) != 0) {
+        return NULL;
+    }
+
+    tg_plain_ws(&p);
+
+    return p.i == len ? &nodes[root] : NULL;
+}
+
+
 void
 tg_json_free(tg_json_doc_t *doc)
 {
@@ -962,20 +1254,28 @@ tg_json_number(const tg_json_t *v)
 tg_json_t *
 tg_json_get(const tg_json_t *v, const char *key)
 {
-    size_t      len;
+    return tg_json_getn(v, key, strlen(key));
+}
+
+
+tg_json_t *
+tg_json_getn(const tg_json_t *v, const char *key, size_t len)
+{
     tg_json_t  *m, *found;
 
     if (!tg_json_is_object(v)) {
         return NULL;
     }
 
-    len = strlen(key);
     found = NULL;
 
     /* as jansson: keys are unique, or asked so, or the last one wins */
 
     tg_json_foreach(v, m) {
-        if (m->key_len == len && memcmp(m->key, key, len) == 0) {
+        if (m->key_len == len
+            && (len == 0
+                || (m->key[0] == key[0] && memcmp(m->key, key, len) == 0)))
+        {
             found = m;
         }
     }

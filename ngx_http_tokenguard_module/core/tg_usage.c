@@ -48,14 +48,20 @@
 /* a response's model name as a JSON string, quotes included */
 #define TG_USAGE_MODEL_JSON  (TG_USAGE_MODEL + 1)
 
+/* nodes for a usage object read without allocation (Gemini's are ~30) */
+#define TG_USAGE_NODES  128
 
+
+/* lookups by a literal key: its length known when compiled */
+#define tg_get(obj, lit)  tg_json_getn(obj, lit, sizeof(lit) - 1)
+#define tg_int_at(obj, lit, v)  tg_int(obj, lit, sizeof(lit) - 1, v)
+
+
+/* a token count: a number from 0 to TG_USAGE_MAX, truncated */
 static int
-tg_int(tg_json_t *obj, const char *key, int64_t *v)
+tg_count(tg_json_t *n, int64_t *v)
 {
-    double      d;
-    tg_json_t  *n;
-
-    n = tg_json_get(obj, key);
+    double  d;
 
     if (!tg_json_is_number(n)) {
         return 0;
@@ -73,9 +79,20 @@ tg_int(tg_json_t *obj, const char *key, int64_t *v)
 }
 
 
-/* the tokenCount of the first {"modality": M, "tokenCount": N} in a */
+static int
+tg_int(tg_json_t *obj, const char *key, size_t len, int64_t *v)
+{
+    return tg_count(tg_json_getn(obj, key, len), v);
+}
+
+
+/*
+ * The tokenCount of the first {"modality": M, "tokenCount": N} in a.
+ * Strings are compared by length: a plain tree's are not NUL-terminated,
+ * and a decoded one holds no NUL (tg_json_parse() without ALLOW_NUL).
+ */
 static int64_t
-tg_modality(tg_json_t *a, const char *modality)
+tg_modality(tg_json_t *a, const char *modality, size_t len)
 {
     size_t      i;
     int64_t     v;
@@ -86,12 +103,12 @@ tg_modality(tg_json_t *a, const char *modality)
     }
 
     tg_json_array_foreach(a, i, e) {
-        m = tg_json_get(e, "modality");
+        m = tg_get(e, "modality");
 
-        if (tg_json_is_string(m)
-            && strcmp(tg_json_string_value(m), modality) == 0)
+        if (tg_json_is_string(m) && tg_json_string_length(m) == len
+            && memcmp(tg_json_string_value(m), modality, len) == 0)
         {
-            return tg_int(e, "tokenCount", &v) ? v : 0;
+            return tg_int_at(e, "tokenCount", &v) ? v : 0;
         }
     }
 
@@ -99,20 +116,25 @@ tg_modality(tg_json_t *a, const char *modality)
 }
 
 
+#define tg_modality_of(a, lit)  tg_modality(a, lit, sizeof(lit) - 1)
+
+
 /* Gemini's images and documents are billed as images */
 static void
 tg_modalities(tg_json_t *a, int64_t *audio, int64_t *image, int64_t *video)
 {
-    *audio += tg_modality(a, "AUDIO");
-    *image += tg_modality(a, "IMAGE") + tg_modality(a, "DOCUMENT");
-    *video += tg_modality(a, "VIDEO");
+    *audio += tg_modality_of(a, "AUDIO");
+    *image += tg_modality_of(a, "IMAGE") + tg_modality_of(a, "DOCUMENT");
+    *video += tg_modality_of(a, "VIDEO");
 }
 
 
 /* a token count at a key of a usage object, or of an object in it */
 typedef struct {
     const char  *object;        /* NULL: the usage object itself */
+    size_t       object_len;
     const char  *key;
+    size_t       key_len;
     size_t       field;         /* in tg_usage_t */
     unsigned     has;           /* what finding it means */
 } tg_usage_field_t;
@@ -120,27 +142,30 @@ typedef struct {
 #define TG_HAS_INPUT   1
 #define TG_HAS_OUTPUT  2
 
-#define tg_usage_field(o, k, f, h)  { o, k, offsetof(tg_usage_t, f), h }
+#define tg_usage_field(o, k, f, h)                                            \
+    { o, sizeof(o) - 1, k, sizeof(k) - 1, offsetof(tg_usage_t, f), h }
+#define tg_usage_top(k, f, h)                                                 \
+    { NULL, 0, k, sizeof(k) - 1, offsetof(tg_usage_t, f), h }
 
 
 static const tg_usage_field_t  tg_usage_responses[] = {
-    tg_usage_field(NULL, "input_tokens", input, TG_HAS_INPUT),
-    tg_usage_field(NULL, "output_tokens", output, TG_HAS_OUTPUT),
+    tg_usage_top("input_tokens", input, TG_HAS_INPUT),
+    tg_usage_top("output_tokens", output, TG_HAS_OUTPUT),
     tg_usage_field("input_tokens_details", "cached_tokens", cached, 0),
     tg_usage_field("input_tokens_details", "cache_write_tokens",
                    cache_write, 0),
     tg_usage_field("output_tokens_details", "reasoning_tokens",
                    reasoning, 0),
-    { NULL, NULL, 0, 0 }
+    { NULL, 0, NULL, 0, 0, 0 }
 };
 
 
 /* the parts of the input apart: summed in tg_usage_apply() */
 static const tg_usage_field_t  tg_usage_messages[] = {
-    tg_usage_field(NULL, "input_tokens", a_input, TG_HAS_INPUT),
-    tg_usage_field(NULL, "cache_read_input_tokens", a_read, 0),
-    tg_usage_field(NULL, "cache_creation_input_tokens", a_write, 0),
-    tg_usage_field(NULL, "output_tokens", output, TG_HAS_OUTPUT),
+    tg_usage_top("input_tokens", a_input, TG_HAS_INPUT),
+    tg_usage_top("cache_read_input_tokens", a_read, 0),
+    tg_usage_top("cache_creation_input_tokens", a_write, 0),
+    tg_usage_top("output_tokens", output, TG_HAS_OUTPUT),
     tg_usage_field("cache_creation", "ephemeral_5m_input_tokens",
                    cache_write_5m, 0),
     tg_usage_field("cache_creation", "ephemeral_1h_input_tokens",
@@ -149,14 +174,14 @@ static const tg_usage_field_t  tg_usage_messages[] = {
                    web_searches, 0),
     tg_usage_field("output_tokens_details", "thinking_tokens",
                    reasoning, 0),
-    { NULL, NULL, 0, 0 }
+    { NULL, 0, NULL, 0, 0, 0 }
 };
 
 
 /* OpenAI chat, completions, embeddings */
 static const tg_usage_field_t  tg_usage_openai[] = {
-    tg_usage_field(NULL, "prompt_tokens", input, TG_HAS_INPUT),
-    tg_usage_field(NULL, "completion_tokens", output, TG_HAS_OUTPUT),
+    tg_usage_top("prompt_tokens", input, TG_HAS_INPUT),
+    tg_usage_top("completion_tokens", output, TG_HAS_OUTPUT),
     tg_usage_field("prompt_tokens_details", "cached_tokens", cached, 0),
     tg_usage_field("prompt_tokens_details", "cache_write_tokens",
                    cache_write, 0),
@@ -165,7 +190,7 @@ static const tg_usage_field_t  tg_usage_openai[] = {
                    reasoning, 0),
     tg_usage_field("completion_tokens_details", "audio_tokens",
                    output_audio, 0),
-    { NULL, NULL, 0, 0 }
+    { NULL, 0, NULL, 0, 0, 0 }
 };
 
 
@@ -189,10 +214,11 @@ tg_usage_fields(tg_json_t *usage, const tg_usage_field_t *f, tg_usage_t *u)
              * are one string; were they not, it costs a lookup more)
              */
             object = f->object;
-            obj = object ? tg_json_get(usage, object) : usage;
+            obj = object ? tg_json_getn(usage, object, f->object_len)
+                         : usage;
         }
 
-        if (tg_int(obj, f->key, &v)) {
+        if (tg_int(obj, f->key, f->key_len, &v)) {
             *(int64_t *) ((char *) u + f->field) = v;
             found |= f->has;
         }
@@ -216,41 +242,41 @@ tg_usage_gemini(tg_json_t *usage, tg_usage_t *u)
 {
     int64_t  v, w;
 
-    if (tg_int(usage, "promptTokenCount", &v)) {
+    if (tg_int_at(usage, "promptTokenCount", &v)) {
         w = 0;
-        (void) tg_int(usage, "toolUsePromptTokenCount", &w);
+        (void) tg_int_at(usage, "toolUsePromptTokenCount", &w);
         u->input = v + w;
         u->has_input = 1;
 
         u->input_audio = 0;
         u->input_image = 0;
         u->input_video = 0;
-        tg_modalities(tg_json_get(usage, "promptTokensDetails"),
+        tg_modalities(tg_get(usage, "promptTokensDetails"),
                       &u->input_audio, &u->input_image, &u->input_video);
-        tg_modalities(tg_json_get(usage, "toolUsePromptTokensDetails"),
+        tg_modalities(tg_get(usage, "toolUsePromptTokensDetails"),
                       &u->input_audio, &u->input_image, &u->input_video);
 
         u->cache_audio_read = 0;
         u->cache_image_read = 0;
         u->cache_video_read = 0;
-        tg_modalities(tg_json_get(usage, "cacheTokensDetails"),
+        tg_modalities(tg_get(usage, "cacheTokensDetails"),
                       &u->cache_audio_read, &u->cache_image_read,
                       &u->cache_video_read);
     }
 
-    if (tg_int(usage, "cachedContentTokenCount", &v)) {
+    if (tg_int_at(usage, "cachedContentTokenCount", &v)) {
         u->cached = v;
     }
 
-    if (tg_int(usage, "candidatesTokenCount", &v)
-        || tg_json_get(usage, "promptTokenCount"))
+    if (tg_int_at(usage, "candidatesTokenCount", &v)
+        || tg_get(usage, "promptTokenCount"))
     {
-        if (!tg_int(usage, "candidatesTokenCount", &v)) {
+        if (!tg_int_at(usage, "candidatesTokenCount", &v)) {
             v = 0;
         }
 
         w = 0;
-        (void) tg_int(usage, "thoughtsTokenCount", &w);
+        (void) tg_int_at(usage, "thoughtsTokenCount", &w);
         u->output = v + w;
         u->reasoning = w;
         u->has_output = 1;
@@ -258,7 +284,7 @@ tg_usage_gemini(tg_json_t *usage, tg_usage_t *u)
         u->output_audio = 0;
         u->output_image = 0;
         u->output_video = 0;
-        tg_modalities(tg_json_get(usage, "candidatesTokensDetails"),
+        tg_modalities(tg_get(usage, "candidatesTokensDetails"),
                       &u->output_audio, &u->output_image, &u->output_video);
     }
 }
@@ -317,7 +343,7 @@ tg_usage_apply(tg_api_e api, tg_json_t *usage, tg_usage_t *u)
 /*
  * The paths each kind of document is scanned for; see tg_usage_scan_end.
  * A path whose last key is "model" or "modelVersion" is the model the
- * response names (tg_usage_model).
+ * response names (tg_usage_model): its bit is set in the docs' mask.
  */
 
 static const char *const  tg_usage_body[] = { "usage", "model", NULL };
@@ -374,28 +400,31 @@ static const size_t       tg_usage_event_generate_max[] = {
 typedef struct {
     const char *const  *body;
     const size_t       *body_max;
+    unsigned            body_model;     /* bit i: path i is a model */
     const char *const  *event;
     const size_t       *event_max;
+    unsigned            event_model;
 } tg_usage_docs_t;
 
 
 static const tg_usage_docs_t  tg_usage_docs_openai = {
-    tg_usage_body, tg_usage_body_max, tg_usage_event, tg_usage_event_max
+    tg_usage_body, tg_usage_body_max, 0x2,
+    tg_usage_event, tg_usage_event_max, 0x8
 };
 
 static const tg_usage_docs_t  tg_usage_docs_responses = {
-    tg_usage_body_responses, tg_usage_body_responses_max,
-    tg_usage_event_responses, tg_usage_event_responses_max
+    tg_usage_body_responses, tg_usage_body_responses_max, 0x8,
+    tg_usage_event_responses, tg_usage_event_responses_max, 0x8
 };
 
 static const tg_usage_docs_t  tg_usage_docs_messages = {
-    tg_usage_body, tg_usage_body_max,
-    tg_usage_event_messages, tg_usage_event_messages_max
+    tg_usage_body, tg_usage_body_max, 0x2,
+    tg_usage_event_messages, tg_usage_event_messages_max, 0x8
 };
 
 static const tg_usage_docs_t  tg_usage_docs_generate = {
-    tg_usage_body_generate, tg_usage_body_generate_max,
-    tg_usage_event_generate, tg_usage_event_generate_max
+    tg_usage_body_generate, tg_usage_body_generate_max, 0xc,
+    tg_usage_event_generate, tg_usage_event_generate_max, 0x8
 };
 
 
@@ -424,9 +453,11 @@ tg_usage_scan_init(tg_usage_scan_t *s, tg_api_e api, int event)
 
     if (event) {
         tg_jscan_init(&s->js, d->event, d->event_max);
+        s->model = d->event_model;
 
     } else {
         tg_jscan_init(&s->js, d->body, d->body_max);
+        s->model = d->body_model;
     }
 }
 
@@ -460,7 +491,11 @@ tg_usage_text(tg_usage_scan_t *s, size_t i, const char *lit, size_t n)
 }
 
 
-/* the usage object kept at path i, applied */
+/*
+ * The usage object kept at path i, applied.  Nearly every one is plain
+ * JSON of a few dozen values, read into nodes on the stack; any other
+ * (an escape, a fraction, a sign) is parsed in full, to the same tree.
+ */
 static int
 tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
 {
@@ -468,11 +503,17 @@ tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
     size_t         len;
     tg_json_t     *v;
     const char    *p;
+    tg_json_t      nodes[TG_USAGE_NODES];
     tg_json_doc_t  doc;
 
     p = tg_jscan_value(&s->js, i, &len);
     if (p == NULL) {
         return 0;
+    }
+
+    v = tg_json_parse_plain(nodes, TG_USAGE_NODES, p, len);
+    if (v != NULL) {
+        return tg_usage_apply(s->api, v, u);
     }
 
     v = tg_json_parse(&doc, p, len, 0);
@@ -581,17 +622,11 @@ static void
 tg_usage_model(tg_usage_scan_t *s, tg_usage_t *u)
 {
     size_t       i, j, len;
-    const char  *path, *key, *v;
+    unsigned     m;
+    const char  *v;
 
-    for (i = 0; i < s->js.nslots; i++) {
-        path = s->js.slot[i].path;
-        key = strrchr(path, '.');
-        key = key ? key + 1 : path;
-
-        if (strcmp(key, "model") != 0 && strcmp(key, "modelVersion") != 0) {
-            continue;
-        }
-
+    for (m = s->model; m; m &= m - 1) {
+        i = __builtin_ctz(m);
         v = tg_jscan_value(&s->js, i, &len);
 
         if (v == NULL || len < 3 || len - 2 >= TG_USAGE_MODEL

@@ -59,6 +59,7 @@ typedef struct {
 typedef struct {
     tg_api_e    api;
     int         event;
+    unsigned    model;          /* bit i: path i names the model */
     tg_jscan_t  js;
 } tg_usage_scan_t;
 
