@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "tap.h"
+#include "tg_json.h"
 #include "tg_sse.h"
 #include "tg_usage.h"
 
@@ -427,6 +428,321 @@ response_model(void)
 }
 
 
+/*
+ * The plain reader against the full parser: what tg_json_parse_plain()
+ * accepts, tg_json_parse() accepts as the same tree.
+ */
+static int
+same_tree(const tg_json_t *a, const tg_json_t *b)
+{
+    const tg_json_t  *x, *y;
+
+    if (a->type != b->type || a->len != b->len || a->count != b->count
+        || a->key_len != b->key_len || a->child != b->child
+        || a->next != b->next
+        || (a->key_len && memcmp(a->key, b->key, a->key_len) != 0)
+        || memcmp(a->str, b->str, a->len) != 0)
+    {
+        return 0;
+    }
+
+    for (x = tg_json_first(a), y = tg_json_first(b);
+         x != NULL && y != NULL;
+         x = tg_json_next(x), y = tg_json_next(y))
+    {
+        if (!same_tree(x, y)) {
+            return 0;
+        }
+    }
+
+    return x == NULL && y == NULL;
+}
+
+
+/* 1: plain accepted (and agreed), 0: declined, -1: disagreed */
+static int
+plain_vs_full(const char *s, size_t len)
+{
+    int            rc;
+    tg_json_t     *a, *b;
+    tg_json_t      nodes[128];
+    tg_json_doc_t  doc;
+
+    a = tg_json_parse_plain(nodes, 128, s, len);
+    if (a == NULL) {
+        return 0;
+    }
+
+    b = tg_json_parse(&doc, s, len, 0);
+    rc = (b != NULL && same_tree(a, b)) ? 1 : -1;
+    tg_json_free(&doc);
+
+    return rc;
+}
+
+
+/* usage objects of every dialect and shape, and some that are no usage */
+static const char *const  usage_shapes[] = {
+    "{\"prompt_tokens\":100,\"completion_tokens\":40,\"total_tokens\":140,"
+    "\"prompt_tokens_details\":{\"cached_tokens\":10,\"audio_tokens\":30,"
+    "\"cache_write_tokens\":5},\"completion_tokens_details\":"
+    "{\"reasoning_tokens\":20,\"audio_tokens\":15,"
+    "\"accepted_prediction_tokens\":0}}",
+
+    "{\"input_tokens\":100,\"output_tokens\":40,\"input_tokens_details\":"
+    "{\"cached_tokens\":80,\"cache_write_tokens\":3},"
+    "\"output_tokens_details\":{\"reasoning_tokens\":25},"
+    "\"total_tokens\":140}",
+
+    "{\"input_tokens\":10,\"cache_read_input_tokens\":20,"
+    "\"cache_creation_input_tokens\":30,\"cache_creation\":"
+    "{\"ephemeral_5m_input_tokens\":10,\"ephemeral_1h_input_tokens\":20},"
+    "\"output_tokens\":50,\"server_tool_use\":{\"web_search_requests\":2},"
+    "\"output_tokens_details\":{\"thinking_tokens\":7},"
+    "\"service_tier\":\"standard\"}",
+
+    "{\"promptTokenCount\":100,\"toolUsePromptTokenCount\":7,"
+    "\"cachedContentTokenCount\":40,\"candidatesTokenCount\":30,"
+    "\"thoughtsTokenCount\":20,\"promptTokensDetails\":["
+    "{\"modality\":\"TEXT\",\"tokenCount\":50},"
+    "{\"modality\":\"AUDIO\",\"tokenCount\":30},"
+    "{\"modality\":\"IMAGE\",\"tokenCount\":15},"
+    "{\"modality\":\"DOCUMENT\",\"tokenCount\":5},"
+    "{\"modality\":\"VIDEO\",\"tokenCount\":4}],"
+    "\"toolUsePromptTokensDetails\":[{\"modality\":\"IMAGE\","
+    "\"tokenCount\":2}],\"cacheTokensDetails\":[{\"modality\":\"AUDIO\","
+    "\"tokenCount\":12},{\"modality\":\"VIDEO\",\"tokenCount\":1}],"
+    "\"candidatesTokensDetails\":[{\"modality\":\"AUDIO\",\"tokenCount\":7},"
+    "{\"modality\":\"IMAGE\",\"tokenCount\":3}],\"trafficType\":\"ON_DEMAND\"}",
+
+    "{\"promptTokenCount\":0,\"candidatesTokenCount\":0,"
+    "\"promptTokensDetails\":[{\"modality\":\"AUDIO\"},"
+    "{\"modality\":\"AUDIO\",\"tokenCount\":5},{\"tokenCount\":3},7,\"x\","
+    "{\"modality\":\"IMAGE\",\"tokenCount\":\"9\"},{\"modality\":\"IMAGE\","
+    "\"modality\":\"VIDEO\",\"tokenCount\":6}],\"thoughtsTokenCount\":3}",
+
+    "{\"candidatesTokenCount\":4,\"cachedContentTokenCount\":2}",
+    "{\"promptTokenCount\":9}",
+    "{\"promptTokenCount\":9,\"promptTokenCount\":true,"
+    "\"candidatesTokenCount\":1}",
+
+    "{\"prompt_tokens\":1,\"prompt_tokens\":2,\"completion_tokens\":3,"
+    "\"completion_tokens\":\"x\",\"prompt_tokens_details\":"
+    "{\"cached_tokens\":9},\"prompt_tokens_details\":{\"audio_tokens\":4},"
+    "\"input_tokens\":5,\"input_tokens\":6,\"cache_creation\":{},"
+    "\"cache_creation\":7}",
+
+    "{\"prompt_tokens\":true,\"completion_tokens\":null,\"input_tokens\":"
+    "[1],\"output_tokens\":{\"a\":1},\"prompt_tokens_details\":"
+    "[{\"cached_tokens\":1}],\"cache_read_input_tokens\":false}",
+
+    "{\"prompt_tokens\":999999999999999,\"completion_tokens\":"
+    "1000000000000,\"input_tokens\":1000000000001,\"output_tokens\":0,"
+    "\"promptTokenCount\":1000000000000,\"thoughtsTokenCount\":"
+    "999999999999}",
+
+    "{\"prompt_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":9},"
+    "\"input_tokens\":5,\"input_tokens_details\":{\"cached_tokens\":9},"
+    "\"cache_read_input_tokens\":9,\"promptTokenCount\":5,"
+    "\"cachedContentTokenCount\":9}",
+
+    " { \"prompt_tokens\" : 7 ,\n\t\"completion_tokens\":8\r,"
+    "\"prompt_tokens_details\" :\t{ \"cached_tokens\" : 1 } } ",
+
+    "{}",
+    "{\"prompt_tokens\":8,\"total_tokens\":8}",
+    "{\"a\":{\"b\":{\"c\":[[[[1]]],[],{}]}},\"prompt_tokens\":3,"
+    "\"\":0,\"completion_tokens\":0}",
+    "[1,2]",
+    "12",
+    "\"usage\"",
+    "null",
+    NULL
+};
+
+
+/* the bytes a shape is mutated to, one at a time ('\0': deleted) */
+static const char  usage_mutations[] = "09-.eE\"}],:{[ntx \\\001\303";
+
+
+/* the same usage read from stack nodes and from the full parser */
+static void
+usage_doc(char *out, size_t size, int doc, const char *usage, size_t len)
+{
+    static const char *const  docs[][2] = {
+        { "{\"choices\":[],\"usage\":", "}" },
+        { "{\"usageMetadata\":", "}" },
+        { "{\"type\":\"response.completed\",\"response\":{\"usage\":", "}}" },
+        { "{\"type\":\"message_start\",\"message\":{\"usage\":", "}}" },
+        { "{\"type\":\"message_delta\",\"usage\":", "}" },
+        { "[{\"usageMetadata\":{}},{\"usageMetadata\":", "}]" },
+    };
+
+    snprintf(out, size, "%s%.*s%s", docs[doc][0], (int) len, usage,
+             docs[doc][1]);
+}
+
+
+/*
+ * The first key's first letter as an escape: the same document to the
+ * full parser, one the plain reader declines.  0 if there is none.
+ */
+static int
+usage_escaped(const char *s, size_t len, char *out, size_t size)
+{
+    char        c;
+    const char *q;
+
+    q = memchr(s, '"', len);
+
+    if (q == NULL || (size_t) (q - s) + 1 >= len || len + 6 > size) {
+        return 0;
+    }
+
+    c = q[1];
+
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')) {
+        return 0;
+    }
+
+    snprintf(out, size, "%.*s\\u%04x%.*s", (int) (q + 1 - s), s,
+             (unsigned) c, (int) (len - (q + 2 - s)), q + 2);
+
+    return 1;
+}
+
+
+static const tg_api_e  usage_apis[] = {
+    TG_API_CHAT, TG_API_COMPLETIONS, TG_API_RESPONSES, TG_API_EMBEDDINGS,
+    TG_API_MESSAGES, TG_API_GENERATE, TG_API_NONE
+};
+
+
+/* every api, as a body and as an event: 0 if both ways agree */
+static int
+usage_same(const char *usage, size_t len, int *plain)
+{
+    int         d, found, efound;
+    size_t      a, n, elen;
+    char        esc[1024], doc[1200], edoc[1200];
+    tg_api_e    api;
+    tg_usage_t  u, eu;
+
+    if (!usage_escaped(usage, len, esc, sizeof(esc))) {
+        return 0;
+    }
+
+    elen = strlen(esc);
+    *plain = plain_vs_full(usage, len) == 1;
+
+    for (a = 0; a < sizeof(usage_apis) / sizeof(usage_apis[0]); a++) {
+        api = usage_apis[a];
+
+        for (d = 0; d < 6; d++) {
+            usage_doc(doc, sizeof(doc), d, usage, len);
+            usage_doc(edoc, sizeof(edoc), d, esc, elen);
+
+            /* what an earlier event left, to be kept or replaced */
+            memset(&u, 0x11, sizeof(tg_usage_t));
+            u.has_input = 0;
+            u.has_output = 1;
+            u.background = 0;
+            strcpy(u.model, "m");
+            eu = u;
+
+            n = strlen(doc);
+            found = tg_usage_from_body(api, doc, n, 1, &u);
+            efound = tg_usage_from_body(api, edoc, strlen(edoc), 1, &eu);
+
+            if (found != efound || memcmp(&u, &eu, sizeof(tg_usage_t)) != 0) {
+                return 1;
+            }
+
+            if (d != 5) {
+                /* the same document as a stream's event, after the body */
+                tg_usage_from_event(api, doc, n, &u);
+                tg_usage_from_event(api, edoc, strlen(edoc), &eu);
+            }
+
+            if (memcmp(&u, &eu, sizeof(tg_usage_t)) != 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+usage_plain_differential(void)
+{
+    int          plain, rc;
+    char         m[1024];
+    size_t       i, j, k, len, n, agreed, declined, bad, same, diff, read;
+    const char  *s;
+
+    agreed = 0;
+    declined = 0;
+    bad = 0;
+    same = 0;
+    diff = 0;
+    read = 0;
+
+    for (i = 0; usage_shapes[i] != NULL; i++) {
+        s = usage_shapes[i];
+        len = strlen(s);
+
+        ok(plain_vs_full(s, len) == 1, "usage: shape %zu is read plain", i);
+
+        diff += usage_same(s, len, &plain);
+        read += plain;
+        same++;
+
+        /* every prefix, and every byte changed to another or deleted */
+        for (j = 0; j <= len; j++) {
+            rc = plain_vs_full(s, j);
+            agreed += rc == 1;
+            declined += rc == 0;
+            bad += rc == -1;
+        }
+
+        for (j = 0; j < len; j++) {
+            for (k = 0; k < sizeof(usage_mutations); k++) {
+                memcpy(m, s, len);
+
+                if (usage_mutations[k] == '\0') {
+                    memmove(m + j, m + j + 1, len - j - 1);
+                    n = len - 1;
+
+                } else {
+                    m[j] = usage_mutations[k];
+                    n = len;
+                }
+
+                rc = plain_vs_full(m, n);
+                agreed += rc == 1;
+                declined += rc == 0;
+                bad += rc == -1;
+
+                if (i < 12 && (k % 3 == 0 || usage_mutations[k] == '\0')) {
+                    diff += usage_same(m, n, &plain);
+                    read += plain;
+                    same++;
+                }
+            }
+        }
+    }
+
+    is_int(bad, 0, "usage: the plain reader's trees are the full parser's");
+    ok(agreed > 1000 && declined > 1000, "usage: %zu mutated documents read"
+       " plain, %zu declined", agreed, declined);
+    is_int(diff, 0, "usage: the same counts, plain or fully parsed, in every"
+           " dialect, body and event");
+    ok(read > 1000, "usage: %zu of %zu usage objects compared were read"
+       " plain", read, same);
+}
+
 void
 test_usage(void)
 {
@@ -621,7 +937,16 @@ test_usage(void)
        && u.output == 50 && u.reasoning == 20 && u.output_audio == 7,
        "usage: gemini modalities, thoughts as output and as reasoning");
 
+    u = body(TG_API_GENERATE, "{\"usageMetadata\":{\"promptTokenCount\":"
+             "9,\"promptTokensDetails\":[{\"modality\":\"AUDIOX\","
+             "\"tokenCount\":5},{\"modality\":\"AUDI\",\"tokenCount\":4},"
+             "{\"modality\":\"AUDIO\",\"tokenCount\":3},"
+             "{\"modality\":\"AUDIO\",\"tokenCount\":2}]}}", 1);
+    ok(u.input == 9 && u.input_audio == 3, "usage: gemini: the first part"
+       " of exactly that modality");
+
     nested_usage();
     sse_cr_only();
     response_model();
+    usage_plain_differential();
 }
