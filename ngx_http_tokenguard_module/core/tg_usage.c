@@ -61,10 +61,31 @@
 static int
 tg_count(tg_json_t *n, int64_t *v)
 {
-    double  d;
+    double    d;
+    size_t    i;
+    uint64_t  w;
 
     if (!tg_json_is_number(n)) {
         return 0;
+    }
+
+    /* up to 15 digits: exact, as tg_json_number() would read them */
+    if (n->len <= 15) {
+        w = 0;
+
+        for (i = 0; i < n->len && n->str[i] >= '0' && n->str[i] <= '9'; i++) {
+            w = w * 10 + (n->str[i] - '0');
+        }
+
+        if (i == n->len) {
+            if (w > (uint64_t) TG_USAGE_MAX) {
+                return 0;
+            }
+
+            *v = (int64_t) w;
+
+            return 1;
+        }
     }
 
     d = tg_json_number_value(n);
