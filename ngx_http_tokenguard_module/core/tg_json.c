@@ -1,9 +1,11 @@
 /*
  * The parser: recursive descent bounded by TG_JSON_MAX_DEPTH.  Nodes link
  * to their next sibling by offsets (the first child is the next node), so
- * the array that holds them may move while it grows.  Decoded strings
- * never take more room than their quoted form, so one allocation the
- * size of the input holds them all.
+ * the array that holds them may move while it grows: from the document's
+ * own small array to one allocation.  A string without escapes is its
+ * bytes in the input; decoded strings never take more room than their
+ * quoted form, so one allocation the size of the input, made at the
+ * first escape, holds them all.
  */
 
 #ifdef __SSE2__
@@ -170,7 +172,19 @@ tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
     if (doc->n == doc->nalloc) {
         n = 2 * doc->nalloc;
 
-        nodes = realloc(doc->nodes, n * sizeof(tg_json_t));
+        if (doc->nodes == doc->small) {
+            /* out of the document: at once the room the input may need */
+            n = n > doc->hint ? n : doc->hint;
+
+            nodes = malloc(n * sizeof(tg_json_t));
+            if (nodes != NULL) {
+                memcpy(nodes, doc->small, doc->n * sizeof(tg_json_t));
+            }
+
+        } else {
+            nodes = realloc(doc->nodes, n * sizeof(tg_json_t));
+        }
+
         if (nodes == NULL) {
             doc->nomem = 1;
             return -1;
@@ -382,31 +396,85 @@ tg_escape(tg_parser_t *p, char **d)
 }
 
 
-/* p->i at the opening quote: decodes into the string space */
+static int tg_string_decode(tg_parser_t *p, size_t start, const char **out,
+    size_t *out_len);
+
+
+/*
+ * p->i at the opening quote: a string without escapes is left where it
+ * is, checked only; the first escape sends it to the string space
+ */
 static int
 tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 {
-    char           *d, *start;
-    size_t          k;
+    size_t          k, start;
     const char     *s = p->s;
     unsigned char   b;
 
-    start = p->doc->strings + p->doc->slen;
-    d = start;
     p->i++;
+    start = p->i;
 
     for ( ;; ) {
-        /* a run of plain bytes at once */
-        k = p->i + tg_plain_span(s + p->i, p->len - p->i);
-
-        memcpy(d, s + p->i, k - p->i);
-        d += k - p->i;
-        p->i = k;
+        p->i += tg_plain_span(s + p->i, p->len - p->i);
 
         if (p->i >= p->len) {
             return tg_fail(p, "unterminated string");
         }
 
+        b = (unsigned char) s[p->i];
+
+        if (b == '"') {
+            *out = s + start;
+            *out_len = p->i - start;
+            p->i++;
+            return 0;
+        }
+
+        if (b < 0x20) {
+            return tg_fail(p, "control character in a string");
+        }
+
+        if (b >= 0x80) {
+            k = tg_json_utf8_len(s + p->i, p->len - p->i);
+            if (k == 0) {
+                return tg_fail(p, "invalid UTF-8 in a string");
+            }
+
+            p->i += k;
+            continue;
+        }
+
+        return tg_string_decode(p, start, out, out_len);
+    }
+}
+
+
+/* p->i at the string's first backslash, start at its first byte */
+static int
+tg_string_decode(tg_parser_t *p, size_t start, const char **out,
+    size_t *out_len)
+{
+    char           *d, *first;
+    size_t          k;
+    const char     *s = p->s;
+    unsigned char   b;
+
+    if (p->doc->strings == NULL) {
+        /* decoded strings and their NULs fit in the input's size plus one */
+        p->doc->ssize = p->len + 1;
+
+        p->doc->strings = malloc(p->doc->ssize);
+        if (p->doc->strings == NULL) {
+            p->doc->nomem = 1;
+            return -1;
+        }
+    }
+
+    first = p->doc->strings + p->doc->slen;
+    memcpy(first, s + start, p->i - start);
+    d = first + (p->i - start);
+
+    for ( ;; ) {
         b = (unsigned char) s[p->i];
 
         if (b == '"') {
@@ -427,27 +495,37 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
             memcpy(d, s + p->i, k);
             d += k;
             p->i += k;
-            continue;
+
+        } else if (b == '\\') {
+            if (p->i + 1 >= p->len) {
+                return tg_fail(p, "unterminated string");
+            }
+
+            p->i++;
+
+            if (tg_escape(p, &d) != 0) {
+                return -1;
+            }
+
+            p->i++;
         }
 
-        /* an escape */
-        if (p->i + 1 >= p->len) {
+        /* a run of plain bytes at once */
+        k = p->i + tg_plain_span(s + p->i, p->len - p->i);
+
+        memcpy(d, s + p->i, k - p->i);
+        d += k - p->i;
+        p->i = k;
+
+        if (p->i >= p->len) {
             return tg_fail(p, "unterminated string");
         }
-
-        p->i++;
-
-        if (tg_escape(p, &d) != 0) {
-            return -1;
-        }
-
-        p->i++;
     }
 
     *d++ = '\0';
-    *out = start;
-    *out_len = d - start - 1;
-    p->doc->slen += d - start;
+    *out = first;
+    *out_len = d - first - 1;
+    p->doc->slen += d - first;
 
     return 0;
 }
@@ -860,7 +938,16 @@ tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len, int flags)
     size_t       root;
     tg_parser_t  p;
 
-    memset(doc, 0, sizeof(tg_json_doc_t));
+    /* not small[]: each node is cleared when it is made */
+    doc->nodes = doc->small;
+    doc->n = 0;
+    doc->nalloc = TG_JSON_SMALL;
+    doc->strings = NULL;
+    doc->slen = 0;
+    doc->ssize = 0;
+    doc->nomem = 0;
+    doc->position = 0;
+    doc->error[0] = '\0';
 
     /* lengths and counts are 32 and 28 bits */
     if (len >= 0x0fffffff) {
@@ -872,23 +959,12 @@ tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len, int flags)
                                          : (size_t) INT32_MAX / 2;
 
     /*
-     * Room for a node per 8 bytes at once, half the bound: JSON that is
-     * not dense never moves its nodes, and the allocator keeps a block of
-     * that size for the next body instead of mapping new pages each time.
+     * Once small is full, room for a node per 8 bytes at once, half the
+     * bound: JSON that is not dense moves its nodes once, and the
+     * allocator keeps a block of that size for the next body instead of
+     * mapping new pages each time.
      */
-    doc->nalloc = len / 8 + 32;
-    doc->nodes = malloc(doc->nalloc * sizeof(tg_json_t));
-    if (doc->nodes == NULL) {
-        doc->nomem = 1;
-        return NULL;
-    }
-
-    /* decoded strings and their NULs fit in the input's size plus one */
-    doc->strings = malloc(len + 1);
-    if (doc->strings == NULL) {
-        doc->nomem = 1;
-        return NULL;
-    }
+    doc->hint = len / 8 + 32;
 
     p.doc = doc;
     p.s = s;
@@ -1210,7 +1286,10 @@ tg_json_parse_plain(tg_json_t *nodes, size_t max, const char *s, size_t len)
 void
 tg_json_free(tg_json_doc_t *doc)
 {
-    free(doc->nodes);
+    if (doc->nodes != doc->small) {
+        free(doc->nodes);
+    }
+
     free(doc->strings);
 
     doc->nodes = NULL;
@@ -1252,13 +1331,6 @@ tg_json_number(const tg_json_t *v)
 
 
 tg_json_t *
-tg_json_get(const tg_json_t *v, const char *key)
-{
-    return tg_json_getn(v, key, strlen(key));
-}
-
-
-tg_json_t *
 tg_json_getn(const tg_json_t *v, const char *key, size_t len)
 {
     tg_json_t  *m, *found;
@@ -1273,8 +1345,8 @@ tg_json_getn(const tg_json_t *v, const char *key, size_t len)
 
     tg_json_foreach(v, m) {
         if (m->key_len == len
-            && (len == 0
-                || (m->key[0] == key[0] && memcmp(m->key, key, len) == 0)))
+            && (len == 0 || (m->key[0] == key[0]
+                             && memcmp(m->key, key, len) == 0)))
         {
             found = m;
         }

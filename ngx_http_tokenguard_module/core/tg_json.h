@@ -1,7 +1,8 @@
 /*
  * A small JSON parser for the request and response bodies read on every
- * request: one pass, nodes in one growing array, strings decoded into one
- * allocation, no allocation per value.  It checks what jansson checks
+ * request: one pass, nodes in one growing array (inside the document for
+ * small inputs), strings left in the input unless they hold escapes, no
+ * allocation per value.  It checks what jansson checks
  * (UTF-8, escapes, numbers, nesting, duplicate keys when asked) and never
  * quotes the input in its errors.  Pure C, no nginx headers.
  */
@@ -11,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 typedef enum {
@@ -31,9 +33,10 @@ typedef struct tg_json_s  tg_json_t;
  * (nodes are in document order), and a number keeps only its text.
  */
 struct tg_json_s {
-    const char      *str;       /* a string, decoded and NUL-terminated;
+    const char      *str;       /* a string, decoded: in the input when it
+                                   has no escape, so not NUL-terminated;
                                    any other value as it is in the input */
-    const char      *key;       /* a member's decoded key */
+    const char      *key;       /* a member's decoded key, as str */
     uint32_t         len;       /* of str */
     uint32_t         key_len;
     int32_t          next;      /* to the next sibling, in nodes; 0: none */
@@ -43,16 +46,28 @@ struct tg_json_s {
 };
 
 
+/* the nodes a document holds without an allocation: 2 KB */
+#define TG_JSON_SMALL  64
+
+
+/*
+ * The values point into the input, which must outlive them, and into the
+ * document itself (small), which must not be copied or moved meanwhile.
+ */
 typedef struct {
-    tg_json_t       *nodes;
+    tg_json_t       *nodes;     /* small, or malloc()ed once it is full */
     size_t           n;
     size_t           nalloc;
     size_t           max;       /* nodes allowed, TG_JSON_BOUNDED */
-    char            *strings;
+    size_t           hint;      /* nodes to allocate once small is full */
+    char            *strings;   /* decoded strings; malloc()ed at the
+                                   first escape */
     size_t           slen;
+    size_t           ssize;
     int              nomem;
     size_t           position;  /* of an error, in bytes */
     char             error[64];
+    tg_json_t        small[TG_JSON_SMALL];
 } tg_json_doc_t;
 
 
@@ -93,9 +108,26 @@ tg_json_t *tg_json_parse_plain(tg_json_t *nodes, size_t max, const char *s,
 /* a number's value (parsed again from its text: few are ever read) */
 double tg_json_number(const tg_json_t *v);
 
-/* the member "key" of an object; NULL if v is not an object or has none */
-tg_json_t *tg_json_get(const tg_json_t *v, const char *key);
+/*
+ * The member "key" of an object; NULL if v is not an object or has none.
+ * A literal key's length is known at compile time.
+ */
 tg_json_t *tg_json_getn(const tg_json_t *v, const char *key, size_t len);
+
+#define tg_json_get(v, key)  tg_json_getn(v, key, strlen(key))
+
+/*
+ * A decoded string (s, len) read as the NUL-terminated literal w: up to
+ * its first NUL, as strcmp() read the NUL-terminated strings this parser
+ * used to give ("tool\u0000x" is "tool").
+ */
+#define tg_json_eq(s, len, w)                                                 \
+    ((len) >= sizeof(w) - 1 && memcmp(s, w, sizeof(w) - 1) == 0               \
+     && ((len) == sizeof(w) - 1 || (s)[sizeof(w) - 1] == '\0'))
+
+/* v is a string that reads as the literal w */
+#define tg_json_string_is(v, w)                                               \
+    (tg_json_is_string(v) && tg_json_eq((v)->str, (v)->len, w))
 
 #define tg_json_first(v)                                                      \
     ((v) != NULL && (v)->child ? (tg_json_t *) (v) + 1 : NULL)

@@ -580,9 +580,8 @@ tg_openai_message(tg_inspect_t *in, tg_json_t *m, const char *field)
 
     role = tg_json_get(m, "role");
 
-    if (tg_json_is_string(role)
-        && (strcmp(tg_json_string_value(role), "tool") == 0
-            || strcmp(tg_json_string_value(role), "function") == 0))
+    if (tg_json_string_is(role, "tool")
+        || tg_json_string_is(role, "function"))
     {
         rq->tools = 1;
     }
@@ -775,6 +774,7 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
 static int
 tg_openai_item(tg_inspect_t *in, tg_json_t *item, const char *field)
 {
+    size_t       n;
     tg_json_t   *type;
     const char  *t;
 
@@ -783,18 +783,26 @@ tg_openai_item(tg_inspect_t *in, tg_json_t *item, const char *field)
     in->extra_tokens += TG_ESTIMATE_PER_MESSAGE;
 
     type = tg_json_get(item, "type");
-    t = tg_json_is_string(type) ? tg_json_string_value(type) : "message";
 
-    if (strcmp(t, "function_call") == 0
-        || strcmp(t, "custom_tool_call") == 0
-        || strcmp(t, "function_call_output") == 0
-        || strcmp(t, "custom_tool_call_output") == 0)
+    if (tg_json_is_string(type)) {
+        t = tg_json_string_value(type);
+        n = tg_json_string_length(type);
+
+    } else {
+        t = "message";
+        n = sizeof("message") - 1;
+    }
+
+    if (tg_json_eq(t, n, "function_call")
+        || tg_json_eq(t, n, "custom_tool_call")
+        || tg_json_eq(t, n, "function_call_output")
+        || tg_json_eq(t, n, "custom_tool_call_output"))
     {
         in->rq->tools = 1;
         return TG_OK;
     }
 
-    if (strcmp(t, "message") == 0) {
+    if (tg_json_eq(t, n, "message")) {
         return tg_openai_parts(in, tg_json_get(item, "content"),
                                "input[].content");
     }
@@ -863,24 +871,26 @@ tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content, const char *field)
 static int
 tg_anthropic_block(tg_inspect_t *in, tg_json_t *block, const char *field)
 {
-    tg_json_t   *type;
-    const char  *t;
+    tg_json_t  *type;
 
     (void) field;
 
     type = tg_json_get(block, "type");
-    t = tg_json_is_string(type) ? tg_json_string_value(type) : "";
 
-    if (strcmp(t, "text") == 0 || strcmp(t, "thinking") == 0) {
+    if (tg_json_string_is(type, "text")
+        || tg_json_string_is(type, "thinking"))
+    {
         return TG_OK;
     }
 
-    if (strcmp(t, "tool_use") == 0 || strcmp(t, "server_tool_use") == 0) {
+    if (tg_json_string_is(type, "tool_use")
+        || tg_json_string_is(type, "server_tool_use"))
+    {
         in->rq->tools = 1;
         return TG_OK;
     }
 
-    if (strcmp(t, "tool_result") == 0) {
+    if (tg_json_string_is(type, "tool_result")) {
         in->rq->tools = 1;
         return tg_anthropic_blocks(in, tg_json_get(block, "content"),
                                    "tool_result.content");

@@ -13,6 +13,26 @@
 #include "tg_json.h"
 
 
+/* where a string may be: in the input, or decoded in the string space */
+static const char     *fuzz_in;
+static size_t          fuzz_in_len;
+static tg_json_doc_t  *fuzz_doc;
+
+
+static int
+fuzz_placed(const char *s, size_t len)
+{
+    if (s >= fuzz_in && s + len <= fuzz_in + fuzz_in_len) {
+        return 1;
+    }
+
+    /* a decoded one is NUL-terminated */
+    return fuzz_doc->strings != NULL && s >= fuzz_doc->strings
+           && s + len < fuzz_doc->strings + fuzz_doc->ssize
+           && s[len] == '\0';
+}
+
+
 static void
 fuzz_same(const tg_json_t *t, json_t *j)
 {
@@ -47,7 +67,7 @@ fuzz_same(const tg_json_t *t, json_t *j)
         fuzz_assert(json_is_string(j));
         fuzz_assert(t->len == json_string_length(j));
         fuzz_assert(memcmp(t->str, json_string_value(j), t->len) == 0);
-        fuzz_assert(t->str[t->len] == '\0');
+        fuzz_assert(fuzz_placed(t->str, t->len));
         break;
 
     case TG_JSON_ARRAY:
@@ -71,6 +91,7 @@ fuzz_same(const tg_json_t *t, json_t *j)
             v = json_object_iter_value(it);
             fuzz_assert(e->key_len == strlen(key)
                         && memcmp(e->key, key, e->key_len) == 0);
+            fuzz_assert(fuzz_placed(e->key, e->key_len));
             fuzz_same(e, v);
             it = json_object_iter_next(j, it);
             n++;
@@ -157,6 +178,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_plain((const char *) in.p, in.len);
 
     t = tg_json_parse(&doc, (const char *) in.p, in.len, flags);
+    fuzz_in = (const char *) in.p;
+    fuzz_in_len = in.len;
+    fuzz_doc = &doc;
     j = json_loadb((const char *) in.p, in.len, jflags, &err);
 
     /* jansson refuses what is nested deeper than 2048 a little earlier */

@@ -71,6 +71,7 @@ main(void)
     test_json_numbers();
     test_json_plain_span();
     test_json_duplicates();
+    test_json_storage();
     test_json_edit();
     test_route_cond();
     test_template();

@@ -25,6 +25,7 @@ void test_json(void);
 void test_json_numbers(void);
 void test_json_plain_span(void);
 void test_json_duplicates(void);
+void test_json_storage(void);
 void test_json_edit(void);
 void test_route_cond(void);
 void test_template(void);

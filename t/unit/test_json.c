@@ -124,7 +124,10 @@ test_json(void)
     }
 
     is_int(i, 7, "json: seven elements visited");
-    is_str(tg_json_get(tg_json_get(v, "b"), "c")->str, "d", "json: nested");
+    e = tg_json_get(tg_json_get(v, "b"), "c");
+    ok(e->len == 1 && e->str[0] == 'd', "json: nested");
+    ok(e->str > s && e->str < s + strlen(s),
+       "json: a string without escapes is left in the input");
     ok(tg_json_get(v, "z") == NULL, "json: no such key");
     ok(tg_json_get(m, "a") == NULL, "json: get on an array");
     ok(tg_json_first(tg_json_get(v, "a2")) == NULL, "json: a scalar has no"
@@ -299,4 +302,129 @@ test_json_duplicates(void)
     }
 
     ok(all, "json: duplicates found in objects of 2 to 40 members");
+}
+
+
+/*
+ * Where values live: nodes in the document until it is full, then in one
+ * allocation; strings in the input unless they hold escapes.
+ */
+void
+test_json_storage(void)
+{
+    int             all;
+    size_t          n, i, len, k;
+    char           *buf;
+    tg_json_t      *v, *e, *m;
+    tg_json_doc_t   doc;
+    const char     *s;
+
+    s = "[\"plain\", \"esc\\n\", \"caf\xc3\xa9\", \"\\u0041b\", \"\"]";
+    v = tg_json_parse(&doc, s, strlen(s), 0);
+    ok(v != NULL && v->count == 5, "json storage: five strings");
+    e = tg_json_first(v);
+    ok(e->str == s + 2 && e->len == 5, "json storage: plain, in the input");
+    e = tg_json_next(e);
+    ok(e->len == 4 && memcmp(e->str, "esc\n", 5) == 0
+       && (e->str < s || e->str > s + strlen(s)),
+       "json storage: an escape, decoded apart and NUL-terminated");
+    e = tg_json_next(e);
+    ok(e->len == 5 && memcmp(e->str, "caf\xc3\xa9", 5) == 0
+       && e->str > s && e->str < s + strlen(s),
+       "json storage: UTF-8 without escapes, in the input");
+    e = tg_json_next(e);
+    ok(e->len == 2 && memcmp(e->str, "Ab", 3) == 0,
+       "json storage: a \\u escape first");
+    e = tg_json_next(e);
+    ok(e->len == 0, "json storage: an empty string");
+    ok(doc.nodes == doc.small, "json storage: a small document allocates"
+       " no nodes");
+    tg_json_free(&doc);
+
+    s = "{\"a\\u0062\": 1, \"ab\": 2}";
+    v = tg_json_parse(&doc, s, strlen(s), TG_JSON_REJECT_DUPLICATES);
+    ok(v == NULL && strcmp(doc.error, "duplicate object key") == 0,
+       "json storage: an escaped key and a plain one are the same key");
+    tg_json_free(&doc);
+
+    /* strcmp()'s reading of a decoded NUL, kept for the fields compared */
+    s = "[\"tool\\u0000x\", \"toolx\", \"too\", \"tool\"]";
+    v = tg_json_parse(&doc, s, strlen(s), TG_JSON_ALLOW_NUL);
+    e = tg_json_first(v);
+    ok(tg_json_string_is(e, "tool"), "json storage: \"tool\\u0000x\" reads"
+       " as \"tool\"");
+    e = tg_json_next(e);
+    ok(!tg_json_string_is(e, "tool"), "json storage: \"toolx\" is not");
+    e = tg_json_next(e);
+    ok(!tg_json_string_is(e, "tool"), "json storage: \"too\" is not");
+    e = tg_json_next(e);
+    ok(tg_json_string_is(e, "tool"), "json storage: \"tool\" is");
+    ok(!tg_json_string_is(v, "tool"), "json storage: an array is not");
+    tg_json_free(&doc);
+
+    /* around the end of small: every value there, read back in order */
+    buf = malloc(16 * 400 + 16);
+    all = 1;
+
+    for (n = TG_JSON_SMALL - 4; n <= TG_JSON_SMALL + 4 || n == 300;
+         n = (n == TG_JSON_SMALL + 4) ? 300 : n + 1)
+    {
+        for (k = 0; k < 2; k++) {
+            /* k 0: dense (short input, the hint below the need) */
+            len = 0;
+            buf[len++] = '[';
+
+            for (i = 0; i + 1 < n; i++) {
+                len += sprintf(buf + len, k ? "{\"k\": \"v%zu\"}," : "\"%zu\",",
+                               i);
+            }
+
+            buf[len - 1] = ']';
+            buf[len] = '\0';
+
+            v = tg_json_parse(&doc, buf, len, 0);
+            if (v == NULL || v->count != n - 1) {
+                all = 0;
+                tg_json_free(&doc);
+                continue;
+            }
+
+            i = 0;
+
+            tg_json_foreach(v, e) {
+                m = k ? tg_json_get(e, "k") : e;
+
+                if (!tg_json_is_string(m)
+                    || (size_t) atoi(m->str + k) != i)
+                {
+                    all = 0;
+                }
+
+                i++;
+            }
+
+            if (i != n - 1 || doc.n != (k ? 2 * n - 1 : n)
+                || (doc.n <= TG_JSON_SMALL) != (doc.nodes == doc.small))
+            {
+                all = 0;
+            }
+
+            tg_json_free(&doc);
+        }
+    }
+
+    ok(all, "json storage: documents around the end of small read back");
+
+    /* the same document parsed again after a free */
+    s = "{\"a\": [1, \"x\\ty\"]}";
+    for (i = 0, all = 1; i < 3; i++) {
+        v = tg_json_parse(&doc, s, strlen(s), 0);
+        e = tg_json_get(v, "a");
+        m = e ? tg_json_next(tg_json_first(e)) : NULL;
+        all = all && m != NULL && m->len == 3 && memcmp(m->str, "x\ty", 3) == 0;
+        tg_json_free(&doc);
+    }
+
+    ok(all, "json storage: a document reused");
+    free(buf);
 }
