@@ -40,6 +40,7 @@ typedef enum {
 
 typedef struct {
     const char     *name;
+    size_t          len;        /* of name, at compile time */
     unsigned        vendors;
     tg_path_e       path;
     tg_provider_e   provider;
@@ -48,89 +49,95 @@ typedef struct {
 } tg_endpoint_surface_t;
 
 
+#define tg_name(s)  s, sizeof(s) - 1
+
+
 /*
  * Matched on the path's tail.  Token counting is free, its body read in
  * the dialect named here so that the policy sees its prompt.
  */
 static const tg_endpoint_surface_t  tg_endpoint_suffixes[] = {
-    { "/v1/chat/completions", TG_V_OPENAI | TG_V_ANTHROPIC, TG_PATH_METERED,
+    { tg_name("/v1/chat/completions"),
+      TG_V_OPENAI | TG_V_ANTHROPIC, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
-    { "/v1/completions", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/v1/completions"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_COMPLETIONS, 0 },
-    { "/v1/responses", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/v1/responses"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
     /* compaction (Codex, long sessions): a Responses request, billed */
-    { "/v1/responses/compact", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/v1/responses/compact"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
-    { "/v1/embeddings", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/v1/embeddings"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS, 0 },
-    { "/v1/messages", TG_V_ANTHROPIC, TG_PATH_METERED,
+    { tg_name("/v1/messages"), TG_V_ANTHROPIC, TG_PATH_METERED,
       TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 0 },
 
     /* the OpenAI-compatible endpoints of Gemini and Vertex AI */
-    { "/v1beta/openai/chat/completions", TG_V_GEMINI, TG_PATH_METERED,
+    { tg_name("/v1beta/openai/chat/completions"), TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
-    { "/v1beta/openai/embeddings", TG_V_GEMINI, TG_PATH_METERED,
+    { tg_name("/v1beta/openai/embeddings"), TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS, 0 },
-    { "/endpoints/openapi/chat/completions", TG_V_GEMINI, TG_PATH_METERED,
+    { tg_name("/endpoints/openapi/chat/completions"),
+      TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
 
     /* token counting */
-    { "/v1/messages/count_tokens", TG_V_ANTHROPIC, TG_PATH_FREE_POST,
+    { tg_name("/v1/messages/count_tokens"), TG_V_ANTHROPIC, TG_PATH_FREE_POST,
       TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 0 },
-    { "/v1/responses/input_tokens", TG_V_OPENAI, TG_PATH_FREE_POST,
+    { tg_name("/v1/responses/input_tokens"), TG_V_OPENAI, TG_PATH_FREE_POST,
       TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
 
-    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
+    { NULL, 0, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
 };
 
 
 /* Azure OpenAI: ".../openai/deployments/{deployment}" + one of these */
 static const tg_endpoint_surface_t  tg_endpoint_azure[] = {
-    { "/chat/completions", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/chat/completions"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_CHAT, 0 },
-    { "/completions", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/completions"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_COMPLETIONS, 0 },
-    { "/embeddings", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/embeddings"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_EMBEDDINGS, 0 },
-    { "/responses", TG_V_OPENAI, TG_PATH_METERED,
+    { tg_name("/responses"), TG_V_OPENAI, TG_PATH_METERED,
       TG_PROVIDER_OPENAI, TG_API_RESPONSES, 0 },
-    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
+    { NULL, 0, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
 };
 
 
 /* ".../models/{model}:ACTION" (Gemini, Vertex AI) */
 static const tg_endpoint_surface_t  tg_endpoint_actions[] = {
-    { "generateContent", TG_V_GEMINI, TG_PATH_METERED,
+    { tg_name("generateContent"), TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
-    { "streamGenerateContent", TG_V_GEMINI, TG_PATH_METERED,
+    { tg_name("streamGenerateContent"), TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_GEMINI, TG_API_GENERATE, 1 },
-    { "countTokens", TG_V_GEMINI, TG_PATH_FREE_POST,
+    { tg_name("countTokens"), TG_V_GEMINI, TG_PATH_FREE_POST,
       TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
-    { "computeTokens", TG_V_GEMINI, TG_PATH_FREE_POST,
+    { tg_name("computeTokens"), TG_V_GEMINI, TG_PATH_FREE_POST,
       TG_PROVIDER_GEMINI, TG_API_GENERATE, 0 },
 
     /* Vertex AI Anthropic: ".../publishers/anthropic/models/{model}:" */
-    { "rawPredict", TG_V_ANTHROPIC | TG_V_GEMINI, TG_PATH_METERED,
+    { tg_name("rawPredict"), TG_V_ANTHROPIC | TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 0 },
-    { "streamRawPredict", TG_V_ANTHROPIC | TG_V_GEMINI, TG_PATH_METERED,
+    { tg_name("streamRawPredict"),
+      TG_V_ANTHROPIC | TG_V_GEMINI, TG_PATH_METERED,
       TG_PROVIDER_ANTHROPIC, TG_API_MESSAGES, 1 },
 
-    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
+    { NULL, 0, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
 };
 
 
 /* model listings: GET LISTING or LISTING/{id}, at the first version */
 static const tg_endpoint_surface_t  tg_endpoint_listings[] = {
-    { "/v1/models", TG_V_ALL, TG_PATH_FREE_GET,
+    { tg_name("/v1/models"), TG_V_ALL, TG_PATH_FREE_GET,
       TG_PROVIDER_OPENAI, TG_API_NONE, 0 },
-    { "/v1beta/models", TG_V_GEMINI, TG_PATH_FREE_GET,
+    { tg_name("/v1beta/models"), TG_V_GEMINI, TG_PATH_FREE_GET,
       TG_PROVIDER_GEMINI, TG_API_NONE, 0 },
-    { "/v1beta/openai/models", TG_V_GEMINI, TG_PATH_FREE_GET,
+    { tg_name("/v1beta/openai/models"), TG_V_GEMINI, TG_PATH_FREE_GET,
       TG_PROVIDER_OPENAI, TG_API_NONE, 0 },
-    { "/openai/models", TG_V_OPENAI, TG_PATH_FREE_GET,
+    { tg_name("/openai/models"), TG_V_OPENAI, TG_PATH_FREE_GET,
       TG_PROVIDER_OPENAI, TG_API_NONE, 0 },
-    { NULL, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
+    { NULL, 0, 0, TG_PATH_OTHER, TG_PROVIDER_AUTO, TG_API_NONE, 0 }
 };
 
 
@@ -142,13 +149,10 @@ tg_eq(const char *a, const char *b, size_t n, int fold)
 
 
 static int
-tg_ends_with(const char *s, size_t len, const char *suffix, int fold)
+tg_ends_with(const char *p, size_t len, const tg_endpoint_surface_t *s,
+    int fold)
 {
-    size_t  n;
-
-    n = strlen(suffix);
-
-    return len >= n && tg_eq(s + len - n, suffix, n, fold);
+    return len >= s->len && tg_eq(p + len - s->len, s->name, s->len, fold);
 }
 
 
@@ -169,11 +173,18 @@ tg_found(tg_endpoint_t *ep, const tg_endpoint_surface_t *s)
 }
 
 
-/* what the provider could read otherwise than we do, or NULL */
+/*
+ * What the provider could read otherwise than we do, or NULL.  *cased:
+ * the path has an upper-case letter or a ":" (only then can a match with
+ * case folded differ from the exact one: every name compared is lower
+ * case, but the actions after a ":").
+ */
 static const char *
-tg_endpoint_ambiguous(const char *p, size_t len)
+tg_endpoint_ambiguous(const char *p, size_t len, int *cased)
 {
     size_t  i, seg;
+
+    *cased = 0;
 
     if (len == 0 || p[0] != '/') {
         return "path does not start with \"/\"";
@@ -201,6 +212,10 @@ tg_endpoint_ambiguous(const char *p, size_t len)
 
         if ((unsigned char) p[i] <= ' ' || (unsigned char) p[i] > '~') {
             return "path has a space, a control or a non-ASCII byte";
+        }
+
+        if ((p[i] >= 'A' && p[i] <= 'Z') || p[i] == ':') {
+            *cased = 1;
         }
 
         switch (p[i]) {
@@ -289,7 +304,7 @@ tg_endpoint_listing(const char *p, size_t len, tg_provider_e forced,
     }
 
     for (s = tg_endpoint_listings; s->name; s++) {
-        n = strlen(s->name);
+        n = s->len;
 
         if (!tg_allowed(s, forced) || len < n || !tg_eq(p, s->name, n, fold))
         {
@@ -353,7 +368,7 @@ tg_endpoint_action(const char *p, size_t len, tg_provider_e forced,
 
     for (s = tg_endpoint_actions; s->name; s++) {
         if (!tg_allowed(s, forced)
-            || strlen(s->name) != len - colon - 1
+            || s->len != len - colon - 1
             || !tg_eq(p + colon + 1, s->name, len - colon - 1, fold))
         {
             continue;
@@ -404,11 +419,11 @@ tg_endpoint_deployment(const char *p, size_t len, tg_provider_e forced,
     const tg_endpoint_surface_t  *s;
 
     for (s = tg_endpoint_azure; s->name; s++) {
-        if (!tg_allowed(s, forced) || !tg_ends_with(p, len, s->name, fold)) {
+        if (!tg_allowed(s, forced) || !tg_ends_with(p, len, s, fold)) {
             continue;
         }
 
-        end = len - strlen(s->name);
+        end = len - s->len;
         start = end;
 
         while (start > 0 && p[start - 1] != '/') {
@@ -454,7 +469,7 @@ tg_endpoint_path(const char *p, size_t len, tg_provider_e forced, int fold,
     }
 
     for (s = tg_endpoint_suffixes; s->name; s++) {
-        if (tg_allowed(s, forced) && tg_ends_with(p, len, s->name, fold)) {
+        if (tg_allowed(s, forced) && tg_ends_with(p, len, s, fold)) {
             tg_found(ep, s);
             /* Vertex AI's OpenAI-compatible endpoint */
             ep->vertex = (strncmp(s->name, "/endpoints/", 11) == 0);
@@ -477,6 +492,11 @@ tg_endpoint_shape(const char *p, size_t len, tg_provider_e forced)
     }
 
     for (i = 0; i < len; i++) {
+        /* every name starts with "/" */
+        if (p[i] != '/') {
+            continue;
+        }
+
         if (len - i >= sizeof("/publishers/anthropic/") - 1
             && memcmp(p + i, "/publishers/anthropic/",
                       sizeof("/publishers/anthropic/") - 1) == 0)
@@ -509,6 +529,15 @@ tg_endpoint_kind_e
 tg_endpoint_classify(const char *uri, size_t len, tg_method_e method,
     tg_provider_e forced, tg_endpoint_t *ep)
 {
+    return tg_endpoint_classify_folding(uri, len, method, forced, ep, 0);
+}
+
+
+tg_endpoint_kind_e
+tg_endpoint_classify_folding(const char *uri, size_t len, tg_method_e method,
+    tg_provider_e forced, tg_endpoint_t *ep, int always)
+{
+    int            cased;
     tg_path_e      path, folded;
     tg_provider_e  shape;
     tg_endpoint_t  f;
@@ -518,7 +547,7 @@ tg_endpoint_classify(const char *uri, size_t len, tg_method_e method,
     shape = tg_endpoint_shape(uri, len, forced);
     ep->provider = shape;
 
-    ep->why = tg_endpoint_ambiguous(uri, len);
+    ep->why = tg_endpoint_ambiguous(uri, len, &cased);
 
     if (ep->why != NULL) {
         ep->kind = TG_ENDPOINT_AMBIGUOUS;
@@ -530,10 +559,18 @@ tg_endpoint_classify(const char *uri, size_t len, tg_method_e method,
         len--;
     }
 
-    memset(&f, 0, sizeof(tg_endpoint_t));
-
     path = tg_endpoint_path(uri, len, forced, 0, ep);
-    folded = tg_endpoint_path(uri, len, forced, 1, &f);
+
+    /* a path of lower case and no ":" reads the same with case folded */
+    if (cased || always) {
+        memset(&f, 0, sizeof(tg_endpoint_t));
+        folded = tg_endpoint_path(uri, len, forced, 1, &f);
+
+    } else {
+        folded = path;
+        f.api = ep->api;
+        f.provider = ep->provider;
+    }
 
     if (folded != path || f.api != ep->api) {
         memset(ep, 0, sizeof(tg_endpoint_t));

@@ -77,6 +77,13 @@ tg_endpoint_kind_e tg_endpoint_classify(const char *uri, size_t len,
     tg_method_e method, tg_provider_e forced, tg_endpoint_t *ep);
 
 /*
+ * The same; "always" reads the path with case folded even when it cannot
+ * matter (no upper-case letter, no ":"), as the tests compare.
+ */
+tg_endpoint_kind_e tg_endpoint_classify_folding(const char *uri, size_t len,
+    tg_method_e method, tg_provider_e forced, tg_endpoint_t *ep, int always);
+
+/*
  * On a surface Google serves, what in a query string (no "?") would make
  * the provider answer otherwise than this gateway reads it (a partial
  * response without usage, protobuf, JSONP), or NULL.

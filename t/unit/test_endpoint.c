@@ -223,6 +223,66 @@ test_endpoint_classify(void)
 }
 
 
+static int
+same_endpoint(const tg_endpoint_t *a, const tg_endpoint_t *b)
+{
+    return a->kind == b->kind && a->provider == b->provider
+           && a->api == b->api && a->stream == b->stream
+           && a->google == b->google && a->azure == b->azure
+           && a->vertex == b->vertex && a->model_off == b->model_off
+           && a->model_len == b->model_len && a->why == b->why;
+}
+
+
+/*
+ * The folded reading is skipped for a path of lower case without ":": the
+ * same answers as reading it always, on every case's path, lower-cased,
+ * and every prefix of both, under every provider and method
+ */
+static void
+test_endpoint_folding(void)
+{
+    int                     all, v, f, m;
+    size_t                  len, n, i, count;
+    char                    buf[256];
+    tg_endpoint_t           a, b;
+    const tg_class_case_t  *c;
+
+    all = 1;
+    count = 0;
+
+    for (c = tg_class_cases; c->uri; c++) {
+        len = strlen(c->uri);
+
+        if (len >= sizeof(buf)) {
+            continue;
+        }
+
+        for (v = 0; v < 2; v++) {
+            for (i = 0; i < len; i++) {
+                buf[i] = (v && c->uri[i] >= 'A' && c->uri[i] <= 'Z')
+                         ? c->uri[i] | 0x20 : c->uri[i];
+            }
+
+            for (n = 0; n <= len; n++) {
+                for (f = TG_PROVIDER_AUTO; f <= TG_PROVIDER_GEMINI; f++) {
+                    for (m = TG_METHOD_GET; m <= TG_METHOD_OTHER; m++) {
+                        tg_endpoint_classify(buf, n, m, f, &a);
+                        tg_endpoint_classify_folding(buf, n, m, f, &b, 1);
+
+                        all = all && same_endpoint(&a, &b);
+                        count++;
+                    }
+                }
+            }
+        }
+    }
+
+    ok(all && count > 10000, "classify: the folded reading skipped only"
+       " where it cannot matter (%zu paths)", count);
+}
+
+
 /* where the URI names the model, the body cannot name another */
 static void
 test_endpoint_uri_model(void)
@@ -418,6 +478,7 @@ test_endpoint(void)
     ok(detect("", 0).api == TG_API_NONE, "endpoint: empty uri");
 
     test_endpoint_classify();
+    test_endpoint_folding();
     test_endpoint_uri_model();
     test_endpoint_google_query();
     test_endpoint_genai();
