@@ -71,6 +71,43 @@ my $mid = $t->hash("tg:{u:bob}:$month");
 cmp_ok($mid->{reserved_usd} // 0, '>', 0, 'a held slice counts as reserved');
 ok($t->wait_settled("tg:{u:bob}:$month"), 'and is given back');
 
+# a slice whose record names other periods (the day rolled over since it
+# was granted) is moved out of them whole, not by its difference
+{
+    chat('eve');
+    my ($id) = @{ $t->redis('SMEMBERS', 'tg:{u:eve}:leases') };
+    my $rec = $t->redis('HGET', 'tg:{u:eve}:resv', $id);
+    my ($mk, $dk, $usd, $tok, $req) = $rec =~ /^(.*?)\|(.*?)\|(\d+)\|(\d+)\|0\|(\d+)$/;
+    ok($mk && $usd > 0, 'eve holds a slice in the day\'s key') or diag $rec;
+    my $old = 'tg:{u:eve}:2000-01-01';
+    $t->redis('HINCRBY', $dk, 'reserved_usd', -$usd);
+    $t->redis('HINCRBY', $dk, 'reserved_tokens', -$tok);
+    $t->redis('HINCRBY', $dk, 'reserved_requests', -$req);
+    $t->redis('HSET', $old, 'reserved_usd', $usd, 'reserved_tokens', $tok,
+              'reserved_requests', $req);
+    $t->redis('HSET', 'tg:{u:eve}:resv', $id, "$mk|$old|$usd|$tok|0|$req");
+    my $calls = evalsha();
+    # its worst case does not fit the slice: a lease call with a need
+    my $r = $t->post('/v1/chat/completions',
+                     { model => 'gpt-4o-mini', max_tokens => 16000,
+                       messages => [{ role => 'user', content => 'hi' }] },
+                     { 'X-User' => 'eve', 'X-Team' => 'eng',
+                       'X-Stub-Usage' => '5,3' });
+    is($r->{status}, 200, 'eve again, a larger worst case');
+    ok(evalsha() > $calls, 'that made a lease call');
+    my $o = $t->hash($old);
+    is(join('/', map { $o->{$_} // 0 } qw(reserved_usd reserved_tokens
+                                              reserved_requests)),
+       '0/0/0', 'the old period holds none of the slice any more');
+    my $d = $t->hash($dk);
+    cmp_ok($d->{reserved_usd} // 0, '>', 0, 'the day holds the new slice');
+    ok($t->wait_settled("tg:{u:eve}:$month"), 'eve\'s slice given back');
+    $d = $t->hash($dk);
+    is(join('/', map { $d->{$_} // 0 } qw(reserved_usd reserved_tokens
+                                              reserved_requests requests)),
+       '0/0/0/2', 'the day: nothing reserved, 2 requests');
+}
+
 # a cap set by ops applies at the next call
 $t->redis('HSET', 'tg:{u:cyd}:limits', 'usd_month', 0);
 is(chat('cyd')->{status}, 429, 'an ops cap of 0 refuses');
