@@ -110,7 +110,7 @@ tg_int(tg_json_t *obj, const char *key, size_t len, int64_t *v)
 /*
  * The tokenCount of the first {"modality": M, "tokenCount": N} in a.
  * Strings are compared by length: a plain tree's are not NUL-terminated,
- * and a decoded one holds no NUL (tg_json_parse() without ALLOW_NUL).
+ * and a decoded one may hold a NUL (tg_usage_slot() allows it).
  */
 static int64_t
 tg_modality(tg_json_t *a, const char *modality, size_t len)
@@ -537,7 +537,8 @@ tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
         return tg_usage_apply(s->api, v, u);
     }
 
-    v = tg_json_parse(&doc, p, len, 0);
+    /* a "\u0000" in some string of it must not cost the counts */
+    v = tg_json_parse(&doc, p, len, TG_JSON_ALLOW_NUL);
     found = v != NULL && tg_usage_apply(s->api, v, u);
     tg_json_free(&doc);
 

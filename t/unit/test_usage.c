@@ -333,6 +333,12 @@ nested_usage(void)
 
     free(b);
 
+    /* a "\u0000" in a string of the usage object costs no count */
+    u = body(TG_API_GENERATE, "{\"usageMetadata\":{\"promptTokenCount\":7,"
+             "\"candidatesTokenCount\":5,\"note\":\"a\\u0000b\"}}", 1);
+    ok(u.has_input && u.input == 7 && u.has_output && u.output == 5,
+       "usage: read with a \\u0000 in one of its strings");
+
     /* a body cut short is never believed, whatever its tail holds */
     u = body(TG_API_CHAT, "{\"usage\":{\"prompt_tokens\":3,"
              "\"completion_tokens\":4},\"x\":{\"usage\":null},"
