@@ -238,7 +238,8 @@ ngx_http_tokenguard_endpoint_check(ngx_http_request_t *r,
             {
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                               "tokenguard: passed through by \"%V\" for"
-                              " user \"%V\"", &pt[i].name, &ctx->caller.user);
+                              " user \"%V\"", &pt[i].name,
+                              &ctx->caller.user_shown);
 
                 ctx->decision = ngx_http_tokenguard_passed;
                 ctx->state = NGX_HTTP_TOKENGUARD_DONE;

@@ -254,6 +254,12 @@ is($t->upstream->{uri}, '/v1/files', 'passthrough: GET files goes up');
 is($t->last_log->{decision}, 'passthrough', 'passthrough: the decision');
 like($t->error_log, qr/passed through by "files" for user "alice"/,
      'passthrough: the rule named in the log');
+# the name is the caller's, escaped as in every other log line: one with
+# a quote cannot end the quoted name and write its own text after it
+$t->get('/pt/v1/files', { 'X-User' => 'eve" forged="1' });
+like($t->error_log, qr/passed through by "files" for user "eve%22%20forged%3D%221"/,
+     'passthrough: the logged user name is escaped');
+unlike($t->error_log, qr/eve" forged/, 'passthrough: no raw quote logged');
 $t->get('/pt/v1/files/file-1', $u);
 is($t->upstream->{uri}, '/v1/files/file-1', 'passthrough: GET a file');
 refused('passthrough: methods default to GET',
@@ -307,7 +313,7 @@ is($r->{status}, 401, 'no identity: 401 before the endpoint');
 my $m = HTTP::Tiny->new->get($t->url('/metrics'))->{content};
 my ($pt) = $m =~ /^tokenguard_requests_total\{decision="passthrough"\} (\d+)/m;
 my ($de) = $m =~ /^tokenguard_requests_total\{decision="deny_endpoint"\} (\d+)/m;
-is($pt, 5, 'metrics: passthrough counted');
+is($pt, 6, 'metrics: passthrough counted');
 ok(defined $de && $de >= 49, "metrics: deny_endpoint counted ($de)");
 
 $t->stop;
