@@ -74,6 +74,7 @@ struct ngx_http_tokenguard_lease_s {
     ngx_queue_t                  queue;         /* every slice, for ticks */
     char                         scope;
     ngx_str_t                    name;
+    ngx_str_t                    shown;     /* name, %XX-escaped: logs */
     size_t                       prefix_len;
     int64_t                      caps[NGX_HTTP_TOKENGUARD_CAPS];
     ngx_msec_t                   ttl;
@@ -491,7 +492,8 @@ ngx_http_tokenguard_lease_new(char scope, ngx_str_t *name, ngx_str_t *key,
         return NULL;
     }
 
-    l->name.data = ngx_alloc(name->len, ngx_cycle->log);
+    /* the name and, after it, as log lines show it */
+    l->name.data = ngx_alloc(4 * name->len, ngx_cycle->log);
     if (l->name.data == NULL) {
         ngx_free(l);
         return NULL;
@@ -499,6 +501,9 @@ ngx_http_tokenguard_lease_new(char scope, ngx_str_t *name, ngx_str_t *key,
 
     ngx_memcpy(l->name.data, name->data, name->len);
     l->name.len = name->len;
+    l->shown.data = l->name.data + name->len;
+    l->shown.len = tg_key_escape((char *) name->data, name->len,
+                                 (char *) l->shown.data);
     l->scope = scope;
     ngx_memcpy(l->prefix, prefix, key->len);
     l->prefix_len = key->len;
@@ -879,7 +884,7 @@ ngx_http_tokenguard_lease_settle(ngx_http_tokenguard_ctx_t *ctx,
         {
             ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
                           "tokenguard: out of memory, a settle of \"%V\" is"
-                          " lost", &l->name);
+                          " lost", &l->shown);
         }
     }
 }
@@ -1156,7 +1161,7 @@ ngx_http_tokenguard_lease_carry(ngx_http_tokenguard_lease_t *l)
         ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
                       "tokenguard: out of memory, a budget lease call of"
                       " \"%V\" carries all of its fields at once",
-                      &l->name);
+                      &l->shown);
     }
 
     l->sent_batch[0] = '\0';
@@ -1296,7 +1301,7 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     if (op == NULL) {
         ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
                       "tokenguard: a budget lease call of \"%V\" is lost",
-                      &l->name);
+                      &l->shown);
         ngx_http_tokenguard_lease_lost(l);
         return;
     }
