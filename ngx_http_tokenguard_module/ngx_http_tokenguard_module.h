@@ -43,6 +43,10 @@ typedef struct {
     ngx_regex_t                *regex;
     ngx_str_t                   source;
     ngx_int_t                   captures;
+    /* PCRE2: its JIT code may run directly (learnt by a worker's first
+     * match: nginx JIT-compiles after the configuration is read) */
+    unsigned                    jit_known:1;
+    unsigned                    jit:1;
 } ngx_http_tokenguard_regex_t;
 
 
@@ -452,6 +456,7 @@ char *ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
 ngx_int_t ngx_http_tokenguard_match(ngx_http_request_t *r,
     ngx_http_tokenguard_regex_t *re, ngx_str_t *s, int *caps, int ncaps);
 void ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s);
+u_char *ngx_http_tokenguard_format_int(u_char *p, int64_t v);
 u_char *ngx_http_tokenguard_format_usd(u_char *p, int64_t micro);
 u_char *ngx_http_tokenguard_format_money(u_char *p, int64_t micro);
 

@@ -187,6 +187,34 @@ ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
 }
 
 
+#if (NGX_PCRE2)
+
+/*
+ * pcre2_jit_match() is pcre2_match() without its checks of the options
+ * and the subject: the JIT code of a pattern (pcre_jit on) runs directly,
+ * which saves about a third of a short match.  Not for a UTF pattern
+ * ((*UTF) in it): only pcre2_match() checks that the subject, which the
+ * client wrote, is valid UTF-8, and JIT code must not read one that is not.
+ */
+
+static ngx_uint_t
+ngx_http_tokenguard_jit_direct(ngx_regex_t *re)
+{
+    size_t    jit;
+    uint32_t  options;
+
+    if (pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit) != 0
+        || pcre2_pattern_info(re, PCRE2_INFO_ALLOPTIONS, &options) != 0)
+    {
+        return 0;
+    }
+
+    return jit != 0 && !(options & PCRE2_UTF);
+}
+
+#endif
+
+
 /*
  * Returns 1 on a match, 0 on none.  A regex that gives up (a limit hit by
  * a hostile input, memory) is logged, naming the regex and the subject's
@@ -228,9 +256,21 @@ ngx_http_tokenguard_match(ngx_http_request_t *r,
     pcre2_set_depth_limit(ngx_http_tokenguard_match_ctx,
                           ngx_min(limit, NGX_HTTP_TOKENGUARD_MATCH_DEPTH));
 
-    rc = pcre2_match(re->regex, s->data, s->len, 0, 0,
-                     ngx_http_tokenguard_match_data,
-                     ngx_http_tokenguard_match_ctx);
+    if (!re->jit_known) {
+        re->jit = ngx_http_tokenguard_jit_direct(re->regex);
+        re->jit_known = 1;
+    }
+
+    if (re->jit) {
+        rc = pcre2_jit_match(re->regex, s->data, s->len, 0, 0,
+                             ngx_http_tokenguard_match_data,
+                             ngx_http_tokenguard_match_ctx);
+
+    } else {
+        rc = pcre2_match(re->regex, s->data, s->len, 0, 0,
+                         ngx_http_tokenguard_match_data,
+                         ngx_http_tokenguard_match_ctx);
+    }
 
     if (rc == PCRE2_ERROR_NOMATCH) {
         return 0;
@@ -301,17 +341,62 @@ ngx_http_tokenguard_prompt(ngx_http_tokenguard_ctx_t *ctx, ngx_str_t *s)
 }
 
 
+/*
+ * A number in decimal, as ngx_sprintf("%L") writes it: the variables of
+ * the audit log and the headers write one or two per request, and
+ * ngx_sprintf() spends more reading its format than writing them.
+ */
+
+u_char *
+ngx_http_tokenguard_format_int(u_char *p, int64_t v)
+{
+    u_char    digits[NGX_INT64_LEN], *d;
+    uint64_t  u;
+
+    u = (uint64_t) v;
+
+    if (v < 0) {
+        *p++ = '-';
+        u = 0 - u;
+    }
+
+    d = digits + sizeof(digits);
+
+    do {
+        *--d = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, d, digits + sizeof(digits) - d);
+}
+
+
 /* micro-USD as dollars with 6 decimals: "12.345678" */
 
 u_char *
 ngx_http_tokenguard_format_usd(u_char *p, int64_t micro)
 {
+    ngx_uint_t  i;
+    uint64_t    u, frac;
+
+    u = (uint64_t) micro;
+
     if (micro < 0) {
         *p++ = '-';
-        micro = -micro;
+        u = 0 - u;
     }
 
-    return ngx_sprintf(p, "%L.%06L", micro / 1000000, micro % 1000000);
+    p = ngx_http_tokenguard_format_int(p, (int64_t) (u / 1000000));
+    *p++ = '.';
+
+    frac = u % 1000000;
+
+    for (i = 6; i-- > 0; /* void */ ) {
+        p[i] = (u_char) ('0' + frac % 10);
+        frac /= 10;
+    }
+
+    return p + 6;
 }
 
 

@@ -212,7 +212,7 @@ static ngx_int_t
 ngx_http_tokenguard_budget_pct_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                     *p;
+    u_char                     *p, *last;
     ngx_http_tokenguard_ctx_t  *ctx;
 
     ctx = ngx_http_tokenguard_get_ctx(r);
@@ -227,9 +227,9 @@ ngx_http_tokenguard_budget_pct_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return ngx_http_tokenguard_var(v, p, ngx_sprintf(p, "%d",
-                                                     ctx->budget.warn_pct)
-                                         - p);
+    last = ngx_http_tokenguard_format_int(p, ctx->budget.warn_pct);
+
+    return ngx_http_tokenguard_var(v, p, last - p);
 }
 
 
@@ -239,7 +239,7 @@ static ngx_int_t
 ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                     *p;
+    u_char                     *p, *last;
     ngx_http_tokenguard_ctx_t  *ctx;
 
     ctx = ngx_http_tokenguard_get_ctx(r);
@@ -254,11 +254,11 @@ ngx_http_tokenguard_prompt_tokens_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return ngx_http_tokenguard_var(v, p,
-               ngx_sprintf(p, "%L", ctx->settled && ctx->resp.usage_source.len
-                                    ? ctx->resp.usage.input
-                                    : ctx->in.rq.prompt_tokens)
-               - p);
+    last = ngx_http_tokenguard_format_int(p,
+               ctx->settled && ctx->resp.usage_source.len
+               ? ctx->resp.usage.input : ctx->in.rq.prompt_tokens);
+
+    return ngx_http_tokenguard_var(v, p, last - p);
 }
 
 
@@ -294,13 +294,13 @@ ngx_http_tokenguard_settled_variable(ngx_http_request_t *r,
         last = ngx_http_tokenguard_format_usd(p, ctx->resp.cost_usd);
         break;
     case 2:
-        last = ngx_sprintf(p, "%L", u->cached);
+        last = ngx_http_tokenguard_format_int(p, u->cached);
         break;
     case 3:
-        last = ngx_sprintf(p, "%L", u->cache_write);
+        last = ngx_http_tokenguard_format_int(p, u->cache_write);
         break;
     default:
-        last = ngx_sprintf(p, "%L", u->output);
+        last = ngx_http_tokenguard_format_int(p, u->output);
         break;
     }
 
@@ -341,7 +341,7 @@ static ngx_int_t
 ngx_http_tokenguard_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                     *p;
+    u_char                     *p, *last;
     ngx_http_tokenguard_ctx_t  *ctx;
 
     ctx = ngx_http_tokenguard_get_ctx(r);
@@ -363,9 +363,9 @@ ngx_http_tokenguard_request_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return ngx_http_tokenguard_var(v, p,
-                                   ngx_sprintf(p, "%L", ctx->in.rq.max_output)
-                                   - p);
+    last = ngx_http_tokenguard_format_int(p, ctx->in.rq.max_output);
+
+    return ngx_http_tokenguard_var(v, p, last - p);
 }
 
 

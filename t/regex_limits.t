@@ -28,6 +28,12 @@ my $conf = q{
         tokenguard_deny_prompt "(?s)BEGIN.*PRIVATE KEY" name=key;
         proxy_pass http://stub/;
     }
+    location /utf/ {
+        tokenguard on;
+        tokenguard_user $http_x_user;
+        tokenguard_deny_prompt "(*UTF)caf.(?= hi)" name=utf;
+        proxy_pass http://stub/;
+    }
     location /high/ {
         tokenguard on;
         tokenguard_user $http_x_user;
@@ -128,6 +134,14 @@ for my $jit ($ENV{TG_VALGRIND} ? (0) : (1, 0)) {
     $r = $t->post('/low/v1/chat/completions', chat('BEGIN PRIVATE KEY'), \%u);
     like($r->{json}{error}{message}, qr/refused by the policy rule "key"/,
          "$mode: low limit: a short match still denies");
+
+    # a (*UTF) rule reads characters, not bytes (so it goes through
+    # pcre2_match(), which checks the subject, not straight to JIT code);
+    # every subject is UTF-8 by then: request text is checked or made so
+    $r = $t->post('/utf/v1/chat/completions', chat("caf\xc3\xa9 hi"), \%u);
+    is($r->{status}, 403, "$mode: a (*UTF) rule: its '.' is one character");
+    like($r->{json}{error}{message}, qr/refused by the policy rule "utf"/,
+         "$mode: by the rule");
 
     $t->stop;
 }
