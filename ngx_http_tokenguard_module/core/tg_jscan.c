@@ -38,6 +38,9 @@ enum {
 #define tg_js_array(js, d)                                                   \
     ((js)->arrays[(d) / 8] & (1 << ((d) % 8)))
 
+/* a kept value's first buffer: malloc() keeps blocks this small at hand */
+#define TG_JSCAN_FIRST  512
+
 
 /* slot i's path split into its keys, and the masks that know them */
 static void
@@ -125,6 +128,7 @@ tg_jscan_free(tg_jscan_t *js)
     for (i = 0; i < js->nslots; i++) {
         free(js->slot[i].buf);
         js->slot[i].buf = NULL;
+        js->slot[i].size = 0;
     }
 }
 
@@ -228,7 +232,8 @@ tg_jscan_span(const char *p, size_t len)
 static void
 tg_jscan_keep(tg_jscan_t *js, const char *end)
 {
-    size_t            n;
+    char             *buf;
+    size_t            n, size;
     tg_jscan_slot_t  *s;
 
     s = js->cap;
@@ -239,17 +244,33 @@ tg_jscan_keep(tg_jscan_t *js, const char *end)
         return;
     }
 
-    if (s->buf == NULL) {
-        s->buf = malloc(s->max);
-        if (s->buf == NULL) {
-            js->cap_over = 1;
-            return;
-        }
-    }
-
     if (n > s->max - s->len) {
         js->cap_over = 1;
         return;
+    }
+
+    if (n > s->size - s->len) {
+        /*
+         * Grown from a size malloc() serves from its per-thread cache: a
+         * usage object is a few hundred bytes, and a buffer of the bound
+         * (8 KB) is carved from the heap and given back on every request
+         */
+        size = s->size ? s->size : TG_JSCAN_FIRST;
+
+        while (size < s->len + n) {
+            size *= 2;
+        }
+
+        size = size < s->max ? size : s->max;
+
+        buf = realloc(s->buf, size);
+        if (buf == NULL) {
+            js->cap_over = 1;
+            return;
+        }
+
+        s->buf = buf;
+        s->size = size;
     }
 
     memcpy(s->buf + s->len, js->cap_from - n, n);

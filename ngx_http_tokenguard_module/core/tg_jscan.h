@@ -28,7 +28,8 @@ typedef struct {
     uint8_t      key_off[TG_JSCAN_DEPTH];   /* its keys in path */
     uint8_t      key_len[TG_JSCAN_DEPTH];
     size_t       max;               /* bytes kept; 0: only "seen" */
-    char        *buf;               /* malloc()ed on first use */
+    char        *buf;               /* malloc()ed on first use, grown */
+    size_t       size;              /* of buf, at most max */
     size_t       len;
     unsigned     seen:1;            /* a value was at this path */
     unsigned     whole:1;           /* the last one was kept whole */

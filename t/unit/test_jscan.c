@@ -101,6 +101,69 @@ scan_str(const char *doc, size_t n, char *out, size_t size)
 }
 
 
+/*
+ * A kept value's buffer starts small and grows: values of every size up
+ * to the bound are kept byte for byte, in pieces of any size, and again
+ * after a reset (which keeps the grown buffer)
+ */
+static void
+jscan_grow(void)
+{
+    int          same;
+    char        *doc;
+    size_t       i, n, len, vlen, sizes[] = { 3, 511, 512, 513, 1500, 4096,
+                                              5000 };
+    const char  *v;
+    tg_jscan_t   js;
+
+    static const char *const  grow_paths[] = { "usage", NULL };
+    static const size_t       grow_max[] = { 5000 };
+
+    doc = malloc(6000);
+    same = doc != NULL;
+
+    tg_jscan_init(&js, grow_paths, grow_max);
+
+    for (i = 0; same && i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (n = 1; n <= 4096; n *= 8) {
+            /* "usage":"xxx...", its value sizes[i] bytes with the quotes */
+            len = snprintf(doc, 6000, "{\"usage\":\"%0*d\"}",
+                           (int) sizes[i] - 2, 0);
+            tg_jscan_reset(&js);
+            tg_jscan_feed(&js, doc, 1);
+
+            for (vlen = 1; vlen < len; vlen += n) {
+                tg_jscan_feed(&js, doc + vlen,
+                              len - vlen < n ? len - vlen : n);
+            }
+
+            v = tg_jscan_value(&js, 0, &vlen);
+
+            if (v == NULL || vlen != sizes[i]
+                || memcmp(v, doc + 9, vlen) != 0 || !js.done || js.bad)
+            {
+                printf("# %zu bytes in pieces of %zu: %s\n", sizes[i], n,
+                       v ? "differs" : "not kept");
+                same = 0;
+            }
+        }
+    }
+
+    ok(same, "jscan: values up to the bound kept whole as the buffer grows,"
+       " fed in pieces, after resets");
+
+    len = snprintf(doc, 6000, "{\"usage\":\"%0*d\"}", 5001 - 2, 0);
+    tg_jscan_reset(&js);
+    tg_jscan_feed(&js, doc, len);
+    ok(tg_jscan_value(&js, 0, &vlen) == NULL && js.slot[0].seen
+       && js.slot[0].size <= 5000,
+       "jscan: one byte over the bound: seen, not kept, no buffer over it");
+
+    tg_jscan_free(&js);
+    free(doc);
+}
+
+
 static void
 jscan_split(void)
 {
@@ -218,5 +281,6 @@ test_jscan(void)
 {
     jscan_span();
     jscan_split();
+    jscan_grow();
     jscan_text_is_not_usage();
 }
