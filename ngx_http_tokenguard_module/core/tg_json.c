@@ -146,9 +146,14 @@ tg_fail(tg_parser_t *p, const char *what)
 }
 
 
-static void
+static inline void
 tg_ws(tg_parser_t *p)
 {
+    /* most tokens follow one another with none */
+    if (p->i < p->len && (unsigned char) p->s[p->i] > ' ') {
+        return;
+    }
+
     while (p->i < p->len
            && (p->s[p->i] == ' ' || p->s[p->i] == '\n' || p->s[p->i] == '\r'
                || p->s[p->i] == '\t'))
@@ -158,8 +163,9 @@ tg_ws(tg_parser_t *p)
 }
 
 
+/* room for one node more: the bound, or the move out of small */
 static int
-tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
+tg_grow(tg_parser_t *p)
 {
     size_t          n;
     tg_json_t      *nodes;
@@ -169,35 +175,45 @@ tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
         return tg_fail(p, "too many values for the size of the input");
     }
 
-    if (doc->n == doc->nalloc) {
-        n = 2 * doc->nalloc;
+    n = 2 * doc->nalloc;
 
-        if (doc->nodes == doc->small) {
-            /* out of the document: at once the room the input may need */
-            n = n > doc->hint ? n : doc->hint;
+    if (doc->nodes == doc->small) {
+        /* out of the document: at once the room the input may need */
+        n = n > doc->hint ? n : doc->hint;
 
-            nodes = malloc(n * sizeof(tg_json_t));
-            if (nodes != NULL) {
-                memcpy(nodes, doc->small, doc->n * sizeof(tg_json_t));
-            }
-
-        } else {
-            nodes = realloc(doc->nodes, n * sizeof(tg_json_t));
+        nodes = malloc(n * sizeof(tg_json_t));
+        if (nodes != NULL) {
+            memcpy(nodes, doc->small, doc->n * sizeof(tg_json_t));
         }
 
-        if (nodes == NULL) {
-            doc->nomem = 1;
-            return -1;
-        }
+    } else {
+        nodes = realloc(doc->nodes, n * sizeof(tg_json_t));
+    }
 
-        doc->nodes = nodes;
-        doc->nalloc = n;
+    if (nodes == NULL) {
+        doc->nomem = 1;
+        return -1;
+    }
+
+    doc->nodes = nodes;
+    doc->nalloc = n;
+
+    return 0;
+}
+
+
+/* inlined where values are read: one per value */
+static inline int
+tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
+{
+    tg_json_doc_t  *doc = p->doc;
+
+    if ((doc->n == doc->nalloc || doc->n >= doc->max) && tg_grow(p) != 0) {
+        return -1;
     }
 
     *node = doc->n++;
-    memset(&doc->nodes[*node], 0, sizeof(tg_json_t));
-    doc->nodes[*node].type = type;
-    doc->nodes[*node].str = p->s + p->i;
+    doc->nodes[*node] = (tg_json_t) { .str = p->s + p->i, .type = type };
 
     return 0;
 }
@@ -400,23 +416,43 @@ static int tg_string_decode(tg_parser_t *p, size_t start, const char **out,
     size_t *out_len);
 
 
+static int tg_string_rest(tg_parser_t *p, size_t start, const char **out,
+    size_t *out_len);
+
+
 /*
  * p->i at the opening quote: a string without escapes is left where it
- * is, checked only; the first escape sends it to the string space
+ * is, checked only; the first escape sends it to the string space.  The
+ * common case, one run of plain bytes, is inlined where strings are read.
  */
-static int
+static inline int
 tg_string(tg_parser_t *p, const char **out, size_t *out_len)
 {
-    size_t          k, start;
+    size_t  start;
+
+    start = ++p->i;
+    p->i += tg_plain_span(p->s + start, p->len - start);
+
+    if (p->i < p->len && p->s[p->i] == '"') {
+        *out = p->s + start;
+        *out_len = p->i++ - start;
+        return 0;
+    }
+
+    return tg_string_rest(p, start, out, out_len);
+}
+
+
+/* p->i at a byte that is not plain (or the end), start at the first */
+static int
+tg_string_rest(tg_parser_t *p, size_t start, const char **out,
+    size_t *out_len)
+{
+    size_t          k;
     const char     *s = p->s;
     unsigned char   b;
 
-    p->i++;
-    start = p->i;
-
     for ( ;; ) {
-        p->i += tg_plain_span(s + p->i, p->len - p->i);
-
         if (p->i >= p->len) {
             return tg_fail(p, "unterminated string");
         }
@@ -441,6 +477,7 @@ tg_string(tg_parser_t *p, const char **out, size_t *out_len)
             }
 
             p->i += k;
+            p->i += tg_plain_span(s + p->i, p->len - p->i);
             continue;
         }
 
@@ -562,8 +599,14 @@ tg_json_integer(const char *s, size_t n, double *out)
 }
 
 
+/*
+ * A number is checked here and read when it is asked for
+ * (tg_json_number()): strtod() runs only to see that one with a fraction
+ * or an exponent, or a longer integer, is in a double's range; an integer
+ * of 300 digits is (a double goes to 1.8e308)
+ */
 static int
-tg_number(tg_parser_t *p, double *out)
+tg_number(tg_parser_t *p)
 {
     char      buf[64], *copy, *end;
     size_t    start, n;
@@ -626,7 +669,7 @@ tg_number(tg_parser_t *p, double *out)
 
     n = p->i - start;
 
-    if (integer && tg_json_integer(p->s + start, n, out)) {
+    if (integer && n <= 300) {
         return 0;
     }
 
@@ -648,8 +691,6 @@ tg_number(tg_parser_t *p, double *out)
     if (isinf(v)) {
         return tg_fail(p, "number out of range");
     }
-
-    *out = v;
 
     return 0;
 }
@@ -762,7 +803,6 @@ tg_container(tg_parser_t *p, size_t depth, size_t node)
 {
     int          object;
     char         close;
-    double       num;
     size_t       child, last, n;
     size_t       key_len;
     const char  *key;
@@ -808,7 +848,7 @@ tg_container(tg_parser_t *p, size_t depth, size_t node)
             && (p->s[p->i] == '-' || (p->s[p->i] >= '0' && p->s[p->i] <= '9')))
         {
             /* checked and counted, no node: a 2-byte "0," costs nothing */
-            if (tg_number(p, &num) != 0) {
+            if (tg_number(p) != 0) {
                 return -1;
             }
 
@@ -863,11 +903,8 @@ static int
 tg_value(tg_parser_t *p, size_t depth, size_t *node)
 {
     int          rc;
-    double       num;
     size_t       len;
     const char  *str;
-
-    num = 0;
 
     if (depth > TG_JSON_MAX_DEPTH) {
         return tg_fail(p, "nested too deep");
@@ -919,7 +956,7 @@ tg_value(tg_parser_t *p, size_t depth, size_t *node)
         }
 
         /* the range is checked here, the value parsed again when read */
-        rc = tg_number(p, &num);
+        rc = tg_number(p);
         break;
     }
 
@@ -988,298 +1025,6 @@ tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len, int flags)
     }
 
     return &doc->nodes[root];
-}
-
-
-/*
- * The plain parser: tg_value() and tg_container() for the subset that
- * needs no decoding and no allocation.  Whatever it accepts the full
- * parser accepts as the same tree (t/fuzz/fuzz_json.c checks it), so
- * declining anything unusual costs only a second parse.
- */
-
-typedef struct {
-    tg_json_t       *nodes;
-    size_t           n;
-    size_t           max;
-    const char      *s;
-    size_t           len;
-    size_t           i;
-} tg_plain_t;
-
-
-static int tg_plain_value(tg_plain_t *p, size_t depth, size_t *node);
-
-
-static inline void
-tg_plain_ws(tg_plain_t *p)
-{
-    /* most tokens follow one another with none */
-    if (p->i < p->len && (unsigned char) p->s[p->i] > ' ') {
-        return;
-    }
-
-    while (p->i < p->len
-           && (p->s[p->i] == ' ' || p->s[p->i] == '\n' || p->s[p->i] == '\r'
-               || p->s[p->i] == '\t'))
-    {
-        p->i++;
-    }
-}
-
-
-/* p->i at the opening quote: the bytes up to the closing one, if plain */
-static int
-tg_plain_string(tg_plain_t *p, const char **out, size_t *out_len)
-{
-    size_t  start;
-
-    start = ++p->i;
-    p->i += tg_plain_span(p->s + start, p->len - start);
-
-    if (p->i >= p->len || p->s[p->i] != '"') {
-        /* an escape, a control or UTF-8 byte, or the end */
-        return -1;
-    }
-
-    *out = p->s + start;
-    *out_len = p->i++ - start;
-
-    return 0;
-}
-
-
-/* an integer of at most 15 digits, as tg_json_integer() reads exactly */
-static int
-tg_plain_number(tg_plain_t *p)
-{
-    char    c;
-    size_t  start;
-
-    start = p->i;
-
-    if (p->s[p->i] == '0') {
-        p->i++;
-
-    } else if (p->s[p->i] >= '1' && p->s[p->i] <= '9') {
-        while (p->i < p->len && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
-            p->i++;
-        }
-
-    } else {
-        /* '-', or no value */
-        return -1;
-    }
-
-    if (p->i - start > 15) {
-        return -1;
-    }
-
-    if (p->i < p->len) {
-        c = p->s[p->i];
-
-        /* "01" is refused, a fraction or an exponent read by strtod() */
-        if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E') {
-            return -1;
-        }
-    }
-
-    return 0;
-}
-
-
-static int
-tg_plain_literal(tg_plain_t *p, const char *word, size_t len)
-{
-    if (p->len - p->i < len || memcmp(p->s + p->i, word, len) != 0) {
-        return -1;
-    }
-
-    /* what follows is checked by the caller, as a delimiter or the end */
-    p->i += len;
-
-    return 0;
-}
-
-
-static int
-tg_plain_container(tg_plain_t *p, size_t depth, size_t node)
-{
-    int          object;
-    char         close;
-    size_t       child, last, n, key_len;
-    const char  *key;
-
-    object = p->s[p->i] == '{';
-    close = object ? '}' : ']';
-    p->i++;
-    last = 0;
-    n = 0;
-
-    tg_plain_ws(p);
-
-    if (p->i < p->len && p->s[p->i] == close) {
-        p->i++;
-        return 0;
-    }
-
-    for ( ;; ) {
-        key = NULL;
-        key_len = 0;
-
-        if (object) {
-            if (p->i >= p->len || p->s[p->i] != '"'
-                || tg_plain_string(p, &key, &key_len) != 0)
-            {
-                return -1;
-            }
-
-            tg_plain_ws(p);
-
-            if (p->i >= p->len || p->s[p->i] != ':') {
-                return -1;
-            }
-
-            p->i++;
-            tg_plain_ws(p);
-        }
-
-        if (tg_plain_value(p, depth + 1, &child) != 0) {
-            return -1;
-        }
-
-        p->nodes[child].key = key;
-        p->nodes[child].key_len = (uint32_t) key_len;
-
-        if (last == 0) {
-            p->nodes[node].child = 1;
-
-        } else {
-            p->nodes[last].next = (int32_t) (child - last);
-        }
-
-        last = child;
-        n++;
-
-        tg_plain_ws(p);
-
-        if (p->i < p->len && p->s[p->i] == ',') {
-            p->i++;
-            tg_plain_ws(p);
-            continue;
-        }
-
-        if (p->i < p->len && p->s[p->i] == close) {
-            p->i++;
-            break;
-        }
-
-        return -1;
-    }
-
-    p->nodes[node].count = (uint32_t) n;
-
-    return 0;
-}
-
-
-static int
-tg_plain_value(tg_plain_t *p, size_t depth, size_t *node)
-{
-    int          rc;
-    size_t       len;
-    tg_json_t   *v;
-    const char  *str;
-
-    if (depth > TG_JSON_PLAIN_DEPTH || p->i >= p->len || p->n >= p->max) {
-        return -1;
-    }
-
-    *node = p->n++;
-    v = &p->nodes[*node];
-    v->str = p->s + p->i;
-    v->key = NULL;
-    v->len = 0;
-    v->key_len = 0;
-    v->next = 0;
-    v->child = 0;
-    v->count = 0;
-
-    switch (p->s[p->i]) {
-
-    case '{':
-    case '[':
-        v->type = p->s[p->i] == '{' ? TG_JSON_OBJECT : TG_JSON_ARRAY;
-        rc = tg_plain_container(p, depth, *node);
-        break;
-
-    case '"':
-        v->type = TG_JSON_STRING;
-
-        if (tg_plain_string(p, &str, &len) != 0) {
-            return -1;
-        }
-
-        v->str = str;
-        v->len = (uint32_t) len;
-
-        return 0;
-
-    case 't':
-        v->type = TG_JSON_TRUE;
-        rc = tg_plain_literal(p, "true", 4);
-        break;
-
-    case 'f':
-        v->type = TG_JSON_FALSE;
-        rc = tg_plain_literal(p, "false", 5);
-        break;
-
-    case 'n':
-        v->type = TG_JSON_NULL;
-        rc = tg_plain_literal(p, "null", 4);
-        break;
-
-    default:
-        v->type = TG_JSON_NUMBER;
-        rc = tg_plain_number(p);
-        break;
-    }
-
-    if (rc == 0) {
-        v->len = (uint32_t) (p->s + p->i - v->str);
-    }
-
-    return rc;
-}
-
-
-tg_json_t *
-tg_json_parse_plain(tg_json_t *nodes, size_t max, const char *s, size_t len)
-{
-    size_t      root;
-    tg_plain_t  p;
-
-    if (len >= 0x0fffffff) {
-        return NULL;
-    }
-
-    p.nodes = nodes;
-    p.n = 0;
-    p.max = max;
-    p.s = s;
-    p.len = len;
-    p.i = 0;
-
-    tg_plain_ws(&p);
-
-    if (tg_plain_value(&p, 1, &root) != 0) {
-        return NULL;
-    }
-
-    tg_plain_ws(&p);
-
-    return p.i == len ? &nodes[root] : NULL;
 }
 
 

@@ -91,20 +91,6 @@ tg_json_t *tg_json_parse(tg_json_doc_t *doc, const char *s, size_t len,
     int flags);
 void tg_json_free(tg_json_doc_t *doc);
 
-/*
- * The same tree without allocation, into the caller's nodes[max], for
- * the plain case: NULL for anything else (an escape, a control or
- * non-ASCII byte in a string, a number with a sign, a fraction, an
- * exponent or over 15 digits, more than max nodes, nesting deeper than
- * TG_JSON_PLAIN_DEPTH, or what is no JSON), which tg_json_parse() (flags
- * 0) then reads.  Strings and keys are the input's bytes, not
- * NUL-terminated: their lengths say where they end.
- */
-#define TG_JSON_PLAIN_DEPTH        32
-
-tg_json_t *tg_json_parse_plain(tg_json_t *nodes, size_t max, const char *s,
-    size_t len);
-
 /* a number's value (parsed again from its text: few are ever read) */
 double tg_json_number(const tg_json_t *v);
 

@@ -48,10 +48,6 @@
 /* a response's model name as a JSON string, quotes included */
 #define TG_USAGE_MODEL_JSON  (TG_USAGE_MODEL + 1)
 
-/* nodes for a usage object read without allocation (Gemini's are ~30) */
-#define TG_USAGE_NODES  128
-
-
 /* lookups by a literal key: its length known when compiled */
 #define tg_get(obj, lit)  tg_json_getn(obj, lit, sizeof(lit) - 1)
 #define tg_int_at(obj, lit, v)  tg_int(obj, lit, sizeof(lit) - 1, v)
@@ -109,8 +105,8 @@ tg_int(tg_json_t *obj, const char *key, size_t len, int64_t *v)
 
 /*
  * The tokenCount of the first {"modality": M, "tokenCount": N} in a.
- * Strings are compared by length: a plain tree's are not NUL-terminated,
- * and a decoded one may hold a NUL (tg_usage_slot() allows it).
+ * Strings are compared by length: one without escapes is the input's bytes,
+ * not NUL-terminated, and a decoded one may hold a NUL (tg_usage_slot()).
  */
 static int64_t
 tg_modality(tg_json_t *a, const char *modality, size_t len)
@@ -513,9 +509,9 @@ tg_usage_text(tg_usage_scan_t *s, size_t i, const char *lit, size_t n)
 
 
 /*
- * The usage object kept at path i, applied.  Nearly every one is plain
- * JSON of a few dozen values, read into nodes on the stack; any other
- * (an escape, a fraction, a sign) is parsed in full, to the same tree.
+ * The usage object kept at path i, applied.  It is a few dozen values:
+ * the document's own nodes hold them, no allocation unless a string has
+ * an escape ("\u0000" too: it must not cost the counts).
  */
 static int
 tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
@@ -524,7 +520,6 @@ tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
     size_t         len;
     tg_json_t     *v;
     const char    *p;
-    tg_json_t      nodes[TG_USAGE_NODES];
     tg_json_doc_t  doc;
 
     p = tg_jscan_value(&s->js, i, &len);
@@ -532,12 +527,6 @@ tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)
         return 0;
     }
 
-    v = tg_json_parse_plain(nodes, TG_USAGE_NODES, p, len);
-    if (v != NULL) {
-        return tg_usage_apply(s->api, v, u);
-    }
-
-    /* a "\u0000" in some string of it must not cost the counts */
     v = tg_json_parse(&doc, p, len, TG_JSON_ALLOW_NUL);
     found = v != NULL && tg_usage_apply(s->api, v, u);
     tg_json_free(&doc);

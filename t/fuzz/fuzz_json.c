@@ -1,9 +1,7 @@
 /*
  * tg_json_parse() against jansson on the same bytes: both accept or both
  * refuse, and what both accept is the same tree (types, decoded strings,
- * numbers, keys in order).  What tg_json_parse_plain() accepts,
- * tg_json_parse() accepts as the same nodes.  Input: one byte of flags,
- * then the JSON.
+ * numbers, keys in order).  Input: one byte of flags, then the JSON.
  */
 
 #include <jansson.h>
@@ -102,49 +100,6 @@ fuzz_same(const tg_json_t *t, json_t *j)
 }
 
 
-/* a plain tree and a full one, node for node */
-static void
-fuzz_same_nodes(const tg_json_t *a, const tg_json_t *b)
-{
-    const tg_json_t  *x, *y;
-
-    fuzz_assert(a->type == b->type && a->len == b->len
-                && a->count == b->count && a->key_len == b->key_len
-                && a->child == b->child && a->next == b->next);
-    fuzz_assert(a->key_len == 0
-                || memcmp(a->key, b->key, a->key_len) == 0);
-    fuzz_assert(memcmp(a->str, b->str, a->len) == 0);
-
-    for (x = tg_json_first(a), y = tg_json_first(b);
-         x != NULL && y != NULL;
-         x = tg_json_next(x), y = tg_json_next(y))
-    {
-        fuzz_same_nodes(x, y);
-    }
-
-    fuzz_assert(x == NULL && y == NULL);
-}
-
-
-static void
-fuzz_plain(const char *s, size_t len)
-{
-    tg_json_t      *a, *b;
-    tg_json_t       nodes[256];
-    tg_json_doc_t   doc;
-
-    a = tg_json_parse_plain(nodes, 256, s, len);
-    if (a == NULL) {
-        return;
-    }
-
-    b = tg_json_parse(&doc, s, len, 0);
-    fuzz_assert(b != NULL);
-    fuzz_same_nodes(a, b);
-    tg_json_free(&doc);
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -174,8 +129,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         flags |= TG_JSON_ONE_VALUE;
         jflags |= JSON_DISABLE_EOF_CHECK;
     }
-
-    fuzz_plain((const char *) in.p, in.len);
 
     t = tg_json_parse(&doc, (const char *) in.p, in.len, flags);
     fuzz_in = (const char *) in.p;
