@@ -485,7 +485,8 @@ tg_jscan_keystr(tg_jscan_t *js, const char *p, const char *end)
     n = tg_jscan_span_fast(p, end - p);
     d = js->depth;
 
-    if (d <= TG_JSCAN_DEPTH) {
+    /* kept only where some path goes on (in a body none does in "choices") */
+    if (d <= TG_JSCAN_DEPTH && js->match[d - 1]) {
         len = &js->key_len[d - 1];
 
         if (*len > TG_JSCAN_KEY) {
