@@ -599,22 +599,21 @@ tg_json_integer(const char *s, size_t n, double *out)
 }
 
 
+static int tg_number_rest(tg_parser_t *p, size_t start);
+
+
 /*
  * A number is checked here and read when it is asked for
- * (tg_json_number()): strtod() runs only to see that one with a fraction
- * or an exponent, or a longer integer, is in a double's range; an integer
- * of 300 digits is (a double goes to 1.8e308)
+ * (tg_json_number()).  Most are token counts and ids, digits only: they
+ * are read inline; a fraction or an exponent goes on in tg_number_rest().
  */
-static int
+static inline int
 tg_number(tg_parser_t *p)
 {
-    char      buf[64], *copy, *end;
-    size_t    start, n;
-    double    v;
-    unsigned  integer;
+    char    c;
+    size_t  start;
 
     start = p->i;
-    integer = 1;
 
     if (p->i < p->len && p->s[p->i] == '-') {
         p->i++;
@@ -637,9 +636,30 @@ tg_number(tg_parser_t *p)
         }
     }
 
+    c = p->i < p->len ? p->s[p->i] : '\0';
+
+    /* an integer of 300 digits is in a double's range (to 1.8e308) */
+    if (c != '.' && c != 'e' && c != 'E' && p->i - start <= 300) {
+        return 0;
+    }
+
+    return tg_number_rest(p, start);
+}
+
+
+/*
+ * p->i after a number's integer part: its fraction and exponent, then
+ * strtod() only to see that the number is in a double's range
+ */
+static int
+tg_number_rest(tg_parser_t *p, size_t start)
+{
+    char    buf[64], *copy, *end;
+    size_t  n;
+    double  v;
+
     if (p->i < p->len && p->s[p->i] == '.') {
         p->i++;
-        integer = 0;
 
         if (p->i >= p->len || p->s[p->i] < '0' || p->s[p->i] > '9') {
             return tg_fail(p, "invalid number");
@@ -652,7 +672,6 @@ tg_number(tg_parser_t *p)
 
     if (p->i < p->len && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
         p->i++;
-        integer = 0;
 
         if (p->i < p->len && (p->s[p->i] == '+' || p->s[p->i] == '-')) {
             p->i++;
@@ -668,10 +687,6 @@ tg_number(tg_parser_t *p)
     }
 
     n = p->i - start;
-
-    if (integer && n <= 300) {
-        return 0;
-    }
 
     /* strtod() wants a terminated copy: the input is not */
     copy = n < sizeof(buf) ? buf : malloc(n + 1);
