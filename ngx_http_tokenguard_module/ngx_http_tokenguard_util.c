@@ -183,6 +183,10 @@ ngx_http_tokenguard_compile(ngx_conf_t *cf, ngx_str_t *source,
     re->source = *source;
     re->captures = rc.captures;
 
+    /* the struct may be an ngx_array_push()ed one, not zeroed */
+    re->jit_known = 0;
+    re->jit = 0;
+
     return NGX_CONF_OK;
 }
 
@@ -376,8 +380,8 @@ ngx_http_tokenguard_format_int(u_char *p, int64_t v)
 u_char *
 ngx_http_tokenguard_format_usd(u_char *p, int64_t micro)
 {
-    ngx_uint_t  i;
     uint64_t    u, frac;
+    ngx_uint_t  i;
 
     u = (uint64_t) micro;
 

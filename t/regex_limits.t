@@ -135,9 +135,10 @@ for my $jit ($ENV{TG_VALGRIND} ? (0) : (1, 0)) {
     like($r->{json}{error}{message}, qr/refused by the policy rule "key"/,
          "$mode: low limit: a short match still denies");
 
-    # a (*UTF) rule reads characters, not bytes (so it goes through
-    # pcre2_match(), which checks the subject, not straight to JIT code);
-    # every subject is UTF-8 by then: request text is checked or made so
+    # a (*UTF) rule reads characters, not bytes: its meaning is kept
+    # (that it goes through pcre2_match(), which checks the subject, rather
+    # than straight to its JIT code, cannot be seen from here: every
+    # subject is UTF-8 by then, request text is checked or made so)
     $r = $t->post('/utf/v1/chat/completions', chat("caf\xc3\xa9 hi"), \%u);
     is($r->{status}, 403, "$mode: a (*UTF) rule: its '.' is one character");
     like($r->{json}{error}{message}, qr/refused by the policy rule "utf"/,

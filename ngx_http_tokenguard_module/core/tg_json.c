@@ -213,7 +213,9 @@ tg_node(tg_parser_t *p, tg_json_type_e type, size_t *node)
     }
 
     *node = doc->n++;
-    doc->nodes[*node] = (tg_json_t) { .str = p->s + p->i, .type = type };
+    memset(&doc->nodes[*node], 0, sizeof(tg_json_t));
+    doc->nodes[*node].type = type;
+    doc->nodes[*node].str = p->s + p->i;
 
     return 0;
 }

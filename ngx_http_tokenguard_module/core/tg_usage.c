@@ -510,8 +510,9 @@ tg_usage_text(tg_usage_scan_t *s, size_t i, const char *lit, size_t n)
 
 /*
  * The usage object kept at path i, applied.  It is a few dozen values:
- * the document's own nodes hold them, no allocation unless a string has
- * an escape ("\u0000" too: it must not cost the counts).
+ * the document's own 64 nodes hold them, with no allocation unless there
+ * are more or a string has an escape ("\u0000" too: it must not cost the
+ * counts).
  */
 static int
 tg_usage_slot(tg_usage_scan_t *s, size_t i, tg_usage_t *u)

@@ -57,7 +57,7 @@ sub free_port {
         close $s;
         return $port unless $given{$port}++;
     }
-    die "no free port not given before\n";
+    die "no free port that this test was not given already\n";
 }
 
 

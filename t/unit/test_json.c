@@ -167,10 +167,17 @@ test_json(void)
 void
 test_json_numbers(void)
 {
-    size_t         i;
+    char           big[400];
+    size_t         i, n, k;
     double         want, got;
     tg_json_t     *v;
     tg_json_doc_t  doc;
+
+    static const size_t  digits[] = { 299, 300, 301, 309, 310 };
+    static const char   *bad[] = {
+        "-", "01", "-01", "1.", "1.e1", "1e", "1e+", "1E-", ".5", "+1",
+        "0x10", "1.5.2", "--1",
+    };
 
     static const char  *texts[] = {
         "0", "-0", "7", "-25", "1000000", "999999999999999",
@@ -193,6 +200,31 @@ test_json_numbers(void)
         got = tg_json_number_value(v);
         ok(v != NULL && memcmp(&got, &want, sizeof(double)) == 0,
            "json numbers: %s as strtod() reads it", texts[i]);
+        tg_json_free(&doc);
+    }
+
+    /*
+     * Integers of up to 300 characters are taken without strtod(); longer
+     * ones are asked whether they fit a double: 10^308 does, 10^309 not
+     */
+    for (k = 0; k < sizeof(digits) / sizeof(digits[0]); k++) {
+        for (n = 0; n < 2; n++) {
+            big[0] = '-';
+            big[n] = '1';
+            memset(big + n + 1, '0', digits[k] - 1);
+            big[n + digits[k]] = '\0';
+
+            v = tg_json_parse(&doc, big, strlen(big), 0);
+            ok((v != NULL) == (digits[k] < 310),
+               "json numbers: %s1 and %zu zeros %s", n ? "-" : "",
+               digits[k] - 1, digits[k] < 310 ? "read" : "out of range");
+            tg_json_free(&doc);
+        }
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = tg_json_parse(&doc, bad[i], strlen(bad[i]), 0);
+        ok(v == NULL, "json numbers: %s refused", bad[i]);
         tg_json_free(&doc);
     }
 }
