@@ -33,10 +33,19 @@ enum {
 
 #define tg_js_ws(c)     ((c) == ' ' || (c) == '\t' || (c) == '\n'          \
                          || (c) == '\r')
-#define tg_js_delim(c)  (tg_js_ws(c) || (c) == ',' || (c) == ']'           \
-                         || (c) == '}')
+#define tg_js_delim(c)  tg_js_delims[(unsigned char) (c)]
 #define tg_js_array(js, d)                                                   \
     ((js)->arrays[(d) / 8] & (1 << ((d) % 8)))
+
+/*
+ * What ends a scalar: a space, ',', ']' or '}'.  A table: each byte of a
+ * number is one load, not seven comparisons.
+ */
+static const unsigned char  tg_js_delims[256] = {
+    ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1, [','] = 1, [']'] = 1,
+    ['}'] = 1
+};
+
 
 /* a kept value's first buffer: malloc() keeps blocks this small at hand */
 #define TG_JSCAN_FIRST  512
