@@ -43,8 +43,10 @@ typedef struct {
     ngx_regex_t                *regex;
     ngx_str_t                   source;
     ngx_int_t                   captures;
-    /* PCRE2: its JIT code may run directly (learnt by a worker's first
-     * match: nginx JIT-compiles after the configuration is read) */
+    /*
+     * PCRE2: whether its JIT code may run directly, learnt at a worker's
+     * first match (nginx JIT-compiles after the configuration is read)
+     */
     unsigned                    jit_known:1;
     unsigned                    jit:1;
 } ngx_http_tokenguard_regex_t;
