@@ -10,9 +10,12 @@
  * add, "pairs").  One call of the LEASE script (core/tg_scripts.c) adds
  * the spend and sets the slice to what is in flight plus a fresh spare
  * sized to the scope's recent rate; calls are made when a request does
- * not fit, every flush interval while a slice has spend or spare, and to
- * give the slice back once the scope is idle.  While a call is in flight
- * the scope's requests wait for it, since its reply replaces the slice.
+ * not fit, once half of a slice's room is gone, every flush interval
+ * while a slice has spend or spare, and to give the slice back once the
+ * scope is idle.  A call nobody waits for keeps part of the room (the
+ * new slice has it whatever the reply says), and requests are admitted
+ * from that part while the call is out; a waiting request's call keeps
+ * none, so the others wait with it.
  *
  * A call that fails leaves the slice as it was in Redis, and the next
  * call sets it right; its spend goes to the journal (replays count once,
@@ -35,6 +38,9 @@
 #define NGX_HTTP_TOKENGUARD_RECALL       3000     /* ms: slices come back */
 #define NGX_HTTP_TOKENGUARD_LEASE_MAX    65536    /* scopes per worker */
 #define NGX_HTTP_TOKENGUARD_REMEMBER_MS  (7 * 86400 * 1000LL)
+
+/* a rate scaled up to a flush interval stays exact in Lua's doubles */
+#define NGX_HTTP_TOKENGUARD_WANT_MAX     ((int64_t) 1 << 40)
 
 /*
  * Spend fields one lease call carries at most (a field is at most
@@ -87,6 +93,8 @@ struct ngx_http_tokenguard_lease_s {
     int64_t                      flight[3];
     int64_t                      spent[3];
     int64_t                      admitted[3];   /* since the last call */
+    int64_t                      keep[3];       /* room the call keeps */
+    int64_t                      low[3];        /* room that calls early */
     ngx_http_tokenguard_pairs_t  pairs;
     ngx_http_tokenguard_pairs_t  sent_pairs;
     u_char                       sent_batch[64];
@@ -109,6 +117,7 @@ struct ngx_http_tokenguard_lease_s {
     unsigned                     busy:1;
     unsigned                     retry:1;
     unsigned                     known:1;       /* a reply was seen */
+    unsigned                     give:1;        /* recalled: keep none */
 
     /* a slice per active user: the key prefix takes only its own size */
     u_char                       prefix[];
@@ -599,10 +608,11 @@ ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
 {
     ngx_uint_t  d;
 
-    if (l->busy || l->retry) {
+    if (l->retry) {
         return 0;
     }
 
+    /* while a call is out, the slice is the room that call keeps */
     for (d = 0; d < 3; d++) {
         if (l->flight[d] + l->spent[d] + w[d] > l->slice[d]) {
             return 0;
@@ -610,6 +620,60 @@ ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
     }
 
     return 1;
+}
+
+
+/*
+ * The room of dimension d the caps leave this slice by the last reply:
+ * at most the slice's own, and none once the others' use and ours reach
+ * a cap (one set lower since is known from that reply on)
+ */
+static int64_t
+ngx_http_tokenguard_lease_room(ngx_http_tokenguard_lease_t *l, ngx_uint_t d)
+{
+    int64_t     room, head;
+    ngx_uint_t  k;
+
+    if (!l->known) {
+        return 0;
+    }
+
+    room = l->slice[d] - l->flight[d] - l->spent[d];
+
+    for (k = 2 * d; k < 2 * d + 2; k++) {
+        if (l->limit[k] < 0) {
+            continue;
+        }
+
+        head = l->limit[k] - l->used[k] - l->flight[d] - l->spent[d];
+        room = ngx_min(room, head);
+    }
+
+    return ngx_max(room, 0);
+}
+
+
+/*
+ * The slice's room fell below half of what the last reply left: a call
+ * now, which admissions need not wait for, likely answers before it is
+ * gone.  Near a cap a reply leaves little room, and so calls no sooner.
+ */
+static ngx_uint_t
+ngx_http_tokenguard_lease_low(ngx_http_tokenguard_lease_t *l)
+{
+    ngx_uint_t  d;
+
+    if (l->retry || !l->known) {
+        return 0;
+    }
+
+    for (d = 0; d < 3; d++) {
+        if (l->slice[d] - l->flight[d] - l->spent[d] < l->low[d]) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -698,6 +762,20 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
             }
         }
 
+        /*
+         * the team's slice, short too (a new caller's first request),
+         * is called for at once rather than after the user's reply;
+         * should it refuse, the request is refused while it waits
+         */
+        l = i == 0 ? ctx->lease.slice[1] : NULL;
+
+        if (l != NULL && !l->busy && !l->retry
+            && ngx_queue_empty(&l->waiters)
+            && !ngx_http_tokenguard_lease_fits(l, ctx->lease.worst))
+        {
+            ngx_http_tokenguard_lease_call(l, ctx, 0);
+        }
+
         return NGX_AGAIN;
     }
 
@@ -717,6 +795,11 @@ ngx_http_tokenguard_lease_try(ngx_http_tokenguard_ctx_t *ctx)
 
         l->inflight++;
         l->last_active = ngx_current_msec;
+
+        if (!l->busy && ngx_http_tokenguard_lease_low(l)) {
+            /* the next slice is asked for before this one runs out */
+            ngx_http_tokenguard_lease_call(l, NULL, 0);
+        }
 
         /* what the caps leave: everyone else's use, and all of ours */
         for (k = 0; k < 2; k++) {
@@ -1001,6 +1084,7 @@ static void
 ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
     redisReply *reply)
 {
+    int64_t                       room;
     ngx_uint_t                    i, status;
     redisReply                   *e;
     ngx_http_tokenguard_ctx_t    *ctx;
@@ -1062,6 +1146,17 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
     }
     l->known = 1;
 
+    /*
+     * a room the caps no longer leave (one set lower, a kept room past
+     * it) is not admitted from, and goes back with the next call; the
+     * next call goes early once half of the room is gone
+     */
+    for (i = 0; i < 3; i++) {
+        room = ngx_http_tokenguard_lease_room(l, i);
+        l->slice[i] = l->flight[i] + l->spent[i] + room;
+        l->low[i] = room / 2;
+    }
+
     ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
 
     ctx = l->needy;
@@ -1096,6 +1191,11 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
     }
 
     ngx_http_tokenguard_lease_wake(l);
+
+    if (l->give && !l->busy && !l->retry) {
+        /* recalled while this call was out */
+        ngx_http_tokenguard_lease_call(l, NULL, 0);
+    }
 }
 
 
@@ -1179,8 +1279,9 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
     ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode, tg_command_t *c)
 {
     char                              month[8], day[11];
-    int64_t                           v;
+    int64_t                           want[3];
     ngx_uint_t                        i, d;
+    ngx_msec_t                        elapsed;
     ngx_http_tokenguard_pairs_t      *pairs;
     ngx_http_tokenguard_main_conf_t  *tmcf;
 
@@ -1209,28 +1310,55 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
     tg_command_str(c, (char *) l->sent_batch);
     tg_command_str(c, mode == 0 ? "lease" : mode == 1 ? "drop" : "spend");
 
-    /* the slice is set to what is in flight, the spent part is spend */
+    /*
+     * spare for about two flush intervals at the recent rate (worst
+     * cases admitted, or spend when requests cost more than their worst
+     * case, per flush interval), and for a few more requests like the
+     * one waiting
+     */
+    elapsed = ngx_current_msec - l->last_call;
+    elapsed = ngx_max(elapsed, NGX_HTTP_TOKENGUARD_LEASE_TICK);
+
     for (d = 0; d < 3; d++) {
-        tg_command_int(c, mode ? 0 : l->flight[d]);
+        want[d] = 0;
+        l->keep[d] = 0;
+
+        if (mode) {
+            continue;
+        }
+
+        want[d] = 2 * ngx_max(l->admitted[d], l->spent[d]);
+
+        if (elapsed < tmcf->lease_flush) {
+            want[d] = ngx_min(want[d], NGX_HTTP_TOKENGUARD_WANT_MAX)
+                      * (int64_t) tmcf->lease_flush / (int64_t) elapsed;
+        }
+
+        if (needy) {
+            want[d] = ngx_max(want[d], 4 * needy->lease.worst[d]);
+
+        } else if (!l->give) {
+            l->keep[d] = ngx_min(ngx_http_tokenguard_lease_room(l, d),
+                                 want[d]);
+        }
+    }
+
+    l->give = 0;
+
+    /*
+     * the slice is set to what is in flight and the room kept, the spent
+     * part is spend
+     */
+    for (d = 0; d < 3; d++) {
+        tg_command_int(c, mode ? 0 : l->flight[d] + l->keep[d]);
     }
 
     for (d = 0; d < 3; d++) {
         tg_command_int(c, needy && !mode ? needy->lease.worst[d] : 0);
     }
 
-    /*
-     * spare for about two flush intervals at the recent rate (worst
-     * cases admitted, or spend when requests cost more than their worst
-     * case), and for a few more requests like the one waiting
-     */
     for (d = 0; d < 3; d++) {
-        v = mode ? 0 : 2 * ngx_max(l->admitted[d], l->spent[d]);
-
-        if (needy && !mode) {
-            v = ngx_max(v, 4 * needy->lease.worst[d]);
-        }
-
-        tg_command_int(c, v);
+        tg_command_int(c, want[d] - l->keep[d]);
 
         if (mode != 3) {
             l->admitted[d] = 0;
@@ -1269,6 +1397,7 @@ static void
 ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode)
 {
+    ngx_uint_t                       d;
     tg_command_t                     c;
     ngx_http_tokenguard_redis_op_t  *op;
 
@@ -1317,6 +1446,15 @@ ngx_http_tokenguard_lease_call(ngx_http_tokenguard_lease_t *l,
     }
 
     l->busy = 1;
+
+    /*
+     * until the reply, requests are admitted from the room the call
+     * keeps: the new slice has it whatever the reply says, and so does
+     * the old one in Redis should the call fail
+     */
+    for (d = 0; d < 3; d++) {
+        l->slice[d] = l->flight[d] + l->keep[d];
+    }
 }
 
 
@@ -1600,9 +1738,14 @@ ngx_http_tokenguard_lease_poll_handler(ngx_http_tokenguard_redis_op_t *op,
         {
             l = ngx_queue_data(q, ngx_http_tokenguard_lease_t, queue);
 
-            if (!l->busy && !l->retry
-                && ngx_http_tokenguard_lease_spare(l))
-            {
+            if (l->retry || !ngx_http_tokenguard_lease_spare(l)) {
+                continue;
+            }
+
+            /* a call out keeps room: the spare goes after its reply */
+            l->give = 1;
+
+            if (!l->busy) {
                 ngx_http_tokenguard_lease_call(l, NULL, 0);
             }
         }

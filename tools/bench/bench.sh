@@ -13,6 +13,10 @@
 #                   ONLY="chat paced"); syscalls: system calls per request
 #                   of each worker (strace -c, a short untimed run)
 #   SIDES="A B O"   which sides (A is needed for the ratios)
+#   WARM=2s         each measured run follows an unmeasured one of the same
+#                   load on the same side, so that every side is measured
+#                   as it runs steadily (0: none; then a side idle while
+#                   the others ran starts with its slices given back)
 #   PEERS=portkey   Portkey's gateway on the agentic loads (npm ci, pinned)
 #   PROFILE=1       perf record -g of B's and O's workers on the agentic
 #                   loads, the top of perf report in results.md
@@ -29,6 +33,7 @@ dir="$top/build/bench"
 nginx=${TG_NGINX_BIN:-/usr/sbin/nginx}
 
 DURATION=${DURATION:-10s}
+WARM=${WARM:-2s}
 CONNS=${CONNS:-32}
 [ -n "${CLUSTER:-}" ] || ROUNDS=${ROUNDS:-3}
 STREAMS=${STREAMS:-2000}
@@ -307,6 +312,10 @@ load() {
         order="$*"
         [ $((round % 2)) -eq 0 ] && order=$(echo "$*" | tr ' ' '\n' | tac | tr '\n' ' ')
         for side in $order; do
+            if [ "$WARM" != 0 ]; then
+                DURATION=$WARM run "$side" "$body" "$path" "$stream" \
+                    "$conns" "${rate:-}" > /dev/null 2>&1 || true
+            fi
             run "$side" "$body" "$path" "$stream" "$conns" "${rate:-}" \
                 >> "$dir/$side.$name" || { : > "$dir/$side.$name.failed"; continue; }
             echo "round $round $name $(label "$side"): $(tail -1 "$dir/$side.$name")" >&2
@@ -344,7 +353,7 @@ echo "## make bench, $(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ { p
 echo
 echo "Machine: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "DURATION=$DURATION CONNS=$CONNS ROUNDS=$ROUNDS STREAMS=$STREAMS SIDES=\"$SIDES\"; wrk -t2, 1 worker per nginx, 1000 users, medians."
+echo "DURATION=$DURATION CONNS=$CONNS ROUNDS=$ROUNDS STREAMS=$STREAMS SIDES=\"$SIDES\" WARM=$WARM; wrk -t2, 1 worker per nginx, 1000 users, medians; each measured run right after an unmeasured one of WARM on the same side."
 echo "A: plain nginx proxy; B defaults: tokenguard, every feature on, no tuning directive (budget leases); O lease off: the same with tokenguard_lease off (a Redis round trip per step)${PEERS:+; P: $PEERS}."
 echo
 } > "$results"
