@@ -13,6 +13,7 @@
 #                   ONLY="chat paced"); syscalls: system calls per request
 #                   of each worker (strace -c, a short untimed run)
 #   SIDES="A B O"   which sides (A is needed for the ratios)
+#   PACE_SHARE=0.5  the paced loads' rate, a share of A's chat JSON peak
 #   WARM=2s         each measured run follows an unmeasured one of the same
 #                   load on the same side, so that every side is measured
 #                   as it runs steadily (0: none; then a side idle while
@@ -436,7 +437,8 @@ if only paced; then
         peak=$(col "$dir/A.peak" 1)
     fi
     PACE_CONNS=${PACE_CONNS:-64}
-    rate=$(awk -v p="$peak" 'BEGIN { printf "%d", p / 2 }')
+    PACE_SHARE=${PACE_SHARE:-0.5}
+    rate=$(awk -v p="$peak" -v s="$PACE_SHARE" 'BEGIN { printf "%d", p * s }')
     offered=$rate
     for kind in json stream; do
         body=chat.json stream=""
@@ -447,7 +449,7 @@ if only paced; then
     done
     rate=""
     {
-    echo "Paced: $offered req/s offered (half of A's chat JSON peak, $peak req/s) on $PACE_CONNS connections, a fixed schedule (post.lua RATE)"
+    echo "Paced: $offered req/s offered ($PACE_SHARE of A's chat JSON peak, $peak req/s) on $PACE_CONNS connections, a fixed schedule (post.lua RATE)"
     echo
     echo "| paced chat | side | req/s | p50 ms | p99 ms | p99 added ms | kept up |"
     echo "| --- | --- | --- | --- | --- | --- | --- |"
