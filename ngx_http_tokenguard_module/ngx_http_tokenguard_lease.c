@@ -110,6 +110,7 @@ struct ngx_http_tokenguard_lease_s {
     ngx_msec_t                   retry_at;
     ngx_msec_t                   wait_since;
     time_t                       indexed;       /* minute, write_index() */
+    time_t                       day;           /* of the last call */
 
     ngx_queue_t                  waiters;       /* of ctx->lease.queue */
     ngx_event_t                  flush;         /* the spend's next call */
@@ -148,6 +149,8 @@ static void ngx_http_tokenguard_lease_reset(ngx_http_tokenguard_lease_t *l);
 static void ngx_http_tokenguard_lease_tick(ngx_event_t *ev);
 static void ngx_http_tokenguard_lease_flush(ngx_event_t *ev);
 static void ngx_http_tokenguard_lease_arm(ngx_http_tokenguard_lease_t *l);
+static ngx_uint_t ngx_http_tokenguard_lease_spare(
+    ngx_http_tokenguard_lease_t *l);
 static void ngx_http_tokenguard_lease_recall(void);
 static void ngx_http_tokenguard_lease_ignore(
     ngx_http_tokenguard_redis_op_t *op, redisReply *reply);
@@ -1110,6 +1113,9 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
 
     l->busy = 0;
 
+    /* the spend settled while the call was out */
+    ngx_http_tokenguard_lease_arm(l);
+
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 20)
     {
@@ -1164,16 +1170,22 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
      * it) is not admitted from, and goes back with the next call; the
      * next call goes early once half of the room is gone
      */
+    ctx = l->needy;
+    l->needy = NULL;
+
     for (i = 0; i < 3; i++) {
         room = ngx_http_tokenguard_lease_room(l, i);
         l->slice[i] = l->flight[i] + l->spent[i] + room;
+
+        /* half of what is left once the waiting request is admitted */
+        if (ctx != NULL) {
+            room = ngx_max(room - ctx->lease.worst[i], 0);
+        }
+
         l->low[i] = room / 2;
     }
 
     ngx_http_tokenguard_pairs_clear(&l->sent_pairs);
-
-    ctx = l->needy;
-    l->needy = NULL;
 
     if (status == 2) {
         /* other workers hold slices: tell them, wait for them */
@@ -1207,7 +1219,12 @@ ngx_http_tokenguard_lease_handler(ngx_http_tokenguard_redis_op_t *op,
 
     if (l->give && !l->busy && !l->retry) {
         /* recalled while this call was out */
-        ngx_http_tokenguard_lease_call(l, NULL, 0);
+        if (ngx_http_tokenguard_lease_spare(l)) {
+            ngx_http_tokenguard_lease_call(l, NULL, 0);
+
+        } else {
+            l->give = 0;
+        }
     }
 }
 
@@ -1329,8 +1346,9 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
      * case, per flush interval), and for a few more requests like the
      * one waiting
      */
+    /* a quarter interval at least: a burst is not taken for a rate */
     elapsed = ngx_current_msec - l->last_call;
-    elapsed = ngx_max(elapsed, NGX_HTTP_TOKENGUARD_LEASE_TICK);
+    elapsed = ngx_max(elapsed, tmcf->lease_flush / 4);
 
     for (d = 0; d < 3; d++) {
         want[d] = 0;
@@ -1350,13 +1368,18 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
         if (needy) {
             want[d] = ngx_max(want[d], 4 * needy->lease.worst[d]);
 
-        } else if (!l->give) {
+        } else if (!l->give && l->day == ngx_time() / 86400) {
+            /* room priced by the last call's periods: none in new ones */
             l->keep[d] = ngx_min(ngx_http_tokenguard_lease_room(l, d),
                                  want[d]);
         }
     }
 
     l->give = 0;
+
+    if (!mode) {
+        l->day = ngx_time() / 86400;
+    }
 
     /*
      * the slice is set to what is in flight and the room kept, the spent
@@ -1523,8 +1546,7 @@ ngx_http_tokenguard_lease_flush(ngx_event_t *ev)
     }
 
     if (l->busy || l->retry || !ngx_queue_empty(&l->waiters)) {
-        /* a call is out or due (the tick sends it): a tick later */
-        ngx_add_timer(ev, NGX_HTTP_TOKENGUARD_LEASE_TICK);
+        /* a call is out or due (the tick sends it): its reply arms this */
         return;
     }
 
@@ -1803,14 +1825,14 @@ ngx_http_tokenguard_lease_poll_handler(ngx_http_tokenguard_redis_op_t *op,
         {
             l = ngx_queue_data(q, ngx_http_tokenguard_lease_t, queue);
 
-            if (l->retry || !ngx_http_tokenguard_lease_spare(l)) {
+            if (l->busy) {
+                /* its reply may grant spare: that goes back at once */
+                l->give = 1;
                 continue;
             }
 
-            /* a call out keeps room: the spare goes after its reply */
-            l->give = 1;
-
-            if (!l->busy) {
+            if (!l->retry && ngx_http_tokenguard_lease_spare(l)) {
+                l->give = 1;
                 ngx_http_tokenguard_lease_call(l, NULL, 0);
             }
         }

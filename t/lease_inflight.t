@@ -46,6 +46,11 @@ cmp_ok($took, '<', 0.5,
        sprintf('without waiting for its reply (%.3f s, Redis stalled'
                . ' 1.5 s before)', $took));
 
+# the flush call that was out lands once Redis goes on (long before the
+# slice goes idle): it carried the 6 requests before the stall
+ok(TG::wait_for(sub { ($t->hash("tg:{u:ann}:$month")->{requests} // 0) >= 6 },
+                2),
+   'the flush call that was out landed');
 ok($t->wait_settled("tg:{u:ann}:$month"), 'the slice given back when idle');
 my $h = $t->hash("tg:{u:ann}:$month");
 is($h->{requests}, 7, '7 requests counted once each');

@@ -458,8 +458,11 @@ static const char  tg_script_lease[] =
     "end\n"
     "local recall = tonumber(redis.call('GET', KEYS[8]))\n"
     "local status, field, limit, u = 1, '', 0, 0\n"
+    /* a call with no need (a flush) is never refused: no denial, recall */
+    "local needy = need[1] > 0 or need[2] > 0 or need[3] > 0\n"
     "for d = 1, 3 do\n"
-    "  if status == 1 and head[d] ~= nil and need[d] > head[d] then\n"
+    "  if needy and status == 1 and head[d] ~= nil and need[d] > head[d]"
+    " then\n"
     "    local i = tight[d]\n"
     "    status, field, limit, u = 0, names[i], cap[i], used[i] + L[d]\n"
     "  end\n"
