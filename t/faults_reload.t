@@ -65,7 +65,10 @@ sub ledger_is {
 sub nothing_reserved {
     my ($name, $u) = @_;
     for my $scope ("u:$u", "t:t$u") {
-        TG::wait_for(sub { !field($scope, 'reserved_requests') }, 3);
+        # a slice the probe was admitted from goes back once idle (3 s by
+        # default, checked every 20 ms): well inside 6 s
+        TG::wait_for(sub { !field($scope, 'reserved_requests')
+                           && !field($scope, 'reserved_usd') }, 6);
         is(field($scope, 'reserved_requests'), 0,
            "$name: $scope: no reservation left");
         is(field($scope, 'reserved_usd'), 0, "$name: $scope: no money reserved");
