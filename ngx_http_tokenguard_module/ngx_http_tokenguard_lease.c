@@ -617,6 +617,14 @@ ngx_http_tokenguard_lease_free(ngx_http_tokenguard_lease_t *l)
 }
 
 
+/* what the slice has left in dimension d: neither in flight nor spent */
+static ngx_inline int64_t
+ngx_http_tokenguard_lease_left(ngx_http_tokenguard_lease_t *l, ngx_uint_t d)
+{
+    return l->slice[d] - l->flight[d] - l->spent[d];
+}
+
+
 static ngx_uint_t
 ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
 {
@@ -628,7 +636,7 @@ ngx_http_tokenguard_lease_fits(ngx_http_tokenguard_lease_t *l, int64_t *w)
 
     /* while a call is out, the slice is the room that call keeps */
     for (d = 0; d < 3; d++) {
-        if (l->flight[d] + l->spent[d] + w[d] > l->slice[d]) {
+        if (w[d] > ngx_http_tokenguard_lease_left(l, d)) {
             return 0;
         }
     }
@@ -652,7 +660,7 @@ ngx_http_tokenguard_lease_room(ngx_http_tokenguard_lease_t *l, ngx_uint_t d)
         return 0;
     }
 
-    room = l->slice[d] - l->flight[d] - l->spent[d];
+    room = ngx_http_tokenguard_lease_left(l, d);
 
     for (k = 2 * d; k < 2 * d + 2; k++) {
         if (l->limit[k] < 0) {
@@ -682,7 +690,7 @@ ngx_http_tokenguard_lease_low(ngx_http_tokenguard_lease_t *l)
     }
 
     for (d = 0; d < 3; d++) {
-        if (l->slice[d] - l->flight[d] - l->spent[d] < l->low[d]) {
+        if (ngx_http_tokenguard_lease_left(l, d) < l->low[d]) {
             return 1;
         }
     }
@@ -1309,6 +1317,7 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
     ngx_http_tokenguard_ctx_t *needy, ngx_uint_t mode, tg_command_t *c)
 {
     char                              month[8], day[11];
+    time_t                            today;
     int64_t                           want[3];
     ngx_uint_t                        i, d;
     ngx_msec_t                        elapsed;
@@ -1343,10 +1352,11 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
     /*
      * spare for about two flush intervals at the recent rate (worst
      * cases admitted, or spend when requests cost more than their worst
-     * case, per flush interval), and for a few more requests like the
-     * one waiting
+     * case, per flush interval, measured over a quarter interval at
+     * least so that a burst is not taken for a rate), and for a few more
+     * requests like the one waiting
      */
-    /* a quarter interval at least: a burst is not taken for a rate */
+    today = ngx_time() / 86400;
     elapsed = ngx_current_msec - l->last_call;
     elapsed = ngx_max(elapsed, tmcf->lease_flush / 4);
 
@@ -1368,7 +1378,7 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
         if (needy) {
             want[d] = ngx_max(want[d], 4 * needy->lease.worst[d]);
 
-        } else if (!l->give && l->day == ngx_time() / 86400) {
+        } else if (!l->give && l->day == today) {
             /* room priced by the last call's periods: none in new ones */
             l->keep[d] = ngx_min(ngx_http_tokenguard_lease_room(l, d),
                                  want[d]);
@@ -1378,7 +1388,7 @@ ngx_http_tokenguard_lease_command(ngx_http_tokenguard_lease_t *l,
     l->give = 0;
 
     if (!mode) {
-        l->day = ngx_time() / 86400;
+        l->day = today;
     }
 
     /*
@@ -1503,7 +1513,7 @@ ngx_http_tokenguard_lease_spare(ngx_http_tokenguard_lease_t *l)
     ngx_uint_t  d;
 
     for (d = 0; d < 3; d++) {
-        if (l->slice[d] - l->flight[d] - l->spent[d] > 0) {
+        if (ngx_http_tokenguard_lease_left(l, d) > 0) {
             return 1;
         }
     }

@@ -458,7 +458,7 @@ static const char  tg_script_lease[] =
     "end\n"
     "local recall = tonumber(redis.call('GET', KEYS[8]))\n"
     "local status, field, limit, u = 1, '', 0, 0\n"
-    /* a call with no need (a flush) is never refused: no denial, recall */
+    /* a call with no need (a flush) is never refused nor recalls */
     "local needy = need[1] > 0 or need[2] > 0 or need[3] > 0\n"
     "for d = 1, 3 do\n"
     "  if needy and status == 1 and head[d] ~= nil and need[d] > head[d]"
