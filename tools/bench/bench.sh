@@ -21,6 +21,8 @@
 #   PEERS=portkey   Portkey's gateway on the agentic loads (npm ci, pinned)
 #   PROFILE=1       perf record -g of B's and O's workers on the agentic
 #                   loads, the top of perf report in results.md
+#   HOLD=1          start the sides and wait (for perf or wrk by hand;
+#                   the loads are in build/bench), stop them on ^C
 #   CLUSTER=1       B and O against a Redis Cluster on loopback (three
 #                   masters, three replicas) instead of one Redis: side B
 #                   once (SIDES="B O", ONLY=chat, ROUNDS=1 by default); redis
@@ -293,6 +295,12 @@ $(awk -v t="$t1" -v n="$req" 'BEGIN { printf "%.3f", t / 100 / n * 1000 }') \
 $(awk -v c="$c1" -v n="$req" 'BEGIN { printf "%.2f", c / n }') \
 $(awk -v c="$e1" -v n="$req" 'BEGIN { printf "%.3f", c / n }')"
 }
+
+if [ -n "${HOLD:-}" ]; then
+    echo "bench: holding: A on $PORT_A, B on $PORT_B, O on $PORT_O," \
+         "workers A $(worker A) B $(worker B) O $(worker O); ^C stops" >&2
+    while sleep 3600; do :; done
+fi
 
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 }
        else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 }
