@@ -537,8 +537,9 @@ ngx_http_tokenguard_rewrite(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    rc = tg_json_edit_plan((char *) body->data, body->len, model,
-                           ctx->routing.model.len, include_usage, edits, &n);
+    rc = tg_json_edit_plan((char *) body->data, body->len,
+                           &ctx->in.rq.places, model, ctx->routing.model.len,
+                           include_usage, edits, &n);
 
     if (rc == -2) {
         return NGX_ERROR;

@@ -127,6 +127,53 @@ tg_plain_span(const char *s, size_t len)
 }
 
 
+/*
+ * The same, copying the run to d as it goes: 16 bytes are stored before
+ * they are looked at, so d must have room for len bytes.  A decoded
+ * string and its NUL are never longer than its quoted form, so d is never
+ * ahead of the input, and the string space (the input's size plus one)
+ * always has that room.
+ */
+static inline size_t
+tg_plain_copy(char *d, const char *s, size_t len)
+{
+    size_t  i;
+
+#ifdef __SSE2__
+    int      mask;
+    __m128i  v, m, quote, backslash, control;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    control = _mm_set1_epi8(0x1f);
+    i = 0;
+
+    while (i + 16 <= len) {
+        v = _mm_loadu_si128((const __m128i *) (s + i));
+        _mm_storeu_si128((__m128i *) (d + i), v);
+
+        m = _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                         _mm_cmpeq_epi8(v, backslash));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
+        mask = _mm_movemask_epi8(_mm_or_si128(m, v));
+
+        if (mask) {
+            return i + __builtin_ctz(mask);
+        }
+
+        i += 16;
+    }
+#else
+    i = 0;
+#endif
+
+    len = i + tg_json_plain_span_portable(s + i, len - i);
+    memcpy(d + i, s + i, len - i);
+
+    return len;
+}
+
+
 size_t
 tg_json_plain_span(const char *s, size_t len)
 {
@@ -295,20 +342,21 @@ tg_json_utf8_put(char *d, uint32_t c)
 }
 
 
+/* what a one-letter escape stands for, 0: none ("\u" is read apart) */
+static const unsigned char  tg_unescaped[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
+    ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
+};
+
+
 int
 tg_json_escape(char c)
 {
-    switch (c) {
-    case '"': return '"';
-    case '\\': return '\\';
-    case '/': return '/';
-    case 'b': return '\b';
-    case 'f': return '\f';
-    case 'n': return '\n';
-    case 'r': return '\r';
-    case 't': return '\t';
-    default: return -1;
-    }
+    unsigned char  e;
+
+    e = tg_unescaped[(unsigned char) c];
+
+    return e ? e : -1;
 }
 
 
@@ -388,12 +436,12 @@ tg_code_point(tg_parser_t *p)
 static int
 tg_escape(tg_parser_t *p, char **d)
 {
-    int      e;
-    int64_t  c;
+    int64_t        c;
+    unsigned char  e;
 
-    e = tg_json_escape(p->s[p->i]);
+    e = tg_unescaped[(unsigned char) p->s[p->i]];
 
-    if (e >= 0) {
+    if (e) {
         *(*d)++ = (char) e;
         return 0;
     }
@@ -550,11 +598,9 @@ tg_string_decode(tg_parser_t *p, size_t start, const char **out,
         }
 
         /* a run of plain bytes at once */
-        k = p->i + tg_plain_span(s + p->i, p->len - p->i);
-
-        memcpy(d, s + p->i, k - p->i);
-        d += k - p->i;
-        p->i = k;
+        k = tg_plain_copy(d, s + p->i, p->len - p->i);
+        d += k;
+        p->i += k;
 
         if (p->i >= p->len) {
             return tg_fail(p, "unterminated string");

@@ -293,32 +293,169 @@ tg_edit_cmp(const void *a, const void *b)
 }
 
 
-int
-tg_json_edit_plan(const char *body, size_t len, const char *model,
-    size_t model_len, int include_usage, tg_json_edit_t *edits, int *nedits)
+/* the places the plan needs, found by scanning the body; -1: not JSON */
+static int
+tg_find_places(const char *body, size_t len, const char *model,
+    int include_usage, tg_json_places_t *pl)
 {
-    int          n, found;
-    size_t       vs, ve, us, ue;
+    int          found;
+    size_t       vs, ve;
     tg_object_t  root, so;
 
-    n = 0;
-    *nedits = 0;
-    memset(edits, 0, TG_JSON_EDITS_MAX * sizeof(tg_json_edit_t));
+    memset(pl, 0, sizeof(tg_json_places_t));
 
     root.open = tg_skip_ws(body, 0, len);
+    root.empty = 1;
 
     if (root.open >= len || body[root.open] != '{') {
         return -1;
     }
 
+    pl->open = root.open;
+
     if (model != NULL) {
         found = tg_find_member(body, len, &root, "model", &vs, &ve);
-        if (found != 1) {
+        if (found == -1) {
             return -1;
         }
 
-        edits[n].off = vs;
-        edits[n].remove = ve - vs;
+        pl->model.found = found;
+        pl->model.off = vs;
+        pl->model.end = ve;
+    }
+
+    if (include_usage) {
+        found = tg_find_member(body, len, &root, "stream_options", &vs, &ve);
+        if (found == -1) {
+            return -1;
+        }
+
+        pl->stream_options.found = found;
+        pl->stream_options.off = vs;
+        pl->stream_options.end = ve;
+
+        if (found && body[vs] == '{') {
+            so.open = vs;
+            found = tg_find_member(body, ve, &so, "include_usage", &vs, &ve);
+            if (found == -1) {
+                return -1;
+            }
+
+            pl->so_empty = so.empty;
+            pl->include_usage.found = found;
+            pl->include_usage.off = vs;
+            pl->include_usage.end = ve;
+        }
+    }
+
+    pl->empty = root.empty;
+
+    return 0;
+}
+
+
+/* v's bytes in the body; 0 if they are not there as they are */
+static int
+tg_place(const tg_json_t *v, const char *body, size_t len,
+    tg_json_place_t *place)
+{
+    size_t  off;
+
+    if (v == NULL) {
+        place->found = 0;
+        return 1;
+    }
+
+    if (v->str < body || v->str >= body + len) {
+        /* a string the parser decoded into its own space */
+        return 0;
+    }
+
+    off = v->str - body;
+
+    if (tg_json_is_string(v)) {
+        /* str is past the opening quote, len without the quotes */
+        place->off = off - 1;
+        place->end = off + v->len + 1;
+
+    } else {
+        place->off = off;
+        place->end = off + v->len;
+    }
+
+    place->found = 1;
+
+    return 1;
+}
+
+
+void
+tg_json_edit_places(const tg_json_t *root, const char *body, size_t len,
+    tg_json_places_t *pl)
+{
+    const tg_json_t  *so;
+
+    memset(pl, 0, sizeof(tg_json_places_t));
+
+    if (!tg_json_is_object(root) || root->str < body
+        || root->str >= body + len)
+    {
+        return;
+    }
+
+    pl->open = root->str - body;
+    pl->empty = root->count == 0;
+
+    so = tg_json_get(root, "stream_options");
+
+    if (!tg_place(tg_json_get(root, "model"), body, len, &pl->model)
+        || !tg_place(so, body, len, &pl->stream_options))
+    {
+        return;
+    }
+
+    if (tg_json_is_object(so)) {
+        pl->so_empty = so->count == 0;
+
+        if (!tg_place(tg_json_get(so, "include_usage"), body, len,
+                      &pl->include_usage))
+        {
+            return;
+        }
+    }
+
+    pl->known = 1;
+}
+
+
+int
+tg_json_edit_plan(const char *body, size_t len, const tg_json_places_t *pl,
+    const char *model, size_t model_len, int include_usage,
+    tg_json_edit_t *edits, int *nedits)
+{
+    int               n;
+    const char       *text;
+    tg_json_places_t  found;
+
+    n = 0;
+    *nedits = 0;
+    memset(edits, 0, TG_JSON_EDITS_MAX * sizeof(tg_json_edit_t));
+
+    if (pl == NULL || !pl->known) {
+        if (tg_find_places(body, len, model, include_usage, &found) != 0) {
+            return -1;
+        }
+
+        pl = &found;
+    }
+
+    if (model != NULL) {
+        if (!pl->model.found) {
+            return -1;
+        }
+
+        edits[n].off = pl->model.off;
+        edits[n].remove = pl->model.end - pl->model.off;
         edits[n].text = tg_quote(model, model_len, &edits[n].len);
         if (edits[n].text == NULL) {
             return -2;
@@ -328,48 +465,30 @@ tg_json_edit_plan(const char *body, size_t len, const char *model,
     }
 
     if (include_usage) {
-        found = tg_find_member(body, len, &root, "stream_options", &vs, &ve);
-        if (found == -1) {
-            goto failed;
-        }
-
-        if (found == 0) {
+        if (!pl->stream_options.found) {
             /* add the member first thing in the object */
-            edits[n].off = root.open + 1;
-            edits[n].text = tg_dup(root.empty
-                                   ? "\"stream_options\":{\"include_usage\""
-                                     ":true}"
-                                   : "\"stream_options\":{\"include_usage\""
-                                     ":true},",
-                                   &edits[n].len);
+            edits[n].off = pl->open + 1;
+            text = pl->empty ? "\"stream_options\":{\"include_usage\":true}"
+                             : "\"stream_options\":{\"include_usage\":true},";
 
-        } else if (body[vs] != '{') {
+        } else if (body[pl->stream_options.off] != '{') {
             /* null or a wrong type: the upstream would refuse it anyway */
-            edits[n].off = vs;
-            edits[n].remove = ve - vs;
-            edits[n].text = tg_dup("{\"include_usage\":true}",
-                                   &edits[n].len);
+            edits[n].off = pl->stream_options.off;
+            edits[n].remove = pl->stream_options.end - pl->stream_options.off;
+            text = "{\"include_usage\":true}";
+
+        } else if (pl->include_usage.found) {
+            edits[n].off = pl->include_usage.off;
+            edits[n].remove = pl->include_usage.end - pl->include_usage.off;
+            text = "true";
 
         } else {
-            so.open = vs;
-            found = tg_find_member(body, ve, &so, "include_usage", &us, &ue);
-            if (found == -1) {
-                goto failed;
-            }
-
-            if (found == 1) {
-                edits[n].off = us;
-                edits[n].remove = ue - us;
-                edits[n].text = tg_dup("true", &edits[n].len);
-
-            } else {
-                edits[n].off = so.open + 1;
-                edits[n].text = tg_dup(so.empty ? "\"include_usage\":true"
-                                                : "\"include_usage\":true,",
-                                       &edits[n].len);
-            }
+            edits[n].off = pl->stream_options.off + 1;
+            text = pl->so_empty ? "\"include_usage\":true"
+                                : "\"include_usage\":true,";
         }
 
+        edits[n].text = tg_dup(text, &edits[n].len);
         if (edits[n].text == NULL) {
             tg_json_edits_free(edits, n);
             return -2;
@@ -382,11 +501,6 @@ tg_json_edit_plan(const char *body, size_t len, const char *model,
     *nedits = n;
 
     return 0;
-
-failed:
-
-    tg_json_edits_free(edits, n);
-    return -1;
 }
 
 
@@ -411,7 +525,7 @@ tg_json_edit_body(const char *body, size_t len, const char *model,
     size_t          total, pos;
     tg_json_edit_t  edits[TG_JSON_EDITS_MAX];
 
-    rc = tg_json_edit_plan(body, len, model, model_len, include_usage,
+    rc = tg_json_edit_plan(body, len, NULL, model, model_len, include_usage,
                            edits, &n);
     if (rc != 0) {
         return rc;

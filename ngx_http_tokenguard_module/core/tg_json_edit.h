@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "tg_json.h"
+
 
 #define TG_JSON_EDITS_MAX  2
 
@@ -23,14 +25,50 @@ typedef struct {
 } tg_json_edit_t;
 
 
+/* a member of an object: its value's bytes, off up to end */
+typedef struct {
+    int              found;
+    size_t           off;
+    size_t           end;
+} tg_json_place_t;
+
+
+/*
+ * Where the edits go: the root's '{', its "model" and "stream_options",
+ * and the "include_usage" in the latter when it is an object.
+ */
+typedef struct {
+    int              known;     /* filled by tg_json_edit_places() */
+    size_t           open;
+    int              empty;     /* the root has no member */
+    tg_json_place_t  model;
+    tg_json_place_t  stream_options;
+    int              so_empty;  /* stream_options is {} */
+    tg_json_place_t  include_usage;
+} tg_json_places_t;
+
+
+/*
+ * The places read off the document that the body (len bytes) was parsed
+ * into, so that a plan need not scan the body again: a 60 KB body took
+ * as long to scan for an absent "stream_options" as to parse.  pl->known
+ * stays 0 when a place is not in the body's bytes as they are (a model
+ * with escapes, which the parser decoded elsewhere).
+ */
+void tg_json_edit_places(const tg_json_t *root, const char *body, size_t len,
+    tg_json_places_t *pl);
+
 /*
  * The edits tg_json_edit_body() applies, sorted by offset and not
  * overlapping, for a caller that splices them without copying the body
  * (edits has room for TG_JSON_EDITS_MAX).  Same arguments and results;
- * on success the caller frees the texts with tg_json_edits_free().
+ * on success the caller frees the texts with tg_json_edits_free().  pl:
+ * the places of this body when known (NULL, or not known: the body is
+ * scanned for them).
  */
-int tg_json_edit_plan(const char *body, size_t len, const char *model,
-    size_t model_len, int include_usage, tg_json_edit_t *edits, int *n);
+int tg_json_edit_plan(const char *body, size_t len,
+    const tg_json_places_t *pl, const char *model, size_t model_len,
+    int include_usage, tg_json_edit_t *edits, int *n);
 
 void tg_json_edits_free(tg_json_edit_t *edits, int n);
 

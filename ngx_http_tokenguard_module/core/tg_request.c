@@ -118,6 +118,8 @@ tg_request_inspect(const tg_endpoint_t *ep, const char *uri,
 
     rc = tg_read_dialect(&in, root);
 
+    tg_json_edit_places(root, body, len, &rq->places);
+
     if (rc == TG_OK && rq->choices < 1) {
         rq->choices = 1;
     }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "tg_endpoint.h"
+#include "tg_json_edit.h"
 
 
 #define TG_OK        0
@@ -36,6 +37,9 @@ typedef struct {
     size_t      prompt_size;
 
     int64_t     prompt_tokens;  /* estimate, text plus format overhead */
+
+    /* where the body's edits go, if it is rewritten */
+    tg_json_places_t  places;
 
     /* a message safe to show: never contains prompt text */
     char        error[160];

@@ -4,6 +4,8 @@
  * body.  When jansson accepts the body as the request parser does, the
  * edit must succeed (unless there is no "model" to replace), and its
  * output must parse to the same object with only the edits applied.
+ * When the request parser accepts it, the plan from the places it read
+ * off the document must be the plan the scanner makes.
  */
 
 #include <jansson.h>
@@ -14,6 +16,52 @@
 
 #define FUZZ_JSON_FLAGS                                                      \
     (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
+
+
+/* the plan from the parsed document's places is the scanner's plan */
+static void
+fuzz_places(const char *body, size_t len, const char *model,
+    size_t model_len, int include_usage)
+{
+    int               i, rc, rc2, n, n2;
+    tg_json_t        *root;
+    tg_json_doc_t     doc;
+    tg_json_edit_t    e[TG_JSON_EDITS_MAX], e2[TG_JSON_EDITS_MAX];
+    tg_json_places_t  pl;
+
+    root = tg_json_parse(&doc, body, len, TG_JSON_REJECT_DUPLICATES
+                         | TG_JSON_ALLOW_NUL | TG_JSON_BOUNDED);
+
+    if (root != NULL) {
+        tg_json_edit_places(root, body, len, &pl);
+
+        if (pl.known) {
+            rc = tg_json_edit_plan(body, len, NULL, model, model_len,
+                                   include_usage, e, &n);
+            rc2 = tg_json_edit_plan(body, len, &pl, model, model_len,
+                                    include_usage, e2, &n2);
+
+            fuzz_assert(rc == rc2);
+
+            if (rc == 0) {
+                fuzz_assert(n == n2);
+
+                for (i = 0; i < n; i++) {
+                    fuzz_assert(e[i].off == e2[i].off
+                                && e[i].remove == e2[i].remove
+                                && e[i].len == e2[i].len
+                                && memcmp(e[i].text, e2[i].text, e[i].len)
+                                   == 0);
+                }
+
+                tg_json_edits_free(e, n);
+                tg_json_edits_free(e2, n2);
+            }
+        }
+    }
+
+    tg_json_free(&doc);
+}
 
 
 /* what the edit should do, done by jansson */
@@ -89,6 +137,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         fuzz_assert(out != NULL && out[out_len] == '\0');
     }
+
+    fuzz_places(body, len, model, model_len, include_usage);
 
     root = json_loadb(body, len, FUZZ_JSON_FLAGS, &err);
 

@@ -1,7 +1,9 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
+#include "tg_json.h"
 #include "tg_json_edit.h"
 
 
@@ -30,14 +32,110 @@ edit(const char *body, const char *model, int include_usage)
 }
 
 
+/*
+ * The same plan from the places of the parsed document, spliced here;
+ * NULL when the parser refuses the body or the places are not known.
+ */
+static char *
+edit_places(const char *body, const char *model, int include_usage,
+    int *known)
+{
+    int               i, n, rc;
+    char             *out, *o;
+    size_t            len, pos;
+    tg_json_t        *root;
+    tg_json_doc_t     doc;
+    tg_json_edit_t    e[TG_JSON_EDITS_MAX];
+    tg_json_places_t  pl;
+
+    len = strlen(body);
+    *known = 0;
+    out = NULL;
+
+    root = tg_json_parse(&doc, body, len, TG_JSON_REJECT_DUPLICATES
+                         | TG_JSON_ALLOW_NUL | TG_JSON_BOUNDED);
+    if (root == NULL) {
+        tg_json_free(&doc);
+        return NULL;
+    }
+
+    tg_json_edit_places(root, body, len, &pl);
+    tg_json_free(&doc);
+
+    if (!pl.known) {
+        return NULL;
+    }
+
+    *known = 1;
+
+    rc = tg_json_edit_plan(body, len, &pl, model, model ? strlen(model) : 0,
+                           include_usage, e, &n);
+    if (rc != 0) {
+        return strdup(rc == -1 ? "(error)" : "(nomem)");
+    }
+
+    out = malloc(len + 256);
+    o = out;
+    pos = 0;
+
+    for (i = 0; i < n; i++) {
+        memcpy(o, body + pos, e[i].off - pos);
+        o += e[i].off - pos;
+        memcpy(o, e[i].text, e[i].len);
+        o += e[i].len;
+        pos = e[i].off + e[i].remove;
+    }
+
+    strcpy(o, body + pos);
+    tg_json_edits_free(e, n);
+
+    return out;
+}
+
+
 static void
 check(const char *body, const char *model, int include_usage,
     const char *want, const char *name)
 {
-    char  *got;
+    int    known;
+    char  *got, what[160];
 
     got = edit(body, model, include_usage);
     is_str(got, want, name);
+    free(got);
+
+    got = edit_places(body, model, include_usage, &known);
+
+    if (known) {
+        snprintf(what, sizeof(what), "%s (from the parsed places)", name);
+        is_str(got, want, what);
+    }
+
+    free(got);
+}
+
+
+/* what the parsed document tells: known only where the bytes are as sent */
+static void
+places(void)
+{
+    int   known;
+    char *got;
+
+    got = edit_places("{\"model\":\"a\\u0062\"}", "c", 0, &known);
+    is_int(known, 0, "places: not known for a model with escapes");
+    free(got);
+
+    got = edit_places("{\"m\\u006fdel\":\"a\",\"stream_options\":"
+                      "{\"include_usage\":null}}", "c", 1, &known);
+    is_int(known, 1, "places: known for an escaped key");
+    is_str(got, "{\"m\\u006fdel\":\"c\",\"stream_options\":"
+           "{\"include_usage\":true}}", "places: both edits in place");
+    free(got);
+
+    got = edit_places("{}", NULL, 1, &known);
+    is_str(got, "{\"stream_options\":{\"include_usage\":true}}",
+           "places: an empty body object");
     free(got);
 }
 
@@ -51,7 +149,7 @@ plan(void)
     const char     *body = "{\"stream\":true,\"model\":\"gpt-4o\"}";
     tg_json_edit_t  e[TG_JSON_EDITS_MAX];
 
-    is_int(tg_json_edit_plan(body, strlen(body), "m\"1", 3, 1, e, &n), 0,
+    is_int(tg_json_edit_plan(body, strlen(body), NULL, "m\"1", 3, 1, e, &n), 0,
            "plan: model and include_usage");
     is_int(n, 2, "plan: two edits");
     is_int(e[0].off, 1, "plan: the member added first, at the object");
@@ -69,14 +167,16 @@ plan(void)
     free(text);
     tg_json_edits_free(e, n);
 
-    is_int(tg_json_edit_plan(body, strlen(body), NULL, 0, 0, e, &n), 0,
+    is_int(tg_json_edit_plan(body, strlen(body), NULL, NULL, 0, 0, e, &n), 0,
            "plan: nothing to do");
     is_int(n, 0, "plan: no edit");
 
-    is_int(tg_json_edit_plan("[1]", 3, "x", 1, 0, e, &n), -1,
+    is_int(tg_json_edit_plan("[1]", 3, NULL, "x", 1, 0, e, &n), -1,
            "plan: not an object");
-    is_int(tg_json_edit_plan("{\"a\":1}", 7, "x", 1, 1, e, &n), -1,
+    is_int(tg_json_edit_plan("{\"a\":1}", 7, NULL, "x", 1, 1, e, &n), -1,
            "plan: no model to replace");
+
+    places();
 }
 
 
@@ -124,6 +224,12 @@ test_json_edit(void)
     check("{\"s\":\"}{\\\"\",\"model\":\"a\"}", "b", 0,
           "{\"s\":\"}{\\\"\",\"model\":\"b\"}",
           "edit: braces and quotes inside strings skipped");
+
+    check("{\"model\":\"a\",\"tools\":[{\"s\":\"}\\\"{\"}],"
+          "\"stream\":true}", "b", 1,
+          "{\"stream_options\":{\"include_usage\":true},\"model\":\"b\","
+          "\"tools\":[{\"s\":\"}\\\"{\"}],\"stream\":true}",
+          "edit: model and stream_options, nested strings skipped");
 
     check("{\"messages\":[]}", "b", 0, "(error)", "edit: no model to edit");
     check("[1]", "b", 0, "(error)", "edit: not an object");

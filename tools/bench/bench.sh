@@ -299,7 +299,8 @@ $(awk -v c="$e1" -v n="$req" 'BEGIN { printf "%.3f", c / n }')"
 if [ -n "${HOLD:-}" ]; then
     echo "bench: holding: A on $PORT_A, B on $PORT_B, O on $PORT_O," \
          "workers A $(worker A) B $(worker B) O $(worker O); ^C stops" >&2
-    while sleep 3600; do :; done
+    trap 'exit 0' INT TERM          # cleanup() runs on the way out
+    while :; do sleep 3600 & wait $!; done
 fi
 
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 }
