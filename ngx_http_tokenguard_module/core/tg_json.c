@@ -127,50 +127,78 @@ tg_plain_span(const char *s, size_t len)
 }
 
 
+/* what a one-letter escape stands for, 0: none ("\\u" is read apart) */
+static const unsigned char  tg_unescaped[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
+    ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
+};
+
+
 /*
- * The same, copying the run to d as it goes: 16 bytes are stored before
- * they are looked at, so d must have room for len bytes.  A decoded
- * string and its NUL are never longer than its quoted form, so d is never
- * ahead of the input, and the string space (the input's size plus one)
- * always has that room.
+ * A run of a string decoded to d: plain bytes and the one-letter escapes
+ * ("\n", "\""), the ones long texts are full of, without leaving the
+ * loop.  Returns the input bytes read, up to a byte it leaves to the
+ * caller (a quote, "\u", a control, non-ASCII) or the end; *dlen is the
+ * bytes written.  16 bytes are stored before they are looked at, so d
+ * must have room for len bytes.  A decoded string and its NUL are never
+ * longer than its quoted form, so d is never ahead of the input, and the
+ * string space (the input's size plus one) always has that room.
  */
 static inline size_t
-tg_plain_copy(char *d, const char *s, size_t len)
+tg_decode_run(char *d, const char *s, size_t len, size_t *dlen)
 {
-    size_t  i;
+    size_t  i, o, k;
+
+    i = 0;
+    o = 0;
 
 #ifdef __SSE2__
-    int      mask;
-    __m128i  v, m, quote, backslash, control;
+    {
+    int            mask;
+    __m128i        v, m, quote, backslash, control;
+    unsigned char  e;
 
     quote = _mm_set1_epi8('"');
     backslash = _mm_set1_epi8('\\');
     control = _mm_set1_epi8(0x1f);
-    i = 0;
 
     while (i + 16 <= len) {
         v = _mm_loadu_si128((const __m128i *) (s + i));
-        _mm_storeu_si128((__m128i *) (d + i), v);
+        _mm_storeu_si128((__m128i *) (d + o), v);
 
         m = _mm_or_si128(_mm_cmpeq_epi8(v, quote),
                          _mm_cmpeq_epi8(v, backslash));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
         mask = _mm_movemask_epi8(_mm_or_si128(m, v));
 
-        if (mask) {
-            return i + __builtin_ctz(mask);
+        if (mask == 0) {
+            i += 16;
+            o += 16;
+            continue;
         }
 
-        i += 16;
+        k = __builtin_ctz(mask);
+
+        if (s[i + k] != '\\' || i + k + 1 >= len
+            || (e = tg_unescaped[(unsigned char) s[i + k + 1]]) == 0)
+        {
+            *dlen = o + k;
+            return i + k;
+        }
+
+        d[o + k] = (char) e;
+        i += k + 2;
+        o += k + 1;
     }
-#else
-    i = 0;
+    }
 #endif
 
-    len = i + tg_json_plain_span_portable(s + i, len - i);
-    memcpy(d + i, s + i, len - i);
+    k = tg_json_plain_span_portable(s + i, len - i);
+    memcpy(d + o, s + i, k);
 
-    return len;
+    *dlen = o + k;
+
+    return i + k;
 }
 
 
@@ -340,13 +368,6 @@ tg_json_utf8_put(char *d, uint32_t c)
     d[3] = (char) (0x80 | (c & 0x3f));
     return 4;
 }
-
-
-/* what a one-letter escape stands for, 0: none ("\u" is read apart) */
-static const unsigned char  tg_unescaped[256] = {
-    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
-    ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
-};
 
 
 int
@@ -598,9 +619,8 @@ tg_string_decode(tg_parser_t *p, size_t start, const char **out,
         }
 
         /* a run of plain bytes at once */
-        k = tg_plain_copy(d, s + p->i, p->len - p->i);
+        p->i += tg_decode_run(d, s + p->i, p->len - p->i, &k);
         d += k;
-        p->i += k;
 
         if (p->i >= p->len) {
             return tg_fail(p, "unterminated string");

@@ -70,6 +70,7 @@ main(void)
     test_json();
     test_json_numbers();
     test_json_plain_span();
+    test_json_decode_runs();
     test_json_duplicates();
     test_json_storage();
     test_json_edit();

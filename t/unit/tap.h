@@ -24,6 +24,7 @@ void test_request(void);
 void test_json(void);
 void test_json_numbers(void);
 void test_json_plain_span(void);
+void test_json_decode_runs(void);
 void test_json_duplicates(void);
 void test_json_storage(void);
 void test_json_edit(void);

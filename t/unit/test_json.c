@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "tap.h"
 #include "tg_json.h"
 
@@ -285,6 +287,62 @@ test_json_plain_span(void)
 
     ok(same_fast, "json: the SSE2 span stops where it must");
     ok(same_portable, "json: the portable span stops where it must");
+}
+
+
+/*
+ * Strings decoded in runs of 16 bytes: every escape at every place of a
+ * run, with a second one after it, decoded as jansson decodes them
+ */
+#define A40  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B40  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+void
+test_json_decode_runs(void)
+{
+    int            same;
+    char           buf[256];
+    size_t         e, f, at, len, n;
+    json_t        *j;
+    tg_json_t     *v;
+    tg_json_doc_t  doc;
+
+    static const char  *esc[] = {
+        "\\n", "\\\"", "\\\\", "\\/", "\\t", "\\b", "\\u00e9", "\\u0041",
+        "\\ud83d\\ude00", "\xc3\xa9", "\\n\\n", "x"
+    };
+
+    same = 1;
+
+    for (e = 0; e < sizeof(esc) / sizeof(esc[0]); e++) {
+        for (f = 0; f < sizeof(esc) / sizeof(esc[0]); f += 3) {
+            for (len = 0; len <= 40; len++) {
+                for (at = 0; at <= len; at++) {
+                    n = snprintf(buf, sizeof(buf), "[\"%.*s%s%.*s%s\"]",
+                                 (int) at, A40, esc[e], (int) (len - at),
+                                 B40, esc[f]);
+
+                    j = json_loadb(buf, n, 0, NULL);
+                    v = tg_json_parse(&doc, buf, n, 0);
+                    v = tg_json_first(v);
+
+                    if (j == NULL || v == NULL
+                        || v->len != json_string_length(json_array_get(j, 0))
+                        || memcmp(v->str,
+                                  json_string_value(json_array_get(j, 0)),
+                                  v->len) != 0)
+                    {
+                        same = 0;
+                    }
+
+                    json_decref(j);
+                    tg_json_free(&doc);
+                }
+            }
+        }
+    }
+
+    ok(same, "json: strings decoded in runs as jansson decodes them");
 }
 
 
