@@ -299,7 +299,7 @@ $(awk -v c="$e1" -v n="$req" 'BEGIN { printf "%.3f", c / n }')"
 if [ -n "${HOLD:-}" ]; then
     echo "bench: holding: A on $PORT_A, B on $PORT_B, O on $PORT_O," \
          "workers A $(worker A) B $(worker B) O $(worker O); ^C stops" >&2
-    trap 'exit 0' INT TERM          # cleanup() runs on the way out
+    trap 'kill $! 2>/dev/null; exit 0' INT TERM  # cleanup() runs on exit
     while :; do sleep 3600 & wait $!; done
 fi
 
