@@ -108,7 +108,8 @@ static void tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len,
     int text);
 static void tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len);
 static int tg_scan_is_text(const char *s, size_t len);
-static char *tg_scan_part(tg_scan_t *sc, size_t len);
+static int tg_scan_grow(tg_scan_t *sc, size_t len);
+static inline char *tg_scan_part(tg_scan_t *sc, size_t len);
 static void tg_scan_end(tg_scan_t *sc, char *p, size_t n);
 static int tg_scan_is(const tg_scan_key_t *keys, const char *key,
     size_t len, unsigned depth);
@@ -559,29 +560,39 @@ tg_scan_is_text(const char *s, size_t len)
 }
 
 
-static char *
-tg_scan_part(tg_scan_t *sc, size_t len)
+/* room for a part of len bytes and its separator: the caller's buffer
+   (the body's size) is enough for a request, so this is rarely called */
+static int
+tg_scan_grow(tg_scan_t *sc, size_t len)
 {
     char    *p;
     size_t   need, size;
 
     need = sc->len + len + 2;
+    size = sc->size ? sc->size : 1024;
 
-    if (need > sc->size) {
-        size = sc->size ? sc->size : 1024;
+    while (size < need) {
+        size *= 2;
+    }
 
-        while (size < need) {
-            size *= 2;
-        }
+    p = realloc(sc->text, size);
+    if (p == NULL) {
+        sc->nomem = 1;
+        return -1;
+    }
 
-        p = realloc(sc->text, size);
-        if (p == NULL) {
-            sc->nomem = 1;
-            return NULL;
-        }
+    sc->text = p;
+    sc->size = size;
 
-        sc->text = p;
-        sc->size = size;
+    return 0;
+}
+
+
+static inline char *
+tg_scan_part(tg_scan_t *sc, size_t len)
+{
+    if (sc->len + len + 2 > sc->size && tg_scan_grow(sc, len) != 0) {
+        return NULL;
     }
 
     if (sc->len) {
