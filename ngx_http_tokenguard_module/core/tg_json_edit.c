@@ -1,8 +1,9 @@
 /*
- * A small scanner that finds the byte spans of an object's members, and
- * a splicer that applies up to a few edits in one pass.  The scanner does
- * not recurse (nesting is skipped with a depth counter), so hostile
- * nesting cannot exhaust the stack.
+ * Where the edits go, read off the parsed document or, when it cannot
+ * tell, found by a small scanner of an object's members; and a splicer
+ * that applies up to a few edits in one pass.  The scanner does not
+ * recurse (nesting is skipped with a depth counter), so hostile nesting
+ * cannot exhaust the stack.
  */
 
 #include <stdlib.h>
@@ -428,6 +429,39 @@ tg_json_edit_places(const tg_json_t *root, const char *body, size_t len,
 }
 
 
+/*
+ * Places known, and of this body: each span inside it and starting where
+ * its value does, so that a stale or foreign pl can only cost a scan
+ */
+static int
+tg_places_fit(const tg_json_places_t *pl, const char *body, size_t len)
+{
+    size_t                  i;
+    const tg_json_place_t  *p[3];
+
+    if (pl == NULL || !pl->known || pl->open >= len
+        || body[pl->open] != '{')
+    {
+        return 0;
+    }
+
+    p[0] = &pl->model;
+    p[1] = &pl->stream_options;
+    p[2] = &pl->include_usage;
+
+    for (i = 0; i < 3; i++) {
+        if (p[i]->found
+            && (p[i]->off >= p[i]->end || p[i]->end > len
+                || p[i]->off <= pl->open))
+        {
+            return 0;
+        }
+    }
+
+    return !pl->model.found || body[pl->model.off] == '"';
+}
+
+
 int
 tg_json_edit_plan(const char *body, size_t len, const tg_json_places_t *pl,
     const char *model, size_t model_len, int include_usage,
@@ -441,7 +475,7 @@ tg_json_edit_plan(const char *body, size_t len, const tg_json_places_t *pl,
     *nedits = 0;
     memset(edits, 0, TG_JSON_EDITS_MAX * sizeof(tg_json_edit_t));
 
-    if (pl == NULL || !pl->known) {
+    if (!tg_places_fit(pl, body, len)) {
         if (tg_find_places(body, len, model, include_usage, &found) != 0) {
             return -1;
         }

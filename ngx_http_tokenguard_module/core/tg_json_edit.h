@@ -52,8 +52,8 @@ typedef struct {
  * The places read off the document that the body (len bytes) was parsed
  * into, so that a plan need not scan the body again: a 60 KB body took
  * as long to scan for an absent "stream_options" as to parse.  pl->known
- * stays 0 when a place is not in the body's bytes as they are (a model
- * with escapes, which the parser decoded elsewhere).
+ * stays 0 when a place is not in the body's bytes as they are (a string
+ * value with escapes, which the parser decoded elsewhere).
  */
 void tg_json_edit_places(const tg_json_t *root, const char *body, size_t len,
     tg_json_places_t *pl);

@@ -38,8 +38,7 @@ typedef struct {
 
     int64_t     prompt_tokens;  /* estimate, text plus format overhead */
 
-    /* where the body's edits go, if it is rewritten */
-    tg_json_places_t  places;
+    tg_json_places_t  places;   /* where the body's edits go */
 
     /* a message safe to show: never contains prompt text */
     char        error[160];

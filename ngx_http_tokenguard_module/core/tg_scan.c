@@ -141,7 +141,9 @@ tg_scan_body(tg_scan_t *sc, const tg_json_t *root)
      * with its tail): the parts counted otherwise are adjusted as they
      * are added, by tg_scan_counted_as().
      */
-    tg_estimate_add(&sc->est, sc->text, sc->len);
+    if (sc->len) {
+        tg_estimate_add(&sc->est, sc->text, sc->len);
+    }
 
     return 0;
 }
@@ -304,8 +306,8 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
             tg_scan_data_url(sc, v->str, v->len);
 
             sc->media = media;
-            tg_scan_counted_as(sc, sc->text + start, sc->len - start,
-                               v->str, v->len);
+            tg_scan_counted_as(sc, sc->len > start ? sc->text + start : NULL,
+                               sc->len - start, v->str, v->len);
             return;
         }
 
@@ -428,7 +430,9 @@ tg_scan_counted_as(tg_scan_t *sc, const char *stored, size_t n,
     e.ascii = 0;
     e.other = 0;
 
-    tg_estimate_add(&e, stored, n);
+    if (n) {
+        tg_estimate_add(&e, stored, n);
+    }
 
     sc->est.ascii -= e.ascii;
     sc->est.other -= e.other;
@@ -560,8 +564,10 @@ tg_scan_is_text(const char *s, size_t len)
 }
 
 
-/* room for a part of len bytes and its separator: the caller's buffer
-   (the body's size) is enough for a request, so this is rarely called */
+/*
+ * Room for a part of len bytes and its separator: the caller's buffer
+ * (the body's size) is enough for a request, so this is rarely called.
+ */
 static int
 tg_scan_grow(tg_scan_t *sc, size_t len)
 {

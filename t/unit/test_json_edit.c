@@ -75,6 +75,11 @@ edit_places(const char *body, const char *model, int include_usage,
     }
 
     out = malloc(len + 256);
+    if (out == NULL) {
+        tg_json_edits_free(e, n);
+        return strdup("(nomem)");
+    }
+
     o = out;
     pos = 0;
 
@@ -119,8 +124,12 @@ check(const char *body, const char *model, int include_usage,
 static void
 places(void)
 {
-    int   known;
-    char *got;
+    int               n;
+    int               known;
+    char             *got;
+    const char       *body;
+    tg_json_edit_t    e[TG_JSON_EDITS_MAX];
+    tg_json_places_t  pl;
 
     got = edit_places("{\"model\":\"a\\u0062\"}", "c", 0, &known);
     is_int(known, 0, "places: not known for a model with escapes");
@@ -137,6 +146,19 @@ places(void)
     is_str(got, "{\"stream_options\":{\"include_usage\":true}}",
            "places: an empty body object");
     free(got);
+
+    /* places that do not fit the body (another body's) cost a scan */
+    memset(&pl, 0, sizeof(pl));
+    pl.known = 1;
+    pl.model.found = 1;
+    pl.model.off = 40;
+    pl.model.end = 90;
+    body = "{\"model\":\"a\"}";
+    is_int(tg_json_edit_plan(body, strlen(body), &pl, "b", 1, 0, e, &n), 0,
+           "places: a plan with places that do not fit");
+    is_int(n == 1 ? (int) e[0].off : -1, 9,
+           "places: ... edits where the scan finds the model");
+    tg_json_edits_free(e, n);
 }
 
 
