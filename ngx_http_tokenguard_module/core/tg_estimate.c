@@ -26,11 +26,10 @@
 /*
  * Eight bytes at a time: the high bit marks non-ASCII bytes, the high bit
  * without the next one marks continuation bytes (0x80-0xbf), and a
- * multiplication adds up the marks of a word.  With dst, the bytes are
- * copied there as they are counted.
+ * multiplication adds up the marks of a word.
  */
-static void
-tg_estimate_words(tg_estimate_t *e, char *dst, const char *text, size_t len)
+void
+tg_estimate_add_portable(tg_estimate_t *e, const char *text, size_t len)
 {
     size_t          i;
     int64_t         high, cont;
@@ -45,10 +44,6 @@ tg_estimate_words(tg_estimate_t *e, char *dst, const char *text, size_t len)
     for (i = 0; i + 8 <= len; i += 8) {
         memcpy(&w, text + i, 8);
 
-        if (dst) {
-            memcpy(dst + i, &w, 8);
-        }
-
         h = w & highs;
         high += tg_estimate_count(h);
         cont += tg_estimate_count(h & ~(w << 1));
@@ -59,10 +54,6 @@ tg_estimate_words(tg_estimate_t *e, char *dst, const char *text, size_t len)
 
     for ( /* void */ ; i < len; i++) {
         c = (unsigned char) text[i];
-
-        if (dst) {
-            dst[i] = (char) c;
-        }
 
         if (c < 0x80) {
             e->ascii++;
@@ -75,30 +66,15 @@ tg_estimate_words(tg_estimate_t *e, char *dst, const char *text, size_t len)
 }
 
 
-void
-tg_estimate_add_portable(tg_estimate_t *e, const char *text, size_t len)
-{
-    tg_estimate_words(e, NULL, text, len);
-}
-
-
-void
-tg_estimate_copy_portable(tg_estimate_t *e, char *dst, const char *text,
-    size_t len)
-{
-    tg_estimate_words(e, dst, text, len);
-}
-
-
 #ifdef __SSE2__
 
 /*
  * Counts bytes >= 0x80 and continuation bytes (0x80-0xbf) in byte lanes,
- * folded into 64-bit sums before a lane can pass 255, and copies them to
- * dst if there is one.  Returns the bytes done, a multiple of 16.
+ * folded into 64-bit sums before a lane can pass 255.  Returns the bytes
+ * done, a multiple of 16.
  */
 static size_t
-tg_estimate_sse2(tg_estimate_t *e, char *dst, const char *text, size_t len)
+tg_estimate_sse2(tg_estimate_t *e, const char *text, size_t len)
 {
     size_t    i, k, blocks;
     int64_t   high, cont;
@@ -117,10 +93,6 @@ tg_estimate_sse2(tg_estimate_t *e, char *dst, const char *text, size_t len)
 
         for (k = 0; k < 255 && i < blocks; k++, i++) {
             v = _mm_loadu_si128((const __m128i *) (text + 16 * i));
-
-            if (dst) {
-                _mm_storeu_si128((__m128i *) (dst + 16 * i), v);
-            }
 
             /* the compares give -1 per matching lane: subtract to count */
             acc_high = _mm_sub_epi8(acc_high, _mm_cmplt_epi8(v, zero));
@@ -148,22 +120,15 @@ tg_estimate_sse2(tg_estimate_t *e, char *dst, const char *text, size_t len)
 void
 tg_estimate_add(tg_estimate_t *e, const char *text, size_t len)
 {
-    tg_estimate_copy(e, NULL, text, len);
-}
-
-
-void
-tg_estimate_copy(tg_estimate_t *e, char *dst, const char *text, size_t len)
-{
     size_t  done;
 
     done = 0;
 
 #ifdef __SSE2__
-    done = tg_estimate_sse2(e, dst, text, len);
+    done = tg_estimate_sse2(e, text, len);
 #endif
 
-    tg_estimate_words(e, dst ? dst + done : NULL, text + done, len - done);
+    tg_estimate_add_portable(e, text + done, len - done);
 }
 
 

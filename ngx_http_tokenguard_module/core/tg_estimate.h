@@ -19,18 +19,9 @@ typedef struct {
 
 void tg_estimate_add(tg_estimate_t *e, const char *text, size_t len);
 
-/*
- * the same, copying the text to dst (len bytes, not overlapping) as it is
- * counted: a text that is both stored and counted is read once
- */
-void tg_estimate_copy(tg_estimate_t *e, char *dst, const char *text,
-    size_t len);
-
-/* the same by words, what machines without SSE2 run (and the tests) */
+/* the same byte by byte, what machines without SSE2 run (and the tests) */
 void tg_estimate_add_portable(tg_estimate_t *e, const char *text,
     size_t len);
-void tg_estimate_copy_portable(tg_estimate_t *e, char *dst,
-    const char *text, size_t len);
 
 /* tokens of the pieces added, rounded up once */
 #define tg_estimate_tokens(e)   (((e)->ascii + 3) / 4 + (e)->other)

@@ -102,6 +102,8 @@ static void tg_scan_string(tg_scan_t *sc, const tg_json_t *v,
     const tg_json_t *holder, int structural, unsigned depth);
 static int tg_scan_url_key(const tg_json_t *v);
 static void tg_scan_text(tg_scan_t *sc, const char *s, size_t len);
+static void tg_scan_counted_as(tg_scan_t *sc, const char *stored, size_t n,
+    const char *sent, size_t len);
 static void tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len,
     int text);
 static void tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len);
@@ -129,7 +131,21 @@ tg_scan_body(tg_scan_t *sc, const tg_json_t *root)
 {
     tg_scan_value(sc, root, NULL, 1, 0);
 
-    return sc->nomem ? -1 : 0;
+    if (sc->nomem) {
+        return -1;
+    }
+
+    /*
+     * The estimate adds up byte by byte, so the text is counted in one
+     * pass here rather than part by part (hundreds of short runs, each
+     * with its tail): the parts counted otherwise are adjusted as they
+     * are added, by tg_scan_counted_as().
+     */
+    if (sc->len) {
+        tg_estimate_add(&sc->est, sc->text, sc->len);
+    }
+
+    return 0;
 }
 
 
@@ -272,8 +288,8 @@ static void
 tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
     int structural, unsigned depth)
 {
+    size_t            start;
     int64_t           media;
-    tg_estimate_t     est;
     const tg_json_t  *type, *mt;
 
     if (!structural || holder == NULL) {
@@ -284,14 +300,14 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
              * function_call_output parts, prompt.variables): read as the
              * provider decodes it, counted as sent, as it may be text too
              */
-            est = sc->est;
+            start = sc->len;
             media = sc->media;
 
             tg_scan_data_url(sc, v->str, v->len);
 
-            sc->est = est;
             sc->media = media;
-            tg_estimate_add(&sc->est, v->str, v->len);
+            tg_scan_counted_as(sc, sc->len > start ? sc->text + start : NULL,
+                               sc->len - start, v->str, v->len);
             return;
         }
 
@@ -363,11 +379,7 @@ tg_scan_url_key(const tg_json_t *v)
 }
 
 
-/*
- * One part: as it is, or decoded if it is an escaped JSON document, and
- * counted as sent in either case.  The estimate is made as the part is
- * copied, so that the text is read once.
- */
+/* one part: as it is, or decoded if it is an escaped JSON document */
 static void
 tg_scan_text(tg_scan_t *sc, const char *s, size_t len)
 {
@@ -383,7 +395,7 @@ tg_scan_text(tg_scan_t *sc, const char *s, size_t len)
         return;
     }
 
-    tg_estimate_copy(&sc->est, p, s, len);
+    memcpy(p, s, len);
     n = len;
 
     for (i = 0; i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r'
@@ -395,11 +407,37 @@ tg_scan_text(tg_scan_t *sc, const char *s, size_t len)
     if (i < len && (s[i] == '{' || s[i] == '[' || s[i] == '"')
         && memchr(s + i, '\\', len - i) != NULL)
     {
-        /* read decoded */
+        /* read decoded, counted as sent */
         n = tg_scan_unescape(p, len);
+        tg_scan_counted_as(sc, p, n, s, len);
     }
 
     tg_scan_end(sc, p, n);
+}
+
+
+/*
+ * The text stored at stored (n bytes, in sc->text) is counted as the
+ * text sent instead: the one pass of tg_scan_body() counts what is
+ * stored, so the difference is added here.
+ */
+static void
+tg_scan_counted_as(tg_scan_t *sc, const char *stored, size_t n,
+    const char *sent, size_t len)
+{
+    tg_estimate_t  e;
+
+    e.ascii = 0;
+    e.other = 0;
+
+    if (n) {
+        tg_estimate_add(&e, stored, n);
+    }
+
+    sc->est.ascii -= e.ascii;
+    sc->est.other -= e.other;
+
+    tg_estimate_add(&sc->est, sent, len);
 }
 
 
@@ -438,7 +476,6 @@ tg_scan_base64_media(tg_scan_t *sc, const char *s, size_t len, int text)
         n = 0;
     }
 
-    tg_estimate_add(&sc->est, p, n);
     tg_scan_end(sc, p, n);
 }
 
@@ -499,7 +536,6 @@ tg_scan_data_url(tg_scan_t *sc, const char *s, size_t len)
     }
 
     tg_scan_scrub(p, n);
-    tg_estimate_add(&sc->est, p, n);
     tg_scan_end(sc, p, n);
 }
 
@@ -566,9 +602,7 @@ tg_scan_part(tg_scan_t *sc, size_t len)
     }
 
     if (sc->len) {
-        /* the separator is text too, and counted */
         sc->text[sc->len++] = '\n';
-        sc->est.ascii++;
     }
 
     return sc->text + sc->len;
@@ -581,7 +615,6 @@ tg_scan_end(tg_scan_t *sc, char *p, size_t n)
     if (n == 0 && p > sc->text) {
         /* nothing after the separator: take it back */
         sc->len--;
-        sc->est.ascii--;
     }
 
     sc->len += n;
