@@ -58,7 +58,7 @@ ngx_int_t
 ngx_http_tokenguard_budget_reserve(ngx_http_request_t *r,
     ngx_http_tokenguard_ctx_t *ctx, ngx_http_tokenguard_done_pt done)
 {
-    int64_t                          output;
+    int64_t                          input, output;
     ngx_int_t                        rc;
     ngx_http_tokenguard_loc_conf_t  *tlcf;
 
@@ -75,12 +75,24 @@ ngx_http_tokenguard_budget_reserve(ngx_http_request_t *r,
         output *= ctx->in.rq.choices;
     }
 
-    output = ngx_min(output, TG_COST_MAX - ctx->in.rq.prompt_tokens);
+    /*
+     * input the provider keeps (an earlier response, a conversation, a
+     * cache) is billed as input but is not in the body: without this, a
+     * caller near a cap could chain requests whose worst case is a few
+     * tokens and whose bill is the whole conversation
+     */
+    input = ctx->in.rq.prompt_tokens;
 
-    ctx->budget.reserve_usd = tg_price_reserve(ctx->price,
-                                               ctx->in.rq.prompt_tokens,
-                                               output, ngx_time());
-    ctx->budget.reserve_tokens = ctx->in.rq.prompt_tokens + output;
+    if (ctx->in.rq.stored) {
+        input = ngx_min(input + tlcf->stored_input_tokens, TG_COST_MAX);
+    }
+
+    output = ngx_min(output, TG_COST_MAX - input);
+
+    ctx->budget.reserve_usd = tg_price_reserve(ctx->price, input, output,
+                                               ngx_time());
+    ctx->budget.reserve_tokens = input + output;
+    ctx->budget.reserve_input = input;
     ctx->budget.remaining_usd = -1;
 
     /*

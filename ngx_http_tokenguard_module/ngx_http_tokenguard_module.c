@@ -48,6 +48,10 @@ static ngx_conf_num_bounds_t  ngx_http_tokenguard_max_tokens_bounds = {
     ngx_http_tokenguard_check_bounds, 1, 10000000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_tokenguard_stored_input_bounds = {
+    ngx_http_tokenguard_check_bounds, 0, 10000000
+};
+
 
 static ngx_conf_num_bounds_t  ngx_http_tokenguard_match_limit_bounds = {
     ngx_http_tokenguard_check_bounds, 1000, 100000000
@@ -139,6 +143,13 @@ static ngx_command_t  ngx_http_tokenguard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_tokenguard_loc_conf_t, max_tokens_default),
       &ngx_http_tokenguard_max_tokens_bounds },
+
+    { ngx_string("tokenguard_stored_input_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tokenguard_loc_conf_t, stored_input_tokens),
+      &ngx_http_tokenguard_stored_input_bounds },
 
     { ngx_string("tokenguard_regex_match_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -526,6 +537,7 @@ ngx_http_tokenguard_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->provider = NGX_CONF_UNSET_UINT;
     conf->max_tokens_default = NGX_CONF_UNSET;
+    conf->stored_input_tokens = NGX_CONF_UNSET;
     conf->regex_match_limit = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->include_usage = NGX_CONF_UNSET;
@@ -574,6 +586,8 @@ ngx_http_tokenguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->max_tokens_default, prev->max_tokens_default,
                          4096);
+    ngx_conf_merge_value(conf->stored_input_tokens, prev->stored_input_tokens,
+                         128000);
     ngx_conf_merge_value(conf->regex_match_limit, prev->regex_match_limit,
                          NGX_HTTP_TOKENGUARD_MATCH_LIMIT);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,

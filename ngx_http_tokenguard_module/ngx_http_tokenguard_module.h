@@ -118,6 +118,7 @@ typedef struct {
     ngx_array_t                 *passthrough;   /* of .._passthrough_t */
 
     ngx_int_t                    max_tokens_default;
+    ngx_int_t                    stored_input_tokens;
     ngx_int_t                    regex_match_limit;
     size_t                       max_body;
     ngx_flag_t                   include_usage;
@@ -198,6 +199,7 @@ typedef struct {
     unsigned                     warn_team:1;
     int64_t                      reserve_usd;   /* worst case, micro-USD */
     int64_t                      reserve_tokens;
+    int64_t                      reserve_input; /* of them, the input */
     int64_t                      remaining_usd; /* -1: no USD cap */
     u_char                       id[TG_ID_LEN + 1];  /* reservation id */
     unsigned                     reserved_user:1;

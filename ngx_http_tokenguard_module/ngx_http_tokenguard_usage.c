@@ -276,11 +276,15 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
     if (u->background || ctx->in.rq.background || !ctx->resp.answered
         || ctx->resp.relayed == 0)
     {
-        /* the reserved worst case: the same tokens, the reserved price */
-        out = ctx->budget.reserve_tokens - ctx->in.rq.prompt_tokens;
+        /*
+         * the reserved worst case: the same tokens (the input the
+         * provider keeps included), the reserved price
+         */
+        out = ctx->budget.reserve_tokens - ctx->budget.reserve_input;
 
         ngx_memzero(u, sizeof(tg_usage_t));
-        u->input = ctx->in.rq.prompt_tokens;
+        u->input = ngx_max(ctx->budget.reserve_input,
+                           ctx->in.rq.prompt_tokens);
         u->output = ngx_max(out, 0);
         ctx->resp.charge_reserved = 1;
 
@@ -292,6 +296,15 @@ ngx_http_tokenguard_usage_settle(ngx_http_request_t *r,
 
     if (!u->has_input || u->input < ctx->in.rq.prompt_tokens) {
         u->input = ctx->in.rq.prompt_tokens;
+    }
+
+    /*
+     * the input the provider keeps is billed however the answer ends: an
+     * answer cut before it said how much is charged the reserved
+     * assumption, or a client could cut its streams to have it for free
+     */
+    if (ctx->in.rq.stored && !u->has_input) {
+        u->input = ngx_max(u->input, ctx->budget.reserve_input);
     }
 
     out = ctx->in.rq.embeddings ? 0 : (int64_t) ctx->resp.relayed / 4;

@@ -53,6 +53,11 @@ my $t = TG->new(http => "upstream dead { server 127.0.0.1:$dead; }\n"
         proxy_pass http://flaky/;
         proxy_next_upstream error;
     }
+    location /stored/ {
+        tokenguard_stored_input_tokens 1000;
+        proxy_pass http://stub/;
+        proxy_buffering off;
+    }
     location = /metrics {
         tokenguard off;
         tokenguard_metrics;
@@ -246,6 +251,36 @@ unlike($r->{body}, qr/event: response.completed/,
 $log = $t->last_log;
 charged('responses: fake completed event in a delta, cut', $u,
         prompt_of($log), int(length($r->{body}) / 4));
+
+# input the provider keeps (here tokenguard_stored_input_tokens 1000): an
+# answer that never says how much was read is charged the assumption, a
+# cut stream too (or a client would cut its streams to have it free);
+# what the provider reports is believed
+my $chain = { model => 'gpt-4o', input => 'hello there',
+              max_output_tokens => 100, previous_response_id => 'resp_1' };
+# (the id is read as text: the control's input has it on a line of its own)
+($r, $u) = post('/stored/v1/responses', { %$chain,
+                input => "hello there\nresp_1",
+                previous_response_id => undef, stream => $true },
+                'X-Stub-Cut-After' => 4, 'X-Stub-Usage' => '1000,200');
+$log = $t->last_log;
+my $est = prompt_of($log);
+charged('no stored input, stream cut: the prompt estimate', $u, $est,
+        int(length($r->{body}) / 4));
+($r, $u) = post('/stored/v1/responses', $chain, 'X-Stub-Reset' => 'headers');
+is($r->{status}, 502, 'stored input, reset after the request: 502');
+charged('stored input, reset after the request: the assumption', $u,
+        $est + 1000, 100);
+($r, $u) = post('/stored/v1/responses', { %$chain, stream => $true },
+                'X-Stub-Cut-After' => 4, 'X-Stub-Usage' => '1000,200');
+unlike($r->{body}, qr/event: response.completed/,
+       'stored input, stream cut: no completed event');
+charged('stored input, stream cut: the assumption as input', $u,
+        $est + 1000, int(length($r->{body}) / 4));
+($r, $u) = post('/stored/v1/responses', { %$chain, stream => $true },
+                'X-Stub-Usage' => '5000,200');
+charged('stored input, whole: what the provider says', $u, 5000, 200,
+        source => 'provider');
 
 # --- bodies: the top level of a complete object only ---
 

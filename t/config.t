@@ -78,6 +78,9 @@ conf_error('tokenguard_max_tokens_default 0;',
 conf_error('tokenguard_max_tokens_default lots;',
            qr/"tokenguard_max_tokens_default" directive invalid number/,
            'max_tokens_default not a number');
+conf_error('tokenguard_stored_input_tokens 10000001;',
+           qr/invalid value "10000001" in "tokenguard_stored_input_tokens" directive, it must be from 0 to 10000000/,
+           'stored_input_tokens over the bound');
 conf_error('tokenguard_max_body huge;',
            qr/"tokenguard_max_body" directive invalid value/, 'bad size');
 conf_error('tokenguard_user $no_such_var;',

@@ -35,6 +35,13 @@ my $t = TG->new(server => q{
         tokenguard_cap user 2000tokens day;
         proxy_pass http://stub/;
     }
+    # input the provider keeps, assumed smaller
+    location /cap1k/ {
+        tokenguard on;
+        tokenguard_cap user 2000tokens day;
+        tokenguard_stored_input_tokens 1000;
+        proxy_pass http://stub/;
+    }
     location /plain/ {
         tokenguard on;
         proxy_pass http://stub/;
@@ -290,6 +297,35 @@ cap_status('gemini maxOutputTokens 5 beside max_output_tokens 9000',
            '/cap/v1beta/models/gemini-2.0-flash:generateContent',
            { %{ gem({ text => 'hi' }) }, generationConfig => {
              maxOutputTokens => 5, max_output_tokens => 9000 } }, 429);
+
+# input the provider keeps and the body only names (an earlier response,
+# a conversation, a cache) is billed as input: a chain of requests of a
+# few tokens each must not be reserved as a few tokens
+my $resp = '/cap/v1/responses';
+cap_status('control: a Responses call of 100 tokens fits',
+           $resp, { model => 'gpt-4o', input => 'hi',
+                    max_output_tokens => 100 }, 200);
+cap_status('previous_response_id: the conversation kept is reserved',
+           $resp, { model => 'gpt-4o', input => 'hi',
+                    max_output_tokens => 100,
+                    previous_response_id => 'resp_1' }, 429);
+cap_status('conversation: the conversation kept is reserved',
+           $resp, { model => 'gpt-4o', input => 'hi',
+                    max_output_tokens => 100,
+                    conversation => { id => 'conv_1' } }, 429);
+cap_status('gemini cachedContent: the cache is reserved',
+           '/cap/v1beta/models/gemini-2.0-flash:generateContent',
+           { %{ gem({ text => 'hi' }) }, cachedContent => 'cachedContents/c1',
+             generationConfig => { maxOutputTokens => 100 } }, 429);
+cap_status('tokenguard_stored_input_tokens 1000: 1000 + 100 fits',
+           '/cap1k/v1/responses', { model => 'gpt-4o', input => 'hi',
+           max_output_tokens => 100, previous_response_id => 'resp_1' }, 200);
+cap_status('tokenguard_stored_input_tokens 1000: 1000 + 1000 does not',
+           '/cap1k/v1/responses', { model => 'gpt-4o', input => 'hi',
+           max_output_tokens => 1000, previous_response_id => 'resp_1' }, 429);
+cap_status('control: 1000 output tokens fit without the stored input',
+           '/cap1k/v1/responses', { model => 'gpt-4o', input => 'hi',
+           max_output_tokens => 1000 }, 200);
 
 # --- charges ---
 

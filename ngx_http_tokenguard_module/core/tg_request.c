@@ -52,6 +52,7 @@ static int tg_uri_model(tg_inspect_t *in);
 static int tg_get_model(tg_inspect_t *in, tg_json_t *root);
 static int tg_get_stream(tg_inspect_t *in, tg_json_t *root);
 static int tg_nonempty_array(tg_json_t *obj, const char *key);
+static int tg_present(tg_json_t *obj, const char *key);
 static int tg_each_object(tg_inspect_t *in, tg_json_t *a, const char *fmt,
     const char *field, tg_item_pt visit);
 static int tg_list(tg_inspect_t *in, tg_json_t *root, const char *key,
@@ -441,6 +442,18 @@ tg_get_stream(tg_inspect_t *in, tg_json_t *root)
 }
 
 
+/* key is there with a value other than null */
+static int
+tg_present(tg_json_t *obj, const char *key)
+{
+    tg_json_t  *v;
+
+    v = tg_json_get(obj, key);
+
+    return v != NULL && !tg_json_is_null(v);
+}
+
+
 static int
 tg_nonempty_array(tg_json_t *obj, const char *key)
 {
@@ -769,6 +782,10 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
     /* answered later: a cut first answer must not say otherwise */
     rq->background = tg_json_is_true(tg_json_get(root, "background"));
 
+    /* the provider adds the input it keeps to what the body sends */
+    rq->stored = tg_present(root, "previous_response_id")
+                 || tg_present(root, "conversation");
+
     return tg_get_limit(in, root, "max_output_tokens", &rq->max_output);
 }
 
@@ -956,6 +973,9 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root)
     if (rc != TG_OK) {
         return rc;
     }
+
+    rq->stored = tg_present(root, "cachedContent")
+                 || tg_present(root, "cached_content");
 
     return tg_gemini_config(in, root);
 }

@@ -31,6 +31,9 @@ typedef struct {
     int         tools;          /* tool definitions, calls or results */
     int         embeddings;     /* no output tokens at all */
     int         background;     /* Responses "background": true */
+    int         stored;         /* names input the provider keeps (an
+                                   earlier response, a conversation, a
+                                   cache): its tokens are not in the body */
 
     char       *prompt;         /* all prompt text, one part a line */
     size_t      prompt_len;

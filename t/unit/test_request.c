@@ -86,6 +86,30 @@ test_request(void)
        "request: responses background known from the request");
     tg_request_free(&rq);
 
+    /* input the provider keeps is named, not sent */
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
+               "\"previous_response_id\":\"resp_1\"}", &rq) == TG_OK
+       && rq.stored, "request: responses previous_response_id is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
+               "\"conversation\":{\"id\":\"conv_1\"}}", &rq) == TG_OK
+       && rq.stored, "request: responses conversation is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
+               "\"previous_response_id\":null}", &rq) == TG_OK
+       && !rq.stored, "request: responses without stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1beta/models/g:generateContent", "{\"contents\":[{"
+               "\"parts\":[{\"text\":\"x\"}]}],\"cachedContent\":"
+               "\"cachedContents/c1\"}", &rq) == TG_OK && rq.stored,
+       "request: gemini cachedContent is stored input");
+    tg_request_free(&rq);
+    ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"q\"}],\"previous_response_id\":\"r\"}", &rq)
+       == TG_OK && !rq.stored,
+       "request: chat keeps nothing, whatever the body says");
+    tg_request_free(&rq);
+
     ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
                "\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
                "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":"
