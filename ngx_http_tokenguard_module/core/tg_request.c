@@ -782,9 +782,14 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
     /* answered later: a cut first answer must not say otherwise */
     rq->background = tg_json_is_true(tg_json_get(root, "background"));
 
-    /* the provider adds the input it keeps to what the body sends */
+    /*
+     * the provider adds the input it keeps to what the body sends: an
+     * earlier response, a conversation, a prompt template (its variables
+     * are in the body, its text is not)
+     */
     rq->stored = tg_present(root, "previous_response_id")
-                 || tg_present(root, "conversation");
+                 || tg_present(root, "conversation")
+                 || tg_present(root, "prompt");
 
     return tg_get_limit(in, root, "max_output_tokens", &rq->max_output);
 }

@@ -95,6 +95,10 @@ test_request(void)
                "\"conversation\":{\"id\":\"conv_1\"}}", &rq) == TG_OK
        && rq.stored, "request: responses conversation is stored input");
     tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"prompt\":{\"id\":"
+               "\"pmpt_1\",\"variables\":{\"a\":\"b\"}}}", &rq) == TG_OK
+       && rq.stored, "request: responses prompt template is stored input");
+    tg_request_free(&rq);
     ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
                "\"previous_response_id\":null}", &rq) == TG_OK
        && !rq.stored, "request: responses without stored input");
