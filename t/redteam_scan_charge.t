@@ -313,6 +313,9 @@ cap_status('conversation: the conversation kept is reserved',
            $resp, { model => 'gpt-4o', input => 'hi',
                     max_output_tokens => 100,
                     conversation => { id => 'conv_1' } }, 429);
+cap_status('an input item by its id alone: the item kept is reserved',
+           $resp, { model => 'gpt-4o', max_output_tokens => 100,
+                    input => [{ id => 'msg_1' }] }, 429);
 cap_status('gemini cachedContent: the cache is reserved',
            '/cap/v1beta/models/gemini-2.0-flash:generateContent',
            { %{ gem({ text => 'hi' }) }, cachedContent => 'cachedContents/c1',

@@ -545,6 +545,7 @@ static int
 tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
 {
     int            rc;
+    tg_json_t     *google;
     tg_request_t  *rq;
 
     rq = in->rq;
@@ -574,6 +575,15 @@ tg_openai_chat(tg_inspect_t *in, tg_json_t *root)
                        &rq->max_output);
     if (rc != TG_OK) {
         return rc;
+    }
+
+    /* Gemini's OpenAI-compatible endpoint takes its cache here */
+    google = tg_json_get(tg_json_get(root, "extra_body"), "google");
+
+    if (tg_present(google, "cached_content")
+        || tg_present(google, "cachedContent"))
+    {
+        rq->stored = 1;
     }
 
     return tg_get_limits(in, root, "n", "best_of", &rq->choices);
@@ -787,9 +797,11 @@ tg_openai_responses(tg_inspect_t *in, tg_json_t *root)
      * earlier response, a conversation, a prompt template (its variables
      * are in the body, its text is not)
      */
-    rq->stored = tg_present(root, "previous_response_id")
-                 || tg_present(root, "conversation")
-                 || tg_present(root, "prompt");
+    if (tg_present(root, "previous_response_id")
+        || tg_present(root, "conversation") || tg_present(root, "prompt"))
+    {
+        rq->stored = 1;
+    }
 
     return tg_get_limit(in, root, "max_output_tokens", &rq->max_output);
 }
@@ -824,6 +836,18 @@ tg_openai_item(tg_inspect_t *in, tg_json_t *item, const char *field)
     {
         in->rq->tools = 1;
         return TG_OK;
+    }
+
+    /*
+     * an item named by its id alone (an "item_reference", whose type is
+     * optional) and a compaction of earlier turns are input the provider
+     * keeps: their text is not in the body
+     */
+    if (tg_json_eq(t, n, "item_reference") || tg_json_eq(t, n, "compaction")
+        || (!tg_json_is_string(type) && tg_present(item, "id")
+            && tg_json_get(item, "content") == NULL))
+    {
+        in->rq->stored = 1;
     }
 
     if (tg_json_eq(t, n, "message")) {

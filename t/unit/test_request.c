@@ -99,6 +99,36 @@ test_request(void)
                "\"pmpt_1\",\"variables\":{\"a\":\"b\"}}}", &rq) == TG_OK
        && rq.stored, "request: responses prompt template is stored input");
     tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"id\":"
+               "\"msg_1\"}]}", &rq) == TG_OK && rq.stored,
+       "request: responses item by id alone is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"type\":"
+               "\"item_reference\",\"id\":\"msg_1\"}],\"prompt\":null}",
+               &rq) == TG_OK && rq.stored,
+       "request: responses item_reference is stored input, a null prompt"
+       " does not undo it");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"type\":"
+               "\"compaction\",\"encrypted_content\":\"x\"}]}", &rq)
+       == TG_OK && rq.stored, "request: responses compaction is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"role\":"
+               "\"user\",\"content\":\"hi\",\"id\":\"msg_1\"}]}", &rq)
+       == TG_OK && !rq.stored,
+       "request: responses message with its content and an id is sent input");
+    tg_request_free(&rq);
+    ok(inspect(chat, "{\"model\":\"gemini-2.5-flash\",\"messages\":[{"
+               "\"role\":\"user\",\"content\":\"q\"}],\"extra_body\":{"
+               "\"google\":{\"cached_content\":\"cachedContents/c\"}}}", &rq)
+       == TG_OK && rq.stored,
+       "request: chat with Gemini's cached_content is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1beta/models/g:generateContent", "{\"contents\":[{"
+               "\"parts\":[{\"text\":\"x\"}]}],\"cached_content\":"
+               "\"cachedContents/c1\"}", &rq) == TG_OK && rq.stored,
+       "request: gemini cached_content is stored input");
+    tg_request_free(&rq);
     ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
                "\"previous_response_id\":null}", &rq) == TG_OK
        && !rq.stored, "request: responses without stored input");
