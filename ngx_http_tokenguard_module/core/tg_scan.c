@@ -7,10 +7,12 @@
  *
  *   - the top-level "model" (the model policy reads it);
  *   - "type" and "role" tags that are identifiers (lower-case words);
- *   - opaque tokens the provider checks (signature, thoughtSignature,
- *     encrypted_content);
+ *   - opaque tokens the provider checks (signature, thoughtSignature);
+ *   - encrypted turns (encrypted_content, redacted_thinking's "data"),
+ *     which the provider decrypts and bills as input: estimated by their
+ *     size, never read;
  *   - binary media: "data" next to a media type that is not text (or of
- *     input_audio, redacted_thinking), and data: URLs of such a type,
+ *     input_audio), and data: URLs of such a type,
  *     unless it decodes to UTF-8 text: then it is text whatever its label.
  *     The same with a text media type is decoded (base64 or %XX) and read.
  *
@@ -91,7 +93,6 @@ static const tg_scan_key_t  tg_scan_opaque[] = {
     tg_scan_key("signature", 0),
     tg_scan_key("thoughtSignature", 0),
     tg_scan_key("thought_signature", 0),
-    tg_scan_key("encrypted_content", 0),
     { NULL, 0, 0 }
 };
 
@@ -330,6 +331,16 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
         return;
     }
 
+    if (tg_scan_eq(v->key, v->key_len, "encrypted_content")) {
+        /*
+         * reasoning or compacted turns the provider decrypts and bills
+         * as input: never text for the policy, estimated by their size
+         * (an earlier conversation can be hundreds of kilobytes)
+         */
+        sc->est.ascii += (int64_t) v->len;
+        return;
+    }
+
     if (tg_scan_eq(v->key, v->key_len, "data")) {
         mt = tg_scan_media_type(holder);
         type = tg_json_get(holder, "type");
@@ -348,10 +359,16 @@ tg_scan_string(tg_scan_t *sc, const tg_json_t *v, const tg_json_t *holder,
             return;
         }
 
+        if (tg_json_is_string(type)
+            && tg_scan_eq(type->str, type->len, "redacted_thinking"))
+        {
+            /* encrypted thinking, billed as input: by its size, as above */
+            sc->est.ascii += (int64_t) v->len;
+            return;
+        }
+
         if (mt != NULL
-            || tg_scan_eq(holder->key, holder->key_len, "input_audio")
-            || (tg_json_is_string(type)
-                && tg_scan_eq(type->str, type->len, "redacted_thinking")))
+            || tg_scan_eq(holder->key, holder->key_len, "input_audio"))
         {
             tg_scan_base64_media(sc, v->str, v->len, 0);
             return;

@@ -157,6 +157,23 @@ test_scan(void)
             "\"t\",\"signature\":\"Ep0B\"},{\"type\":\"redacted_thinking\","
             "\"data\":\"EmwK\"}]}]}", "t",
             "scan: signatures and redacted thinking left out");
+
+    /* encrypted turns are billed as input: by their size, never read */
+    big = malloc(8200);
+    n = (size_t) sprintf(big, "{\"input\":[{\"type\":\"reasoning\","
+                         "\"encrypted_content\":\"");
+    memset(big + n, 'E', 4000);
+    n += 4000;
+    n += (size_t) sprintf(big + n, "\"},{\"type\":\"redacted_thinking\","
+                          "\"data\":\"");
+    memset(big + n, 'R', 4000);
+    n += 4000;
+    strcpy(big + n, "\"}]}");
+    s = scan(big, &tokens);
+    is_str(s, "", "scan: encrypted content never read as text");
+    is_int(tokens, 2000, "scan: encrypted content estimated by its size");
+    free(s);
+    free(big);
     scanned("{\"messages\":[{\"content\":[{\"type\":\"new_part\","
             "\"data\":\"D\",\"x\":{\"y\":\"Z\"}}]}]}", "D\ny\nZ",
             "scan: an unknown part is read");
