@@ -316,6 +316,10 @@ cap_status('conversation: the conversation kept is reserved',
 cap_status('an input item by its id alone: the item kept is reserved',
            $resp, { model => 'gpt-4o', max_output_tokens => 100,
                     input => [{ id => 'msg_1' }] }, 429);
+cap_status('a file by id: the file the provider reads is reserved',
+           $resp, { model => 'gpt-4o', max_output_tokens => 100,
+                    input => [{ role => 'user', content => [{
+                      type => 'input_file', file_id => 'file-1' }] }] }, 429);
 cap_status('gemini cachedContent: the cache is reserved',
            '/cap/v1beta/models/gemini-2.0-flash:generateContent',
            { %{ gem({ text => 'hi' }) }, cachedContent => 'cachedContents/c1',

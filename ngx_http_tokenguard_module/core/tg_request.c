@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 
 #include "tg_estimate.h"
@@ -651,6 +652,17 @@ tg_openai_part(tg_inspect_t *in, tg_json_t *part, const char *field)
     }
 
     if (text == NULL) {
+        /*
+         * a file by id or URL (Responses input_file, chat's "file") is
+         * read by the provider and billed as input, however long: an
+         * image is bounded, and stays at the flat media estimate
+         */
+        if (tg_present(part, "file_id") || tg_present(part, "file_url")
+            || tg_present(tg_json_get(part, "file"), "file_id"))
+        {
+            in->rq->stored = 1;
+        }
+
         in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
         return TG_OK;
     }
@@ -919,7 +931,7 @@ tg_anthropic_blocks(tg_inspect_t *in, tg_json_t *content, const char *field)
 static int
 tg_anthropic_block(tg_inspect_t *in, tg_json_t *block, const char *field)
 {
-    tg_json_t  *type;
+    tg_json_t  *type, *source;
 
     (void) field;
 
@@ -942,6 +954,16 @@ tg_anthropic_block(tg_inspect_t *in, tg_json_t *block, const char *field)
         in->rq->tools = 1;
         return tg_anthropic_blocks(in, tg_json_get(block, "content"),
                                    "tool_result.content");
+    }
+
+    /* a document the provider fetches or keeps (a URL, a file id) */
+    source = tg_json_get(block, "source");
+
+    if (tg_json_string_is(type, "document")
+        && (tg_json_string_is(tg_json_get(source, "type"), "url")
+            || tg_json_string_is(tg_json_get(source, "type"), "file")))
+    {
+        in->rq->stored = 1;
     }
 
     /* image, document, redacted_thinking ... */
@@ -1003,8 +1025,11 @@ tg_gemini_generate(tg_inspect_t *in, tg_json_t *root)
         return rc;
     }
 
-    rq->stored = tg_present(root, "cachedContent")
-                 || tg_present(root, "cached_content");
+    if (tg_present(root, "cachedContent")
+        || tg_present(root, "cached_content"))
+    {
+        rq->stored = 1;
+    }
 
     return tg_gemini_config(in, root);
 }
@@ -1078,7 +1103,7 @@ tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder, const char *field)
 static int
 tg_gemini_part(tg_inspect_t *in, tg_json_t *part, const char *field)
 {
-    tg_json_t  *v;
+    tg_json_t  *v, *mime;
 
     v = tg_json_get(part, "text");
 
@@ -1096,6 +1121,23 @@ tg_gemini_part(tg_inspect_t *in, tg_json_t *part, const char *field)
     {
         in->rq->tools = 1;
         return TG_OK;
+    }
+
+    /*
+     * a file by URI (a document, audio, a video) is read by the provider
+     * and billed as input, however long; an image is bounded
+     */
+    v = tg_get2(part, "fileData", "file_data");
+
+    if (v != NULL) {
+        mime = tg_get2(v, "mimeType", "mime_type");
+
+        if (!tg_json_is_string(mime)
+            || tg_json_string_length(mime) < 6
+            || strncasecmp(tg_json_string_value(mime), "image/", 6) != 0)
+        {
+            in->rq->stored = 1;
+        }
     }
 
     in->extra_tokens += TG_ESTIMATE_PER_MEDIA;

@@ -129,6 +129,45 @@ test_request(void)
                "\"cachedContents/c1\"}", &rq) == TG_OK && rq.stored,
        "request: gemini cached_content is stored input");
     tg_request_free(&rq);
+
+    /* files the provider reads by id or URL: stored; images: bounded */
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"role\":"
+               "\"user\",\"content\":[{\"type\":\"input_file\","
+               "\"file_id\":\"file-1\"}]}]}", &rq) == TG_OK && rq.stored,
+       "request: responses input_file by id is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"role\":"
+               "\"user\",\"content\":[{\"type\":\"input_image\","
+               "\"image_url\":\"https://x/i.png\"}]}]}", &rq) == TG_OK
+       && !rq.stored, "request: responses image by URL is media");
+    tg_request_free(&rq);
+    ok(inspect(chat, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+               "\"content\":[{\"type\":\"file\",\"file\":{\"file_id\":"
+               "\"file-1\"}}]}]}", &rq) == TG_OK && rq.stored,
+       "request: chat file by id is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/messages", "{\"model\":\"c\",\"max_tokens\":5,"
+               "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+               "\"document\",\"source\":{\"type\":\"url\",\"url\":"
+               "\"https://x/a.pdf\"}}]}]}", &rq) == TG_OK && rq.stored,
+       "request: anthropic document by URL is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/messages", "{\"model\":\"c\",\"max_tokens\":5,"
+               "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+               "\"image\",\"source\":{\"type\":\"url\",\"url\":"
+               "\"https://x/a.png\"}}]}]}", &rq) == TG_OK && !rq.stored,
+       "request: anthropic image by URL is media");
+    tg_request_free(&rq);
+    ok(inspect("/v1beta/models/g:generateContent", "{\"contents\":[{"
+               "\"parts\":[{\"fileData\":{\"mimeType\":\"video/mp4\","
+               "\"fileUri\":\"gs://b/v.mp4\"}}]}]}", &rq) == TG_OK
+       && rq.stored, "request: gemini video by URI is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1beta/models/g:generateContent", "{\"contents\":[{"
+               "\"parts\":[{\"file_data\":{\"mime_type\":\"IMAGE/png\","
+               "\"file_uri\":\"gs://b/i.png\"}}]}]}", &rq) == TG_OK
+       && !rq.stored, "request: gemini image by URI is media");
+    tg_request_free(&rq);
     ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
                "\"previous_response_id\":null}", &rq) == TG_OK
        && !rq.stored, "request: responses without stored input");
