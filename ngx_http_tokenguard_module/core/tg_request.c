@@ -640,10 +640,32 @@ tg_openai_parts(tg_inspect_t *in, tg_json_t *content, const char *field)
 }
 
 
+/*
+ * A file by id or URL (Responses input_file, chat's "file") is read by
+ * the provider and billed as input, however long; an image is bounded,
+ * and stays at the flat media estimate.
+ */
+static void
+tg_openai_file_ref(tg_inspect_t *in, tg_json_t *part)
+{
+    if (tg_json_string_is(tg_json_get(part, "type"), "input_image")) {
+        return;
+    }
+
+    if (tg_present(part, "file_id") || tg_present(part, "file_url")
+        || tg_present(tg_json_get(part, "file"), "file_id"))
+    {
+        in->rq->stored = 1;
+    }
+}
+
+
 static int
 tg_openai_part(tg_inspect_t *in, tg_json_t *part, const char *field)
 {
     tg_json_t  *text;
+
+    tg_openai_file_ref(in, part);
 
     text = tg_json_get(part, "text");
 
@@ -652,17 +674,6 @@ tg_openai_part(tg_inspect_t *in, tg_json_t *part, const char *field)
     }
 
     if (text == NULL) {
-        /*
-         * a file by id or URL (Responses input_file, chat's "file") is
-         * read by the provider and billed as input, however long: an
-         * image is bounded, and stays at the flat media estimate
-         */
-        if (tg_present(part, "file_id") || tg_present(part, "file_url")
-            || tg_present(tg_json_get(part, "file"), "file_id"))
-        {
-            in->rq->stored = 1;
-        }
-
         in->extra_tokens += TG_ESTIMATE_PER_MEDIA;
         return TG_OK;
     }
@@ -823,7 +834,7 @@ static int
 tg_openai_item(tg_inspect_t *in, tg_json_t *item, const char *field)
 {
     size_t       n;
-    tg_json_t   *type;
+    tg_json_t   *type, *output, *p;
     const char  *t;
 
     (void) field;
@@ -847,6 +858,16 @@ tg_openai_item(tg_inspect_t *in, tg_json_t *item, const char *field)
         || tg_json_eq(t, n, "custom_tool_call_output"))
     {
         in->rq->tools = 1;
+
+        /* a tool's output may be parts, files among them */
+        output = tg_json_get(item, "output");
+
+        if (tg_json_is_array(output)) {
+            tg_json_foreach(output, p) {
+                tg_openai_file_ref(in, p);
+            }
+        }
+
         return TG_OK;
     }
 
@@ -857,7 +878,7 @@ tg_openai_item(tg_inspect_t *in, tg_json_t *item, const char *field)
      */
     if (tg_json_eq(t, n, "item_reference") || tg_json_eq(t, n, "compaction")
         || (!tg_json_is_string(type) && tg_present(item, "id")
-            && tg_json_get(item, "content") == NULL))
+            && !tg_present(item, "content")))
     {
         in->rq->stored = 1;
     }
@@ -1100,10 +1121,37 @@ tg_gemini_parts(tg_inspect_t *in, tg_json_t *holder, const char *field)
 }
 
 
+/*
+ * A file by URI (a document, audio, a video, or of no type said) is read
+ * by the provider and billed as input, however long; an image is bounded
+ */
+static void
+tg_gemini_file_ref(tg_inspect_t *in, tg_json_t *part)
+{
+    tg_json_t  *file, *mime;
+
+    file = tg_get2(part, "fileData", "file_data");
+
+    if (file == NULL) {
+        return;
+    }
+
+    mime = tg_get2(file, "mimeType", "mime_type");
+
+    if (!tg_json_is_string(mime) || tg_json_string_length(mime) < 6
+        || strncasecmp(tg_json_string_value(mime), "image/", 6) != 0)
+    {
+        in->rq->stored = 1;
+    }
+}
+
+
 static int
 tg_gemini_part(tg_inspect_t *in, tg_json_t *part, const char *field)
 {
-    tg_json_t  *v, *mime;
+    tg_json_t  *v, *p;
+
+    tg_gemini_file_ref(in, part);
 
     v = tg_json_get(part, "text");
 
@@ -1116,28 +1164,26 @@ tg_gemini_part(tg_inspect_t *in, tg_json_t *part, const char *field)
         return TG_OK;
     }
 
-    if (tg_get2(part, "functionCall", "function_call")
-        || tg_get2(part, "functionResponse", "function_response"))
-    {
+    if (tg_get2(part, "functionCall", "function_call")) {
         in->rq->tools = 1;
         return TG_OK;
     }
 
-    /*
-     * a file by URI (a document, audio, a video) is read by the provider
-     * and billed as input, however long; an image is bounded
-     */
-    v = tg_get2(part, "fileData", "file_data");
+    v = tg_get2(part, "functionResponse", "function_response");
 
     if (v != NULL) {
-        mime = tg_get2(v, "mimeType", "mime_type");
+        in->rq->tools = 1;
 
-        if (!tg_json_is_string(mime)
-            || tg_json_string_length(mime) < 6
-            || strncasecmp(tg_json_string_value(mime), "image/", 6) != 0)
-        {
-            in->rq->stored = 1;
+        /* a function's response may carry parts, files among them */
+        v = tg_json_get(v, "parts");
+
+        if (tg_json_is_array(v)) {
+            tg_json_foreach(v, p) {
+                tg_gemini_file_ref(in, p);
+            }
         }
+
+        return TG_OK;
     }
 
     in->extra_tokens += TG_ESTIMATE_PER_MEDIA;

@@ -168,6 +168,38 @@ test_request(void)
                "\"file_uri\":\"gs://b/i.png\"}}]}]}", &rq) == TG_OK
        && !rq.stored, "request: gemini image by URI is media");
     tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"role\":"
+               "\"user\",\"content\":[{\"type\":\"input_image\","
+               "\"file_id\":\"file-1\"}]}]}", &rq) == TG_OK && !rq.stored,
+       "request: responses image by file id is media");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"type\":"
+               "\"function_call_output\",\"call_id\":\"c\",\"output\":[{"
+               "\"type\":\"input_file\",\"file_url\":\"https://x/a.pdf\"}"
+               "]}]}", &rq) == TG_OK && rq.stored,
+       "request: responses file in a tool's output is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"role\":"
+               "\"user\",\"content\":[{\"type\":\"input_file\",\"text\":"
+               "\"\",\"file_id\":\"file-1\"}]}]}", &rq) == TG_OK
+       && rq.stored, "request: a file with a text beside it is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":[{\"id\":"
+               "\"msg_1\",\"content\":null}]}", &rq) == TG_OK && rq.stored,
+       "request: responses item by id with a null content is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1beta/models/g:generateContent", "{\"contents\":[{"
+               "\"parts\":[{\"functionResponse\":{\"name\":\"f\","
+               "\"response\":{},\"parts\":[{\"fileData\":{\"mimeType\":"
+               "\"application/pdf\",\"fileUri\":\"gs://b/a.pdf\"}}]}}]}]}",
+               &rq) == TG_OK && rq.stored,
+       "request: gemini file in a function response is stored input");
+    tg_request_free(&rq);
+    ok(inspect("/v1beta/models/g:generateContent", "{\"contents\":[{"
+               "\"parts\":[{\"text\":\"x\",\"fileData\":{"
+               "\"fileUri\":\"gs://b/a\"}}]}]}", &rq) == TG_OK && rq.stored,
+       "request: gemini file of no type beside a text is stored input");
+    tg_request_free(&rq);
     ok(inspect("/v1/responses", "{\"model\":\"m\",\"input\":\"x\","
                "\"previous_response_id\":null}", &rq) == TG_OK
        && !rq.stored, "request: responses without stored input");
