@@ -154,6 +154,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
+    /* jansson has no NUL in a key even with JSON_ALLOW_NUL; we take it */
+    if (t != NULL && j == NULL
+        && strstr(err.text, "NUL byte in object key") != NULL)
+    {
+        tg_json_free(&doc);
+        return 0;
+    }
+
     fuzz_assert(doc.nomem || (t == NULL) == (j == NULL));
 
     if (t != NULL && j != NULL) {
