@@ -44,18 +44,31 @@ our $SANITIZER = qr/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/;
 # a port nothing listens on now, and one this test has not been given
 # before: the kernel may hand out a closed port again, and a port a test
 # keeps across instances (a provider of its own) would then be taken by a
-# later instance's redis or stub, failing nginx's bind
+# later instance's redis or stub, failing nginx's bind.  Ports come from
+# below the kernel's ephemeral range: a port from that range can be taken
+# by any outgoing connection (a cluster node's gossip, a test's client)
+# between now and the bind.
 my %given;
 
+sub ephemeral_low {
+    open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range'
+        or return 32768;
+    my ($low) = split ' ', scalar <$fh>;
+    return $low && $low > 13000 ? $low : 32768;
+}
+
 sub free_port {
-    for (1 .. 100) {
+    my $low = ephemeral_low();
+    for (1 .. 1000) {
+        my $port = 12000 + int rand($low - 12000);
+        next if $given{$port};
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, Listen => 1,
+                                      LocalPort => $port, Listen => 1,
                                       ReuseAddr => 1)
-            or die "no free port: $!";
-        my $port = $s->sockport;
+            or next;
         close $s;
-        return $port unless $given{$port}++;
+        $given{$port} = 1;
+        return $port;
     }
     die "no free port that this test was not given already\n";
 }
@@ -363,12 +376,15 @@ sub start_cluster {
     my @ports;
     while (@ports < 6) {
         my $port = free_port();
-        next if $port >= 55000 || grep { $_ == $port } @ports;
+        # the bus too stays below the ephemeral range, and off the ports
+        # given to nginx and the stubs
+        next if $port + 10000 >= ephemeral_low() || $given{$port + 10000};
         my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                         LocalPort => $port + 10000,
                                         Listen => 1, ReuseAddr => 1)
             or next;
         close $bus;
+        $given{$port + 10000} = 1;
         push @ports, $port;
     }
     $self->{cluster_ports} = \@ports;
