@@ -372,21 +372,11 @@ sub start_redis {
 # first master (redis() follows MOVED and ASK from there).
 sub start_cluster {
     my ($self) = @_;
-    # a node's cluster bus listens on its port + 10000
-    my @ports;
-    while (@ports < 6) {
-        my $port = free_port();
-        # the bus too stays below the ephemeral range, and off the ports
-        # given to nginx and the stubs
-        next if $port + 10000 >= ephemeral_low() || $given{$port + 10000};
-        my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                        LocalPort => $port + 10000,
-                                        Listen => 1, ReuseAddr => 1)
-            or next;
-        close $bus;
-        $given{$port + 10000} = 1;
-        push @ports, $port;
-    }
+    # each node's cluster bus gets a port of its own (cluster-port): the
+    # default, port + 10000 (of the TLS port with tls-cluster), could land
+    # in the ephemeral range or on a port given to nginx or a stub
+    my @ports = map { free_port() } 1 .. 6;
+    my %bus = map { $_ => free_port() } @ports;
     $self->{cluster_ports} = \@ports;
     $self->{redis_timeout} //= '1s';
     for my $port (@ports) {
@@ -400,6 +390,7 @@ sub start_cluster {
                  '--save', '', '--appendonly', 'no', '--dir', $dir,
                  '--cluster-enabled', 'yes',
                  '--cluster-config-file', "$dir/nodes.conf",
+                 '--cluster-port', $bus{$port},
                  '--cluster-node-timeout', '2000',
                  @tls, @{ $self->{redis_args} || [] };
             die "exec redis-server: $!";
@@ -438,10 +429,7 @@ sub start_cluster {
 # the cluster bus and replication over TLS too
 sub cluster_tls_args {
     my ($self, $port) = @_;
-    my $tls;
-    do { $tls = free_port() }
-        while grep { $_ == $tls } @{ $self->{cluster_ports} },
-                                  values %{ $self->{cluster_tls} || {} };
+    my $tls = free_port();
     $self->{cluster_tls}{$port} = $tls;
     my $d = $self->make_certs;
     return ('--tls-port', $tls,
